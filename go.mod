@@ -1,0 +1,3 @@
+module github.com/portico-gw/portico
+
+go 1.26.8

@@ -1,0 +1,325 @@
+// Package ir is the intermediate representation between the Gateway API
+// translator and the xDS translator.
+//
+// The JSON field names follow Envoy Gateway's IR on purpose: the xDS
+// translator's compatibility tests feed Envoy Gateway's own IR test inputs
+// (testdata copied from ../shared/corpus/xds-translator/in) straight into
+// Portico's xDS translator and compare with Envoy Gateway's expected xDS.
+// The IR is data only: no methods with side effects, no references to
+// Kubernetes objects, so both translators stay pure functions.
+package ir
+
+// Xds is everything the xDS translator needs for one proxy fleet: one
+// Gateway, or one GatewayClass when mergeGateways is on.
+type Xds struct {
+	// ReadyListener is the proxy's readiness endpoint (Envoy Gateway's
+	// envoy-gateway-proxy-ready listener on 0.0.0.0:19003 /ready).
+	ReadyListener *ReadyListener `json:"readyListener,omitempty"`
+	// AccessLog applies to every listener.
+	AccessLog *AccessLog `json:"accessLog,omitempty"`
+	// HTTP holds the HTTP and HTTPS listeners.
+	HTTP []*HTTPListener `json:"http,omitempty"`
+	// FilterOrder is EnvoyProxy spec.filterOrder; it moves whole filter types.
+	FilterOrder []FilterPosition `json:"filterOrder,omitempty"`
+	// EnvoyPatchPolicies apply to the generated xDS after translation.
+	EnvoyPatchPolicies []*EnvoyPatchPolicy `json:"envoyPatchPolicies,omitempty"`
+	// XDSNameSchemeV2 selects Envoy Gateway's version 2 xDS names.
+	XDSNameSchemeV2 bool `json:"xdsNameSchemeV2,omitempty"`
+}
+
+// ReadyListener is the proxy's own readiness probe listener.
+type ReadyListener struct {
+	Address  string `json:"address"`
+	Port     uint32 `json:"port"`
+	Path     string `json:"path"`
+	IPFamily string `json:"ipFamily,omitempty"`
+}
+
+// AccessLog configures access logging; only JSON and text to files for now.
+type AccessLog struct {
+	JSON []JSONAccessLog `json:"json,omitempty"`
+	Text []TextAccessLog `json:"text,omitempty"`
+}
+
+// JSONAccessLog writes Envoy Gateway's default JSON format to Path.
+type JSONAccessLog struct {
+	Path string `json:"path"`
+	// JSON overrides the default field set when not empty.
+	JSON map[string]string `json:"json,omitempty"`
+}
+
+// TextAccessLog writes Format (Envoy's default text format when empty) to Path.
+type TextAccessLog struct {
+	Path   string  `json:"path"`
+	Format *string `json:"format,omitempty"`
+}
+
+// FilterPosition is one EnvoyProxy filterOrder entry.
+type FilterPosition struct {
+	Name   string  `json:"name"`
+	Before *string `json:"before,omitempty"`
+	After  *string `json:"after,omitempty"`
+}
+
+// ResourceMetadata names the Kubernetes object an xDS resource came from.
+// It is rendered into filter_metadata["envoy-gateway"].resources.
+type ResourceMetadata struct {
+	Kind        string            `json:"kind,omitempty"`
+	Name        string            `json:"name,omitempty"`
+	Namespace   string            `json:"namespace,omitempty"`
+	SectionName string            `json:"sectionName,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// HTTPListener is one Gateway listener of protocol HTTP or HTTPS. Several IR
+// listeners may share a port; the xDS translator merges them into one Envoy
+// listener (filter chains by SNI for HTTPS, one route config for HTTP).
+type HTTPListener struct {
+	// Name is <gateway-ns>/<gateway-name>/<listener-name>.
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+	// ExternalPort is the Gateway's port; Port is the container port
+	// (ports below 1024 are served on port+10000).
+	ExternalPort uint32            `json:"externalPort,omitempty"`
+	Hostnames    []string          `json:"hostnames,omitempty"`
+	TLS          *TLSConfig        `json:"tls,omitempty"`
+	Path         PathSettings      `json:"path"`
+	Routes       []*HTTPRoute      `json:"routes,omitempty"`
+	Metadata     *ResourceMetadata `json:"metadata,omitempty"`
+	// IsHTTP2 marks a listener that serves gRPC routes.
+	IsHTTP2 bool `json:"isHTTP2,omitempty"`
+}
+
+// PathSettings is the HCM's path normalization.
+type PathSettings struct {
+	MergeSlashes bool `json:"mergeSlashes"`
+	// EscapedSlashesAction: KeepUnchanged | RejectRequest | UnescapeAndRedirect | UnescapeAndForward.
+	EscapedSlashesAction string `json:"escapedSlashesAction,omitempty"`
+}
+
+// TLSConfig terminates TLS on a listener.
+type TLSConfig struct {
+	Certificates  []TLSCertificate `json:"certificates,omitempty"`
+	AlpnProtocols []string         `json:"alpnProtocols,omitempty"`
+	MinVersion    string           `json:"minVersion,omitempty"`
+	MaxVersion    string           `json:"maxVersion,omitempty"`
+}
+
+// TLSCertificate is a PEM certificate chain and key, named after its Secret
+// (<namespace>/<name>) so the xDS Secret gets a stable name.
+type TLSCertificate struct {
+	Name        string `json:"name"`
+	Certificate []byte `json:"certificate"`
+	PrivateKey  []byte `json:"privateKey"`
+}
+
+// HTTPRoute is one (rule, match, hostname) combination of a Gateway API
+// HTTPRoute, which is what an Envoy route is.
+type HTTPRoute struct {
+	// Name is httproute/<ns>/<name>/rule/<i>/match/<j>/<hostname with . -> _>.
+	Name     string `json:"name"`
+	Hostname string `json:"hostname"`
+	IsHTTP2  bool   `json:"isHTTP2"`
+
+	PathMatch         *StringMatch  `json:"pathMatch,omitempty"`
+	HeaderMatches     []StringMatch `json:"headerMatches,omitempty"`
+	QueryParamMatches []StringMatch `json:"queryParamMatches,omitempty"`
+
+	AddRequestHeaders     []AddHeader `json:"addRequestHeaders,omitempty"`
+	RemoveRequestHeaders  []string    `json:"removeRequestHeaders,omitempty"`
+	AddResponseHeaders    []AddHeader `json:"addResponseHeaders,omitempty"`
+	RemoveResponseHeaders []string    `json:"removeResponseHeaders,omitempty"`
+
+	// Exactly one of DirectResponse, Redirect and Destination decides what
+	// the route does; DirectResponse wins (it is how invalid backends
+	// become 500s).
+	DirectResponse *DirectResponse   `json:"directResponse,omitempty"`
+	Redirect       *Redirect         `json:"redirect,omitempty"`
+	URLRewrite     *URLRewrite       `json:"urlRewrite,omitempty"`
+	Mirrors        []*MirrorPolicy   `json:"mirrors,omitempty"`
+	Destination    *RouteDestination `json:"destination,omitempty"`
+	Traffic        *TrafficFeatures  `json:"traffic,omitempty"`
+	Metadata       *ResourceMetadata `json:"metadata,omitempty"`
+
+	// ExtensionRefs are HTTPRoute filters of an extension server's kinds;
+	// they are handed to the Route hook.
+	ExtensionRefs []*UnstructuredRef `json:"extensionRefs,omitempty"`
+}
+
+// StringMatch matches a path, header or query parameter. Exactly one of
+// Exact, Prefix, Suffix, SafeRegex, Contains is set (or Distinct).
+type StringMatch struct {
+	Name      string  `json:"name"`
+	Exact     *string `json:"exact,omitempty"`
+	Prefix    *string `json:"prefix,omitempty"`
+	Suffix    *string `json:"suffix,omitempty"`
+	SafeRegex *string `json:"safeRegex,omitempty"`
+	Contains  *string `json:"contains,omitempty"`
+	Invert    *bool   `json:"invert,omitempty"`
+	// Distinct is used for rate limiting; never in Gateway API matches.
+	Distinct bool `json:"distinct"`
+}
+
+// AddHeader adds (Append) or sets a header.
+type AddHeader struct {
+	Name   string   `json:"name"`
+	Value  []string `json:"value"`
+	Append bool     `json:"append"`
+}
+
+// DirectResponse answers without an upstream.
+type DirectResponse struct {
+	StatusCode uint32  `json:"statusCode"`
+	Body       *string `json:"body,omitempty"`
+}
+
+// Redirect is a Gateway API RequestRedirect filter.
+type Redirect struct {
+	Scheme     *string           `json:"scheme,omitempty"`
+	Hostname   *string           `json:"hostname,omitempty"`
+	Path       *HTTPPathModifier `json:"path,omitempty"`
+	Port       *uint32           `json:"port,omitempty"`
+	StatusCode *int32            `json:"statusCode,omitempty"`
+}
+
+// URLRewrite is a Gateway API URLRewrite filter.
+type URLRewrite struct {
+	Hostname *HTTPHostModifier `json:"hostname,omitempty"`
+	Path     *HTTPPathModifier `json:"path,omitempty"`
+}
+
+// HTTPHostModifier rewrites the Host/:authority header.
+type HTTPHostModifier struct {
+	Name *string `json:"name,omitempty"`
+}
+
+// HTTPPathModifier replaces the whole path or the matched prefix.
+type HTTPPathModifier struct {
+	FullReplace        *string `json:"fullReplace,omitempty"`
+	PrefixMatchReplace *string `json:"prefixMatchReplace,omitempty"`
+}
+
+// MirrorPolicy mirrors requests to Destination.
+type MirrorPolicy struct {
+	Destination *RouteDestination `json:"destination"`
+	Percentage  *float32          `json:"percentage,omitempty"`
+}
+
+// RouteDestination is an Envoy cluster: Name is the cluster name
+// (httproute/<ns>/<name>/rule/<i>) and Settings its weighted backends.
+type RouteDestination struct {
+	Name     string                `json:"name"`
+	Settings []*DestinationSetting `json:"settings,omitempty"`
+	Metadata *ResourceMetadata     `json:"metadata,omitempty"`
+}
+
+// DestinationSetting is one backendRef of a rule.
+type DestinationSetting struct {
+	// Name is <destination>/backend/<i>.
+	Name string `json:"name"`
+	// Weight is the backendRef weight; nil means 1.
+	Weight *uint32 `json:"weight,omitempty"`
+	// Protocol is HTTP, HTTP2 (h2c upstream), TCP, UDP, ...
+	Protocol  string                 `json:"protocol,omitempty"`
+	Endpoints []*DestinationEndpoint `json:"endpoints,omitempty"`
+	// AddressType is IP, FQDN or Mixed. FQDN endpoints make a STRICT_DNS cluster.
+	AddressType *string            `json:"addressType,omitempty"`
+	TLS         *TLSUpstreamConfig `json:"tls,omitempty"`
+	Metadata    *ResourceMetadata  `json:"metadata,omitempty"`
+}
+
+// DestinationEndpoint is an upstream host: an IP or FQDN with a port, or a
+// unix socket Path.
+type DestinationEndpoint struct {
+	Host string `json:"host"`
+	Port uint32 `json:"port"`
+	// Path is a unix domain socket path; Host and Port are then empty.
+	Path *string `json:"path,omitempty"`
+}
+
+// TLSUpstreamConfig is TLS from the proxy to a backend (BackendTLSPolicy).
+type TLSUpstreamConfig struct {
+	SNI                 *string           `json:"sni,omitempty"`
+	UseSystemTrustStore bool              `json:"useSystemTrustStore,omitempty"`
+	CACertificate       *TLSCACertificate `json:"caCertificate,omitempty"`
+}
+
+// TLSCACertificate is a PEM CA bundle named after its source.
+type TLSCACertificate struct {
+	Name        string `json:"name"`
+	Certificate []byte `json:"certificate"`
+}
+
+// TrafficFeatures carries per-route traffic settings that the backbone knows
+// (timeouts, retries); later policies extend it.
+type TrafficFeatures struct {
+	Timeout *HTTPTimeout `json:"timeout,omitempty"`
+	Retry   *Retry       `json:"retry,omitempty"`
+}
+
+// HTTPTimeout is a Gateway API rule timeouts block, as durations.
+type HTTPTimeout struct {
+	// RequestTimeout is the route timeout ("10s"); "0s" disables it.
+	RequestTimeout *string `json:"requestTimeout,omitempty"`
+	// BackendRequestTimeout is the per-try timeout.
+	BackendRequestTimeout *string `json:"backendRequestTimeout,omitempty"`
+}
+
+// Retry is a route retry policy.
+type Retry struct {
+	NumRetries *uint32 `json:"numRetries,omitempty"`
+	// RetryOn lists Envoy retry_on triggers and HTTP status codes.
+	RetryOn  *RetryOn  `json:"retryOn,omitempty"`
+	PerRetry *PerRetry `json:"perRetry,omitempty"`
+}
+
+// RetryOn is what triggers a retry.
+type RetryOn struct {
+	Triggers        []string `json:"triggers,omitempty"`
+	HTTPStatusCodes []uint32 `json:"httpStatusCodes,omitempty"`
+}
+
+// PerRetry is the per-attempt timeout and back-off.
+type PerRetry struct {
+	Timeout *string  `json:"timeout,omitempty"`
+	BackOff *BackOff `json:"backOff,omitempty"`
+}
+
+// BackOff is the retry back-off.
+type BackOff struct {
+	BaseInterval *string `json:"baseInterval,omitempty"`
+	MaxInterval  *string `json:"maxInterval,omitempty"`
+}
+
+// UnstructuredRef is an object of a kind Portico does not know, passed to an
+// extension server as JSON.
+type UnstructuredRef struct {
+	Object map[string]any `json:"object"`
+}
+
+// EnvoyPatchPolicy is the part of an EnvoyPatchPolicy the xDS stage applies.
+// Its status is computed there (Programmed) and handed back.
+type EnvoyPatchPolicy struct {
+	Name        string             `json:"name"`
+	Namespace   string             `json:"namespace"`
+	Generation  int64              `json:"generation,omitempty"`
+	Priority    int32              `json:"priority,omitempty"`
+	JSONPatches []*JSONPatchConfig `json:"jsonPatches,omitempty"`
+}
+
+// JSONPatchConfig is one patch against one xDS resource.
+type JSONPatchConfig struct {
+	Type      string             `json:"type"`
+	Name      string             `json:"name"`
+	Operation JSONPatchOperation `json:"operation"`
+}
+
+// JSONPatchOperation is an RFC 6902 operation, optionally on JSONPath matches.
+type JSONPatchOperation struct {
+	Op       string  `json:"op"`
+	Path     *string `json:"path,omitempty"`
+	JSONPath *string `json:"jsonPath,omitempty"`
+	From     *string `json:"from,omitempty"`
+	Value    any     `json:"value,omitempty"`
+}

@@ -1,0 +1,2 @@
+// Package translator turns the IR into Envoy xDS resources.
+package translator
