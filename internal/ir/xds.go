@@ -243,6 +243,13 @@ type TLSUpstreamConfig struct {
 	SNI                 *string           `json:"sni,omitempty"`
 	UseSystemTrustStore bool              `json:"useSystemTrustStore,omitempty"`
 	CACertificate       *TLSCACertificate `json:"caCertificate,omitempty"`
+	// ClientCertificates are presented to the backend (mTLS).
+	ClientCertificates []TLSCertificate `json:"clientCertificates,omitempty"`
+	// AlpnProtocols offered to the backend; none when empty.
+	AlpnProtocols []string `json:"alpnProtocols,omitempty"`
+	// MinVersion and MaxVersion bound the TLS version ("1.2", "1.3").
+	MinVersion string `json:"minVersion,omitempty"`
+	MaxVersion string `json:"maxVersion,omitempty"`
 }
 
 // TLSCACertificate is a PEM CA bundle named after its source.

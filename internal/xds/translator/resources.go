@@ -1,0 +1,122 @@
+package translator
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// Resources is the xDS for one proxy fleet. Each list is in a deterministic
+// order (the order of the IR) and has unique names.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []*tlsv3.Secret
+}
+
+// ByType returns the resources keyed by go-control-plane resource type URL,
+// ready for cache.NewSnapshot.
+func (r *Resources) ByType() map[resourcev3.Type][]types.Resource {
+	m := map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: nil,
+		resourcev3.RouteType:    nil,
+		resourcev3.ClusterType:  nil,
+		resourcev3.EndpointType: nil,
+		resourcev3.SecretType:   nil,
+	}
+	for _, x := range r.Listeners {
+		m[resourcev3.ListenerType] = append(m[resourcev3.ListenerType], x)
+	}
+	for _, x := range r.Routes {
+		m[resourcev3.RouteType] = append(m[resourcev3.RouteType], x)
+	}
+	for _, x := range r.Clusters {
+		m[resourcev3.ClusterType] = append(m[resourcev3.ClusterType], x)
+	}
+	for _, x := range r.Endpoints {
+		m[resourcev3.EndpointType] = append(m[resourcev3.EndpointType], x)
+	}
+	for _, x := range r.Secrets {
+		m[resourcev3.SecretType] = append(m[resourcev3.SecretType], x)
+	}
+	return m
+}
+
+// Sink collects resources while translating; it keeps the first resource of
+// each name, in insertion order. Filters use it to add the clusters and
+// secrets they need.
+type Sink struct {
+	res       Resources
+	listeners map[string]bool
+	routes    map[string]bool
+	clusters  map[string]bool
+	endpoints map[string]bool
+	secrets   map[string]bool
+}
+
+func newSink() *Sink {
+	return &Sink{
+		listeners: map[string]bool{},
+		routes:    map[string]bool{},
+		clusters:  map[string]bool{},
+		endpoints: map[string]bool{},
+		secrets:   map[string]bool{},
+	}
+}
+
+// AddListener adds l unless a listener of that name exists; it reports
+// whether l was added.
+func (s *Sink) AddListener(l *listenerv3.Listener) bool {
+	if s.listeners[l.GetName()] {
+		return false
+	}
+	s.listeners[l.GetName()] = true
+	s.res.Listeners = append(s.res.Listeners, l)
+	return true
+}
+
+// AddRouteConfig adds rc unless one of that name exists.
+func (s *Sink) AddRouteConfig(rc *routev3.RouteConfiguration) bool {
+	if s.routes[rc.GetName()] {
+		return false
+	}
+	s.routes[rc.GetName()] = true
+	s.res.Routes = append(s.res.Routes, rc)
+	return true
+}
+
+// HasCluster reports whether a cluster of that name was added.
+func (s *Sink) HasCluster(name string) bool { return s.clusters[name] }
+
+// AddCluster adds c (and its load assignment when not nil) unless a
+// cluster of that name exists.
+func (s *Sink) AddCluster(c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment) bool {
+	if s.clusters[c.GetName()] {
+		return false
+	}
+	s.clusters[c.GetName()] = true
+	s.res.Clusters = append(s.res.Clusters, c)
+	if cla != nil && !s.endpoints[cla.GetClusterName()] {
+		s.endpoints[cla.GetClusterName()] = true
+		s.res.Endpoints = append(s.res.Endpoints, cla)
+	}
+	return true
+}
+
+// AddSecret adds sec unless a secret of that name exists. Envoy Gateway
+// emits one Secret per listener that uses a certificate, so a certificate
+// shared by two listeners appears twice there; here it appears once.
+func (s *Sink) AddSecret(sec *tlsv3.Secret) bool {
+	if s.secrets[sec.GetName()] {
+		return false
+	}
+	s.secrets[sec.GetName()] = true
+	s.res.Secrets = append(s.res.Secrets, sec)
+	return true
+}
