@@ -1,0 +1,305 @@
+package resource
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	sigsjson "sigs.k8s.io/json"
+)
+
+type loader struct {
+	opts     options
+	set      *Set
+	problems Problems
+	// seen records where each group/kind/namespace/name was first defined. The FIRST
+	// definition wins and later ones are reported, as `kubectl create` would refuse them
+	// ("already exists"); silently taking the last would hide a copy-paste mistake.
+	seen map[string]string
+}
+
+func newLoader(o options) *loader {
+	return &loader{opts: o, set: &Set{}, seen: map[string]string{}}
+}
+
+// docCtx locates problems: which file and document, and the node tree for line lookups.
+type docCtx struct {
+	file     string
+	index    int
+	root     *yaml.Node
+	lineBase int
+	dupKeys  []keyProblem
+}
+
+// objCtx labels the problems of one object.
+type objCtx struct {
+	doc    *docCtx
+	prefix []pathElem // items[i] for objects inside a List
+	kind   string
+	ns     string
+	name   string
+	probs  []Problem
+}
+
+func (o *objCtx) add(fps ...fieldProblem) {
+	for _, fp := range fps {
+		full := append(clonePath(o.prefix), fp.path...)
+		o.probs = append(o.probs, Problem{
+			File: o.doc.file, Doc: o.doc.index,
+			Line: lineOf(o.doc.root, full, o.doc.lineBase),
+			Kind: o.kind, Namespace: o.ns, Name: o.name,
+			Path: renderPath(full), Message: fp.msg,
+		})
+	}
+}
+
+func (o *objCtx) addMsg(path []pathElem, msg string) { o.add(fieldProblem{path: path, msg: msg}) }
+
+// object validates one decoded document (or List item) and adds it to the Set.
+func (l *loader) object(doc *docCtx, v any, prefix []pathElem) {
+	o := &objCtx{doc: doc, prefix: prefix}
+	defer func() {
+		// Within an object, report in file order; the schema walk sees map order.
+		sort.SliceStable(o.probs, func(i, j int) bool { return o.probs[i].Line < o.probs[j].Line })
+		l.problems = append(l.problems, o.probs...)
+	}()
+
+	m, ok := v.(map[string]any)
+	if !ok {
+		o.addMsg(nil, fmt.Sprintf("expected an object with apiVersion and kind, got %s", typeName(v)))
+		return
+	}
+	o.kind, _ = m["kind"].(string)
+	if md, ok := m["metadata"].(map[string]any); ok {
+		o.name, _ = md["name"].(string)
+		o.ns, _ = md["namespace"].(string)
+	}
+	apiVersion, avOK := m["apiVersion"].(string)
+	if !checkTypeMeta(o, m, "apiVersion", avOK && apiVersion != "") || !checkTypeMeta(o, m, "kind", o.kind != "") {
+		return
+	}
+	if items, ok := m["items"].([]any); ok && strings.HasSuffix(o.kind, "List") {
+		for i, it := range items {
+			l.object(doc, it, append(clonePath(prefix), fieldElem("items"), indexElem(i)))
+		}
+		return
+	}
+	gv, err := k8sschema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		o.addMsg([]pathElem{fieldElem("apiVersion")}, field.Invalid(nil, apiVersion, "must be group/version").ErrorBody())
+		return
+	}
+	gvk := gv.WithKind(o.kind)
+	if len(prefix) == 0 {
+		for _, dk := range doc.dupKeys { // strict decoding rejects duplicate keys
+			o.probs = append(o.probs, Problem{File: doc.file, Doc: doc.index, Line: dk.line,
+				Kind: o.kind, Namespace: o.ns, Name: o.name, Path: renderPath(dk.path), Message: dk.msg})
+		}
+	}
+	obj, key, ok := l.check(o, m, gvk)
+	if !ok || len(o.probs) > 0 || key == "" {
+		return
+	}
+	where := fmt.Sprintf("%s#%d", doc.file, doc.index)
+	if first, dup := l.seen[key]; dup {
+		o.addMsg([]pathElem{fieldElem("metadata"), fieldElem("name")},
+			fmt.Sprintf("Duplicate value: %s %s is already defined at %s; the first definition is kept",
+				o.kind, nsName(o.ns, o.name), first))
+		return
+	}
+	l.seen[key] = where
+	obj.add(l.set)
+}
+
+func checkTypeMeta(o *objCtx, m map[string]any, name string, ok bool) bool {
+	if ok {
+		return true
+	}
+	if _, present := m[name]; present {
+		o.addMsg([]pathElem{fieldElem(name)}, field.Invalid(nil, badValue(m[name]), "must be a non-empty string").ErrorBody())
+	} else {
+		o.addMsg([]pathElem{fieldElem(name)}, field.Required(nil, "").ErrorBody())
+	}
+	return false
+}
+
+// checked is a validated object waiting to be added (after the duplicate check).
+type checked struct{ add func(*Set) }
+
+// check validates m as gvk and decodes it. key is group/kind/ns/name, "" for ignored kinds.
+func (l *loader) check(o *objCtx, m map[string]any, gvk k8sschema.GroupVersionKind) (checked, string, bool) {
+	if l.opts.extraKinds[gvk] {
+		return l.checkExtra(o, m, gvk)
+	}
+	e, known := kindTable[gkKey(gvk.Group, gvk.Kind)]
+	if !known {
+		o.addMsg([]pathElem{fieldElem("kind")}, noMatch(gvk, nil))
+		return checked{}, "", false
+	}
+	namespaced := !e.clusterWide
+	var sch *schema
+	if e.crd {
+		c, err := l.crdFor(gvk)
+		if err != nil {
+			o.addMsg(nil, err.Error())
+			return checked{}, "", false
+		}
+		if sch = c.versions[gvk.Version]; sch == nil {
+			o.addMsg([]pathElem{fieldElem("apiVersion")}, noMatch(gvk, c.served))
+			return checked{}, "", false
+		}
+		namespaced = c.namespaced
+	} else if !contains(e.versions, gvk.Version) {
+		o.addMsg([]pathElem{fieldElem("apiVersion")}, noMatch(gvk, e.versions))
+		return checked{}, "", false
+	}
+	ns, name, mp := checkMeta(m, gvk.Kind, namespaced, l.opts.defaultNS)
+	o.ns, o.name = ns, name
+	o.add(mp...)
+	if e.newObj == nil {
+		return checked{}, "", true // tolerated kind without a Go type (CRDs)
+	}
+	obj := e.newObj()
+	if sch != nil {
+		delete(m, "status") // ignored on create by the API server (status subresource)
+		w := &walker{}
+		w.walk(sch, m)
+		sortFieldProblems(w.problems)
+		o.add(w.problems...)
+		if len(o.probs) > 0 {
+			return checked{}, "", false
+		}
+		if err := decodeTyped(m, obj); err != nil {
+			o.addMsg(nil, "cannot decode: "+err.Error())
+			return checked{}, "", false
+		}
+	} else {
+		data, err := json.Marshal(m)
+		if err != nil {
+			o.addMsg(nil, "cannot encode: "+err.Error())
+			return checked{}, "", false
+		}
+		strictErrs, err := sigsjson.UnmarshalStrict(data, obj)
+		for _, se := range strictErrs {
+			o.add(strictProblem(se, "", gvk.Kind))
+		}
+		if err != nil {
+			o.add(decodeProblem(err, "", gvk.Kind))
+		}
+	}
+	if e.add == nil || len(o.probs) > 0 {
+		return checked{}, "", len(o.probs) == 0
+	}
+	return checked{add: func(s *Set) { e.add(s, obj) }},
+		strings.Join([]string{gvk.Group, gvk.Kind, ns, name}, "/"), true
+}
+
+// checkExtra handles a kind declared by an extension manager.
+func (l *loader) checkExtra(o *objCtx, m map[string]any, gvk k8sschema.GroupVersionKind) (checked, string, bool) {
+	namespaced := true
+	var sch *schema
+	if c := l.opts.extraCRDs.lookup(gvk.Group, gvk.Kind); c != nil {
+		if err := c.load(); err != nil {
+			o.addMsg(nil, err.Error())
+			return checked{}, "", false
+		}
+		if sch = c.versions[gvk.Version]; sch == nil {
+			o.addMsg([]pathElem{fieldElem("apiVersion")}, noMatch(gvk, c.served))
+			return checked{}, "", false
+		}
+		namespaced = c.namespaced
+	}
+	ns, name, mp := checkMeta(m, gvk.Kind, namespaced, l.opts.defaultNS)
+	o.ns, o.name = ns, name
+	o.add(mp...)
+	if sch != nil {
+		w := &walker{}
+		w.walk(sch, m)
+		sortFieldProblems(w.problems)
+		o.add(w.problems...)
+	}
+	if len(o.probs) > 0 {
+		return checked{}, "", false
+	}
+	u := &unstructured.Unstructured{Object: m}
+	return checked{add: func(s *Set) { s.Extra = append(s.Extra, u) }},
+		strings.Join([]string{gvk.Group, gvk.Kind, ns, name}, "/"), true
+}
+
+func (l *loader) crdFor(gvk k8sschema.GroupVersionKind) (*crd, error) {
+	reg, err := builtinCRDs()
+	if err != nil {
+		return nil, fmt.Errorf("internal: embedded CRDs: %w", err)
+	}
+	c := reg.lookup(gvk.Group, gvk.Kind)
+	if c == nil {
+		return nil, fmt.Errorf("internal: no embedded CRD for %s", gvk.GroupKind())
+	}
+	if err := c.load(); err != nil {
+		return nil, fmt.Errorf("internal: %w", err)
+	}
+	return c, nil
+}
+
+// decodeTyped converts validated generic data into the Go type through JSON, with the
+// API machinery's case-sensitive decoder. The schema walk already vouched for every field.
+func decodeTyped(m map[string]any, obj any) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return sigsjson.UnmarshalCaseSensitivePreserveInts(data, obj)
+}
+
+// noMatch mirrors kubectl's wording, plus the versions that would work.
+func noMatch(gvk k8sschema.GroupVersionKind, served []string) string {
+	msg := fmt.Sprintf("no matches for kind %q in version %q", gvk.Kind, gvk.GroupVersion().String())
+	if len(served) > 0 {
+		vs := make([]string, len(served))
+		for i, v := range served {
+			vs[i] = k8sschema.GroupVersion{Group: gvk.Group, Version: v}.String()
+		}
+		msg += "; served versions: " + strings.Join(vs, ", ")
+	}
+	return msg
+}
+
+func (l *loader) sorted() Problems {
+	if len(l.problems) == 0 {
+		return nil
+	}
+	return l.problems
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func nsName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
