@@ -17,14 +17,19 @@ import (
 // with rewrites, mirrors, timeouts and retries; it adds the clusters to s.
 func routeAction(r *ir.HTTPRoute, s *Sink) (*routev3.RouteAction, error) {
 	a := &routev3.RouteAction{}
+	// What can fail without side effects goes first, so a bad route adds
+	// no clusters.
+	if err := setURLRewrite(a, r.URLRewrite, r.PathMatch); err != nil {
+		return nil, err
+	}
+	if err := setTraffic(a, r.Traffic); err != nil {
+		return nil, err
+	}
 	if err := setClusters(a, r.Destination, s); err != nil {
 		return nil, err
 	}
 	if !r.IsHTTP2 {
 		a.UpgradeConfigs = []*routev3.RouteAction_UpgradeConfig{{UpgradeType: "websocket"}}
-	}
-	if err := setURLRewrite(a, r.URLRewrite, r.PathMatch); err != nil {
-		return nil, err
 	}
 	for _, m := range r.Mirrors {
 		p, err := mirrorPolicy(m, s)
@@ -32,9 +37,6 @@ func routeAction(r *ir.HTTPRoute, s *Sink) (*routev3.RouteAction, error) {
 			return nil, err
 		}
 		a.RequestMirrorPolicies = append(a.RequestMirrorPolicies, p)
-	}
-	if err := setTraffic(a, r.Traffic); err != nil {
-		return nil, err
 	}
 	return a, nil
 }

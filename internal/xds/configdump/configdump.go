@@ -1,0 +1,143 @@
+// Package configdump renders xDS resources (and the bootstrap) as the
+// Envoy admin ConfigDump sections `egctl x translate` prints, as generic
+// JSON values (protojson, camelCase) a CLI can print as YAML or JSON.
+package configdump
+
+import (
+	"encoding/json"
+	"fmt"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/portico-gw/portico/internal/xds/translator"
+)
+
+// Type selects sections, as egctl's -t flag.
+type Type string
+
+const (
+	Bootstrap Type = "bootstrap"
+	Cluster   Type = "cluster"
+	Listener  Type = "listener"
+	Route     Type = "route"
+	Endpoint  Type = "endpoint"
+	Secret    Type = "secret"
+	All       Type = "all"
+)
+
+// Types lists the values ParseType accepts.
+var Types = []Type{Bootstrap, Cluster, Listener, Route, Endpoint, Secret, All}
+
+// ParseType validates a -t value.
+func ParseType(s string) (Type, error) {
+	for _, t := range Types {
+		if string(t) == s {
+			return t, nil
+		}
+	}
+	return "", fmt.Errorf("unknown config type %q (want bootstrap, cluster, listener, route, endpoint, secret or all)", s)
+}
+
+// Render returns the section t of res (bs is only used for bootstrap and
+// all; nil leaves the bootstrap out). For All it returns {"configs": [...]}
+// with egctl's order: bootstrap, endpoints, clusters, listeners, routes, and
+// secrets when there are any.
+func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, error) {
+	if t != All {
+		m, err := section(res, bs, t)
+		if err != nil {
+			return nil, err
+		}
+		return toJSON(m)
+	}
+	var configs []any
+	order := []Type{Bootstrap, Endpoint, Cluster, Listener, Route}
+	if len(res.Secrets) > 0 {
+		order = append(order, Secret)
+	}
+	for _, st := range order {
+		if st == Bootstrap && bs == nil {
+			continue
+		}
+		m, err := section(res, bs, st)
+		if err != nil {
+			return nil, err
+		}
+		v, err := toJSON(m)
+		if err != nil {
+			return nil, err
+		}
+		configs = append(configs, v)
+	}
+	return map[string]any{"configs": configs}, nil
+}
+
+// section returns the typed ConfigDump message of one type.
+func section(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (proto.Message, error) {
+	switch t {
+	case Bootstrap:
+		if bs == nil {
+			return nil, fmt.Errorf("no bootstrap")
+		}
+		return &adminv3.BootstrapConfigDump{Bootstrap: bs}, nil
+	case Cluster:
+		d := &adminv3.ClustersConfigDump{}
+		for _, c := range res.Clusters {
+			d.DynamicActiveClusters = append(d.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{Cluster: pack(c)})
+		}
+		return d, nil
+	case Listener:
+		d := &adminv3.ListenersConfigDump{}
+		for _, l := range res.Listeners {
+			d.DynamicListeners = append(d.DynamicListeners, &adminv3.ListenersConfigDump_DynamicListener{
+				ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{Listener: pack(l)},
+			})
+		}
+		return d, nil
+	case Route:
+		d := &adminv3.RoutesConfigDump{}
+		for _, r := range res.Routes {
+			d.DynamicRouteConfigs = append(d.DynamicRouteConfigs, &adminv3.RoutesConfigDump_DynamicRouteConfig{RouteConfig: pack(r)})
+		}
+		return d, nil
+	case Endpoint:
+		d := &adminv3.EndpointsConfigDump{}
+		for _, e := range res.Endpoints {
+			d.DynamicEndpointConfigs = append(d.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{EndpointConfig: pack(e)})
+		}
+		return d, nil
+	case Secret:
+		d := &adminv3.SecretsConfigDump{}
+		for _, s := range res.Secrets {
+			d.DynamicActiveSecrets = append(d.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{Name: s.GetName(), Secret: pack(s)})
+		}
+		return d, nil
+	}
+	return nil, fmt.Errorf("unknown config type %q", t)
+}
+
+func pack(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err) // linked-in types only
+	}
+	return a
+}
+
+// toJSON renders m as an Any (so it carries "@type") through protojson into
+// generic values.
+func toJSON(m proto.Message) (any, error) {
+	b, err := protojson.Marshal(pack(m))
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
