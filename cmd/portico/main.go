@@ -1,0 +1,48 @@
+// Command portico is a Gateway API control plane that speaks Envoy Gateway's
+// API. Its verbs: x translate (offline translation), version, and the
+// runtime verbs as they land.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portico-gw/portico/internal/version"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "portico",
+		Short:         "A Gateway API control plane compatible with Envoy Gateway",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(newVersionCommand(), newExperimentalCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), version.String())
+		},
+	}
+}
+
+// newExperimentalCommand groups egctl's `x` verbs.
+func newExperimentalCommand() *cobra.Command {
+	x := &cobra.Command{Use: "x", Short: "Experimental features (egctl x)"}
+	x.AddCommand(newTranslateCommand())
+	return x
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portico-gw/portico/internal/resource"
+	"github.com/portico-gw/portico/internal/translate"
+)
+
+// newTranslateCommand is egctl's `x translate`, with the same flags.
+func newTranslateCommand() *cobra.Command {
+	var (
+		from, output, configPath string
+		opts                     translate.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "translate",
+		Short: "Translate Gateway API and Envoy Gateway resources to statuses, IR and xDS, offline",
+		Example: `  portico x translate -f examples/quickstart/quickstart.yaml --to gateway-api,xds -t route
+  cat gateway.yaml | portico x translate -f - --to xds -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from != "gateway-api" {
+				return fmt.Errorf("unknown --from %q: only gateway-api is supported", from)
+			}
+			if len(opts.Paths) == 0 {
+				return fmt.Errorf("no input: give -f FILE, -f DIR or -f -")
+			}
+			if configPath != "" {
+				cfg, err := resource.LoadConfig(configPath)
+				if err != nil {
+					return err
+				}
+				opts.Config = cfg
+			}
+			opts.Stdin = cmd.InOrStdin()
+			report, err := translate.Run(opts)
+			if report != nil {
+				for _, p := range report.Problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), "problem:", p.String())
+				}
+				for _, e := range report.Errors {
+					fmt.Fprintln(cmd.ErrOrStderr(), "error:", e)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			data, err := report.Output.Marshal(output)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(data)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "gateway-api", "input type: gateway-api")
+	f.StringSliceVar(&opts.To, "to", []string{translate.ToXDS}, "output types: gateway-api, xds, ir (comma separated)")
+	f.StringSliceVarP(&opts.Types, "type", "t", []string{"all"}, "xDS sections: all, bootstrap, cluster, listener, route, endpoint")
+	f.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
+	f.StringSliceVarP(&opts.Paths, "file", "f", nil, "input file, folder, or - for stdin (repeatable)")
+	f.StringVarP(&opts.Namespace, "namespace", "n", translate.DefaultNamespace, "namespace for objects that set none")
+	f.StringVar(&opts.DNSDomain, "dns-domain", "cluster.local", "cluster DNS domain")
+	f.StringVar(&configPath, "config", "", "EnvoyGateway configuration file (extensionApis, runtimeFlags, ...)")
+	return cmd
+}

@@ -1,0 +1,139 @@
+package gatewayapi
+
+import (
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/ir"
+)
+
+// resolveBackendRef turns one backendRef into a destination setting, or
+// records why it cannot and returns nil.
+func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
+	group, kind := "", "Service"
+	if br.Group != nil {
+		group = string(*br.Group)
+	}
+	if br.Kind != nil {
+		kind = string(*br.Kind)
+	}
+	ns := route.Namespace
+	if br.Namespace != nil && *br.Namespace != "" {
+		ns = string(*br.Namespace)
+	}
+	if !t.index.refAllowed(gwapiv1.GroupName, "HTTPRoute", route.Namespace, group, kind, ns, string(br.Name)) {
+		probs.ref(gwapiv1.RouteReasonRefNotPermitted,
+			"Backend ref to %s %s/%s not permitted by any ReferenceGrant.", kind, ns, br.Name)
+		return nil
+	}
+	var setting *ir.DestinationSetting
+	switch {
+	case group == "" && kind == "Service":
+		setting = t.serviceSetting(ns, br, probs)
+	default:
+		probs.ref(gwapiv1.RouteReasonInvalidKind, "Kind %s/%s is not supported as a backend.", group, kind)
+		return nil
+	}
+	if setting == nil {
+		return nil
+	}
+	setting.Name = name
+	weight := uint32(1)
+	if br.Weight != nil {
+		weight = uint32(*br.Weight)
+	}
+	setting.Weight = &weight
+	return setting
+}
+
+// serviceSetting resolves a Service backend to endpoints: the ready
+// addresses of its EndpointSlices when there are any, else its cluster IP
+// (which is what a standalone user without a cluster can write).
+func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ruleProblems) *ir.DestinationSetting {
+	svc := t.index.services[key(ns, string(br.Name))]
+	if svc == nil {
+		probs.ref(gwapiv1.RouteReasonBackendNotFound, "Service %s/%s not found.", ns, br.Name)
+		return nil
+	}
+	if br.Port == nil {
+		probs.ref(gwapiv1.RouteReasonUnsupportedValue, "A valid port number corresponding to a port on Service %s/%s must be specified.", ns, br.Name)
+		return nil
+	}
+	var port *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == *br.Port && protocolTCP(svc.Spec.Ports[i].Protocol) {
+			port = &svc.Spec.Ports[i]
+			break
+		}
+	}
+	if port == nil {
+		probs.ref(gwapiv1.RouteReasonBackendNotFound, "TCP Port %d not found on Service %s/%s.", *br.Port, ns, br.Name)
+		return nil
+	}
+	setting := &ir.DestinationSetting{
+		Protocol:    "HTTP",
+		AddressType: ptr("IP"),
+		Metadata: &ir.ResourceMetadata{
+			Kind: "Service", Name: svc.Name, Namespace: svc.Namespace, SectionName: strconv.Itoa(int(port.Port)),
+		},
+	}
+	if port.AppProtocol != nil && (*port.AppProtocol == "kubernetes.io/h2c" || *port.AppProtocol == "grpc") {
+		setting.Protocol = "HTTP2"
+	}
+	slices := t.index.endpointSlices[key(ns, svc.Name)]
+	if len(slices) > 0 {
+		setting.Endpoints = sliceEndpoints(slices, port)
+	} else if ip := svc.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
+		setting.Endpoints = []*ir.DestinationEndpoint{{Host: ip, Port: uint32(port.Port)}}
+	}
+	return setting
+}
+
+func protocolTCP(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }
+
+// sliceEndpoints collects the ready endpoints of a service port, sorted so the
+// output does not depend on slice order.
+func sliceEndpoints(slices []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) []*ir.DestinationEndpoint {
+	seen := map[string]bool{}
+	var out []*ir.DestinationEndpoint
+	for _, es := range slices {
+		var port int32 = -1
+		for _, p := range es.Ports {
+			name := ""
+			if p.Name != nil {
+				name = *p.Name
+			}
+			if name == sp.Name && p.Port != nil {
+				port = *p.Port
+				break
+			}
+		}
+		if port < 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, addr := range ep.Addresses {
+				k := addr + ":" + strconv.Itoa(int(port))
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				out = append(out, &ir.DestinationEndpoint{Host: addr, Port: uint32(port)})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Host != out[j].Host {
+			return out[i].Host < out[j].Host
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
+}

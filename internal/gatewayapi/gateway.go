@@ -1,0 +1,234 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/ir"
+)
+
+// gatewayContext is a Gateway being translated, with its listeners.
+type gatewayContext struct {
+	gw        *gwapiv1.Gateway
+	irKey     string
+	listeners []*listenerContext
+}
+
+// listenerContext is one Gateway listener: its status as it is being built
+// and, when the listener can carry traffic, its IR.
+type listenerContext struct {
+	gateway        *gatewayContext
+	spec           *gwapiv1.Listener
+	status         *gwapiv1.ListenerStatus
+	ir             *ir.HTTPListener
+	allowedKinds   []gwapiv1.RouteGroupKind
+	attachedRoutes int32
+}
+
+// ready reports whether routes attached to the listener reach the data plane.
+func (lc *listenerContext) ready() bool { return lc.ir != nil }
+
+// processGateways translates every Gateway of an accepted class, in creation
+// order then by namespace/name, which is how conflicts are broken.
+func (t *translation) processGateways(classes map[string]*gwapiv1.GatewayClass) {
+	gateways := append([]*gwapiv1.Gateway(nil), t.in.Gateways...)
+	sort.SliceStable(gateways, func(i, j int) bool { return olderFirst(&gateways[i].ObjectMeta, &gateways[j].ObjectMeta) })
+	for _, in := range gateways {
+		if classes[string(in.Spec.GatewayClassName)] == nil {
+			continue
+		}
+		gw := in.DeepCopy()
+		// The CRD defaults status to "Waiting for controller"; Gateway-level
+		// conditions depend on the data plane, so the runtime sets them, and
+		// offline translation (like egctl) shows listener status only.
+		gw.Status = gwapiv1.GatewayStatus{}
+		gc := &gatewayContext{gw: gw, irKey: key(gw.Namespace, gw.Name)}
+		for i := range gw.Spec.Listeners {
+			gc.listeners = append(gc.listeners, t.processListener(gc, &gw.Spec.Listeners[i]))
+		}
+		markConflicts(gc.listeners)
+		for _, lc := range gc.listeners {
+			finishListenerConditions(lc)
+		}
+		// Status entries point into this slice, so it is filled only after
+		// every listener context holds its final pointer.
+		gw.Status.Listeners = make([]gwapiv1.ListenerStatus, len(gc.listeners))
+		for i, lc := range gc.listeners {
+			gw.Status.Listeners[i] = *lc.status
+			lc.status = &gw.Status.Listeners[i]
+		}
+		t.gateways = append(t.gateways, gc)
+		t.result.Gateways = append(t.result.Gateways, gw)
+	}
+}
+
+// containerPort is where the proxy binds a Gateway port: privileged ports are
+// shifted by 10000 so the proxy needs no privileges, as Envoy Gateway does.
+func containerPort(port int32) uint32 {
+	if port < 1024 {
+		return uint32(port) + 10000
+	}
+	return uint32(port)
+}
+
+func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *listenerContext {
+	gw := gc.gw
+	lc := &listenerContext{
+		gateway: gc,
+		spec:    l,
+		status:  &gwapiv1.ListenerStatus{Name: l.Name, SupportedKinds: []gwapiv1.RouteGroupKind{}},
+	}
+	gen := gw.Generation
+	switch l.Protocol {
+	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
+	default:
+		lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+			string(gwapiv1.ListenerConditionAccepted), "False", string(gwapiv1.ListenerReasonUnsupportedProtocol),
+			fmt.Sprintf("Protocol %s is not supported by Portico yet; supported protocols are HTTP and HTTPS.", l.Protocol), gen))
+		return lc
+	}
+
+	lc.allowedKinds, lc.status.SupportedKinds = t.allowedRouteKinds(lc)
+	lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+		string(gwapiv1.ListenerConditionAccepted), "True", string(gwapiv1.ListenerReasonAccepted), msgListenerAccepted, gen))
+
+	var tlsConfig *ir.TLSConfig
+	if l.Protocol == gwapiv1.HTTPSProtocolType {
+		var ok bool
+		if tlsConfig, ok = t.listenerTLS(lc); !ok {
+			return lc
+		}
+	}
+	if findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionResolvedRefs)) != nil {
+		return lc // invalid route kinds
+	}
+	hostname := "*"
+	if l.Hostname != nil && *l.Hostname != "" {
+		hostname = string(*l.Hostname)
+	}
+	lc.ir = &ir.HTTPListener{
+		Name:         irListenerName(gw, l),
+		Address:      "0.0.0.0",
+		Port:         containerPort(l.Port),
+		ExternalPort: uint32(l.Port),
+		Hostnames:    []string{hostname},
+		TLS:          tlsConfig,
+		Path:         ir.PathSettings{MergeSlashes: true, EscapedSlashesAction: "UnescapeAndRedirect"},
+		Metadata: &ir.ResourceMetadata{
+			Kind: "Gateway", Name: gw.Name, Namespace: gw.Namespace, SectionName: string(l.Name),
+		},
+	}
+	return lc
+}
+
+func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
+	return gw.Namespace + "/" + gw.Name + "/" + string(l.Name)
+}
+
+// allowedRouteKinds returns the route kinds the listener accepts and its
+// supportedKinds status. Kinds Portico cannot serve on the listener are
+// reported as InvalidRouteKinds rather than silently dropped.
+func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGroupKind, []gwapiv1.RouteGroupKind) {
+	httpRoute := gwapiv1.RouteGroupKind{Group: ptr(gwapiv1.Group(gwapiv1.GroupName)), Kind: "HTTPRoute"}
+	if lc.spec.AllowedRoutes == nil || len(lc.spec.AllowedRoutes.Kinds) == 0 {
+		return []gwapiv1.RouteGroupKind{httpRoute}, []gwapiv1.RouteGroupKind{httpRoute}
+	}
+	var allowed []gwapiv1.RouteGroupKind
+	var invalid []string
+	for _, k := range lc.spec.AllowedRoutes.Kinds {
+		group := gwapiv1.GroupName
+		if k.Group != nil {
+			group = string(*k.Group)
+		}
+		if group == gwapiv1.GroupName && k.Kind == "HTTPRoute" {
+			allowed = append(allowed, httpRoute)
+			continue
+		}
+		invalid = append(invalid, group+"/"+string(k.Kind))
+	}
+	if len(invalid) > 0 {
+		lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+			string(gwapiv1.ListenerConditionResolvedRefs), "False", string(gwapiv1.ListenerReasonInvalidRouteKinds),
+			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: HTTPRoute.", strings.Join(invalid, ", "), lc.spec.Protocol),
+			lc.gateway.gw.Generation))
+	}
+	if allowed == nil {
+		allowed = []gwapiv1.RouteGroupKind{}
+	}
+	return allowed, allowed
+}
+
+// markConflicts applies Gateway API's listener conflict rules: listeners on
+// one port must agree on the protocol, and HTTP(S) listeners on one port
+// need distinct hostnames.
+func markConflicts(listeners []*listenerContext) {
+	byPort := map[int32][]*listenerContext{}
+	for _, lc := range listeners {
+		byPort[lc.spec.Port] = append(byPort[lc.spec.Port], lc)
+	}
+	for _, group := range byPort {
+		if len(group) < 2 {
+			continue
+		}
+		for _, lc := range group {
+			for _, other := range group {
+				if other == lc {
+					continue
+				}
+				var reason, msg string
+				switch {
+				case other.spec.Protocol != lc.spec.Protocol:
+					reason = string(gwapiv1.ListenerReasonProtocolConflict)
+					msg = fmt.Sprintf("All listeners for a given port must use a compatible protocol; listener %s uses %s on port %d.", other.spec.Name, other.spec.Protocol, lc.spec.Port)
+				case hostnameOf(other.spec) == hostnameOf(lc.spec):
+					reason = string(gwapiv1.ListenerReasonHostnameConflict)
+					msg = fmt.Sprintf("All listeners for a given port must use a unique hostname; listener %s uses the same hostname on port %d.", other.spec.Name, lc.spec.Port)
+				default:
+					continue
+				}
+				lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+					string(gwapiv1.ListenerConditionConflicted), "True", reason, msg, lc.gateway.gw.Generation))
+				lc.ir = nil
+				break
+			}
+		}
+	}
+}
+
+func hostnameOf(l *gwapiv1.Listener) string {
+	if l.Hostname == nil {
+		return ""
+	}
+	return string(*l.Hostname)
+}
+
+// finishListenerConditions derives Programmed and ResolvedRefs from what the
+// listener went through, in the order Envoy Gateway lists them.
+func finishListenerConditions(lc *listenerContext) {
+	gen := lc.gateway.gw.Generation
+	var conds []metav1.Condition
+	if lc.ready() {
+		conds = append(conds, newCondition(string(gwapiv1.ListenerConditionProgrammed), "True",
+			string(gwapiv1.ListenerReasonProgrammed), msgListenerProgrammed, gen))
+	} else {
+		conds = append(conds, newCondition(string(gwapiv1.ListenerConditionProgrammed), "False",
+			string(gwapiv1.ListenerReasonInvalid), "Listener is invalid, see other Conditions for details.", gen))
+	}
+	if c := findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionAccepted)); c != nil {
+		conds = append(conds, *c)
+	}
+	if c := findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionResolvedRefs)); c != nil {
+		conds = append(conds, *c)
+	} else {
+		conds = append(conds, newCondition(string(gwapiv1.ListenerConditionResolvedRefs), "True",
+			string(gwapiv1.ListenerReasonResolvedRefs), msgListenerResolvedRefs, gen))
+	}
+	if c := findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionConflicted)); c != nil {
+		conds = append(conds, *c)
+	}
+	lc.status.Conditions = conds
+}

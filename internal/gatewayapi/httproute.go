@@ -1,0 +1,229 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/ir"
+)
+
+// routeRule is a rule translated once per route, then instantiated for every
+// (listener, hostname, match) the route attaches to.
+type routeRule struct {
+	index    int
+	matches  []routeMatch
+	template ir.HTTPRoute // filters and action; no name, hostname or matches
+}
+
+type routeMatch struct {
+	path    *ir.StringMatch
+	headers []ir.StringMatch
+	query   []ir.StringMatch
+}
+
+// processHTTPRoutes attaches every HTTPRoute to its parents and fills its
+// status, one entry per parentRef that names a Gateway of ours.
+func (t *translation) processHTTPRoutes() {
+	routes := append([]*gwapiv1.HTTPRoute(nil), t.in.HTTPRoutes...)
+	sort.SliceStable(routes, func(i, j int) bool { return olderFirst(&routes[i].ObjectMeta, &routes[j].ObjectMeta) })
+	for _, in := range routes {
+		route := in.DeepCopy()
+		route.Status.Parents = nil
+		rules, resolved, partial := t.translateRules(route)
+		attached := false
+		for _, pref := range route.Spec.ParentRefs {
+			ps, ok := t.attachRoute(route, pref, rules)
+			if !ok {
+				continue
+			}
+			attached = true
+			ps.Conditions = append(ps.Conditions, resolved)
+			if partial != nil {
+				ps.Conditions = append(ps.Conditions, *partial)
+			}
+			route.Status.Parents = append(route.Status.Parents, ps)
+		}
+		if attached {
+			t.result.HTTPRoutes = append(t.result.HTTPRoutes, route)
+		}
+	}
+}
+
+// attachRoute attaches the route to one parentRef. It returns false when the
+// parentRef is not a Gateway handled by this controller.
+func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentReference, rules []*routeRule) (gwapiv1.RouteParentStatus, bool) {
+	ref := defaultParentRef(pref, route.Namespace)
+	ps := gwapiv1.RouteParentStatus{
+		ParentRef:      statusParentRef(pref),
+		ControllerName: gwapiv1.GatewayController(t.opts.ControllerName),
+	}
+	gen := route.Generation
+	reject := func(reason gwapiv1.RouteConditionReason, msg string) (gwapiv1.RouteParentStatus, bool) {
+		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False", string(reason), msg, gen)}
+		return ps, true
+	}
+	if string(*ref.Group) != gwapiv1.GroupName || string(*ref.Kind) != "Gateway" {
+		return ps, false
+	}
+	gc := t.gatewayContext(string(*ref.Namespace), string(ref.Name))
+	if gc == nil {
+		if t.index.gateways[key(string(*ref.Namespace), string(ref.Name))] != nil {
+			return ps, false // another controller's Gateway
+		}
+		// Envoy Gateway stays silent here; in standalone mode Portico is the
+		// only controller, so it says what is wrong.
+		return reject(gwapiv1.RouteReasonNoMatchingParent, fmt.Sprintf("Gateway %s/%s does not exist.", *ref.Namespace, ref.Name))
+	}
+
+	var candidates []*listenerContext
+	for _, lc := range gc.listeners {
+		if ref.SectionName != nil && *ref.SectionName != lc.spec.Name {
+			continue
+		}
+		if ref.Port != nil && *ref.Port != lc.spec.Port {
+			continue
+		}
+		candidates = append(candidates, lc)
+	}
+	if len(candidates) == 0 {
+		return reject(gwapiv1.RouteReasonNoMatchingParent, "No listeners match this parent ref.")
+	}
+	var allowed []*listenerContext
+	for _, lc := range candidates {
+		if t.listenerAllows(lc, route.Namespace) {
+			allowed = append(allowed, lc)
+		}
+	}
+	if len(allowed) == 0 {
+		return reject(gwapiv1.RouteReasonNotAllowedByListeners, "No listeners included by this parent ref allowed this attachment.")
+	}
+	matched := false
+	for _, lc := range allowed {
+		hosts := intersectHostnames(hostnameOf(lc.spec), route.Spec.Hostnames)
+		if len(hosts) == 0 {
+			continue
+		}
+		matched = true
+		lc.attachedRoutes++
+		if lc.ready() {
+			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(route, rules, hosts)...)
+		}
+	}
+	if !matched {
+		return reject(gwapiv1.RouteReasonNoMatchingListenerHostname, msgNoHostnameIntersection)
+	}
+	ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "True",
+		string(gwapiv1.RouteReasonAccepted), msgRouteAccepted, gen)}
+	return ps, true
+}
+
+func (t *translation) gatewayContext(namespace, name string) *gatewayContext {
+	for _, gc := range t.gateways {
+		if gc.gw.Namespace == namespace && gc.gw.Name == name {
+			return gc
+		}
+	}
+	return nil
+}
+
+// listenerAllows applies allowedRoutes: the route kind and its namespace.
+func (t *translation) listenerAllows(lc *listenerContext, routeNS string) bool {
+	kindOK := false
+	for _, k := range lc.allowedKinds {
+		if k.Kind == "HTTPRoute" {
+			kindOK = true
+		}
+	}
+	if !kindOK {
+		return false
+	}
+	from := gwapiv1.NamespacesFromSame
+	var selector *metav1.LabelSelector
+	if ar := lc.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
+		if ar.Namespaces.From != nil {
+			from = *ar.Namespaces.From
+		}
+		selector = ar.Namespaces.Selector
+	}
+	switch from {
+	case gwapiv1.NamespacesFromAll:
+		return true
+	case gwapiv1.NamespacesFromSame:
+		return routeNS == lc.gateway.gw.Namespace
+	case gwapiv1.NamespacesFromSelector:
+		if selector == nil {
+			return false
+		}
+		sel, err := metav1.LabelSelectorAsSelector(selector)
+		if err != nil {
+			return false
+		}
+		return sel.Matches(labels.Set(t.index.namespaceLabels(routeNS)))
+	default:
+		return false
+	}
+}
+
+// defaultParentRef fills the defaults the CRD declares, so the rest of the
+// code never checks for nil.
+func defaultParentRef(ref gwapiv1.ParentReference, routeNS string) gwapiv1.ParentReference {
+	if ref.Group == nil {
+		ref.Group = ptr(gwapiv1.Group(gwapiv1.GroupName))
+	}
+	if ref.Kind == nil {
+		ref.Kind = ptr(gwapiv1.Kind("Gateway"))
+	}
+	if ref.Namespace == nil || *ref.Namespace == "" {
+		ref.Namespace = ptr(gwapiv1.Namespace(routeNS))
+	}
+	return ref
+}
+
+// statusParentRef is the parentRef as written, with group and kind
+// defaulted the way the API server would show them.
+func statusParentRef(ref gwapiv1.ParentReference) gwapiv1.ParentReference {
+	if ref.Group == nil {
+		ref.Group = ptr(gwapiv1.Group(gwapiv1.GroupName))
+	}
+	if ref.Kind == nil {
+		ref.Kind = ptr(gwapiv1.Kind("Gateway"))
+	}
+	return ref
+}
+
+// instantiateRoutes makes the IR routes of one route on one listener.
+func instantiateRoutes(route *gwapiv1.HTTPRoute, rules []*routeRule, hosts []string) []*ir.HTTPRoute {
+	var out []*ir.HTTPRoute
+	for _, host := range hosts {
+		for _, rule := range rules {
+			for j, m := range rule.matches {
+				r := rule.template // shallow copy: slices are shared read-only
+				r.Name = fmt.Sprintf("httproute/%s/%s/rule/%d/match/%d/%s",
+					route.Namespace, route.Name, rule.index, j, strings.ReplaceAll(host, ".", "_"))
+				r.Hostname = host
+				r.PathMatch = m.path
+				r.HeaderMatches = m.headers
+				r.QueryParamMatches = m.query
+				out = append(out, &r)
+			}
+		}
+	}
+	return out
+}
+
+func olderFirst(a, b *metav1.ObjectMeta) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,198 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/ir"
+)
+
+// ruleProblems collects what is wrong with a route's rules. Reference
+// problems (a missing Service, a forbidden cross-namespace ref) make
+// ResolvedRefs False; unsupported values make the rule answer 500 and are
+// reported in PartiallyInvalid so the other rules keep serving.
+type ruleProblems struct {
+	refReason string
+	refMsgs   []string
+	invalid   []string
+}
+
+func (p *ruleProblems) ref(reason gwapiv1.RouteConditionReason, format string, args ...any) {
+	if p.refReason == "" {
+		p.refReason = string(reason)
+	}
+	p.refMsgs = append(p.refMsgs, fmt.Sprintf(format, args...))
+}
+
+func (p *ruleProblems) unsupported(format string, args ...any) {
+	p.invalid = append(p.invalid, fmt.Sprintf(format, args...))
+}
+
+// translateRules translates the rules of a route. It also returns the
+// ResolvedRefs condition and, when a rule is unusable, PartiallyInvalid.
+func (t *translation) translateRules(route *gwapiv1.HTTPRoute) ([]*routeRule, metav1.Condition, *metav1.Condition) {
+	var rules []*routeRule
+	probs := &ruleProblems{}
+	for i := range route.Spec.Rules {
+		rules = append(rules, t.translateRule(route, i, probs))
+	}
+	gen := route.Generation
+	resolved := newCondition(string(gwapiv1.RouteConditionResolvedRefs), "True",
+		string(gwapiv1.RouteReasonResolvedRefs), msgRouteResolvedRefs, gen)
+	if probs.refReason != "" {
+		resolved = newCondition(string(gwapiv1.RouteConditionResolvedRefs), "False",
+			probs.refReason, strings.Join(probs.refMsgs, " "), gen)
+	}
+	var partial *metav1.Condition
+	if len(probs.invalid) > 0 {
+		c := newCondition(string(gwapiv1.RouteConditionPartiallyInvalid), "True",
+			string(gwapiv1.RouteReasonUnsupportedValue), strings.Join(probs.invalid, " "), gen)
+		partial = &c
+	}
+	return rules, resolved, partial
+}
+
+func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, probs *ruleProblems) *routeRule {
+	spec := &route.Spec.Rules[i]
+	rule := &routeRule{index: i}
+	rule.template.Metadata = &ir.ResourceMetadata{Kind: "HTTPRoute", Name: route.Name, Namespace: route.Namespace}
+	if spec.Name != nil {
+		rule.template.Metadata.SectionName = string(*spec.Name)
+	}
+	matches := spec.Matches
+	if len(matches) == 0 {
+		matches = []gwapiv1.HTTPRouteMatch{{}}
+	}
+	for _, m := range matches {
+		rule.matches = append(rule.matches, translateMatch(m))
+	}
+
+	destName := fmt.Sprintf("httproute/%s/%s/rule/%d", route.Namespace, route.Name, i)
+	ruleInvalid := false
+	for k, f := range spec.Filters {
+		if msg := t.applyFilter(route, &rule.template, f, fmt.Sprintf("%s/filter/%d", destName, k), probs); msg != "" {
+			probs.unsupported("Rule %d: %s", i, msg)
+			ruleInvalid = true
+		}
+	}
+	if d := t.ruleTraffic(spec); d != nil {
+		rule.template.Traffic = d
+	}
+	if ruleInvalid {
+		rule.template.DirectResponse = &ir.DirectResponse{StatusCode: 500}
+		return rule
+	}
+	if rule.template.Redirect != nil {
+		return rule // a redirect has no backends
+	}
+	dest := &ir.RouteDestination{Name: destName, Metadata: rule.template.Metadata}
+	for k, br := range spec.BackendRefs {
+		if len(br.Filters) > 0 {
+			probs.unsupported("Rule %d: backendRef filters are not supported.", i)
+		}
+		setting := t.resolveBackendRef(route, br.BackendRef, fmt.Sprintf("%s/backend/%d", destName, k), probs)
+		if setting != nil {
+			dest.Settings = append(dest.Settings, setting)
+		}
+	}
+	if len(dest.Settings) == 0 {
+		// Gateway API: requests a rule would send to invalid (or no)
+		// backends get a 500.
+		rule.template.DirectResponse = &ir.DirectResponse{StatusCode: 500}
+		return rule
+	}
+	rule.template.Destination = dest
+	return rule
+}
+
+func translateMatch(m gwapiv1.HTTPRouteMatch) routeMatch {
+	var rm routeMatch
+	pathType, pathValue := gwapiv1.PathMatchPathPrefix, "/"
+	if m.Path != nil {
+		if m.Path.Type != nil {
+			pathType = *m.Path.Type
+		}
+		if m.Path.Value != nil {
+			pathValue = *m.Path.Value
+		}
+	}
+	switch pathType {
+	case gwapiv1.PathMatchExact:
+		rm.path = &ir.StringMatch{Exact: ptr(pathValue)}
+	case gwapiv1.PathMatchRegularExpression:
+		rm.path = &ir.StringMatch{SafeRegex: ptr(pathValue)}
+	default:
+		rm.path = &ir.StringMatch{Prefix: ptr(pathValue)}
+	}
+	for _, h := range m.Headers {
+		sm := ir.StringMatch{Name: string(h.Name)}
+		if h.Type != nil && *h.Type == gwapiv1.HeaderMatchRegularExpression {
+			sm.SafeRegex = ptr(h.Value)
+		} else {
+			sm.Exact = ptr(h.Value)
+		}
+		rm.headers = append(rm.headers, sm)
+	}
+	if m.Method != nil {
+		rm.headers = append(rm.headers, ir.StringMatch{Name: ":method", Exact: ptr(string(*m.Method))})
+	}
+	for _, q := range m.QueryParams {
+		sm := ir.StringMatch{Name: string(q.Name)}
+		if q.Type != nil && *q.Type == gwapiv1.QueryParamMatchRegularExpression {
+			sm.SafeRegex = ptr(q.Value)
+		} else {
+			sm.Exact = ptr(q.Value)
+		}
+		rm.query = append(rm.query, sm)
+	}
+	return rm
+}
+
+// ruleTraffic maps rule timeouts and retries.
+func (t *translation) ruleTraffic(spec *gwapiv1.HTTPRouteRule) *ir.TrafficFeatures {
+	var tf ir.TrafficFeatures
+	if to := spec.Timeouts; to != nil {
+		tf.Timeout = &ir.HTTPTimeout{}
+		if to.Request != nil {
+			tf.Timeout.RequestTimeout = ptr(normalizeDuration(string(*to.Request)))
+		}
+		if to.BackendRequest != nil {
+			tf.Timeout.BackendRequestTimeout = ptr(normalizeDuration(string(*to.BackendRequest)))
+		}
+	}
+	if r := spec.Retry; r != nil {
+		retry := &ir.Retry{}
+		if r.Attempts != nil {
+			retry.NumRetries = ptr(uint32(*r.Attempts))
+		}
+		if len(r.Codes) > 0 {
+			retry.RetryOn = &ir.RetryOn{}
+			for _, c := range r.Codes {
+				retry.RetryOn.HTTPStatusCodes = append(retry.RetryOn.HTTPStatusCodes, uint32(c))
+			}
+		}
+		if r.Backoff != nil {
+			retry.PerRetry = &ir.PerRetry{BackOff: &ir.BackOff{BaseInterval: ptr(normalizeDuration(string(*r.Backoff)))}}
+		}
+		tf.Retry = retry
+	}
+	if tf.Timeout == nil && tf.Retry == nil {
+		return nil
+	}
+	return &tf
+}
+
+// normalizeDuration turns a Gateway API duration ("1h2m", "500ms") into the
+// canonical Go form the xDS translator parses; CRD validation already
+// guarantees the syntax.
+func normalizeDuration(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	return d.String()
+}

@@ -1,0 +1,106 @@
+// Package gatewayapi translates Gateway API resources (and Envoy Gateway's
+// policies as they are added) into the IR, and computes every object's status.
+//
+// Translate is a pure function: the same resource.Set gives byte-identical IR
+// and statuses. Invalid input never stops translation; it becomes a condition
+// on the object at fault, in the manner of Contour's DAG processors.
+package gatewayapi
+
+import (
+	"sort"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/resource"
+)
+
+// DefaultControllerName is Envoy Gateway's controller name; Portico answers
+// to it so existing GatewayClasses need no change.
+const DefaultControllerName = "gateway.envoyproxy.io/gatewayclass-controller"
+
+// Options are the EnvoyGateway config settings the translation depends on.
+type Options struct {
+	// ControllerName selects the GatewayClasses this translator owns.
+	ControllerName string
+	// XDSNameSchemeV2 is the runtime flag of the same name.
+	XDSNameSchemeV2 bool
+	// EnableBackend is extensionApis.enableBackend.
+	EnableBackend bool
+	// HostInfrastructure is true when proxies run on this host (standalone
+	// mode), which is what makes loopback Backend addresses meaningful.
+	HostInfrastructure bool
+}
+
+// Result is the output of one translation: the objects Portico owns, each
+// carrying its computed status, and one IR per proxy fleet.
+type Result struct {
+	GatewayClasses []*gwapiv1.GatewayClass
+	Gateways       []*gwapiv1.Gateway
+	HTTPRoutes     []*gwapiv1.HTTPRoute
+	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
+	// when its EnvoyProxy merges gateways.
+	XdsIR map[string]*ir.Xds
+}
+
+// translation is the working state of one Translate call. It exists only for
+// the duration of the call, which keeps Translate free of shared state.
+type translation struct {
+	opts     Options
+	in       *resource.Set
+	index    *index
+	gateways []*gatewayContext
+	result   *Result
+}
+
+// Translate turns the input set into IR and statuses.
+func Translate(in *resource.Set, opts Options) *Result {
+	if opts.ControllerName == "" {
+		opts.ControllerName = DefaultControllerName
+	}
+	t := &translation{
+		opts:   opts,
+		in:     in,
+		index:  newIndex(in),
+		result: &Result{XdsIR: map[string]*ir.Xds{}},
+	}
+	classes := t.processGatewayClasses()
+	t.processGateways(classes)
+	t.processHTTPRoutes()
+	t.finish()
+	return t.result
+}
+
+// finish completes listener statuses (attached route counts are known only
+// after every route was seen), orders routes by Gateway API precedence and
+// assembles the IR per proxy fleet.
+func (t *translation) finish() {
+	for _, gc := range t.gateways {
+		key := gc.irKey
+		x := t.result.XdsIR[key]
+		if x == nil {
+			x = &ir.Xds{
+				ReadyListener: &ir.ReadyListener{
+					Address:  "0.0.0.0",
+					Port:     19003,
+					Path:     "/ready",
+					IPFamily: "IPv4",
+				},
+				AccessLog:       &ir.AccessLog{JSON: []ir.JSONAccessLog{{Path: "/dev/stdout"}}},
+				XDSNameSchemeV2: t.opts.XDSNameSchemeV2,
+			}
+			t.result.XdsIR[key] = x
+		}
+		for _, lc := range gc.listeners {
+			lc.status.AttachedRoutes = lc.attachedRoutes
+			if lc.ir == nil {
+				continue
+			}
+			sortRoutes(lc.ir.Routes)
+			x.HTTP = append(x.HTTP, lc.ir)
+		}
+	}
+	for _, x := range t.result.XdsIR {
+		sort.SliceStable(x.HTTP, func(i, j int) bool { return x.HTTP[i].Name < x.HTTP[j].Name })
+	}
+}

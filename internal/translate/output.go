@@ -1,0 +1,76 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// Output is egctl's output document: resources with their status under
+// egctl's keys (gatewayClass, gateways, httpRoutes, ...) plus xds and xdsIR.
+// It is kept as a map so yaml and json print the same tree with sorted keys.
+type Output map[string]any
+
+// Marshal renders the output as "yaml" (the default) or "json".
+func (o Output) Marshal(format string) ([]byte, error) {
+	data, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	// Kubernetes objects marshal a zero creationTimestamp as null; egctl
+	// strips it, and so do we, so the output is only what the user wrote
+	// plus status.
+	var generic any
+	if err := json.Unmarshal(data, &generic); err != nil {
+		return nil, err
+	}
+	stripNullTimestamps(generic)
+	switch format {
+	case "", "yaml":
+		return yaml.Marshal(generic)
+	case "json":
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(generic); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	default:
+		return nil, fmt.Errorf("unknown output format %q: use yaml or json", format)
+	}
+}
+
+// stripNullTimestamps removes metadata.creationTimestamp: null everywhere.
+func stripNullTimestamps(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		if md, ok := t["metadata"].(map[string]any); ok {
+			if ts, ok := md["creationTimestamp"]; ok && ts == nil {
+				delete(md, "creationTimestamp")
+			}
+		}
+		for _, child := range t {
+			stripNullTimestamps(child)
+		}
+	case []any:
+		for _, child := range t {
+			stripNullTimestamps(child)
+		}
+	}
+}
+
+// withTypeMeta makes sure a printed object carries apiVersion and kind, as
+// kubectl and egctl print them, even when it was built in code.
+func withTypeMeta(obj runtime.Object, kind string) runtime.Object {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if gvk.Kind == "" {
+		obj.GetObjectKind().SetGroupVersionKind(gwapiv1.SchemeGroupVersion.WithKind(kind))
+	}
+	return obj
+}

@@ -1,0 +1,145 @@
+// Package translate is `portico x translate`: load files, validate, translate
+// to IR and xDS, and assemble egctl's output document. The server uses the
+// same stages; this package only adds the offline output shape.
+package translate
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/resource"
+)
+
+// DefaultNamespace is egctl's namespace for objects that name none.
+const DefaultNamespace = "envoy-gateway-system"
+
+// Output kinds accepted by --to.
+const (
+	ToGatewayAPI = "gateway-api"
+	ToXDS        = "xds"
+	ToIR         = "ir"
+)
+
+// Options mirror egctl x translate's flags.
+type Options struct {
+	// Paths are files, folders or "-" for Stdin.
+	Paths []string
+	Stdin io.Reader
+	// Namespace is given to objects without one.
+	Namespace string
+	// DNSDomain is the cluster DNS suffix used for Service FQDNs.
+	DNSDomain string
+	// To is any of gateway-api, xds, ir.
+	To []string
+	// Types selects xDS sections: all, bootstrap, cluster, listener, route, endpoint.
+	Types []string
+	// Config is the EnvoyGateway configuration; nil means defaults.
+	Config *egv1a1.EnvoyGateway
+}
+
+// Report is the outcome of a translation: the output document and the
+// problems found in the input (which never stop the valid objects).
+type Report struct {
+	Output   Output
+	Problems resource.Problems
+	// Errors are translation errors that are not tied to an input document
+	// (for example an xDS resource that failed validation).
+	Errors []string
+}
+
+// Run translates the input. It returns an error only when nothing could be
+// read (a missing file, or input in which no object was valid).
+func Run(opts Options) (*Report, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if len(opts.To) == 0 {
+		opts.To = []string{ToXDS}
+	}
+	for _, to := range opts.To {
+		if to != ToGatewayAPI && to != ToXDS && to != ToIR {
+			return nil, fmt.Errorf("unknown --to %q: use gateway-api, xds or ir", to)
+		}
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = &egv1a1.EnvoyGateway{}
+		resource.SetConfigDefaults(cfg)
+	}
+	set, problems, err := resource.Load(opts.Paths,
+		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin))
+	if err != nil {
+		return nil, err
+	}
+	if set.Len() == 0 && len(problems) > 0 {
+		return &Report{Problems: problems}, fmt.Errorf("no valid object could be read: %d problem(s)", len(problems))
+	}
+	result := gatewayapi.Translate(set, translationOptions(cfg))
+	report := &Report{Output: Output{}, Problems: problems}
+	if slices.Contains(opts.To, ToGatewayAPI) {
+		addGatewayAPI(report.Output, result)
+	}
+	if slices.Contains(opts.To, ToIR) {
+		report.Output["xdsIR"] = result.XdsIR
+	}
+	if slices.Contains(opts.To, ToXDS) {
+		if err := addXDS(report, result, opts.Types); err != nil {
+			return nil, err
+		}
+	}
+	return report, nil
+}
+
+// translationOptions maps the EnvoyGateway config onto translator options.
+func translationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
+	opts := gatewayapi.Options{HostInfrastructure: true}
+	if cfg.Gateway != nil {
+		opts.ControllerName = cfg.Gateway.ControllerName
+	}
+	if cfg.ExtensionAPIs != nil {
+		opts.EnableBackend = cfg.ExtensionAPIs.EnableBackend
+	}
+	if cfg.RuntimeFlags != nil {
+		for _, f := range cfg.RuntimeFlags.Enabled {
+			if strings.EqualFold(string(f), "XDSNameSchemeV2") {
+				opts.XDSNameSchemeV2 = true
+			}
+		}
+	}
+	return opts
+}
+
+// addGatewayAPI adds the resources Portico owns, with status, under egctl's
+// keys. egctl prints one gatewayClass; when there are several we print all
+// of them under gatewayClasses rather than hide some.
+func addGatewayAPI(out Output, r *gatewayapi.Result) {
+	switch len(r.GatewayClasses) {
+	case 0:
+	case 1:
+		out["gatewayClass"] = withTypeMeta(r.GatewayClasses[0], "GatewayClass")
+	default:
+		var all []any
+		for _, gc := range r.GatewayClasses {
+			all = append(all, withTypeMeta(gc, "GatewayClass"))
+		}
+		out["gatewayClasses"] = all
+	}
+	if len(r.Gateways) > 0 {
+		var all []any
+		for _, g := range r.Gateways {
+			all = append(all, withTypeMeta(g, "Gateway"))
+		}
+		out["gateways"] = all
+	}
+	if len(r.HTTPRoutes) > 0 {
+		var all []any
+		for _, h := range r.HTTPRoutes {
+			all = append(all, withTypeMeta(h, "HTTPRoute"))
+		}
+		out["httpRoutes"] = all
+	}
+}

@@ -1,0 +1,70 @@
+package translate
+
+import (
+	"fmt"
+
+	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/xds/bootstrap"
+	"github.com/portico-gw/portico/internal/xds/configdump"
+	"github.com/portico-gw/portico/internal/xds/translator"
+)
+
+// addXDS translates each IR to xDS and adds egctl's `xds` key. egctl takes a
+// single -t value; several are accepted here and rendered side by side
+// (as `all` does) because a user asking for routes and clusters wants both.
+// Resources the xDS translator rejects are reported in Errors and left out;
+// the rest of the fleet's xDS is still shown.
+func addXDS(report *Report, result *gatewayapi.Result, types []string) error {
+	parsed, err := parseTypes(types)
+	if err != nil {
+		return err
+	}
+	bs := bootstrap.Build(bootstrap.EnvoyGatewayDefaults())
+	out := map[string]any{}
+	for _, key := range sortedKeys(result.XdsIR) {
+		res, err := translator.Translate(result.XdsIR[key])
+		if err != nil {
+			report.Errors = append(report.Errors, fmt.Sprintf("%s: %v", key, err))
+		}
+		if res == nil {
+			continue
+		}
+		if len(parsed) == 1 {
+			v, err := configdump.Render(res, bs, parsed[0])
+			if err != nil {
+				return err
+			}
+			out[key] = v
+			continue
+		}
+		var configs []any
+		for _, t := range parsed {
+			v, err := configdump.Render(res, bs, t)
+			if err != nil {
+				return err
+			}
+			configs = append(configs, v)
+		}
+		out[key] = map[string]any{"configs": configs}
+	}
+	report.Output["xds"] = out
+	return nil
+}
+
+func parseTypes(types []string) ([]configdump.Type, error) {
+	if len(types) == 0 {
+		return []configdump.Type{configdump.All}, nil
+	}
+	var out []configdump.Type
+	for _, s := range types {
+		t, err := configdump.ParseType(s)
+		if err != nil {
+			return nil, err
+		}
+		if t == configdump.All && len(types) > 1 {
+			return nil, fmt.Errorf("-t all cannot be combined with other types")
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
