@@ -1,0 +1,231 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// adsSession is the per-stream protocol state: what we asked for, the last
+// nonce per type, and whether a complete config is waiting to be served.
+type adsSession struct {
+	p       *Proxy
+	state   *xdsState
+	send    func(*discoveryv3.DiscoveryRequest) error
+	subs    map[string][]string
+	nonce   map[string]string
+	pending bool      // accepted state not yet served
+	since   time.Time // when pending started
+}
+
+// runADS keeps one ADS stream up, reconnecting with back-off. The accepted
+// state survives reconnects, so a control plane restart never empties the
+// proxy.
+func (p *Proxy) runADS(ctx context.Context) error {
+	conn, err := grpc.NewClient(p.opts.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("proxy: ads client: %w", err)
+	}
+	defer conn.Close()
+	state := newState()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := p.stream(ctx, conn, state)
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.log.Warn("ads stream ended, reconnecting", "err", err)
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return nil
+}
+
+func (p *Proxy) node() *corev3.Node {
+	return &corev3.Node{Id: p.opts.NodeID, Cluster: p.opts.Cluster, UserAgentName: "portico-proxy"}
+}
+
+func (p *Proxy) stream(ctx context.Context, conn *grpc.ClientConn, state *xdsState) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cli, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(sctx)
+	if err != nil {
+		return err
+	}
+	s := &adsSession{p: p, state: state, send: cli.Send, subs: state.subscriptions(), nonce: map[string]string{}}
+	first := true
+	for _, t := range []string{typeCDS, typeLDS, typeRDS, typeEDS} {
+		if (t == typeRDS || t == typeEDS) && len(s.subs[t]) == 0 {
+			continue
+		}
+		req := &discoveryv3.DiscoveryRequest{TypeUrl: t, ResourceNames: s.subs[t], VersionInfo: state.versions[t]}
+		if first {
+			req.Node, first = p.node(), false
+		}
+		if err := s.send(req); err != nil {
+			return err
+		}
+	}
+	type recv struct {
+		r   *discoveryv3.DiscoveryResponse
+		err error
+	}
+	ch := make(chan recv, 1)
+	go func() {
+		for {
+			r, err := cli.Recv()
+			select {
+			case ch <- recv{r, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			// Envoy's initial_fetch_timeout: serve without what never came.
+			if s.pending && time.Since(s.since) > p.opts.InitialFetchTimeout {
+				p.log.Warn("serving without missing resources after initial fetch timeout", "missing", state.missing())
+				s.serve()
+			}
+		case m := <-ch:
+			if m.err != nil {
+				return m.err
+			}
+			if err := s.handle(m.r); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// handle compiles a response, ACKs or NACKs it, updates subscriptions and
+// serves the config once it is complete.
+func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
+	t := r.GetTypeUrl()
+	p := s.p
+	s.nonce[t] = r.GetNonce()
+	if _, ok := shortType[t]; !ok {
+		return s.nack(r, fmt.Errorf("type %s is not supported", t))
+	}
+	c, err := compileResources(t, r.GetResources(), p.buildContext())
+	if err == nil && t == typeLDS {
+		err = s.bind(c)
+	}
+	if err != nil {
+		return s.nack(r, err)
+	}
+	s.state.apply(t, c, s.subs)
+	s.state.versions[t] = r.GetVersionInfo()
+	ack := &discoveryv3.DiscoveryRequest{TypeUrl: t, VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce(), ResourceNames: s.subs[t]}
+	if t == typeLDS || t == typeCDS {
+		ack.ResourceNames = nil
+	}
+	if err := s.send(ack); err != nil {
+		return err
+	}
+	p.update(func(st *Status) { st.Versions[shortType[t]] = r.GetVersionInfo() })
+	for _, w := range c.warnings {
+		p.log.Warn("config accepted with a limitation", "detail", w)
+	}
+	if len(c.warnings) > 0 {
+		p.update(func(st *Status) { st.Warnings = c.warnings })
+	}
+	// New LDS/CDS may reference other RDS/EDS names.
+	subs := s.state.subscriptions()
+	for _, st := range []string{typeRDS, typeEDS} {
+		if !slices.Equal(subs[st], s.subs[st]) {
+			s.subs[st] = subs[st]
+			s.state.prune(s.subs)
+			req := &discoveryv3.DiscoveryRequest{TypeUrl: st, ResourceNames: subs[st], VersionInfo: s.state.versions[st], ResponseNonce: s.nonce[st]}
+			if err := s.send(req); err != nil {
+				return err
+			}
+		}
+	}
+	if !s.pending {
+		s.pending, s.since = true, time.Now()
+	}
+	if len(s.state.missing()) == 0 {
+		s.serve()
+	}
+	return nil
+}
+
+// bind opens the sockets of a new LDS before it is ACKed, so a port that
+// cannot be bound NACKs the update as Envoy does.
+func (s *adsSession) bind(c *compiled) error {
+	byAddr := map[string]string{}
+	var addrs []string
+	for name, l := range c.listeners {
+		if other, dup := byAddr[l.addr]; dup {
+			return fmt.Errorf("listeners %s and %s share address %s", other, name, l.addr)
+		}
+		byAddr[l.addr] = name
+		addrs = append(addrs, l.addr)
+	}
+	return s.p.socks.prepare(addrs)
+}
+
+func (s *adsSession) nack(r *discoveryv3.DiscoveryResponse, err error) error {
+	p := s.p
+	t := r.GetTypeUrl()
+	msg := fmt.Sprintf("%s version %s rejected: %v", shortType[t], r.GetVersionInfo(), err)
+	p.log.Error("NACK", "type", t, "version", r.GetVersionInfo(), "err", err)
+	p.update(func(st *Status) { st.LastNACK, st.NACKs = msg, st.NACKs+1 })
+	req := &discoveryv3.DiscoveryRequest{TypeUrl: t, VersionInfo: s.state.versions[t], ResponseNonce: r.GetNonce(),
+		ResourceNames: s.subs[t], ErrorDetail: &status.Status{Code: int32(codes.InvalidArgument), Message: msg}}
+	if t == typeLDS || t == typeCDS {
+		req.ResourceNames = nil
+	}
+	return s.send(req)
+}
+
+// serve swaps in the runtime built from the accepted state.
+func (s *adsSession) serve() {
+	p := s.p
+	rts, used := s.state.runtime(p.pool, p.alog)
+	p.socks.commit(rts)
+	p.pool.retain(used)
+	s.pending = false
+	p.ready.Store(true)
+	p.update(func(st *Status) {
+		st.Applied++
+		st.Ready = true
+		st.Listening = p.socks.addrs()
+	})
+	p.log.Info("config applied", "versions", versionsString(s.state.versions))
+}
+
+func versionsString(v map[string]string) string {
+	var b []string
+	for _, t := range []string{typeLDS, typeRDS, typeCDS, typeEDS} {
+		b = append(b, shortType[t]+"="+v[t])
+	}
+	return strings.Join(b, " ")
+}

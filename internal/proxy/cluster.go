@@ -1,0 +1,262 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	lrv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/least_request/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+type lbKind int
+
+const (
+	lbRoundRobin lbKind = iota
+	lbLeastRequest
+	lbRandom
+)
+
+type upstreamProto int
+
+const (
+	protoH1 upstreamProto = iota
+	protoH2
+	protoALPN       // auto_config: h2 or HTTP/1.1 by ALPN over TLS, else HTTP/1.1
+	protoDownstream // use_downstream_protocol_config
+)
+
+// clusterCfg is a compiled Cluster. It never changes after compilation.
+type clusterCfg struct {
+	name           string
+	eds            bool
+	edsName        string
+	static         *endpointv3.ClusterLoadAssignment // STATIC and DNS clusters
+	staticSet      *endpointSet
+	lb             lbKind
+	choices        int
+	proto          upstreamProto
+	tls            *tls.Config
+	connectTimeout time.Duration
+	// key identifies the transport-relevant config so connection pools
+	// survive updates that do not change them.
+	key string
+}
+
+const (
+	httpOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	rrPolicyType   = "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"
+	lrPolicyType   = "type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest"
+	randPolicyType = "type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random"
+)
+
+func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
+	// circuit_breakers and outlier_detection are accepted because Envoy
+	// Gateway emits them on every cluster; they are reported as warnings
+	// (not enforced yet), never dropped without a word.
+	if err := checkFields("cluster "+c.GetName(), c, "name", "type", "eds_cluster_config", "load_assignment",
+		"connect_timeout", "lb_policy", "load_balancing_policy", "transport_socket", "typed_extension_protocol_options",
+		"http2_protocol_options", "http_protocol_options", "common_lb_config", "per_connection_buffer_limit_bytes",
+		"dns_lookup_family", "dns_refresh_rate", "respect_dns_ttl", "circuit_breakers", "outlier_detection",
+		"ignore_health_on_host_removal", "alt_stat_name", "metadata", "upstream_connection_options",
+		"cleanup_interval", "track_cluster_stats", "close_connections_on_host_health_failure",
+		"common_http_protocol_options"); err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	if c.GetCircuitBreakers() != nil {
+		warnings = append(warnings, "cluster "+c.GetName()+": circuit_breakers accepted but not enforced")
+	}
+	if c.GetOutlierDetection() != nil {
+		warnings = append(warnings, "cluster "+c.GetName()+": outlier_detection accepted but hosts are never ejected")
+	}
+	cc := &clusterCfg{name: c.GetName(), connectTimeout: 5 * time.Second, choices: 2}
+	if c.GetConnectTimeout() != nil {
+		cc.connectTimeout = c.GetConnectTimeout().AsDuration()
+	}
+	switch c.GetType() {
+	case clusterv3.Cluster_EDS:
+		cc.eds = true
+		cc.edsName = c.GetEdsClusterConfig().GetServiceName()
+		if cc.edsName == "" {
+			cc.edsName = c.GetName()
+		}
+		if err := checkADSSource(c.GetEdsClusterConfig().GetEdsConfig()); err != nil {
+			return nil, nil, fmt.Errorf("cluster %s: eds_config: %v", c.GetName(), err)
+		}
+	case clusterv3.Cluster_STATIC, clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
+		// DNS clusters resolve the endpoint hostname at connect time with
+		// the system resolver, which behaves like LOGICAL_DNS.
+		cc.static = c.GetLoadAssignment()
+		if cc.static == nil {
+			cc.static = &endpointv3.ClusterLoadAssignment{ClusterName: c.GetName()}
+		}
+		var err error
+		if cc.staticSet, err = compileEndpoints(cc.static, c.GetType() == clusterv3.Cluster_STATIC); err != nil {
+			return nil, nil, fmt.Errorf("cluster %s: %v", c.GetName(), err)
+		}
+	default:
+		return nil, nil, fmt.Errorf("cluster %s: discovery type %v is not supported", c.GetName(), c.GetClusterDiscoveryType())
+	}
+	switch c.GetLbPolicy() {
+	case clusterv3.Cluster_ROUND_ROBIN:
+		cc.lb = lbRoundRobin
+	case clusterv3.Cluster_LEAST_REQUEST:
+		cc.lb = lbLeastRequest
+		if n := c.GetLeastRequestLbConfig().GetChoiceCount(); n != nil {
+			cc.choices = int(n.GetValue())
+		}
+	case clusterv3.Cluster_RANDOM:
+		cc.lb = lbRandom
+	default:
+		return nil, nil, fmt.Errorf("cluster %s: lb_policy %v is not supported", c.GetName(), c.GetLbPolicy())
+	}
+	if p := c.GetLoadBalancingPolicy(); p != nil {
+		// Envoy uses the first policy in the list that it supports.
+		found := false
+		var seen []string
+		for _, pol := range p.GetPolicies() {
+			tc := pol.GetTypedExtensionConfig().GetTypedConfig()
+			seen = append(seen, tc.GetTypeUrl())
+			switch tc.GetTypeUrl() {
+			case rrPolicyType:
+				cc.lb, found = lbRoundRobin, true
+			case randPolicyType:
+				cc.lb, found = lbRandom, true
+			case lrPolicyType:
+				var lr lrv3.LeastRequest
+				if err := tc.UnmarshalTo(&lr); err != nil {
+					return nil, nil, fmt.Errorf("cluster %s: least_request: %v", c.GetName(), err)
+				}
+				cc.lb, found = lbLeastRequest, true
+				if lr.GetChoiceCount() != nil {
+					cc.choices = int(lr.GetChoiceCount().GetValue())
+				}
+			}
+			if found {
+				break
+			}
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("cluster %s: no supported load_balancing_policy among %v", c.GetName(), seen)
+		}
+	}
+	if cc.choices < 2 {
+		cc.choices = 2
+	}
+	if c.GetHttp2ProtocolOptions() != nil {
+		cc.proto = protoH2
+	}
+	if a, ok := c.GetTypedExtensionProtocolOptions()[httpOptionsKey]; ok {
+		var o httpv3.HttpProtocolOptions
+		if err := a.UnmarshalTo(&o); err != nil {
+			return nil, nil, fmt.Errorf("cluster %s: %s: %v", c.GetName(), httpOptionsKey, err)
+		}
+		if err := checkFields("cluster "+c.GetName()+" HttpProtocolOptions", &o, "common_http_protocol_options",
+			"upstream_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config", "auto_config"); err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case o.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil:
+			cc.proto = protoH2
+		case o.GetExplicitHttpConfig().GetHttp3ProtocolOptions() != nil:
+			return nil, nil, fmt.Errorf("cluster %s: HTTP/3 upstreams are not supported", c.GetName())
+		case o.GetUseDownstreamProtocolConfig() != nil:
+			cc.proto = protoDownstream
+		case o.GetAutoConfig() != nil:
+			cc.proto = protoALPN
+		}
+	}
+	for k := range c.GetTypedExtensionProtocolOptions() {
+		if k != httpOptionsKey {
+			return nil, nil, fmt.Errorf("cluster %s: typed_extension_protocol_options %q is not supported", c.GetName(), k)
+		}
+	}
+	tcfg, alpn, err := upstreamTLS(c.GetTransportSocket())
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster %s: %v", c.GetName(), err)
+	}
+	cc.tls = tcfg
+	if tcfg != nil {
+		switch cc.proto {
+		case protoH2:
+			tcfg.NextProtos = []string{"h2"}
+		case protoALPN, protoDownstream:
+			tcfg.NextProtos = []string{"h2", "http/1.1"}
+		default:
+			tcfg.NextProtos = alpn
+		}
+	}
+	ts, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c.GetTransportSocket())
+	cc.key = fmt.Sprintf("%s|%d|%d|%x", cc.name, cc.proto, cc.connectTimeout, ts)
+	return cc, warnings, nil
+}
+
+// checkADSSource accepts only config sources that mean "this ADS stream".
+func checkADSSource(cs *corev3.ConfigSource) error {
+	if cs == nil {
+		return fmt.Errorf("missing config source")
+	}
+	switch cs.GetConfigSourceSpecifier().(type) {
+	case *corev3.ConfigSource_Ads, *corev3.ConfigSource_Self:
+		return nil
+	}
+	return fmt.Errorf("only ads config sources are supported, got %T", cs.GetConfigSourceSpecifier())
+}
+
+// newTransport builds the connection pool for one upstream host.
+func newTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTripper {
+	d := &net.Dialer{Timeout: cc.connectTimeout, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
+	t := &http.Transport{
+		DialContext:         dial,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     time.Hour,
+		DisableCompression:  true,
+		TLSClientConfig:     cc.tls,
+		ForceAttemptHTTP2:   cc.tls != nil && (cc.proto == protoALPN || h2),
+		// A proxy passes Expect: 100-continue through; it is not ours.
+		ExpectContinueTimeout: 0,
+	}
+	p := new(http.Protocols)
+	switch {
+	case h2 && cc.tls == nil:
+		p.SetUnencryptedHTTP2(true)
+	case h2:
+		p.SetHTTP2(true)
+	case cc.proto == protoALPN && cc.tls != nil:
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+	default:
+		p.SetHTTP1(true)
+	}
+	t.Protocols = p
+	return t
+}
+
+// endpointAddr returns the dial network and address of an endpoint.
+func endpointAddr(a *corev3.Address) (network, addr string, err error) {
+	switch x := a.GetAddress().(type) {
+	case *corev3.Address_SocketAddress:
+		sa := x.SocketAddress
+		if sa.GetProtocol() != corev3.SocketAddress_TCP {
+			return "", "", fmt.Errorf("endpoint %s: only TCP is supported", sa.GetAddress())
+		}
+		if sa.GetNamedPort() != "" {
+			return "", "", fmt.Errorf("endpoint %s: named ports are not supported", sa.GetAddress())
+		}
+		return "tcp", net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))), nil
+	case *corev3.Address_Pipe:
+		return "unix", x.Pipe.GetPath(), nil
+	default:
+		return "", "", fmt.Errorf("endpoint address %T is not supported", x)
+	}
+}

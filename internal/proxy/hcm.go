@@ -1,0 +1,295 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/portico-gw/portico/internal/proxy/filters"
+)
+
+// listenerRT is what one bound socket serves at a given moment: a listener
+// config with its route table and clusters resolved. It is immutable; an
+// update stores a new one, so a request sees exactly one config version.
+type listenerRT struct {
+	cfg      *listenerCfg
+	routes   *routeTable
+	clusters map[string]*clusterRT
+	log      *accessLogger
+}
+
+// reqState is the per-request bookkeeping shared by the HCM and the router.
+type reqState struct {
+	lr           *listenerRT
+	req          *http.Request // as received, for the access log
+	origURI      string
+	start        time.Time
+	w            *respWriter
+	body         *countingBody
+	flags        string
+	details      string
+	upstreamHost string
+	vh           *vhost
+	rt           *route
+}
+
+var emptyTable = &routeTable{exact: map[string]*vhost{}}
+
+// serve is the HttpConnectionManager: it normalises the request, selects
+// the route, runs the filter chain (router last) and logs.
+func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
+	h := lr.cfg.hcm
+	st := &reqState{lr: lr, req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: &respWriter{ResponseWriter: w}}
+	st.body = &countingBody{ReadCloser: r.Body}
+	r.Body = st.body
+	defer lr.log.log(st)
+
+	if !h.preprocess(st, r) {
+		return
+	}
+	st.selectRoute(r)
+	s := &filters.Stream{Request: r, Writer: st.w}
+	s.LocalReply = func(code int, body, details string) { st.localReply(s.Writer, code, body, details, nil) }
+	s.ClearRouteCache = func() { st.selectRoute(s.Request); st.setPerRoute(s) }
+	st.setPerRoute(s)
+
+	var run func(i int, s *filters.Stream)
+	run = func(i int, s *filters.Stream) {
+		for ; i < len(h.filters); i++ {
+			f := h.filters[i]
+			enabled := !f.disabled
+			if st.rt != nil {
+				if pf, ok := st.rt.mergedPerFilter(st.vh, lr.routes)[f.name]; ok {
+					enabled = !pf.disabled
+				}
+			}
+			if enabled {
+				next := i + 1
+				f.f.Serve(s, func(s *filters.Stream) { run(next, s) })
+				return
+			}
+		}
+		st.router(s)
+	}
+	run(0, s)
+}
+
+func (st *reqState) selectRoute(r *http.Request) {
+	st.vh, st.rt = nil, nil
+	if vh := st.lr.routes.selectVhost(r.Host); vh != nil {
+		st.vh = vh
+		st.rt = vh.selectRoute(r)
+	}
+}
+
+func (st *reqState) setPerRoute(s *filters.Stream) {
+	if st.rt == nil {
+		s.RouteName = ""
+		s.SetPerRoute(nil)
+		return
+	}
+	s.RouteName = st.rt.name
+	m := map[string]any{}
+	for k, v := range st.rt.mergedPerFilter(st.vh, st.lr.routes) {
+		if v.config != nil {
+			m[k] = v.config
+		}
+	}
+	s.SetPerRoute(m)
+}
+
+// mergedPerFilter layers typed_per_filter_config: route config, then
+// virtual host, then route; the most specific entry wins.
+func (rt *route) mergedPerFilter(vh *vhost, t *routeTable) map[string]perFilter {
+	if len(t.perFilter) == 0 && len(vh.perFilter) == 0 {
+		return rt.perFilter
+	}
+	m := map[string]perFilter{}
+	for _, l := range []map[string]perFilter{t.perFilter, vh.perFilter, rt.perFilter} {
+		for k, v := range l {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// preprocess applies the HCM's request normalisation and the x-forwarded-*
+// and x-request-id headers. It returns false when it answered itself.
+func (h *hcmCfg) preprocess(st *reqState, r *http.Request) bool {
+	if h.stripAnyPort {
+		r.Host = stripPort(r.Host)
+	}
+	if h.genRequestID && r.Header.Get("X-Request-Id") == "" {
+		r.Header.Set("X-Request-Id", newUUID())
+	}
+	if r.Header.Get("X-Forwarded-Proto") == "" || h.useRemote {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		r.Header.Set("X-Forwarded-Proto", scheme)
+	}
+	if h.useRemote && !h.skipXFF {
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err == nil {
+			if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
+				r.Header.Set("X-Forwarded-For", prior+","+ip)
+			} else {
+				r.Header.Set("X-Forwarded-For", ip)
+			}
+		}
+	}
+	p := r.URL.EscapedPath()
+	lower := strings.ToLower(p)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+		switch h.escapedSlashes {
+		case hcmv3.HttpConnectionManager_REJECT_REQUEST:
+			st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
+			return false
+		case hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT, hcmv3.HttpConnectionManager_UNESCAPE_AND_FORWARD:
+			p = unescapeSlashes(p)
+		}
+	}
+	if h.normalizePath {
+		p = removeDotSegments(p)
+	}
+	if h.mergeSlashes {
+		for strings.Contains(p, "//") {
+			p = strings.ReplaceAll(p, "//", "/")
+		}
+	}
+	if p != r.URL.EscapedPath() {
+		u, err := url.ParseRequestURI(p)
+		if err != nil {
+			st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
+			return false
+		}
+		if h.escapedSlashes == hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT && unescapeSlashes(r.URL.EscapedPath()) != r.URL.EscapedPath() {
+			loc := p
+			if r.URL.RawQuery != "" {
+				loc += "?" + r.URL.RawQuery
+			}
+			st.localReply(st.w, http.StatusTemporaryRedirect, "", "path_normalization_redirect", func(h http.Header) { h.Set("Location", loc) })
+			return false
+		}
+		r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+	}
+	return true
+}
+
+func unescapeSlashes(p string) string {
+	return strings.NewReplacer("%2F", "/", "%2f", "/", "%5C", "\\", "%5c", "\\").Replace(p)
+}
+
+// removeDotSegments is RFC 3986 section 5.2.4, keeping a trailing slash.
+func removeDotSegments(p string) string {
+	if !strings.Contains(p, ".") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	var out []string
+	for i, s := range segs {
+		switch s {
+		case ".":
+			if i == len(segs)-1 {
+				out = append(out, "")
+			}
+		case "..":
+			if len(out) > 1 {
+				out = out[:len(out)-1]
+			}
+			if i == len(segs)-1 {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	res := strings.Join(out, "/")
+	if !strings.HasPrefix(res, "/") {
+		res = "/" + res
+	}
+	return res
+}
+
+// localReply sends a response generated by the proxy, through the HCM's
+// local_reply_config, as Envoy's sendLocalReply does. gRPC requests get a
+// trailers-only gRPC error instead of an HTTP status.
+func (st *reqState) localReply(w http.ResponseWriter, code int, body, details string, extra func(http.Header)) {
+	st.details = details
+	ri := &replyInfo{code: code, body: body, details: details, flags: st.flags, req: st.req, start: st.start}
+	hdr := w.Header()
+	var format *bodyFormat
+	if lr := st.lr.cfg.hcm.localReply; lr != nil {
+		format = lr.format
+		for _, m := range lr.mappers {
+			if !m.filter(ri) {
+				continue
+			}
+			if m.status != 0 {
+				ri.code = m.status
+			}
+			if m.body != nil {
+				ri.body = *m.body
+			}
+			m.headers.apply(hdr, st.req, nil)
+			if m.format != nil {
+				format = m.format
+			}
+			break
+		}
+	}
+	out, ct := ri.body, "text/plain"
+	if format != nil {
+		out, ct = format.render(ri), format.contentType
+	}
+	if extra != nil {
+		extra(hdr)
+	}
+	st.lr.cfg.hcm.serverHeader(hdr)
+	if strings.HasPrefix(st.req.Header.Get("Content-Type"), "application/grpc") {
+		hdr.Set("Content-Type", "application/grpc")
+		hdr.Set("Grpc-Status", strconv.Itoa(grpcStatusFor(ri.code)))
+		if out != "" {
+			hdr.Set("Grpc-Message", url.PathEscape(out))
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if out != "" {
+		hdr.Set("Content-Type", ct)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(ri.code)
+	if st.req.Method != http.MethodHead && out != "" {
+		_, _ = w.Write([]byte(out))
+	}
+}
+
+// serverHeader applies server_header_transformation.
+func (h *hcmCfg) serverHeader(hdr http.Header) {
+	switch {
+	case h.passServer:
+	case h.appendServer:
+		if hdr.Get("Server") == "" {
+			hdr.Set("Server", h.serverName)
+		}
+	default:
+		hdr.Set("Server", h.serverName)
+	}
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

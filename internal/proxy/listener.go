@@ -1,0 +1,223 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/portico-gw/portico/internal/proxy/filters"
+)
+
+const (
+	hcmType          = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+	tlsInspectorType = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+)
+
+// listenerCfg is a compiled Listener.
+type listenerCfg struct {
+	name string
+	addr string // host:port to bind
+	hcm  *hcmCfg
+}
+
+type codec int
+
+const (
+	codecAuto codec = iota
+	codecH1
+	codecH2
+)
+
+// hcmCfg is a compiled HttpConnectionManager.
+type hcmCfg struct {
+	rdsName        string
+	inline         *routeTable
+	filters        []hcmFilter
+	localReply     *localReplyCfg
+	codec          codec
+	serverName     string
+	passServer     bool // server_header_transformation PASS_THROUGH
+	appendServer   bool // APPEND_IF_ABSENT
+	useRemote      bool
+	skipXFF        bool
+	normalizePath  bool
+	mergeSlashes   bool
+	escapedSlashes hcmv3.HttpConnectionManager_PathWithEscapedSlashesAction
+	stripAnyPort   bool
+	websocket      bool
+	idleTimeout    time.Duration
+	headersTimeout time.Duration
+	genRequestID   bool
+}
+
+type hcmFilter struct {
+	name     string
+	f        filters.Filter
+	disabled bool
+}
+
+func compileListener(l *listenerv3.Listener, bc filters.BuildContext) (*listenerCfg, []string, error) {
+	if err := checkFields("listener "+l.GetName(), l, "name", "address", "filter_chains", "default_filter_chain",
+		"listener_filters", "per_connection_buffer_limit_bytes", "traffic_direction", "enable_reuse_port",
+		"stat_prefix", "metadata", "listener_filters_timeout", "continue_on_listener_filters_timeout", "drain_type"); err != nil {
+		return nil, nil, err
+	}
+	sa := l.GetAddress().GetSocketAddress()
+	if sa == nil {
+		return nil, nil, fmt.Errorf("listener %s: only socket addresses are supported", l.GetName())
+	}
+	if sa.GetProtocol() != corev3.SocketAddress_TCP {
+		return nil, nil, fmt.Errorf("listener %s: only TCP listeners are supported", l.GetName())
+	}
+	lc := &listenerCfg{name: l.GetName(), addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))}
+	for _, lf := range l.GetListenerFilters() {
+		// tls_inspector only feeds filter_chain_match on TLS chains, which
+		// we reject below, so it is a no-op here.
+		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {
+			return nil, nil, fmt.Errorf("listener %s: listener filter %q is not supported", l.GetName(), lf.GetName())
+		}
+	}
+	chain := l.GetDefaultFilterChain()
+	for _, fc := range l.GetFilterChains() {
+		if fc.GetFilterChainMatch() != nil || fc.GetTransportSocket() != nil || chain != nil {
+			return nil, nil, fmt.Errorf("listener %s: filter chain %q: filter_chain_match, downstream TLS and multiple filter chains are not supported yet", l.GetName(), fc.GetName())
+		}
+		chain = fc
+	}
+	if chain == nil {
+		return nil, nil, fmt.Errorf("listener %s: no filter chain", l.GetName())
+	}
+	if chain.GetTransportSocket() != nil {
+		return nil, nil, fmt.Errorf("listener %s: downstream TLS is not supported yet", l.GetName())
+	}
+	if len(chain.GetFilters()) != 1 || chain.GetFilters()[0].GetTypedConfig().GetTypeUrl() != hcmType {
+		var names []string
+		for _, f := range chain.GetFilters() {
+			names = append(names, f.GetName())
+		}
+		return nil, nil, fmt.Errorf("listener %s: the filter chain must be exactly one http_connection_manager, got %v", l.GetName(), names)
+	}
+	var h hcmv3.HttpConnectionManager
+	if err := chain.GetFilters()[0].GetTypedConfig().UnmarshalTo(&h); err != nil {
+		return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
+	}
+	hc, warn, err := compileHCM(&h, bc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
+	}
+	lc.hcm = hc
+	return lc, warn, nil
+}
+
+func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCfg, []string, error) {
+	if err := checkFields("http_connection_manager", h, "codec_type", "stat_prefix", "rds", "route_config",
+		"http_filters", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options",
+		"server_name", "server_header_transformation", "stream_idle_timeout", "request_timeout",
+		"request_headers_timeout", "drain_timeout", "delayed_close_timeout", "access_log", "use_remote_address",
+		"xff_num_trusted_hops", "skip_xff_append", "generate_request_id", "preserve_external_request_id",
+		"normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "upgrade_configs",
+		"local_reply_config", "strip_any_host_port", "forward_client_cert_details", "max_request_headers_kb",
+		"add_user_agent", "internal_address_config"); err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	hc := &hcmCfg{serverName: "envoy", useRemote: h.GetUseRemoteAddress().GetValue(), skipXFF: h.GetSkipXffAppend(),
+		normalizePath: h.GetNormalizePath().GetValue(), mergeSlashes: h.GetMergeSlashes(),
+		escapedSlashes: h.GetPathWithEscapedSlashesAction(), stripAnyPort: h.GetStripAnyHostPort(),
+		genRequestID: h.GetGenerateRequestId() == nil || h.GetGenerateRequestId().GetValue(), idleTimeout: time.Hour}
+	if h.GetServerName() != "" {
+		hc.serverName = h.GetServerName()
+	}
+	switch h.GetServerHeaderTransformation() {
+	case hcmv3.HttpConnectionManager_PASS_THROUGH:
+		hc.passServer = true
+	case hcmv3.HttpConnectionManager_APPEND_IF_ABSENT:
+		hc.appendServer = true
+	}
+	switch h.GetCodecType() {
+	case hcmv3.HttpConnectionManager_AUTO:
+	case hcmv3.HttpConnectionManager_HTTP1:
+		hc.codec = codecH1
+	case hcmv3.HttpConnectionManager_HTTP2:
+		hc.codec = codecH2
+	default:
+		return nil, nil, fmt.Errorf("codec_type %v is not supported", h.GetCodecType())
+	}
+	if t := h.GetCommonHttpProtocolOptions().GetIdleTimeout(); t != nil {
+		hc.idleTimeout = t.AsDuration()
+	}
+	if t := h.GetRequestHeadersTimeout(); t != nil {
+		hc.headersTimeout = t.AsDuration()
+	}
+	if h.GetStreamIdleTimeout() != nil || h.GetRequestTimeout() != nil {
+		warnings = append(warnings, "http_connection_manager: stream_idle_timeout/request_timeout accepted but not enforced")
+	}
+	if len(h.GetAccessLog()) > 0 {
+		warnings = append(warnings, "http_connection_manager: access_log entries are written to the proxy's access log in Envoy's default format")
+	}
+	for _, u := range h.GetUpgradeConfigs() {
+		if u.GetUpgradeType() != "websocket" || len(u.GetFilters()) > 0 {
+			return nil, nil, fmt.Errorf("upgrade_configs: only websocket without filters is supported, got %q", u.GetUpgradeType())
+		}
+		hc.websocket = u.GetEnabled() == nil || u.GetEnabled().GetValue()
+	}
+	switch rs := h.GetRouteSpecifier().(type) {
+	case *hcmv3.HttpConnectionManager_Rds:
+		if err := checkADSSource(rs.Rds.GetConfigSource()); err != nil {
+			return nil, nil, fmt.Errorf("rds: %v", err)
+		}
+		hc.rdsName = rs.Rds.GetRouteConfigName()
+	case *hcmv3.HttpConnectionManager_RouteConfig:
+		t, err := compileRouteConfig(rs.RouteConfig)
+		if err != nil {
+			return nil, nil, err
+		}
+		hc.inline = t
+	default:
+		return nil, nil, fmt.Errorf("route specifier %T is not supported", rs)
+	}
+	var err error
+	if hc.localReply, err = compileLocalReply(h.GetLocalReplyConfig()); err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for i, f := range h.GetHttpFilters() {
+		if seen[f.GetName()] {
+			return nil, nil, fmt.Errorf("http filter %q appears twice", f.GetName())
+		}
+		seen[f.GetName()] = true
+		tc := f.GetTypedConfig()
+		if tc == nil {
+			return nil, nil, fmt.Errorf("http filter %q: typed_config is required (config_discovery is not supported)", f.GetName())
+		}
+		fac, ok := filters.Lookup(tc.GetTypeUrl())
+		if !ok {
+			// Unknown filters NACK even when disabled: any later route
+			// config may enable them, and a route config must not become
+			// invalid because of which listener happens to use it. Envoy's
+			// is_optional is the explicit way to say "skip if unknown".
+			if f.GetIsOptional() {
+				warnings = append(warnings, fmt.Sprintf("http filter %q (%s) is optional and unknown: skipped", f.GetName(), tc.GetTypeUrl()))
+				continue
+			}
+			return nil, nil, fmt.Errorf("http filter %q: unknown filter type %s", f.GetName(), tc.GetTypeUrl())
+		}
+		if fac.Terminal != (i == len(h.GetHttpFilters())-1) {
+			return nil, nil, fmt.Errorf("http filter %q: the router must be the last filter, and only the last", f.GetName())
+		}
+		inst, err := fac.New(f.GetName(), tc, bc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("http filter %q: %v", f.GetName(), err)
+		}
+		hc.filters = append(hc.filters, hcmFilter{name: f.GetName(), f: inst, disabled: f.GetDisabled()})
+	}
+	if len(hc.filters) == 0 {
+		return nil, nil, fmt.Errorf("no http filters: the router is required")
+	}
+	return hc, warnings, nil
+}

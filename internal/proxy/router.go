@@ -1,0 +1,367 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/internal/proxy/filters"
+)
+
+// maxRetryBuffer is how much request body the router buffers so it can
+// replay it on a retry (Envoy's default per_connection_buffer_limit).
+const maxRetryBuffer = 1 << 20
+
+const (
+	bodyConnectFailure = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+	bodyReset          = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+	bodyTimeout        = "upstream request timeout"
+	bodyNoHealthy      = "no healthy upstream"
+)
+
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Proxy-Authenticate", "Proxy-Authorization"}
+
+// router is the terminal filter: direct responses, redirects and forwarding.
+func (st *reqState) router(s *filters.Stream) {
+	rt := st.rt
+	w := s.Writer
+	if rt == nil {
+		st.flags = "NR"
+		st.localReply(w, http.StatusNotFound, "", "route_not_found", nil)
+		return
+	}
+	switch rt.kind {
+	case kindDirect:
+		st.localReply(w, rt.direct.status, rt.direct.body, "direct_response", func(h http.Header) { st.responseOps(h, nil) })
+	case kindRedirect:
+		loc := rt.redirect.location(s.Request, &rt.m)
+		st.localReply(w, rt.redirect.code, "", "direct_response", func(h http.Header) {
+			h.Set("Location", loc)
+			st.responseOps(h, nil)
+		})
+	default:
+		st.forward(s)
+	}
+}
+
+// requestOps applies request header mutations. Envoy's default order is
+// weighted cluster, route, virtual host, route configuration, so the least
+// specific level wins conflicts unless most_specific_header_mutations_wins.
+func (st *reqState) requestOps(r *http.Request, wc *weightedCluster) {
+	levels := st.levels(wc, true)
+	for _, o := range levels {
+		o.apply(r.Header, r, func(v string) { r.Host = v })
+	}
+}
+
+func (st *reqState) responseOps(h http.Header, wc *weightedCluster) {
+	for _, o := range st.levels(wc, false) {
+		o.apply(h, st.req, nil)
+	}
+}
+
+func (st *reqState) levels(wc *weightedCluster, req bool) []headerOps {
+	var l []headerOps
+	pick := func(rq, rs headerOps) {
+		if req {
+			l = append(l, rq)
+		} else {
+			l = append(l, rs)
+		}
+	}
+	if wc != nil {
+		pick(wc.req, wc.resp)
+	}
+	if st.rt != nil {
+		pick(st.rt.req, st.rt.resp)
+	}
+	if st.vh != nil {
+		pick(st.vh.req, st.vh.resp)
+	}
+	t := st.lr.routes
+	pick(t.req, t.resp)
+	if t.mostSpecific {
+		for i, j := 0, len(l)-1; i < j; i, j = i+1, j-1 {
+			l[i], l[j] = l[j], l[i]
+		}
+	}
+	return l
+}
+
+func (st *reqState) forward(s *filters.Stream) {
+	r, w, a := s.Request, s.Writer, st.rt.action
+	name := a.cluster
+	var wc *weightedCluster
+	switch {
+	case a.clusterHeader != "":
+		name = r.Header.Get(a.clusterHeader)
+	case len(a.weighted) > 0:
+		x := rand.Uint64N(a.totalWeight)
+		for i := range a.weighted {
+			if x < a.weighted[i].weight {
+				wc = &a.weighted[i]
+				break
+			}
+			x -= a.weighted[i].weight
+		}
+		name = wc.name
+	}
+	c := st.lr.clusters[name]
+	if c == nil {
+		st.flags = "NC"
+		st.localReply(w, a.notFoundCode, "", "cluster_not_found", nil)
+		return
+	}
+
+	// Build the upstream request once; attempts clone it.
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	uri := rewritePath(r.URL.RequestURI(), &st.rt.m, a.prefixRewrite, a.hasPrefixRW, a.regexRewrite, a.regexSubst)
+	if uri != r.URL.RequestURI() {
+		out.Header.Set("X-Envoy-Original-Path", r.URL.RequestURI())
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		st.localReply(w, http.StatusBadRequest, "", "invalid_path_rewrite", nil)
+		return
+	}
+	out.URL = u
+	origHost := r.Host
+	switch {
+	case wc != nil && wc.hostLiteral != "":
+		out.Host = wc.hostLiteral
+	case a.hostLiteral != "":
+		out.Host = a.hostLiteral
+	case a.hostHeader != "":
+		if v := r.Header.Get(a.hostHeader); v != "" {
+			out.Host = v
+		}
+	}
+	websocket := a.websocket && st.lr.cfg.hcm.websocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	for _, k := range hopHeaders {
+		if websocket && (k == "Connection" || k == "Upgrade") {
+			continue
+		}
+		out.Header.Del(k)
+	}
+	if te := out.Header.Get("Te"); te != "" && !strings.Contains(te, "trailers") {
+		out.Header.Del("Te")
+	}
+	st.requestOps(out, wc)
+	if a.timeout > 0 {
+		out.Header.Set("X-Envoy-Expected-Rq-Timeout-Ms", strconv.FormatInt(a.timeout.Milliseconds(), 10))
+	}
+
+	// Buffer a small body so that retries can replay it.
+	rp := a.retry
+	var body []byte
+	replayable := r.Body == nil || r.ContentLength == 0
+	if rp != nil && rp.numRetries > 0 && r.ContentLength > 0 && r.ContentLength <= maxRetryBuffer {
+		if body, err = io.ReadAll(r.Body); err != nil {
+			st.flags = "DC"
+			return
+		}
+		replayable = true
+	}
+
+	ctx := r.Context()
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	maxAttempts := 1
+	if rp != nil && replayable {
+		maxAttempts += rp.numRetries
+	}
+	h2 := c.cfg.proto == protoH2 || (c.cfg.proto == protoDownstream && r.ProtoMajor == 2)
+	if websocket {
+		h2 = false
+	}
+	upstreamStart := time.Now()
+	for attempt := 1; ; attempt++ {
+		h := c.pick()
+		if h == nil {
+			st.flags = "UH"
+			st.localReply(w, http.StatusServiceUnavailable, bodyNoHealthy, "no_healthy_upstream", func(hd http.Header) { st.responseOps(hd, wc) })
+			return
+		}
+		st.upstreamHost = h.addr
+		if a.autoHost && h.network == "tcp" {
+			out.Host = h.addr
+		}
+		if out.Host != origHost && a.appendXFH {
+			out.Header.Add("X-Forwarded-Host", origHost)
+		}
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if rp != nil && rp.perTry > 0 {
+			actx, cancel = context.WithTimeout(ctx, rp.perTry)
+		}
+		req := out.WithContext(actx)
+		req.URL = cloneURL(out.URL, h, c.cfg.tls != nil)
+		if body != nil {
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			req.ContentLength = int64(len(body))
+		} else if r.ContentLength == 0 {
+			req.Body = nil
+		}
+		if st.vh.attemptCountReq {
+			req.Header.Set("X-Envoy-Attempt-Count", strconv.Itoa(attempt))
+		}
+		h.active.Add(1)
+		resp, err := h.transport(h2).RoundTrip(req)
+		if err != nil {
+			h.active.Add(-1)
+			cancel()
+			globalTimeout := ctx.Err() != nil && r.Context().Err() == nil
+			perTry := actx.Err() != nil && !globalTimeout && r.Context().Err() == nil
+			connect := isConnectError(err)
+			if r.Context().Err() != nil {
+				st.flags = "DC"
+				return
+			}
+			if !globalTimeout && attempt < maxAttempts && rp.retryFailure(connect, perTry) {
+				if !sleepCtx(ctx, rp.backoff(attempt)) {
+					globalTimeout = true
+				} else {
+					continue
+				}
+			}
+			switch {
+			case globalTimeout || perTry:
+				st.flags = "UT"
+				st.localReply(w, http.StatusGatewayTimeout, bodyTimeout, "upstream_response_timeout", st.attemptHeader(attempt, wc))
+			case connect:
+				st.flags = "UF"
+				st.localReply(w, http.StatusServiceUnavailable, bodyConnectFailure, "upstream_reset_before_response_started{connection_failure}", st.attemptHeader(attempt, wc))
+			default:
+				st.flags = "UC"
+				st.localReply(w, http.StatusServiceUnavailable, bodyReset, "upstream_reset_before_response_started{connection_termination}", st.attemptHeader(attempt, wc))
+			}
+			if attempt > 1 {
+				st.flags += ",URX"
+			}
+			return
+		}
+		if attempt < maxAttempts && rp.retryStatus(resp.StatusCode, resp.Header.Get("Grpc-Status")) {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			h.active.Add(-1)
+			cancel()
+			if sleepCtx(ctx, rp.backoff(attempt)) {
+				continue
+			}
+			st.flags = "UT"
+			st.localReply(w, http.StatusGatewayTimeout, bodyTimeout, "upstream_response_timeout", st.attemptHeader(attempt, wc))
+			return
+		}
+		st.details = "via_upstream"
+		st.copyResponse(w, resp, wc, attempt, upstreamStart, websocket)
+		h.active.Add(-1)
+		cancel()
+		return
+	}
+}
+
+func (st *reqState) attemptHeader(n int, wc *weightedCluster) func(http.Header) {
+	return func(h http.Header) {
+		st.responseOps(h, wc)
+		if st.vh.attemptCountResp {
+			h.Set("X-Envoy-Attempt-Count", strconv.Itoa(n))
+		}
+	}
+}
+
+func cloneURL(u *url.URL, h *host, tls bool) *url.URL {
+	c := *u
+	c.Scheme = "http"
+	if tls {
+		c.Scheme = "https"
+	}
+	c.Host = h.addr
+	if h.network == "unix" {
+		c.Host = "localhost"
+	}
+	return &c
+}
+
+func isConnectError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// copyResponse streams the upstream response downstream, flushing as it
+// goes when the length is unknown (gRPC, server-sent events), and copies
+// trailers.
+func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc *weightedCluster, attempt int, start time.Time, websocket bool) {
+	defer resp.Body.Close()
+	hdr := w.Header()
+	for k, vs := range resp.Header {
+		hdr[k] = vs
+	}
+	if !websocket || resp.StatusCode != http.StatusSwitchingProtocols {
+		for _, k := range hopHeaders {
+			hdr.Del(k)
+		}
+	}
+	st.responseOps(hdr, wc)
+	if st.vh.attemptCountResp {
+		hdr.Set("X-Envoy-Attempt-Count", strconv.Itoa(attempt))
+	}
+	hdr.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	st.lr.cfg.hcm.serverHeader(hdr)
+	if websocket && resp.StatusCode == http.StatusSwitchingProtocols {
+		st.tunnel(w, resp)
+		return
+	}
+	w.WriteHeader(resp.StatusCode)
+	stream := resp.ContentLength < 0
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				st.flags = "DC"
+				return
+			}
+			if stream {
+				_ = http.NewResponseController(w).Flush()
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// The upstream reset mid-body: Envoy resets the downstream
+			// stream too, which net/http does when the handler panics
+			// with ErrAbortHandler.
+			st.flags = "UPE"
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, vs := range resp.Trailer {
+		hdr[http.TrailerPrefix+k] = vs
+	}
+}
