@@ -119,3 +119,7 @@ func TestRoutingMatrix(t *testing.T) {
 
 var _ = clusterv3.Cluster{}
 var _ = corev3.Address{}
+
+func strMatch(exact string) *matcherv3.StringMatcher {
+	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: exact}}
+}

@@ -1,0 +1,165 @@
+package proxy_test
+
+import (
+	"encoding/pem"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	lrv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/least_request/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+func h2Options() map[string]*anypb.Any {
+	return map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": mustAny(&httpv3.HttpProtocolOptions{
+		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}}}}})}
+}
+
+// Envoy's local replies for upstream failures: codes, bodies and flags.
+func TestUpstreamFailures(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	slow := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	dead := "127.0.0.1:" + itoa(freePort(t))
+	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
+		Routes: []*routev3.Route{
+			{Match: prefix("/empty"), Action: routeTo("empty")},
+			{Match: prefix("/dead"), Action: routeTo("dead")},
+			{Match: prefix("/missing"), Action: routeTo("no-such-cluster")},
+			{Match: prefix("/slow"), Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "slow"}, Timeout: durationpb.New(100 * time.Millisecond)}}},
+		}}}}
+	res := basic(port, rc, map[string][]string{"dead": {dead}, "slow": {slow}})
+	res[resourcev3.ClusterType] = append(res[resourcev3.ClusterType], edsCluster("empty", nil))
+	res[resourcev3.EndpointType] = append(res[resourcev3.EndpointType], cla("empty"))
+	h.pushAndWait(t, res)
+
+	cases := []struct {
+		uri, body, flag string
+		code            int
+	}{
+		{"/empty", "no healthy upstream", "UH", 503},
+		{"/dead", "upstream connect error or disconnect/reset before headers. reset reason: connection failure", "UF", 503},
+		{"/slow", "upstream request timeout", "UT", 504},
+		{"/missing", "", "NC", 503},
+	}
+	for _, c := range cases {
+		r := get(t, port, "x", c.uri)
+		if r.code != c.code || r.body != c.body {
+			t.Errorf("%s: %d %q, want %d %q", c.uri, r.code, r.body, c.code, c.body)
+		}
+	}
+	for _, c := range cases {
+		if want := `"GET ` + c.uri + ` HTTP/1.1" ` + itoa(uint32(c.code)) + " " + c.flag + " "; !strings.Contains(h.log.String(), want) {
+			t.Errorf("access log lacks %q:\n%s", want, h.log.String())
+		}
+	}
+}
+
+// h2c upstream (what gRPC backends need), a unix-socket endpoint and
+// least_request given as a loadBalancingPolicy extension.
+func TestH2CUnixAndLeastRequest(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	sock := filepath.Join(t.TempDir(), "be.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := &http.Server{Handler: echoHandler("unix")}
+	go us.Serve(ln)
+	t.Cleanup(func() { us.Close() })
+
+	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
+		Routes: []*routev3.Route{
+			{Match: prefix("/h2"), Action: routeTo("h2")},
+			{Match: prefix("/unix"), Action: routeTo("unix")},
+			{Match: prefix("/lr"), Action: routeTo("lr")},
+		}}}}
+	res := map[string][]types.Resource{
+		resourcev3.ListenerType: {listener("l", port, "rc", nil)},
+		resourcev3.RouteType:    {rc},
+		resourcev3.ClusterType: {
+			edsCluster("h2", func(c *clusterv3.Cluster) { c.TypedExtensionProtocolOptions = h2Options() }),
+			edsCluster("unix", nil),
+			edsCluster("lr", func(c *clusterv3.Cluster) {
+				c.LoadBalancingPolicy = &clusterv3.LoadBalancingPolicy{Policies: []*clusterv3.LoadBalancingPolicy_Policy{{
+					TypedExtensionConfig: &corev3.TypedExtensionConfig{Name: "envoy.load_balancing_policies.least_request",
+						TypedConfig: mustAny(&lrv3.LeastRequest{ChoiceCount: wrapperspb.UInt32(2)})}}}}
+			}),
+		},
+		resourcev3.EndpointType: {cla("h2", backend(t, "h2")), cla("unix", "unix:"+sock), cla("lr", backend(t, "lr1"), backend(t, "lr2"))},
+	}
+	h.pushAndWait(t, res)
+	if r := get(t, port, "x", "/h2"); r.echo.Proto != "HTTP/2.0" {
+		t.Errorf("h2c upstream used %q", r.echo.Proto)
+	}
+	if r := get(t, port, "x", "/unix"); r.echo.Backend != "unix" {
+		t.Errorf("unix endpoint: %d %q", r.code, r.body)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		seen[get(t, port, "x", "/lr").echo.Backend] = true
+	}
+	if !seen["lr1"] || !seen["lr2"] {
+		t.Errorf("least_request used only %v", seen)
+	}
+}
+
+// Upstream TLS from transport_socket, verified against trusted_ca and SANs,
+// with ALPN picking h2.
+func TestUpstreamTLS(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	ts := httptest.NewUnstartedServer(echoHandler("tls"))
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}))
+	tlsCluster := func(name, san string) *clusterv3.Cluster {
+		return edsCluster(name, func(c *clusterv3.Cluster) {
+			c.TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{
+				TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{Sni: "example.com", CommonTlsContext: &tlsv3.CommonTlsContext{
+					ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+						TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: ca}},
+						MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{SanType: tlsv3.SubjectAltNameMatcher_DNS,
+							Matcher: strMatch(san)}}}}}})}}
+			c.TypedExtensionProtocolOptions = h2Options()
+		})
+	}
+	addr := ts.Listener.Addr().String()
+	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
+		Routes: []*routev3.Route{{Match: prefix("/bad"), Action: routeTo("bad")}, {Match: prefix("/"), Action: routeTo("good")}}}}}
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {listener("l", port, "rc", nil)},
+		resourcev3.RouteType:    {rc},
+		resourcev3.ClusterType:  {tlsCluster("good", "example.com"), tlsCluster("bad", "other.test")},
+		resourcev3.EndpointType: {cla("good", addr), cla("bad", addr)},
+	})
+	r := get(t, port, "x", "/")
+	if r.echo.Backend != "tls" || r.echo.Proto != "HTTP/2.0" {
+		t.Fatalf("tls upstream: %d %q proto %q", r.code, r.body, r.echo.Proto)
+	}
+	if r := get(t, port, "x", "/bad"); r.code != 503 {
+		t.Errorf("SAN mismatch must fail, got %d", r.code)
+	}
+}
