@@ -8,6 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/ir"
 )
 
@@ -34,6 +35,8 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	switch {
 	case group == "" && kind == "Service":
 		setting = t.serviceSetting(ns, br, probs)
+	case group == egv1a1.GroupName && kind == egv1a1.KindBackend:
+		setting = t.backendSetting(ns, br, probs)
 	default:
 		probs.ref(gwapiv1.RouteReasonInvalidKind, "Kind %s/%s is not supported as a backend.", group, kind)
 		return nil

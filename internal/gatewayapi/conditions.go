@@ -61,3 +61,5 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+type metav1Condition = metav1.Condition

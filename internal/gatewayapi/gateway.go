@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/ir"
 )
 
@@ -15,6 +16,7 @@ import (
 type gatewayContext struct {
 	gw        *gwapiv1.Gateway
 	irKey     string
+	proxy     *egv1a1.EnvoyProxy // the class's EnvoyProxy, if any
 	listeners []*listenerContext
 }
 
@@ -34,11 +36,12 @@ func (lc *listenerContext) ready() bool { return lc.ir != nil }
 
 // processGateways translates every Gateway of an accepted class, in creation
 // order then by namespace/name, which is how conflicts are broken.
-func (t *translation) processGateways(classes map[string]*gwapiv1.GatewayClass) {
+func (t *translation) processGateways(classes map[string]*classInfo) {
 	gateways := append([]*gwapiv1.Gateway(nil), t.in.Gateways...)
 	sort.SliceStable(gateways, func(i, j int) bool { return olderFirst(&gateways[i].ObjectMeta, &gateways[j].ObjectMeta) })
 	for _, in := range gateways {
-		if classes[string(in.Spec.GatewayClassName)] == nil {
+		class := classes[string(in.Spec.GatewayClassName)]
+		if class == nil {
 			continue
 		}
 		gw := in.DeepCopy()
@@ -46,7 +49,16 @@ func (t *translation) processGateways(classes map[string]*gwapiv1.GatewayClass) 
 		// conditions depend on the data plane, so the runtime sets them, and
 		// offline translation (like egctl) shows listener status only.
 		gw.Status = gwapiv1.GatewayStatus{}
-		gc := &gatewayContext{gw: gw, irKey: key(gw.Namespace, gw.Name)}
+		if class.paramErr != "" {
+			gw.Status.Conditions = []metav1.Condition{newCondition(string(gwapiv1.GatewayConditionAccepted), "False",
+				string(gwapiv1.GatewayReasonInvalidParameters), class.paramErr, gw.Generation)}
+			t.result.Gateways = append(t.result.Gateways, gw)
+			continue
+		}
+		gc := &gatewayContext{gw: gw, irKey: key(gw.Namespace, gw.Name), proxy: class.params.proxy}
+		if class.params.merged() {
+			gc.irKey = class.gc.Name
+		}
 		for i := range gw.Spec.Listeners {
 			gc.listeners = append(gc.listeners, t.processListener(gc, &gw.Spec.Listeners[i]))
 		}

@@ -6,24 +6,45 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// processGatewayClasses accepts the classes whose controllerName is ours and
+// classInfo is an accepted-or-not GatewayClass of ours with its parameters.
+type classInfo struct {
+	gc       *gwapiv1.GatewayClass
+	params   classParams
+	paramErr string
+}
+
+// processGatewayClasses judges the classes whose controllerName is ours and
 // returns them by name. Classes of other controllers are not ours to judge,
 // so they get no status and stay out of the result.
-func (t *translation) processGatewayClasses() map[string]*gwapiv1.GatewayClass {
-	classes := map[string]*gwapiv1.GatewayClass{}
+func (t *translation) processGatewayClasses() map[string]*classInfo {
+	classes := map[string]*classInfo{}
 	for _, in := range t.in.GatewayClasses {
 		if string(in.Spec.ControllerName) != t.opts.ControllerName {
 			continue
 		}
 		gc := in.DeepCopy()
-		gc.Status.Conditions = setCondition(gc.Status.Conditions, newCondition(
-			string(gwapiv1.GatewayClassConditionStatusAccepted), "True",
-			string(gwapiv1.GatewayClassReasonAccepted), msgGatewayClassAccepted, gc.Generation))
-		classes[gc.Name] = gc
+		gc.Status = gwapiv1.GatewayClassStatus{}
+		info := &classInfo{gc: gc}
+		info.params, info.paramErr = t.resolveClassParams(gc)
+		cond := newCondition(string(gwapiv1.GatewayClassConditionStatusAccepted), "True",
+			string(gwapiv1.GatewayClassReasonAccepted), msgGatewayClassAccepted, gc.Generation)
+		if info.paramErr != "" {
+			cond = newCondition(string(gwapiv1.GatewayClassConditionStatusAccepted), "False",
+				string(gwapiv1.GatewayClassReasonInvalidParameters), info.paramErr, gc.Generation)
+		}
+		gc.Status.Conditions = []metav1Condition{cond}
+		classes[gc.Name] = info
 		t.result.GatewayClasses = append(t.result.GatewayClasses, gc)
+		if info.params.proxy != nil {
+			t.result.EnvoyProxies = append(t.result.EnvoyProxies, info.params.proxy)
+		}
 	}
 	sort.Slice(t.result.GatewayClasses, func(i, j int) bool {
 		return t.result.GatewayClasses[i].Name < t.result.GatewayClasses[j].Name
+	})
+	sort.Slice(t.result.EnvoyProxies, func(i, j int) bool {
+		return key(t.result.EnvoyProxies[i].Namespace, t.result.EnvoyProxies[i].Name) <
+			key(t.result.EnvoyProxies[j].Namespace, t.result.EnvoyProxies[j].Name)
 	})
 	return classes
 }

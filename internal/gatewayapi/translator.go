@@ -11,6 +11,7 @@ import (
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/resource"
 )
@@ -38,6 +39,11 @@ type Result struct {
 	GatewayClasses []*gwapiv1.GatewayClass
 	Gateways       []*gwapiv1.Gateway
 	HTTPRoutes     []*gwapiv1.HTTPRoute
+	// Backends are the Backend resources with their status (only when the
+	// Backend API is enabled).
+	Backends []*egv1a1.Backend
+	// EnvoyProxies are the GatewayClass parameters, with their status.
+	EnvoyProxies []*egv1a1.EnvoyProxy
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
 	XdsIR map[string]*ir.Xds
@@ -50,6 +56,7 @@ type translation struct {
 	in       *resource.Set
 	index    *index
 	gateways []*gatewayContext
+	backends map[string]*backendInfo
 	result   *Result
 }
 
@@ -66,6 +73,7 @@ func Translate(in *resource.Set, opts Options) *Result {
 	}
 	classes := t.processGatewayClasses()
 	t.processGateways(classes)
+	t.processBackends()
 	t.processHTTPRoutes()
 	t.finish()
 	return t.result
@@ -88,6 +96,7 @@ func (t *translation) finish() {
 				},
 				AccessLog:       &ir.AccessLog{JSON: []ir.JSONAccessLog{{Path: "/dev/stdout"}}},
 				XDSNameSchemeV2: t.opts.XDSNameSchemeV2,
+				FilterOrder:     filterOrder(gc.proxy),
 			}
 			t.result.XdsIR[key] = x
 		}

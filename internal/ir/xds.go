@@ -9,6 +9,8 @@
 // Kubernetes objects, so both translators stay pure functions.
 package ir
 
+import "encoding/json"
+
 // Xds is everything the xDS translator needs for one proxy fleet: one
 // Gateway, or one GatewayClass when mergeGateways is on.
 type Xds struct {
@@ -329,4 +331,15 @@ type JSONPatchOperation struct {
 	JSONPath *string `json:"jsonPath,omitempty"`
 	From     *string `json:"from,omitempty"`
 	Value    any     `json:"value,omitempty"`
+}
+
+// MarshalJSON prints the certificate with its private key redacted, as
+// Envoy Gateway prints its IR: IR dumps end up in logs and bug reports.
+func (c TLSCertificate) MarshalJSON() ([]byte, error) {
+	type plain TLSCertificate
+	p := plain(c)
+	if len(p.PrivateKey) > 0 {
+		p.PrivateKey = []byte("[redacted]")
+	}
+	return json.Marshal(p)
 }

@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 )
 
 // Output is egctl's output document: resources with their status under
@@ -70,7 +72,11 @@ func stripNullTimestamps(v any) {
 func withTypeMeta(obj runtime.Object, kind string) runtime.Object {
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Kind == "" {
-		obj.GetObjectKind().SetGroupVersionKind(gwapiv1.SchemeGroupVersion.WithKind(kind))
+		gv := gwapiv1.SchemeGroupVersion
+		if kind == egv1a1.KindEnvoyProxy || kind == egv1a1.KindBackend {
+			gv = egv1a1.GroupVersion
+		}
+		obj.GetObjectKind().SetGroupVersionKind(gv.WithKind(kind))
 	}
 	return obj
 }

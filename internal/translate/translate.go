@@ -67,8 +67,7 @@ func Run(opts Options) (*Report, error) {
 	}
 	cfg := opts.Config
 	if cfg == nil {
-		cfg = &egv1a1.EnvoyGateway{}
-		resource.SetConfigDefaults(cfg)
+		cfg = OfflineDefaults()
 	}
 	set, problems, err := resource.Load(opts.Paths,
 		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin))
@@ -92,6 +91,22 @@ func Run(opts Options) (*Report, error) {
 		}
 	}
 	return report, nil
+}
+
+// OfflineDefaults is the configuration x translate uses without --config.
+// Like egctl, it turns on the APIs that are off by default in a running
+// control plane (Backend, EnvoyPatchPolicy, Lua): offline translation only
+// shows what they would do, so the security default does not apply.
+func OfflineDefaults() *egv1a1.EnvoyGateway {
+	cfg := &egv1a1.EnvoyGateway{}
+	resource.SetConfigDefaults(cfg)
+	if cfg.ExtensionAPIs == nil {
+		cfg.ExtensionAPIs = &egv1a1.ExtensionAPISettings{}
+	}
+	cfg.ExtensionAPIs.EnableBackend = true
+	cfg.ExtensionAPIs.EnableEnvoyPatchPolicy = true
+	cfg.ExtensionAPIs.EnableLua = true
+	return cfg
 }
 
 // translationOptions maps the EnvoyGateway config onto translator options.
@@ -128,12 +143,30 @@ func addGatewayAPI(out Output, r *gatewayapi.Result) {
 		}
 		out["gatewayClasses"] = all
 	}
+	switch len(r.EnvoyProxies) {
+	case 0:
+	case 1:
+		out["envoyProxyForGatewayClass"] = withTypeMeta(r.EnvoyProxies[0], "EnvoyProxy")
+	default:
+		var all []any
+		for _, p := range r.EnvoyProxies {
+			all = append(all, withTypeMeta(p, "EnvoyProxy"))
+		}
+		out["envoyProxiesForGatewayClasses"] = all
+	}
 	if len(r.Gateways) > 0 {
 		var all []any
 		for _, g := range r.Gateways {
 			all = append(all, withTypeMeta(g, "Gateway"))
 		}
 		out["gateways"] = all
+	}
+	if len(r.Backends) > 0 {
+		var all []any
+		for _, b := range r.Backends {
+			all = append(all, withTypeMeta(b, egv1a1.KindBackend))
+		}
+		out["backends"] = all
 	}
 	if len(r.HTTPRoutes) > 0 {
 		var all []any

@@ -13,6 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
 	"github.com/portico-gw/portico/internal/xds/translator"
 )
 
@@ -113,7 +116,7 @@ func section(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (prot
 	case Secret:
 		d := &adminv3.SecretsConfigDump{}
 		for _, s := range res.Secrets {
-			d.DynamicActiveSecrets = append(d.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{Name: s.GetName(), Secret: pack(s)})
+			d.DynamicActiveSecrets = append(d.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{Name: s.GetName(), Secret: pack(redacted(s))})
 		}
 		return d, nil
 	}
@@ -140,4 +143,15 @@ func toJSON(m proto.Message) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// redacted returns a copy of the secret without its private key, the way
+// Envoy's admin config_dump shows secrets: a dump is something people paste
+// into issues, and a key must never travel that way.
+func redacted(s *tlsv3.Secret) *tlsv3.Secret {
+	c := proto.Clone(s).(*tlsv3.Secret)
+	if tc := c.GetTlsCertificate(); tc != nil && tc.PrivateKey != nil {
+		tc.PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "[redacted]"}}
+	}
+	return c
 }

@@ -1,0 +1,132 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/ir"
+)
+
+const msgBackendAccepted = "The Backend was accepted"
+
+// backendInfo is a Backend with its verdict, computed once per translation
+// so every route that refers to it sees the same answer.
+type backendInfo struct {
+	obj     *egv1a1.Backend
+	invalid string // why the Backend is not accepted; empty when it is
+}
+
+// processBackends validates every Backend and records its status. With the
+// Backend API disabled nothing is judged: Envoy Gateway ignores Backends
+// then, and routes that use one say why.
+func (t *translation) processBackends() {
+	t.backends = map[string]*backendInfo{}
+	if !t.opts.EnableBackend {
+		return
+	}
+	for _, in := range t.in.Backends {
+		b := in.DeepCopy()
+		info := &backendInfo{obj: b, invalid: t.validateBackend(b)}
+		cond := newCondition("Accepted", "True", "Accepted", msgBackendAccepted, b.Generation)
+		if info.invalid != "" {
+			cond = newCondition("Accepted", "False", "Invalid", info.invalid, b.Generation)
+		}
+		b.Status = egv1a1.BackendStatus{Conditions: []metav1Condition{cond}}
+		t.backends[key(b.Namespace, b.Name)] = info
+		t.result.Backends = append(t.result.Backends, b)
+	}
+	sort.Slice(t.result.Backends, func(i, j int) bool {
+		a, b := t.result.Backends[i], t.result.Backends[j]
+		return key(a.Namespace, a.Name) < key(b.Namespace, b.Name)
+	})
+}
+
+// validateBackend applies the checks the CRD schema cannot express.
+func (t *translation) validateBackend(b *egv1a1.Backend) string {
+	if len(b.Spec.Endpoints) == 0 {
+		return "The Backend has no endpoints"
+	}
+	for i, ep := range b.Spec.Endpoints {
+		set := 0
+		for _, present := range []bool{ep.IP != nil, ep.FQDN != nil, ep.Unix != nil} {
+			if present {
+				set++
+			}
+		}
+		if set != 1 {
+			return fmt.Sprintf("endpoints[%d] must set exactly one of ip, fqdn and unix", i)
+		}
+		if ep.IP == nil {
+			continue
+		}
+		addr, err := netip.ParseAddr(ep.IP.Address)
+		if err != nil {
+			return fmt.Sprintf("endpoints[%d]: %q is not an IP address", i, ep.IP.Address)
+		}
+		if addr.IsLoopback() && !t.opts.HostInfrastructure {
+			return fmt.Sprintf("IP address %s in the loopback range is only supported when using the Host infrastructure", addr)
+		}
+	}
+	return ""
+}
+
+// backendSetting resolves a route's reference to a Backend.
+func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ruleProblems) *ir.DestinationSetting {
+	if !t.opts.EnableBackend {
+		probs.ref(gwapiv1.RouteReasonInvalidKind,
+			"Backend %s/%s cannot be used: the Backend API is disabled; set extensionApis.enableBackend in the EnvoyGateway configuration.", ns, br.Name)
+		return nil
+	}
+	info := t.backends[key(ns, string(br.Name))]
+	if info == nil {
+		probs.ref(gwapiv1.RouteReasonBackendNotFound, "Backend %s/%s not found.", ns, br.Name)
+		return nil
+	}
+	if info.invalid != "" {
+		probs.ref(gwapiv1.RouteReasonInvalidKind, "Backend %s/%s is invalid: %s.", ns, br.Name, info.invalid)
+		return nil
+	}
+	b := info.obj
+	setting := &ir.DestinationSetting{
+		Protocol: "HTTP",
+		Metadata: &ir.ResourceMetadata{Kind: egv1a1.KindBackend, Name: b.Name, Namespace: b.Namespace},
+	}
+	for _, p := range b.Spec.AppProtocols {
+		if p == appProtocolH2C {
+			setting.Protocol = "HTTP2"
+		}
+	}
+	var ips, fqdns int
+	for _, ep := range b.Spec.Endpoints {
+		switch {
+		case ep.IP != nil:
+			ips++
+			setting.Endpoints = append(setting.Endpoints, &ir.DestinationEndpoint{Host: ep.IP.Address, Port: uint32(ep.IP.Port)})
+		case ep.FQDN != nil:
+			fqdns++
+			setting.Endpoints = append(setting.Endpoints, &ir.DestinationEndpoint{Host: ep.FQDN.Hostname, Port: uint32(ep.FQDN.Port)})
+		case ep.Unix != nil:
+			// Envoy Gateway allows unix sockets for external services
+			// (ext_authz, ext_proc) only; a route backend must be TCP.
+			probs.ref(gwapiv1.RouteReasonUnsupportedValue,
+				"Backend %s/%s: unix domain socket endpoints are only supported for external services, not route backendRefs.", ns, br.Name)
+			return nil
+		}
+	}
+	switch {
+	case ips > 0 && fqdns > 0:
+		setting.AddressType = ptr("Mixed")
+	case fqdns > 0:
+		setting.AddressType = ptr("FQDN")
+	default:
+		setting.AddressType = ptr("IP")
+	}
+	return setting
+}
+
+// appProtocolH2C is Envoy Gateway's app protocol for cleartext HTTP/2.
+const appProtocolH2C egv1a1.AppProtocolType = "gateway.envoyproxy.io/h2c"
