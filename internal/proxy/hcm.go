@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -125,6 +126,18 @@ func (rt *route) mergedPerFilter(vh *vhost, t *routeTable) map[string]perFilter 
 func (h *hcmCfg) preprocess(st *reqState, r *http.Request) bool {
 	if h.stripAnyPort {
 		r.Host = stripPort(r.Host)
+	}
+	if h.underscores != corev3.HttpProtocolOptions_ALLOW {
+		for k := range r.Header {
+			if !strings.Contains(k, "_") {
+				continue
+			}
+			if h.underscores == corev3.HttpProtocolOptions_REJECT_REQUEST {
+				st.localReply(st.w, http.StatusBadRequest, "", "unexpected_underscore", nil)
+				return false
+			}
+			delete(r.Header, k)
+		}
 	}
 	if h.genRequestID && r.Header.Get("X-Request-Id") == "" {
 		r.Header.Set("X-Request-Id", newUUID())

@@ -53,6 +53,8 @@ type hcmCfg struct {
 	idleTimeout    time.Duration
 	headersTimeout time.Duration
 	genRequestID   bool
+	suppressEnvoy  bool
+	underscores    corev3.HttpProtocolOptions_HeadersWithUnderscoresAction
 }
 
 type hcmFilter struct {
@@ -148,6 +150,13 @@ func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCf
 	default:
 		return nil, nil, fmt.Errorf("codec_type %v is not supported", h.GetCodecType())
 	}
+	if cp := h.GetCommonHttpProtocolOptions(); cp != nil {
+		if err := checkFields("common_http_protocol_options", cp, "idle_timeout", "headers_with_underscores_action",
+			"max_headers_count"); err != nil {
+			return nil, nil, err
+		}
+		hc.underscores = cp.GetHeadersWithUnderscoresAction()
+	}
 	if t := h.GetCommonHttpProtocolOptions().GetIdleTimeout(); t != nil {
 		hc.idleTimeout = t.AsDuration()
 	}
@@ -213,6 +222,9 @@ func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCf
 		inst, err := fac.New(f.GetName(), tc, bc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("http filter %q: %v", f.GetName(), err)
+		}
+		if r, ok := inst.(*filters.Router); ok {
+			hc.suppressEnvoy = r.SuppressEnvoyHeaders
 		}
 		hc.filters = append(hc.filters, hcmFilter{name: f.GetName(), f: inst, disabled: f.GetDisabled()})
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -26,6 +27,10 @@ const (
 	bodyTimeout        = "upstream request timeout"
 	bodyNoHealthy      = "no healthy upstream"
 )
+
+// bufPool recycles body copy buffers; a fresh 32 KiB per response was most
+// of the proxy's allocation.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Proxy-Authenticate", "Proxy-Authorization"}
 
@@ -125,7 +130,8 @@ func (st *reqState) forward(s *filters.Stream) {
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	uri := rewritePath(r.URL.RequestURI(), &st.rt.m, a.prefixRewrite, a.hasPrefixRW, a.regexRewrite, a.regexSubst)
-	if uri != r.URL.RequestURI() {
+	suppress := st.lr.cfg.hcm.suppressEnvoy
+	if uri != r.URL.RequestURI() && !suppress {
 		out.Header.Set("X-Envoy-Original-Path", r.URL.RequestURI())
 	}
 	u, err := url.ParseRequestURI(uri)
@@ -146,6 +152,14 @@ func (st *reqState) forward(s *filters.Stream) {
 		}
 	}
 	websocket := a.websocket && st.lr.cfg.hcm.websocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	// Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+	if !websocket {
+		for _, v := range out.Header.Values("Connection") {
+			for _, k := range strings.Split(v, ",") {
+				out.Header.Del(strings.TrimSpace(k))
+			}
+		}
+	}
 	for _, k := range hopHeaders {
 		if websocket && (k == "Connection" || k == "Upgrade") {
 			continue
@@ -156,7 +170,7 @@ func (st *reqState) forward(s *filters.Stream) {
 		out.Header.Del("Te")
 	}
 	st.requestOps(out, wc)
-	if a.timeout > 0 {
+	if a.timeout > 0 && !suppress {
 		out.Header.Set("X-Envoy-Expected-Rq-Timeout-Ms", strconv.FormatInt(a.timeout.Milliseconds(), 10))
 	}
 
@@ -330,7 +344,9 @@ func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc 
 	if st.vh.attemptCountResp {
 		hdr.Set("X-Envoy-Attempt-Count", strconv.Itoa(attempt))
 	}
-	hdr.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	if !st.lr.cfg.hcm.suppressEnvoy {
+		hdr.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	}
 	st.lr.cfg.hcm.serverHeader(hdr)
 	if websocket && resp.StatusCode == http.StatusSwitchingProtocols {
 		st.tunnel(w, resp)
@@ -338,7 +354,9 @@ func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc 
 	}
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
-	buf := make([]byte, 32<<10)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {

@@ -163,3 +163,7 @@ func TestUpstreamTLS(t *testing.T) {
 		t.Errorf("SAN mismatch must fail, got %d", r.code)
 	}
 }
+
+func edsClusterH2(name string) *clusterv3.Cluster {
+	return edsCluster(name, func(c *clusterv3.Cluster) { c.TypedExtensionProtocolOptions = h2Options() })
+}

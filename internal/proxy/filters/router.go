@@ -18,15 +18,26 @@ func init() {
 			if err := cfg.UnmarshalTo(&r); err != nil {
 				return nil, errf("router %q: %v", name, err)
 			}
-			// suppress_envoy_headers, dynamic_stats and start_child_span only
-			// affect headers we do not add, stats and tracing.
+			// dynamic_stats and start_child_span only affect stats and
+			// tracing; suppress_envoy_headers is honoured by the HCM.
 			if len(r.GetUpstreamHttpFilters()) > 0 {
 				return nil, errf("router %q: upstream_http_filters are not supported", name)
 			}
 			if r.GetRespectExpectedRqTimeout() {
 				return nil, errf("router %q: respect_expected_rq_timeout is not supported", name)
 			}
-			return FilterFunc(func(s *Stream, next Next) { next(s) }), nil
+			return &Router{SuppressEnvoyHeaders: r.GetSuppressEnvoyHeaders()}, nil
 		},
 	})
 }
+
+// Router is the router filter instance. The HCM reads its options; Serve
+// hands over to the forwarding logic passed as next.
+type Router struct {
+	// SuppressEnvoyHeaders stops the router adding x-envoy-* headers
+	// (upstream service time, expected timeout, original path).
+	SuppressEnvoyHeaders bool
+}
+
+// Serve continues to the proxy's forwarding logic.
+func (r *Router) Serve(s *Stream, next Next) { next(s) }
