@@ -45,8 +45,30 @@ type harness struct {
 	version int
 	log     *syncBuf
 
+	srv serverv3.Server
+	gs  *grpc.Server
+
 	mu     sync.Mutex
 	nacked []string // error_detail messages the server saw
+}
+
+// startXDS serves ADS on addr (a fixed address when restarting).
+func (h *harness) startXDS(t testing.TB, addr string) {
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.gs = grpc.NewServer()
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(h.gs, h.srv)
+	go h.gs.Serve(ln)
+	h.xds = ln.Addr().String()
 }
 
 type syncBuf struct {
@@ -78,15 +100,8 @@ func newHarness(t testing.TB) *harness {
 		}
 		return nil
 	}}
-	srv := serverv3.NewServer(ctx, h.cache, cb)
-	gs := grpc.NewServer()
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(ln)
-	h.xds = ln.Addr().String()
+	h.srv = serverv3.NewServer(ctx, h.cache, cb)
+	h.startXDS(t, "127.0.0.1:0")
 	p, err := proxy.New(proxy.Options{XDSAddress: h.xds, NodeID: nodeID, Cluster: "test", AccessLog: h.log,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second, InitialFetchTimeout: 2 * time.Second})
 	if err != nil {
@@ -98,7 +113,7 @@ func newHarness(t testing.TB) *harness {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		gs.Stop()
+		h.gs.Stop()
 	})
 	return h
 }

@@ -1,10 +1,3 @@
-// Package proxy is Portico's built-in data plane: an HTTP proxy configured
-// only through xDS (SotW ADS), behaving as Envoy does for the config Portico
-// emits. Anything it cannot honour is NACKed with a precise reason.
-//
-//	p, _ := proxy.New(proxy.Options{XDSAddress: "127.0.0.1:18000", NodeID: "n1", Cluster: "c"})
-//	go p.Run(ctx)
-//	p.WaitFor(ctx, func(s proxy.Status) bool { return s.Ready })
 package proxy
 
 import (

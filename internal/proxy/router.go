@@ -219,6 +219,9 @@ func (st *reqState) forward(s *filters.Stream) {
 		if rp != nil && rp.perTry > 0 {
 			actx, cancel = context.WithTimeout(ctx, rp.perTry)
 		}
+		actx, idle, stopIdle := withIdle(actx, a.idleTimeout)
+		cancelTry := cancel
+		cancel = func() { stopIdle(); cancelTry() }
 		req := out.WithContext(actx)
 		req.URL = cloneURL(out.URL, h, c.cfg.tls != nil)
 		if body != nil {
@@ -238,6 +241,11 @@ func (st *reqState) forward(s *filters.Stream) {
 			globalTimeout := ctx.Err() != nil && r.Context().Err() == nil
 			perTry := actx.Err() != nil && !globalTimeout && r.Context().Err() == nil
 			connect := isConnectError(err)
+			if isIdle(actx) && !globalTimeout {
+				st.flags = "SI"
+				st.localReply(w, http.StatusRequestTimeout, "stream timeout", "stream_idle_timeout", st.attemptHeader(attempt, wc))
+				return
+			}
 			if r.Context().Err() != nil {
 				st.flags = "DC"
 				return
@@ -278,6 +286,10 @@ func (st *reqState) forward(s *filters.Stream) {
 			return
 		}
 		st.details = "via_upstream"
+		if idle != nil {
+			idle.touch()
+			resp.Body = idleBody{resp.Body, idle}
+		}
 		st.copyResponse(w, resp, wc, attempt, upstreamStart, websocket)
 		h.active.Add(-1)
 		cancel()

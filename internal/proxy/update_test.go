@@ -108,3 +108,21 @@ func TestReadyListener(t *testing.T) {
 		t.Errorf("/other = %d, want 500", r.code)
 	}
 }
+
+// The control plane goes away and comes back: the proxy keeps serving the
+// last accepted config, reconnects, and applies what the new server has.
+func TestControlPlaneRestart(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	h.pushAndWait(t, basic(port, simpleRoutes("a"), map[string][]string{"a": {backend(t, "a")}}))
+	h.gs.Stop()
+	time.Sleep(100 * time.Millisecond)
+	if r := get(t, port, "x", "/"); r.echo.Backend != "a" {
+		t.Fatalf("stopped serving without a control plane: %d", r.code)
+	}
+	h.startXDS(t, h.xds)
+	h.pushAndWait(t, basic(port, simpleRoutes("b"), map[string][]string{"b": {backend(t, "b")}}))
+	if r := get(t, port, "x", "/"); r.echo.Backend != "b" {
+		t.Fatalf("after reconnect: %d %q", r.code, r.body)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +167,39 @@ func TestUpstreamTLS(t *testing.T) {
 
 func edsClusterH2(name string) *clusterv3.Cluster {
 	return edsCluster(name, func(c *clusterv3.Cluster) { c.TypedExtensionProtocolOptions = h2Options() })
+}
+
+// Route idle_timeout: 408 before response headers; per-try timeout retried.
+func TestIdleAndPerTryTimeout(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	var n atomic.Int32
+	slowFirst := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		echoHandler("s").ServeHTTP(w, r)
+	}))
+	hang := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
+		IncludeAttemptCountInResponse: true,
+		Routes: []*routev3.Route{
+			{Match: prefix("/idle"), Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "hang"}, IdleTimeout: durationpb.New(100 * time.Millisecond)}}},
+			{Match: prefix("/"), Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "s"},
+				RetryPolicy: &routev3.RetryPolicy{RetryOn: "5xx", NumRetries: wrapperspb.UInt32(1), PerTryTimeout: durationpb.New(100 * time.Millisecond),
+					RetryBackOff: &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(time.Millisecond)}}}}},
+		}}}}
+	h.pushAndWait(t, basic(port, rc, map[string][]string{"s": {slowFirst}, "hang": {hang}}))
+	if r := get(t, port, "x", "/idle"); r.code != 408 || r.body != "stream timeout" {
+		t.Errorf("idle: %d %q", r.code, r.body)
+	}
+	if r := get(t, port, "x", "/"); r.code != 200 || r.hdr.Get("x-envoy-attempt-count") != "2" {
+		t.Errorf("per-try timeout retry: %d attempts %q", r.code, r.hdr.Get("x-envoy-attempt-count"))
+	}
 }

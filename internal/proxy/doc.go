@@ -1,0 +1,96 @@
+// Package proxy is Portico's built-in data plane: an HTTP proxy configured
+// only through xDS (SotW ADS over gRPC), behaving as Envoy does for the
+// config Portico emits. Anything it cannot honour is NACKed with a precise
+// reason naming the resource and field; nothing is silently ignored.
+//
+//	p, _ := proxy.New(proxy.Options{XDSAddress: "127.0.0.1:18000", NodeID: "n1", Cluster: "c"})
+//	go p.Run(ctx)
+//	p.WaitFor(ctx, func(s proxy.Status) bool { return s.Ready })
+//
+// # xDS
+//
+// One ADS stream subscribes to CDS and LDS (wildcard), then to the EDS and
+// RDS names they reference. Each response is compiled in full before it is
+// ACKed (version + nonce); any error NACKs it with error_detail and the
+// previous config keeps serving. A listener whose port cannot be bound NACKs
+// the LDS update. Config is served only once every referenced RDS/EDS has
+// arrived (Envoy's warming), or after InitialFetchTimeout without them
+// (missing RDS: 404s, missing EDS: 503 no healthy upstream). Each swap
+// builds an immutable runtime; a request uses the one it started with.
+//
+// # Listeners and the HttpConnectionManager
+//
+// TCP socket addresses, served with HTTP/1.1 and h2c (prior knowledge) on
+// every listener; the codec_type is not enforced. Exactly one filter chain
+// (default_filter_chain, or a single filter_chains entry without match or
+// TLS) holding exactly one HCM. Removed or moved listeners drain: they stop
+// accepting and in-flight requests finish (DrainTimeout). Supported HCM
+// settings: rds (ADS) or inline route_config, http_filters, local_reply_config
+// (status_code, duration, header, response_flag, not_health_check, and/or
+// filters; status/body rewrite, headers_to_add, text/json body_format),
+// server_name and server_header_transformation, use_remote_address and
+// x-forwarded-for, generate_request_id, normalize_path, merge_slashes,
+// path_with_escaped_slashes_action, strip_any_host_port, websocket
+// upgrade_configs, common_http_protocol_options idle_timeout and
+// headers_with_underscores_action, request_headers_timeout.
+// Accepted with a warning in Status.Warnings: stream_idle_timeout and
+// request_timeout (not enforced), access_log entries (written to
+// Options.AccessLog in Envoy's default format, whatever their format).
+//
+// # Routing
+//
+// Domains: exact, suffix and prefix wildcards (longest first) and "*",
+// ignore_port_in_host_matching. Matches: prefix, path, safe_regex,
+// path_separated_prefix, case_sensitive, headers (all HeaderMatcher kinds),
+// query_parameters, grpc. Actions: cluster, cluster_header,
+// weighted_clusters (with their header ops and host rewrite), prefix_rewrite,
+// regex_rewrite, host_rewrite_literal/auto_host_rewrite/host_rewrite_header,
+// timeout (default 15s), idle_timeout, retry_policy (5xx, gateway-error,
+// reset, connect-failure, retriable-4xx, retriable-status-codes, gRPC
+// statuses; per_try_timeout; jittered back-off; bodies up to 1 MiB are
+// replayed), include_request_attempt_count / include_attempt_count_in_response,
+// direct_response, redirect. Request/response header add/remove at route
+// configuration, virtual host, route and weighted cluster level, in Envoy's
+// order (most_specific_header_mutations_wins honoured).
+//
+// Envoy's local replies: 404 with no body and flag NR for no route; 503
+// "no healthy upstream" (UH); 503 "upstream connect error or disconnect/reset
+// before headers. reset reason: connection failure" (UF); 504 "upstream
+// request timeout" (UT); 408 "stream timeout" (SI); cluster_not_found (NC).
+// Local replies to gRPC requests are trailers-only gRPC errors.
+//
+// # Clusters
+//
+// EDS (over ADS), STATIC, STRICT_DNS and LOGICAL_DNS (resolved at connect
+// time with the system resolver, i.e. LOGICAL_DNS semantics); socket and pipe
+// (unix socket) endpoints; endpoint health_status and load_balancing_weight;
+// the highest priority with healthy endpoints is used and locality weights
+// are folded into endpoint weights. Balancers: round robin (smooth weighted),
+// least request (power of choice_count on in-flight requests), random; from
+// lb_policy or the first supported loadBalancingPolicy extension. Upstream
+// HTTP/1.1, HTTP/2 (h2c, or TLS ALPN), auto_config, use_downstream_protocol.
+// Upstream TLS from an inline UpstreamTlsContext: SNI, trusted_ca,
+// SAN matchers, client certificates, ALPN, TLS versions.
+// circuit_breakers and outlier_detection are accepted with a warning and not
+// enforced.
+//
+// # HTTP filters
+//
+// Filters come from the registry in package filters, keyed by typed_config
+// type URL, one file per filter. `disabled` and typed_per_filter_config
+// (FilterConfig or the filter's own per-route type) are honoured, most
+// specific level wins. The router must be last. An unknown filter NACKs the
+// listener even when disabled: a later route config could enable it, and a
+// route config's validity must not depend on which listener uses it (Envoy
+// does the same). HttpFilter.is_optional lets an unknown filter be skipped.
+// An unknown per-route config type NACKs the route configuration unless its
+// FilterConfig is_optional.
+//
+// # NACKed (not supported yet)
+//
+// Downstream TLS and filter_chain_match, SDS secrets, listener filters other
+// than tls_inspector, ring_hash/maglev, HTTP/3, request mirroring, rate
+// limits, CORS/virtual-host require_tls, max_stream_duration, metadata
+// matching, runtime fractions, and any field not listed above (the NACK names
+// the field).
+package proxy
