@@ -71,8 +71,8 @@ func (p *Proxy) stream(ctx context.Context, conn *grpc.ClientConn, state *xdsSta
 	}
 	s := &adsSession{p: p, state: state, send: cli.Send, subs: state.subscriptions(), nonce: map[string]string{}}
 	first := true
-	for _, t := range []string{typeCDS, typeLDS, typeRDS, typeEDS} {
-		if (t == typeRDS || t == typeEDS) && len(s.subs[t]) == 0 {
+	for _, t := range []string{typeCDS, typeLDS, typeRDS, typeEDS, typeSDS} {
+		if t != typeCDS && t != typeLDS && len(s.subs[t]) == 0 {
 			continue
 		}
 		req := &discoveryv3.DiscoveryRequest{TypeUrl: t, ResourceNames: s.subs[t], VersionInfo: state.versions[t]}
@@ -158,7 +158,7 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 	}
 	// New LDS/CDS may reference other RDS/EDS names.
 	subs := s.state.subscriptions()
-	for _, st := range []string{typeRDS, typeEDS} {
+	for _, st := range dependent {
 		if !slices.Equal(subs[st], s.subs[st]) {
 			s.subs[st] = subs[st]
 			s.state.prune(s.subs)
@@ -209,7 +209,10 @@ func (s *adsSession) nack(r *discoveryv3.DiscoveryResponse, err error) error {
 // serve swaps in the runtime built from the accepted state.
 func (s *adsSession) serve() {
 	p := s.p
-	rts, used := s.state.runtime(p.pool, p.alog)
+	rts, used, problems := s.state.runtime(p.pool, p.alog)
+	for _, pr := range problems {
+		p.log.Warn("serving with a missing dependency", "detail", pr)
+	}
 	p.socks.commit(rts)
 	p.pool.retain(used)
 	s.pending = false
@@ -224,7 +227,7 @@ func (s *adsSession) serve() {
 
 func versionsString(v map[string]string) string {
 	var b []string
-	for _, t := range []string{typeLDS, typeRDS, typeCDS, typeEDS} {
+	for _, t := range []string{typeLDS, typeRDS, typeCDS, typeEDS, typeSDS} {
 		b = append(b, shortType[t]+"="+v[t])
 	}
 	return strings.Join(b, " ")

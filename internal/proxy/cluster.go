@@ -45,6 +45,7 @@ type clusterCfg struct {
 	choices        int
 	proto          upstreamProto
 	tls            *tls.Config
+	tlsSpec        *tlsSpec // set when TLS is configured; SDS-backed specs resolve at assembly
 	connectTimeout time.Duration
 	// key identifies the transport-relevant config so connection pools
 	// survive updates that do not change them.
@@ -180,19 +181,23 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 			return nil, nil, fmt.Errorf("cluster %s: typed_extension_protocol_options %q is not supported", c.GetName(), k)
 		}
 	}
-	tcfg, alpn, err := upstreamTLS(c.GetTransportSocket())
+	sp, tlsWarn, err := upstreamTLS(c.GetTransportSocket())
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster %s: %v", c.GetName(), err)
 	}
-	cc.tls = tcfg
-	if tcfg != nil {
+	warnings = append(warnings, tlsWarn...)
+	if sp != nil {
 		switch cc.proto {
 		case protoH2:
-			tcfg.NextProtos = []string{"h2"}
+			sp.alpn = []string{"h2"}
 		case protoALPN, protoDownstream:
-			tcfg.NextProtos = []string{"h2", "http/1.1"}
-		default:
-			tcfg.NextProtos = alpn
+			sp.alpn = []string{"h2", "http/1.1"}
+		}
+		cc.tlsSpec = sp
+		if len(sp.sdsNames()) == 0 {
+			if cc.tls, _, err = sp.clientConfig(nil); err != nil {
+				return nil, nil, fmt.Errorf("cluster %s: %v", c.GetName(), err)
+			}
 		}
 	}
 	ts, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c.GetTransportSocket())
@@ -259,4 +264,20 @@ func endpointAddr(a *corev3.Address) (network, addr string, err error) {
 	default:
 		return "", "", fmt.Errorf("endpoint address %T is not supported", x)
 	}
+}
+
+// withSecrets returns the cluster config with SDS-backed TLS resolved, or
+// an error when a secret is missing.
+func (cc *clusterCfg) withSecrets(secrets map[string]*secret) (*clusterCfg, error) {
+	if cc.tlsSpec == nil || len(cc.tlsSpec.sdsNames()) == 0 {
+		return cc, nil
+	}
+	tc, version, err := cc.tlsSpec.clientConfig(secrets)
+	if err != nil {
+		return nil, err
+	}
+	out := *cc
+	out.tls = tc
+	out.key += "|" + version
+	return &out, nil
 }

@@ -9,8 +9,8 @@
 //
 // # xDS
 //
-// One ADS stream subscribes to CDS and LDS (wildcard), then to the EDS and
-// RDS names they reference. Each response is compiled in full before it is
+// One ADS stream subscribes to CDS and LDS (wildcard), then to the EDS, RDS
+// and SDS (Secret) names they reference. Each response is compiled in full before it is
 // ACKed (version + nonce); any error NACKs it with error_detail and the
 // previous config keeps serving. A listener whose port cannot be bound NACKs
 // the LDS update. Config is served only once every referenced RDS/EDS has
@@ -20,10 +20,15 @@
 //
 // # Listeners and the HttpConnectionManager
 //
-// TCP socket addresses, served with HTTP/1.1 and h2c (prior knowledge) on
-// every listener; the codec_type is not enforced. Exactly one filter chain
-// (default_filter_chain, or a single filter_chains entry without match or
-// TLS) holding exactly one HCM. Removed or moved listeners drain: they stop
+// TCP socket addresses, served with HTTP/1.1 and h2c (prior knowledge), or
+// TLS with ALPN h2/http/1.1; the codec_type is not enforced. Filter chains
+// (filter_chains and default_filter_chain) each hold exactly one HCM and are
+// chosen as Envoy does by filter_chain_match server_names (exact, then the
+// longest wildcard, then chains without names, then the default chain);
+// transport_protocol and destination_port are checked. Downstream TLS from a
+// DownstreamTlsContext: certificates inline or over SDS, ALPN, TLS versions,
+// client certificate validation; an SNI no chain matches fails the
+// handshake. A listener mixing TLS and plaintext chains is NACKed. Removed or moved listeners drain: they stop
 // accepting and in-flight requests finish (DrainTimeout). Supported HCM
 // settings: rds (ADS) or inline route_config, http_filters, local_reply_config
 // (status_code, duration, header, response_flag, not_health_check, and/or
@@ -69,8 +74,9 @@
 // least request (power of choice_count on in-flight requests), random; from
 // lb_policy or the first supported loadBalancingPolicy extension. Upstream
 // HTTP/1.1, HTTP/2 (h2c, or TLS ALPN), auto_config, use_downstream_protocol.
-// Upstream TLS from an inline UpstreamTlsContext: SNI, trusted_ca,
-// SAN matchers, client certificates, ALPN, TLS versions.
+// Upstream TLS from an UpstreamTlsContext: SNI, trusted_ca and SAN matchers
+// (inline, over SDS, or combined), client certificates, ALPN, TLS versions.
+// cipher_suites/ecdh_curves are accepted with a warning (Go's defaults).
 // circuit_breakers and outlier_detection are accepted with a warning and not
 // enforced.
 //
@@ -88,8 +94,8 @@
 //
 // # NACKed (not supported yet)
 //
-// Downstream TLS and filter_chain_match, SDS secrets, listener filters other
-// than tls_inspector, ring_hash/maglev, HTTP/3, request mirroring, rate
+// filter_chain_match other than server_names/transport_protocol/
+// destination_port, listener filters other than tls_inspector, ring_hash/maglev, HTTP/3, request mirroring, rate
 // limits, CORS/virtual-host require_tls, max_stream_duration, metadata
 // matching, runtime fractions, and any field not listed above (the NACK names
 // the field).

@@ -16,11 +16,11 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/filters"
 )
 
-// listenerRT is what one bound socket serves at a given moment: a listener
-// config with its route table and clusters resolved. It is immutable; an
-// update stores a new one, so a request sees exactly one config version.
+// listenerRT is what one filter chain serves at a given moment: its HCM
+// with the route table and clusters resolved. It is immutable; an update
+// stores a new one, so a request sees exactly one config version.
 type listenerRT struct {
-	cfg      *listenerCfg
+	hcm      *hcmCfg
 	routes   *routeTable
 	clusters map[string]*clusterRT
 	log      *accessLogger
@@ -46,7 +46,7 @@ var emptyTable = &routeTable{exact: map[string]*vhost{}}
 // serve is the HttpConnectionManager: it normalises the request, selects
 // the route, runs the filter chain (router last) and logs.
 func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
-	h := lr.cfg.hcm
+	h := lr.hcm
 	st := &reqState{lr: lr, req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: &respWriter{ResponseWriter: w}}
 	st.body = &countingBody{ReadCloser: r.Body}
 	r.Body = st.body
@@ -240,7 +240,7 @@ func (st *reqState) localReply(w http.ResponseWriter, code int, body, details st
 	ri := &replyInfo{code: code, body: body, details: details, flags: st.flags, req: st.req, start: st.start}
 	hdr := w.Header()
 	var format *bodyFormat
-	if lr := st.lr.cfg.hcm.localReply; lr != nil {
+	if lr := st.lr.hcm.localReply; lr != nil {
 		format = lr.format
 		for _, m := range lr.mappers {
 			if !m.filter(ri) {
@@ -266,7 +266,7 @@ func (st *reqState) localReply(w http.ResponseWriter, code int, body, details st
 	if extra != nil {
 		extra(hdr)
 	}
-	st.lr.cfg.hcm.serverHeader(hdr)
+	st.lr.hcm.serverHeader(hdr)
 	if strings.HasPrefix(st.req.Header.Get("Content-Type"), "application/grpc") {
 		hdr.Set("Content-Type", "application/grpc")
 		hdr.Set("Grpc-Status", strconv.Itoa(grpcStatusFor(ri.code)))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -20,9 +21,47 @@ const (
 
 // listenerCfg is a compiled Listener.
 type listenerCfg struct {
-	name string
-	addr string // host:port to bind
-	hcm  *hcmCfg
+	name   string
+	addr   string      // host:port to bind
+	chains []*chainCfg // filter_chains, in order
+	def    *chainCfg   // default_filter_chain
+	tls    bool        // every chain terminates TLS
+}
+
+// chainCfg is one filter chain: its match, TLS and HCM.
+type chainCfg struct {
+	name        string
+	serverNames []string
+	tls         *tlsSpec
+	hcm         *hcmCfg
+}
+
+// sdsNames lists the secrets the listener's chains need.
+func (l *listenerCfg) sdsNames() []string {
+	var out []string
+	for _, c := range l.allChains() {
+		out = append(out, c.tls.sdsNames()...)
+	}
+	return out
+}
+
+func (l *listenerCfg) allChains() []*chainCfg {
+	out := append([]*chainCfg(nil), l.chains...)
+	if l.def != nil {
+		out = append(out, l.def)
+	}
+	return out
+}
+
+// rdsNames lists the route configurations the chains use.
+func (l *listenerCfg) rdsNames() []string {
+	var out []string
+	for _, c := range l.allChains() {
+		if c.hcm.rdsName != "" {
+			out = append(out, c.hcm.rdsName)
+		}
+	}
+	return out
 }
 
 type codec int
@@ -78,42 +117,86 @@ func compileListener(l *listenerv3.Listener, bc filters.BuildContext) (*listener
 	}
 	lc := &listenerCfg{name: l.GetName(), addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))}
 	for _, lf := range l.GetListenerFilters() {
-		// tls_inspector only feeds filter_chain_match on TLS chains, which
-		// we reject below, so it is a no-op here.
+		// tls_inspector reads the SNI; Go's TLS handshake gives us that.
 		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {
 			return nil, nil, fmt.Errorf("listener %s: listener filter %q is not supported", l.GetName(), lf.GetName())
 		}
 	}
-	chain := l.GetDefaultFilterChain()
-	for _, fc := range l.GetFilterChains() {
-		if fc.GetFilterChainMatch() != nil || fc.GetTransportSocket() != nil || chain != nil {
-			return nil, nil, fmt.Errorf("listener %s: filter chain %q: filter_chain_match, downstream TLS and multiple filter chains are not supported yet", l.GetName(), fc.GetName())
+	var warnings []string
+	for i, fc := range l.GetFilterChains() {
+		c, warn, err := compileChain(fc, sa.GetPortValue(), bc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listener %s: filter chain %d (%s): %v", l.GetName(), i, fc.GetName(), err)
 		}
-		chain = fc
+		lc.chains = append(lc.chains, c)
+		warnings = append(warnings, warn...)
 	}
-	if chain == nil {
+	if dc := l.GetDefaultFilterChain(); dc != nil {
+		c, warn, err := compileChain(dc, sa.GetPortValue(), bc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listener %s: default filter chain: %v", l.GetName(), err)
+		}
+		lc.def = c
+		warnings = append(warnings, warn...)
+	}
+	all := lc.allChains()
+	if len(all) == 0 {
 		return nil, nil, fmt.Errorf("listener %s: no filter chain", l.GetName())
 	}
-	if chain.GetTransportSocket() != nil {
-		return nil, nil, fmt.Errorf("listener %s: downstream TLS is not supported yet", l.GetName())
+	lc.tls = all[0].tls != nil
+	for _, c := range all {
+		if (c.tls != nil) != lc.tls {
+			return nil, nil, fmt.Errorf("listener %s: mixing TLS and plaintext filter chains on one listener is not supported", l.GetName())
+		}
+		if !lc.tls && len(c.serverNames) > 0 {
+			return nil, nil, fmt.Errorf("listener %s: server_names on a plaintext filter chain can never match", l.GetName())
+		}
 	}
-	if len(chain.GetFilters()) != 1 || chain.GetFilters()[0].GetTypedConfig().GetTypeUrl() != hcmType {
+	return lc, warnings, nil
+}
+
+func compileChain(fc *listenerv3.FilterChain, port uint32, bc filters.BuildContext) (*chainCfg, []string, error) {
+	if err := checkFields("filter chain", fc, "filter_chain_match", "filters", "transport_socket", "name", "metadata",
+		"transport_socket_connect_timeout"); err != nil {
+		return nil, nil, err
+	}
+	c := &chainCfg{name: fc.GetName()}
+	if m := fc.GetFilterChainMatch(); m != nil {
+		if err := checkFields("filter_chain_match", m, "server_names", "transport_protocol", "destination_port"); err != nil {
+			return nil, nil, err
+		}
+		if m.GetDestinationPort() != nil && m.GetDestinationPort().GetValue() != port {
+			return nil, nil, fmt.Errorf("filter_chain_match destination_port %d differs from the listener port", m.GetDestinationPort().GetValue())
+		}
+		for _, n := range m.GetServerNames() {
+			c.serverNames = append(c.serverNames, strings.ToLower(n))
+		}
+	}
+	var warnings []string
+	var err error
+	if c.tls, warnings, err = downstreamTLS(fc.GetTransportSocket()); err != nil {
+		return nil, nil, err
+	}
+	if tp := fc.GetFilterChainMatch().GetTransportProtocol(); tp != "" && tp != map[bool]string{true: "tls", false: "raw_buffer"}[c.tls != nil] {
+		return nil, nil, fmt.Errorf("transport_protocol %q does not fit the chain's transport socket", tp)
+	}
+	if len(fc.GetFilters()) != 1 || fc.GetFilters()[0].GetTypedConfig().GetTypeUrl() != hcmType {
 		var names []string
-		for _, f := range chain.GetFilters() {
+		for _, f := range fc.GetFilters() {
 			names = append(names, f.GetName())
 		}
-		return nil, nil, fmt.Errorf("listener %s: the filter chain must be exactly one http_connection_manager, got %v", l.GetName(), names)
+		return nil, nil, fmt.Errorf("the filter chain must be exactly one http_connection_manager, got %v", names)
 	}
 	var h hcmv3.HttpConnectionManager
-	if err := chain.GetFilters()[0].GetTypedConfig().UnmarshalTo(&h); err != nil {
-		return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
+	if err := fc.GetFilters()[0].GetTypedConfig().UnmarshalTo(&h); err != nil {
+		return nil, nil, err
 	}
 	hc, warn, err := compileHCM(&h, bc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
+		return nil, nil, err
 	}
-	lc.hcm = hc
-	return lc, warn, nil
+	c.hcm = hc
+	return c, append(warnings, warn...), nil
 }
 
 func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCfg, []string, error) {

@@ -2,31 +2,109 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
+// socketRT is what a bound socket serves: its filter chains' runtimes and,
+// for TLS listeners, each chain's server tls.Config.
+type socketRT struct {
+	cfg    *listenerCfg
+	chains []*listenerRT // parallel to cfg.chains
+	tls    []*tls.Config
+	def    *listenerRT
+	defTLS *tls.Config
+}
+
+// pick selects the filter chain for an SNI as Envoy does: exact server
+// name, then the longest wildcard, then chains without server_names, then
+// the default chain. -1 is the default chain, -2 no chain at all.
+func (s *socketRT) pick(sni string) int {
+	sni = strings.ToLower(sni)
+	best, bestLen := -2, -1
+	for i, c := range s.cfg.chains {
+		if len(c.serverNames) == 0 {
+			if bestLen < 0 {
+				best, bestLen = i, 0
+			}
+			continue
+		}
+		for _, n := range c.serverNames {
+			switch {
+			case n == sni:
+				return i
+			case strings.HasPrefix(n, "*") && strings.HasSuffix(sni, n[1:]) && len(n) > bestLen:
+				best, bestLen = i, len(n)
+			}
+		}
+	}
+	if best == -2 && s.def != nil {
+		return -1
+	}
+	return best
+}
+
+func (s *socketRT) chain(i int) (*listenerRT, *tls.Config) {
+	switch i {
+	case -2:
+		return nil, nil
+	case -1:
+		return s.def, s.defTLS
+	}
+	return s.chains[i], s.tls[i]
+}
+
 // boundListener is one listening socket. Its config is swapped atomically;
 // requests in flight keep the listenerRT they started with.
 type boundListener struct {
+	net.Listener
 	addr string
-	ln   net.Listener
 	srv  *http.Server
-	cur  atomic.Pointer[listenerRT]
+	cur  atomic.Pointer[socketRT]
 	on   bool // Serve started
 }
 
+// Accept wraps connections in TLS when the current config terminates TLS,
+// choosing the chain's certificate from the SNI during the handshake.
+func (b *boundListener) Accept() (net.Conn, error) {
+	c, err := b.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if s := b.cur.Load(); s != nil && s.cfg.tls {
+		return tls.Server(c, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cur := b.cur.Load()
+			_, tc := cur.chain(cur.pick(hello.ServerName))
+			if tc == nil {
+				return nil, fmt.Errorf("no filter chain for server name %q", hello.ServerName)
+			}
+			return tc, nil
+		}}), nil
+	}
+	return c, nil
+}
+
 func (b *boundListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	lr := b.cur.Load()
+	s := b.cur.Load()
+	sni := ""
+	if r.TLS != nil {
+		sni = r.TLS.ServerName
+	}
+	var lr *listenerRT
+	if s != nil {
+		lr, _ = s.chain(s.pick(sni))
+	}
 	if lr == nil {
-		http.Error(w, "listener is warming", http.StatusServiceUnavailable)
-		return
+		// Envoy closes a connection no filter chain matches.
+		panic(http.ErrAbortHandler)
 	}
 	lr.serve(w, r)
 }
@@ -57,12 +135,12 @@ func (s *sockets) prepare(addrs []string) error {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			for _, b := range fresh {
-				b.ln.Close()
+				b.Listener.Close()
 				delete(s.m, b.addr)
 			}
 			return fmt.Errorf("cannot bind listener address %s: %v", a, err)
 		}
-		b := &boundListener{addr: a, ln: ln}
+		b := &boundListener{addr: a, Listener: ln}
 		fresh = append(fresh, b)
 		s.m[a] = b
 	}
@@ -71,7 +149,7 @@ func (s *sockets) prepare(addrs []string) error {
 
 // commit installs the new per-address configs, starts serving new sockets
 // and drains the ones no listener uses any more.
-func (s *sockets) commit(rts map[string]*listenerRT) {
+func (s *sockets) commit(rts map[string]*socketRT) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for a, b := range s.m {
@@ -84,16 +162,17 @@ func (s *sockets) commit(rts map[string]*listenerRT) {
 		b.cur.Store(lr)
 		if !b.on {
 			b.on = true
-			h := lr.cfg.hcm
+			h := lr.cfg.allChains()[0].hcm
 			p := new(http.Protocols)
 			p.SetHTTP1(true)
+			p.SetHTTP2(true)
 			p.SetUnencryptedHTTP2(true)
 			b.srv = &http.Server{Handler: b, Protocols: p, IdleTimeout: h.idleTimeout, ReadHeaderTimeout: h.headersTimeout,
 				ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				_ = b.srv.Serve(b.ln)
+				_ = b.srv.Serve(b)
 			}()
 		}
 	}
@@ -103,7 +182,7 @@ func (s *sockets) commit(rts map[string]*listenerRT) {
 // timeout), then closes what is left.
 func (s *sockets) drainOne(b *boundListener) {
 	if !b.on {
-		b.ln.Close()
+		b.Listener.Close()
 		return
 	}
 	s.wg.Add(1)

@@ -130,7 +130,7 @@ func (st *reqState) forward(s *filters.Stream) {
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	uri := rewritePath(r.URL.RequestURI(), &st.rt.m, a.prefixRewrite, a.hasPrefixRW, a.regexRewrite, a.regexSubst)
-	suppress := st.lr.cfg.hcm.suppressEnvoy
+	suppress := st.lr.hcm.suppressEnvoy
 	if uri != r.URL.RequestURI() && !suppress {
 		out.Header.Set("X-Envoy-Original-Path", r.URL.RequestURI())
 	}
@@ -151,7 +151,7 @@ func (st *reqState) forward(s *filters.Stream) {
 			out.Host = v
 		}
 	}
-	websocket := a.websocket && st.lr.cfg.hcm.websocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	websocket := a.websocket && st.lr.hcm.websocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 	// Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
 	if !websocket {
 		for _, v := range out.Header.Values("Connection") {
@@ -356,10 +356,10 @@ func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc 
 	if st.vh.attemptCountResp {
 		hdr.Set("X-Envoy-Attempt-Count", strconv.Itoa(attempt))
 	}
-	if !st.lr.cfg.hcm.suppressEnvoy {
+	if !st.lr.hcm.suppressEnvoy {
 		hdr.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 	}
-	st.lr.cfg.hcm.serverHeader(hdr)
+	st.lr.hcm.serverHeader(hdr)
 	if websocket && resp.StatusCode == http.StatusSwitchingProtocols {
 		st.tunnel(w, resp)
 		return

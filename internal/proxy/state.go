@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"sort"
 
+	"crypto/tls"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -19,9 +22,13 @@ const (
 	typeRDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 	typeCDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 	typeEDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+	typeSDS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 )
 
-var shortType = map[string]string{typeLDS: "LDS", typeRDS: "RDS", typeCDS: "CDS", typeEDS: "EDS"}
+var shortType = map[string]string{typeLDS: "LDS", typeRDS: "RDS", typeCDS: "CDS", typeEDS: "EDS", typeSDS: "SDS"}
+
+// dependent lists the types subscribed by name, as LDS and CDS require.
+var dependent = []string{typeRDS, typeEDS, typeSDS}
 
 // xdsState is the accepted, compiled config, owned by the ADS goroutine.
 // Compilation happens when a response arrives, so every error is a NACK of
@@ -31,12 +38,14 @@ type xdsState struct {
 	clusters  map[string]*clusterCfg
 	routes    map[string]*routeTable
 	endpoints map[string]*endpointSet
+	secrets   map[string]*secret
 	versions  map[string]string
 }
 
 func newState() *xdsState {
 	return &xdsState{listeners: map[string]*listenerCfg{}, clusters: map[string]*clusterCfg{},
-		routes: map[string]*routeTable{}, endpoints: map[string]*endpointSet{}, versions: map[string]string{}}
+		routes: map[string]*routeTable{}, endpoints: map[string]*endpointSet{}, secrets: map[string]*secret{},
+		versions: map[string]string{}}
 }
 
 // compiled is a response's resources after compilation, not yet applied.
@@ -45,6 +54,7 @@ type compiled struct {
 	clusters  map[string]*clusterCfg
 	routes    map[string]*routeTable
 	endpoints map[string]*endpointSet
+	secrets   map[string]*secret
 	warnings  []string
 }
 
@@ -129,6 +139,22 @@ func compileResources(typeURL string, res []*anypb.Any, bc filters.BuildContext)
 				c.endpoints = map[string]*endpointSet{}
 			}
 			c.endpoints[cla.GetClusterName()] = set
+		case typeSDS:
+			var sec tlsv3.Secret
+			if err := a.UnmarshalTo(&sec); err != nil {
+				return nil, err
+			}
+			if err := dup(sec.GetName()); err != nil {
+				return nil, err
+			}
+			cs, err := compileSecret(&sec)
+			if err != nil {
+				return nil, err
+			}
+			if c.secrets == nil {
+				c.secrets = map[string]*secret{}
+			}
+			c.secrets[sec.GetName()] = cs
 		default:
 			return nil, fmt.Errorf("unexpected type %s", typeURL)
 		}
@@ -153,6 +179,10 @@ func (s *xdsState) apply(typeURL string, c *compiled, subs map[string][]string) 
 		for k, v := range c.endpoints {
 			s.endpoints[k] = v
 		}
+	case typeSDS:
+		for k, v := range c.secrets {
+			s.secrets[k] = v
+		}
 	}
 	s.prune(subs)
 }
@@ -173,7 +203,12 @@ func (s *xdsState) prune(subs map[string][]string) {
 		}
 		return m
 	}
-	rk, ek := keep(subs[typeRDS]), keep(subs[typeEDS])
+	rk, ek, sk := keep(subs[typeRDS]), keep(subs[typeEDS]), keep(subs[typeSDS])
+	for k := range s.secrets {
+		if !sk[k] {
+			delete(s.secrets, k)
+		}
+	}
 	for k := range s.routes {
 		if !rk[k] {
 			delete(s.routes, k)
@@ -186,75 +221,114 @@ func (s *xdsState) prune(subs map[string][]string) {
 	}
 }
 
-// subscriptions lists the RDS and EDS names the current LDS/CDS need.
+// subscriptions lists the RDS, EDS and SDS names the current LDS/CDS need.
 func (s *xdsState) subscriptions() map[string][]string {
-	var rds, eds []string
-	seen := map[string]bool{}
+	sets := map[string]map[string]bool{typeRDS: {}, typeEDS: {}, typeSDS: {}}
 	for _, l := range s.listeners {
-		if n := l.hcm.rdsName; n != "" && !seen["r"+n] {
-			seen["r"+n] = true
-			rds = append(rds, n)
+		for _, n := range l.rdsNames() {
+			sets[typeRDS][n] = true
+		}
+		for _, n := range l.sdsNames() {
+			sets[typeSDS][n] = true
 		}
 	}
 	for _, c := range s.clusters {
-		if c.eds && !seen["e"+c.edsName] {
-			seen["e"+c.edsName] = true
-			eds = append(eds, c.edsName)
+		if c.eds {
+			sets[typeEDS][c.edsName] = true
+		}
+		for _, n := range c.tlsSpec.sdsNames() {
+			sets[typeSDS][n] = true
 		}
 	}
-	sort.Strings(rds)
-	sort.Strings(eds)
-	return map[string][]string{typeRDS: rds, typeEDS: eds}
+	out := map[string][]string{}
+	for t, set := range sets {
+		for n := range set {
+			out[t] = append(out[t], n)
+		}
+		sort.Strings(out[t])
+	}
+	return out
 }
 
 // missing lists what is still needed before the config can be served
 // without warming holes (Envoy's cluster and listener warming).
 func (s *xdsState) missing() []string {
 	var out []string
-	for _, c := range s.clusters {
-		if _, ok := s.endpoints[c.edsName]; c.eds && !ok {
-			out = append(out, "EDS "+c.edsName)
+	subs := s.subscriptions()
+	have := map[string]func(string) bool{
+		typeRDS: func(n string) bool { _, ok := s.routes[n]; return ok },
+		typeEDS: func(n string) bool { _, ok := s.endpoints[n]; return ok },
+		typeSDS: func(n string) bool { _, ok := s.secrets[n]; return ok },
+	}
+	for _, t := range dependent {
+		for _, n := range subs[t] {
+			if !have[t](n) {
+				out = append(out, shortType[t]+" "+n)
+			}
 		}
 	}
-	for _, l := range s.listeners {
-		if _, ok := s.routes[l.hcm.rdsName]; l.hcm.rdsName != "" && !ok {
-			out = append(out, "RDS "+l.hcm.rdsName)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 
-// runtime links the state into per-address listener runtimes. Missing RDS
-// means an empty route table (404s) and missing EDS an empty cluster (503s),
-// which is what Envoy serves after its initial fetch timeout.
-func (s *xdsState) runtime(pool *hostPool, log *accessLogger) (map[string]*listenerRT, map[*host]bool) {
+// runtime links the state into per-address socket runtimes. Missing RDS
+// means an empty route table (404s), missing EDS or TLS secrets an empty
+// cluster (503s), and a chain whose certificate is missing is not served:
+// what Envoy does after its initial fetch timeout.
+func (s *xdsState) runtime(pool *hostPool, log *accessLogger) (map[string]*socketRT, map[*host]bool, []string) {
+	var problems []string
 	used := map[*host]bool{}
 	clusters := make(map[string]*clusterRT, len(s.clusters))
 	for name, cc := range s.clusters {
 		set := cc.staticSet
 		if cc.eds {
 			set = s.endpoints[cc.edsName]
-			if set == nil {
-				set = &endpointSet{}
-			}
 		}
-		crt := newClusterRT(cc, set, pool)
+		resolved, err := cc.withSecrets(s.secrets)
+		if err != nil {
+			problems = append(problems, "cluster "+name+": "+err.Error())
+			resolved, set = cc, nil
+		}
+		if set == nil {
+			set = &endpointSet{}
+		}
+		crt := newClusterRT(resolved, set, pool)
 		for _, h := range crt.hosts {
 			used[h] = true
 		}
 		clusters[name] = crt
 	}
-	out := map[string]*listenerRT{}
-	for _, l := range s.listeners {
-		t := l.hcm.inline
+	chainRT := func(c *chainCfg) (*listenerRT, *tls.Config) {
+		t := c.hcm.inline
 		if t == nil {
-			t = s.routes[l.hcm.rdsName]
+			t = s.routes[c.hcm.rdsName]
 		}
 		if t == nil {
 			t = emptyTable
 		}
-		out[l.addr] = &listenerRT{cfg: l, routes: t, clusters: clusters, log: log}
+		lr := &listenerRT{hcm: c.hcm, routes: t, clusters: clusters, log: log}
+		if c.tls == nil {
+			return lr, nil
+		}
+		tc, err := c.tls.serverConfig(s.secrets)
+		if err != nil {
+			problems = append(problems, "filter chain "+c.name+": "+err.Error())
+			return nil, nil
+		}
+		return lr, tc
 	}
-	return out, used
+	out := map[string]*socketRT{}
+	for _, l := range s.listeners {
+		srt := &socketRT{cfg: l}
+		for _, c := range l.chains {
+			lr, tc := chainRT(c)
+			srt.chains = append(srt.chains, lr)
+			srt.tls = append(srt.tls, tc)
+		}
+		if l.def != nil {
+			srt.def, srt.defTLS = chainRT(l.def)
+		}
+		out[l.addr] = srt
+	}
+	sort.Strings(problems)
+	return out, used, problems
 }

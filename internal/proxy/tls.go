@@ -1,34 +1,299 @@
 package proxy
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/portico-gw/portico/internal/proxy/match"
 )
 
 const (
-	tlsSocketType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
-	rawSocketType = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+	upTLSType   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+	downTLSType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+	rawSocket   = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
 )
 
-// upstreamTLS turns a cluster transport_socket into a client tls.Config.
-// nil, nil means plaintext. Envoy verifies the chain only when a validation
-// context is given, and checks SANs only when matchers are given (never the
-// SNI), so we verify by hand instead of using Go's hostname check.
-func upstreamTLS(ts *corev3.TransportSocket) (*tls.Config, []string, error) {
-	if ts == nil {
+// secret is a compiled SDS Secret (or the inline equivalent).
+type secret struct {
+	cert    *tls.Certificate
+	roots   *x509.CertPool
+	sans    []match.String
+	version string // content hash, so connection pools follow rotations
+}
+
+func compileSecret(s *tlsv3.Secret) (*secret, error) {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+	sum := sha256.Sum256(b)
+	out := &secret{version: hex.EncodeToString(sum[:8])}
+	switch x := s.GetType().(type) {
+	case *tlsv3.Secret_TlsCertificate:
+		c, err := compileCert(x.TlsCertificate)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %v", s.GetName(), err)
+		}
+		out.cert = c
+	case *tlsv3.Secret_ValidationContext:
+		v, err := compileValidation(x.ValidationContext)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %v", s.GetName(), err)
+		}
+		out.roots, out.sans = v.roots, v.sans
+	default:
+		return nil, fmt.Errorf("secret %s: type %T is not supported", s.GetName(), x)
+	}
+	return out, nil
+}
+
+func compileCert(tc *tlsv3.TlsCertificate) (*tls.Certificate, error) {
+	if err := checkFields("tls_certificate", tc, "certificate_chain", "private_key"); err != nil {
+		return nil, err
+	}
+	chain, err := readDataSource(tc.GetCertificateChain())
+	if err != nil {
+		return nil, err
+	}
+	key, err := readDataSource(tc.GetPrivateKey())
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair([]byte(chain), []byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %v", err)
+	}
+	return &pair, nil
+}
+
+func compileValidation(vc *tlsv3.CertificateValidationContext) (*secret, error) {
+	if err := checkFields("validation_context", vc, "trusted_ca", "match_typed_subject_alt_names", "match_subject_alt_names"); err != nil {
+		return nil, err
+	}
+	v := &secret{}
+	if vc.GetTrustedCa() != nil {
+		pem, err := readDataSource(vc.GetTrustedCa())
+		if err != nil {
+			return nil, err
+		}
+		v.roots = x509.NewCertPool()
+		if !v.roots.AppendCertsFromPEM([]byte(pem)) {
+			return nil, fmt.Errorf("trusted_ca: no certificates found")
+		}
+	}
+	for _, m := range vc.GetMatchTypedSubjectAltNames() {
+		fn, err := match.CompileString(m.GetMatcher())
+		if err != nil {
+			return nil, err
+		}
+		v.sans = append(v.sans, fn)
+	}
+	for _, m := range vc.GetMatchSubjectAltNames() {
+		fn, err := match.CompileString(m)
+		if err != nil {
+			return nil, err
+		}
+		v.sans = append(v.sans, fn)
+	}
+	return v, nil
+}
+
+// tlsSpec is a compiled CommonTlsContext whose certificates and validation
+// context may come inline or by SDS name; it becomes a tls.Config once the
+// secrets are known.
+type tlsSpec struct {
+	certs         []*tls.Certificate
+	certSDS       []string
+	valid         *secret // inline validation (CA and/or SAN matchers)
+	validSDS      string
+	sni           string
+	alpn          []string
+	minV, maxV    uint16
+	requireClient bool
+}
+
+func tlsVersion(v tlsv3.TlsParameters_TlsProtocol, def uint16) uint16 {
+	switch v {
+	case tlsv3.TlsParameters_TLSv1_0:
+		return tls.VersionTLS10
+	case tlsv3.TlsParameters_TLSv1_1:
+		return tls.VersionTLS11
+	case tlsv3.TlsParameters_TLSv1_2:
+		return tls.VersionTLS12
+	case tlsv3.TlsParameters_TLSv1_3:
+		return tls.VersionTLS13
+	}
+	return def
+}
+
+func compileCommonTLS(c *tlsv3.CommonTlsContext) (*tlsSpec, []string, error) {
+	if err := checkFields("common_tls_context", c, "tls_params", "tls_certificates", "tls_certificate_sds_secret_configs",
+		"validation_context", "validation_context_sds_secret_config", "combined_validation_context", "alpn_protocols"); err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	sp := &tlsSpec{alpn: c.GetAlpnProtocols(), minV: tls.VersionTLS12, maxV: tls.VersionTLS13}
+	if p := c.GetTlsParams(); p != nil {
+		sp.minV = tlsVersion(p.GetTlsMinimumProtocolVersion(), sp.minV)
+		sp.maxV = tlsVersion(p.GetTlsMaximumProtocolVersion(), sp.maxV)
+		if len(p.GetCipherSuites()) > 0 || len(p.GetEcdhCurves()) > 0 || len(p.GetSignatureAlgorithms()) > 0 {
+			warnings = append(warnings, "tls_params cipher_suites/ecdh_curves/signature_algorithms accepted; Go's secure defaults are used")
+		}
+	}
+	for _, tc := range c.GetTlsCertificates() {
+		cert, err := compileCert(tc)
+		if err != nil {
+			return nil, nil, err
+		}
+		sp.certs = append(sp.certs, cert)
+	}
+	for _, s := range c.GetTlsCertificateSdsSecretConfigs() {
+		if err := checkSDS(s); err != nil {
+			return nil, nil, err
+		}
+		sp.certSDS = append(sp.certSDS, s.GetName())
+	}
+	var err error
+	switch v := c.GetValidationContextType().(type) {
+	case nil:
+	case *tlsv3.CommonTlsContext_ValidationContext:
+		if sp.valid, err = compileValidation(v.ValidationContext); err != nil {
+			return nil, nil, err
+		}
+	case *tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig:
+		if err := checkSDS(v.ValidationContextSdsSecretConfig); err != nil {
+			return nil, nil, err
+		}
+		sp.validSDS = v.ValidationContextSdsSecretConfig.GetName()
+	case *tlsv3.CommonTlsContext_CombinedValidationContext:
+		cv := v.CombinedValidationContext
+		if err := checkSDS(cv.GetValidationContextSdsSecretConfig()); err != nil {
+			return nil, nil, err
+		}
+		sp.validSDS = cv.GetValidationContextSdsSecretConfig().GetName()
+		if cv.GetDefaultValidationContext() != nil {
+			if sp.valid, err = compileValidation(cv.GetDefaultValidationContext()); err != nil {
+				return nil, nil, err
+			}
+		}
+	default:
+		return nil, nil, fmt.Errorf("validation context %T is not supported", v)
+	}
+	return sp, warnings, nil
+}
+
+func checkSDS(s *tlsv3.SdsSecretConfig) error {
+	if s.GetName() == "" {
+		return fmt.Errorf("sds secret config without a name")
+	}
+	if err := checkADSSource(s.GetSdsConfig()); err != nil {
+		return fmt.Errorf("sds secret %s: %v", s.GetName(), err)
+	}
+	return nil
+}
+
+// sdsNames lists the secrets the spec needs.
+func (sp *tlsSpec) sdsNames() []string {
+	if sp == nil {
+		return nil
+	}
+	out := append([]string(nil), sp.certSDS...)
+	if sp.validSDS != "" {
+		out = append(out, sp.validSDS)
+	}
+	return out
+}
+
+// resolve returns certificates, the validation (CA from SDS merged with
+// inline SAN matchers) and a version string covering the SDS contents.
+func (sp *tlsSpec) resolve(secrets map[string]*secret) ([]tls.Certificate, *secret, string, error) {
+	var certs []tls.Certificate
+	version := ""
+	for _, c := range sp.certs {
+		certs = append(certs, *c)
+	}
+	for _, n := range sp.certSDS {
+		s, ok := secrets[n]
+		if !ok || s.cert == nil {
+			return nil, nil, "", fmt.Errorf("tls certificate secret %q is missing", n)
+		}
+		certs = append(certs, *s.cert)
+		version += s.version
+	}
+	v := sp.valid
+	if sp.validSDS != "" {
+		s, ok := secrets[sp.validSDS]
+		if !ok || s.cert != nil {
+			return nil, nil, "", fmt.Errorf("validation context secret %q is missing", sp.validSDS)
+		}
+		merged := &secret{roots: s.roots, sans: s.sans}
+		if v != nil {
+			if v.roots != nil {
+				merged.roots = v.roots
+			}
+			merged.sans = append(append([]match.String(nil), v.sans...), s.sans...)
+		}
+		v = merged
+		version += s.version
+	}
+	return certs, v, version, nil
+}
+
+// verifier checks a peer chain as Envoy does: against the trusted CA when one
+// is given, and against SAN matchers when given (never against the SNI).
+func verifier(v *secret, requireCert bool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			if requireCert {
+				return fmt.Errorf("no peer certificate")
+			}
+			return nil
+		}
+		if v == nil {
+			return nil
+		}
+		leaf := cs.PeerCertificates[0]
+		if v.roots != nil {
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+				return err
+			}
+		}
+		if len(v.sans) == 0 {
+			return nil
+		}
+		names := append([]string{}, leaf.DNSNames...)
+		names = append(names, leaf.EmailAddresses...)
+		for _, ip := range leaf.IPAddresses {
+			names = append(names, ip.String())
+		}
+		for _, u := range leaf.URIs {
+			names = append(names, u.String())
+		}
+		for _, n := range names {
+			for _, m := range v.sans {
+				if m(n) {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no subject alternative name matched")
+	}
+}
+
+// upstreamTLS compiles a cluster transport_socket; nil spec means plaintext.
+func upstreamTLS(ts *corev3.TransportSocket) (*tlsSpec, []string, error) {
+	if ts == nil || ts.GetTypedConfig().GetTypeUrl() == rawSocket {
 		return nil, nil, nil
 	}
-	switch ts.GetTypedConfig().GetTypeUrl() {
-	case rawSocketType:
-		return nil, nil, nil
-	case tlsSocketType:
-	default:
+	if ts.GetTypedConfig().GetTypeUrl() != upTLSType {
 		return nil, nil, fmt.Errorf("transport_socket %q (%s) is not supported", ts.GetName(), ts.GetTypedConfig().GetTypeUrl())
 	}
 	var u tlsv3.UpstreamTlsContext
@@ -38,97 +303,65 @@ func upstreamTLS(ts *corev3.TransportSocket) (*tls.Config, []string, error) {
 	if err := checkFields("UpstreamTlsContext", &u, "common_tls_context", "sni", "max_session_keys"); err != nil {
 		return nil, nil, err
 	}
-	c := u.GetCommonTlsContext()
-	if err := checkFields("CommonTlsContext", c, "tls_params", "tls_certificates", "validation_context", "alpn_protocols"); err != nil {
-		return nil, nil, fmt.Errorf("%v (SDS secrets are not supported yet)", err)
+	sp, warn, err := compileCommonTLS(u.GetCommonTlsContext())
+	if err != nil {
+		return nil, nil, err
 	}
-	cfg := &tls.Config{ServerName: u.GetSni(), InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	switch c.GetTlsParams().GetTlsMinimumProtocolVersion() {
-	case tlsv3.TlsParameters_TLSv1_3:
-		cfg.MinVersion = tls.VersionTLS13
+	sp.sni = u.GetSni()
+	return sp, warn, nil
+}
+
+// clientConfig builds the upstream tls.Config. Go's hostname check is off
+// because Envoy does not check the SNI; verifier does Envoy's checks.
+func (sp *tlsSpec) clientConfig(secrets map[string]*secret) (*tls.Config, string, error) {
+	certs, v, version, err := sp.resolve(secrets)
+	if err != nil {
+		return nil, "", err
 	}
-	if c.GetTlsParams().GetTlsMaximumProtocolVersion() == tlsv3.TlsParameters_TLSv1_2 {
-		cfg.MaxVersion = tls.VersionTLS12
+	return &tls.Config{ServerName: sp.sni, InsecureSkipVerify: true, MinVersion: sp.minV, MaxVersion: sp.maxV,
+		Certificates: certs, NextProtos: sp.alpn, VerifyConnection: verifier(v, true)}, version, nil
+}
+
+// downstreamTLS compiles a filter chain's transport_socket.
+func downstreamTLS(ts *corev3.TransportSocket) (*tlsSpec, []string, error) {
+	if ts == nil || ts.GetTypedConfig().GetTypeUrl() == rawSocket {
+		return nil, nil, nil
 	}
-	for _, tc := range c.GetTlsCertificates() {
-		chain, err := readDataSource(tc.GetCertificateChain())
-		if err != nil {
-			return nil, nil, err
-		}
-		key, err := readDataSource(tc.GetPrivateKey())
-		if err != nil {
-			return nil, nil, err
-		}
-		pair, err := tls.X509KeyPair([]byte(chain), []byte(key))
-		if err != nil {
-			return nil, nil, fmt.Errorf("client certificate: %v", err)
-		}
-		cfg.Certificates = append(cfg.Certificates, pair)
+	if ts.GetTypedConfig().GetTypeUrl() != downTLSType {
+		return nil, nil, fmt.Errorf("transport_socket %q (%s) is not supported", ts.GetName(), ts.GetTypedConfig().GetTypeUrl())
 	}
-	if vc := c.GetValidationContext(); vc != nil {
-		if err := checkFields("CertificateValidationContext", vc, "trusted_ca", "match_typed_subject_alt_names", "match_subject_alt_names"); err != nil {
-			return nil, nil, err
-		}
-		var roots *x509.CertPool
-		if vc.GetTrustedCa() != nil {
-			pem, err := readDataSource(vc.GetTrustedCa())
-			if err != nil {
-				return nil, nil, err
-			}
-			roots = x509.NewCertPool()
-			if !roots.AppendCertsFromPEM([]byte(pem)) {
-				return nil, nil, fmt.Errorf("trusted_ca: no certificates found")
-			}
-		}
-		var sans []match.String
-		for _, m := range vc.GetMatchTypedSubjectAltNames() {
-			fn, err := match.CompileString(m.GetMatcher())
-			if err != nil {
-				return nil, nil, err
-			}
-			sans = append(sans, fn)
-		}
-		for _, m := range vc.GetMatchSubjectAltNames() {
-			fn, err := match.CompileString(m)
-			if err != nil {
-				return nil, nil, err
-			}
-			sans = append(sans, fn)
-		}
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return fmt.Errorf("no peer certificate")
-			}
-			leaf := cs.PeerCertificates[0]
-			if roots != nil {
-				inter := x509.NewCertPool()
-				for _, c := range cs.PeerCertificates[1:] {
-					inter.AddCert(c)
-				}
-				if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
-					return err
-				}
-			}
-			if len(sans) == 0 {
-				return nil
-			}
-			names := append([]string{}, leaf.DNSNames...)
-			names = append(names, leaf.EmailAddresses...)
-			for _, ip := range leaf.IPAddresses {
-				names = append(names, ip.String())
-			}
-			for _, u := range leaf.URIs {
-				names = append(names, u.String())
-			}
-			for _, n := range names {
-				for _, m := range sans {
-					if m(n) {
-						return nil
-					}
-				}
-			}
-			return fmt.Errorf("no subject alternative name matched")
-		}
+	var d tlsv3.DownstreamTlsContext
+	if err := ts.GetTypedConfig().UnmarshalTo(&d); err != nil {
+		return nil, nil, fmt.Errorf("transport_socket: %v", err)
 	}
-	return cfg, c.GetAlpnProtocols(), nil
+	if err := checkFields("DownstreamTlsContext", &d, "common_tls_context", "require_client_certificate",
+		"disable_stateful_session_resumption", "disable_stateless_session_resumption", "session_timeout"); err != nil {
+		return nil, nil, err
+	}
+	sp, warn, err := compileCommonTLS(d.GetCommonTlsContext())
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(sp.certs)+len(sp.certSDS) == 0 {
+		return nil, nil, fmt.Errorf("DownstreamTlsContext: no certificate")
+	}
+	sp.requireClient = d.GetRequireClientCertificate().GetValue()
+	return sp, warn, nil
+}
+
+// serverConfig builds the downstream tls.Config of one filter chain.
+func (sp *tlsSpec) serverConfig(secrets map[string]*secret) (*tls.Config, error) {
+	certs, v, _, err := sp.resolve(secrets)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{Certificates: certs, MinVersion: sp.minV, MaxVersion: sp.maxV, NextProtos: sp.alpn}
+	if v != nil || sp.requireClient {
+		c.ClientAuth = tls.RequestClientCert
+		if sp.requireClient {
+			c.ClientAuth = tls.RequireAnyClientCert
+		}
+		c.VerifyConnection = verifier(v, sp.requireClient)
+	}
+	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,3 +127,10 @@ func TestControlPlaneRestart(t *testing.T) {
 		t.Fatalf("after reconnect: %d %q", r.code, r.body)
 	}
 }
+
+func directBody(body string) *routev3.Route_DirectResponse {
+	return &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 200,
+		Body: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}}}}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
