@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,24 @@ func TestNACKRouteConfig(t *testing.T) {
 	waitNACK(t, h, "route action: unsupported field(s) request_mirror_policies")
 	if res := get(t, port, "x", "/"); res.echo.Backend != "a" {
 		t.Fatalf("previous config stopped serving: %d %q", res.code, res.body)
+	}
+}
+
+// A port that cannot be bound NACKs the LDS update; the old one keeps serving.
+func TestNACKBindFailure(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	be := backend(t, "a")
+	h.pushAndWait(t, basic(port, simpleRoutes("a"), map[string][]string{"a": {be}}))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := uint32(busy.Addr().(*net.TCPAddr).Port)
+	h.push(t, basic(busyPort, simpleRoutes("a"), map[string][]string{"a": {be}}))
+	waitNACK(t, h, "cannot bind listener address 127.0.0.1:"+itoa(busyPort))
+	if res := get(t, port, "x", "/"); res.echo.Backend != "a" {
+		t.Fatalf("previous listener stopped: %d", res.code)
 	}
 }
