@@ -2,6 +2,7 @@ package patch
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/portico-gw/portico/internal/ir"
 )
@@ -75,5 +76,6 @@ func (n *Names) hint(typeURL, name string) string {
 		return ""
 	}
 	inUse, other := n.scheme()
-	return fmt.Sprintf("%q is a name of xDS name scheme %s, but this proxy uses scheme %s: use %q.", name, other, inUse, actual)
+	short := typeURL[strings.LastIndex(typeURL, ".")+1:]
+	return fmt.Sprintf("%s %q is a name of xDS name scheme %s, but this proxy uses scheme %s: use %q.", short, name, other, inUse, actual)
 }

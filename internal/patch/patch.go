@@ -12,6 +12,7 @@ package patch
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -95,7 +96,7 @@ func Apply(res *translator.Resources, policies []*ir.EnvoyPatchPolicy, opts Opti
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		return policies[order[a]].Priority < policies[order[b]].Priority
+		return priority(policies[order[a]]) < priority(policies[order[b]])
 	})
 	statuses := make([]Status, len(policies))
 	tr := touches{}
@@ -111,6 +112,13 @@ func Apply(res *translator.Resources, policies []*ir.EnvoyPatchPolicy, opts Opti
 		finish(&statuses[i])
 	}
 	return l.resources(), statuses
+}
+
+func priority(p *ir.EnvoyPatchPolicy) int32 {
+	if p == nil {
+		return 0
+	}
+	return p.Priority
 }
 
 // policyResult gathers one policy's outcome while its patches run.
@@ -253,7 +261,7 @@ func applyOne(l *lists, policy int, pc *ir.JSONPatchConfig, tr touches) (*Change
 	// whole patched resource: it can be megabytes, and for a Secret it
 	// would copy private keys into a world-readable status.
 	if err := protojson.Unmarshal(out, after); err != nil {
-		return nil, fmt.Errorf("Unable to unmarshal xds resource %s/%s after patching: %v", pc.Type, pc.Name, err)
+		return nil, fmt.Errorf("Unable to unmarshal xds resource %s/%s after patching: %s", pc.Type, pc.Name, protoErr(err))
 	}
 	if err := validate(after); err != nil {
 		if validate(before) != nil {
@@ -264,9 +272,13 @@ func applyOne(l *lists, policy int, pc *ir.JSONPatchConfig, tr touches) (*Change
 		return nil, fmt.Errorf("Validation failed for xds resource %s/%s after patching: %v", pc.Type, pc.Name, err)
 	}
 	if n := nameOf(after); n != pc.Name {
-		if err := checkNewName(l, k, n); err != nil {
+		if err := checkNewName(l, k, n, "rename xds resource "+pc.Type+"/"+pc.Name+" to"); err != nil {
 			return nil, err
 		}
+	}
+	if op.Op == "test" || proto.Equal(before, after) {
+		// Nothing changed: no change to show and no field to conflict on.
+		return nil, nil
 	}
 	l[k][i] = after
 	for _, ptr := range pointers {
@@ -286,27 +298,38 @@ func insert(l *lists, k kind, value any) (*Change, error) {
 	}
 	m := k.new()
 	if err := protojson.Unmarshal(raw, m); err != nil {
-		return nil, fmt.Errorf("Unable to unmarshal xds resource %s: %v", k, err)
+		return nil, fmt.Errorf("Unable to unmarshal xds resource %s: %s", k, protoErr(err))
 	}
 	if err := validate(m); err != nil {
 		return nil, fmt.Errorf("Validation failed for new xds resource %s: %v", k, err)
 	}
-	if err := checkNewName(l, k, nameOf(m)); err != nil {
+	if err := checkNewName(l, k, nameOf(m), "add xds resource"); err != nil {
 		return nil, err
 	}
 	l[k] = append(l[k], m)
 	return &Change{TypeURL: k.String(), Name: nameOf(m), After: m}, nil
 }
 
+// protoErr makes protojson errors stable: protojson randomly puts a
+// non-breaking space after "proto:" (so nobody matches on its messages),
+// and its "(line 1:N)" points into JSON the user never sees. A status must
+// be the same for the same input, or every translation rewrites it.
+func protoErr(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "\u00a0", " ")
+	return lineCol.ReplaceAllString(msg, "")
+}
+
+var lineCol = regexp.MustCompile(`\(line \d+:\d+\): `)
+
 // checkNewName guards a name a patch introduces (by insertion or rename):
 // a duplicate would make the snapshot ambiguous, so it is refused rather
 // than letting the cache pick one.
-func checkNewName(l *lists, k kind, name string) error {
+func checkNewName(l *lists, k kind, name, action string) error {
 	if k == kSecret && name == ReservedSecret {
 		return fmt.Errorf("Secret name %q is reserved for the system trust store and cannot be used by other resources.", ReservedSecret)
 	}
 	if l.find(k, name) >= 0 {
-		return fmt.Errorf("Unable to add xds resource %s/%s: a resource of that name already exists; patch it with a path instead", k, name)
+		return fmt.Errorf("Unable to %s %s/%s: a resource of that name already exists", action, k, name)
 	}
 	return nil
 }
