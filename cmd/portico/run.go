@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/resource"
+	"github.com/portico-gw/portico/internal/runner"
+)
+
+func newRunCommand() *cobra.Command {
+	var (
+		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel string
+		paths                                                                                     []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [--config envoy-gateway.yaml] [-f FILE|DIR ...]",
+		Short: "Run the control plane and its proxies on this host, configured from files",
+		Long: `Run serves Gateway API and Envoy Gateway resources read from files. The files are
+watched: an edit is applied once the files are quiet, and an edit with problems is
+rejected (reported in the log and in /status) while the last good configuration
+keeps serving.
+
+One proxy is started per Gateway (per GatewayClass when it merges gateways): the
+built-in proxy in this process by default, an envoy binary from PATH with
+--data-plane envoy, or none with --data-plane none (start 'portico proxy' yourself).
+
+Admin endpoints (--admin-address): /healthz, /readyz, /status, /config_dump, /metrics.
+
+--demo-backend ADDR starts a small echo server on ADDR (it answers with a JSON echo
+of the request, like the Gateway API conformance echo server), so that
+  portico run -f examples/quickstart --demo-backend 127.0.0.1:3000
+  curl -H 'Host: www.example.com' http://127.0.0.1:10080/
+works on a machine with nothing else installed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			var cfg *egv1a1.EnvoyGateway
+			if configPath != "" {
+				if cfg, err = resource.LoadConfig(configPath); err != nil {
+					return fmt.Errorf("%s: %w", configPath, err)
+				}
+				if !cmd.Flags().Changed("admin-address") && cfg.Admin != nil && cfg.Admin.Address != nil {
+					a := cfg.Admin.Address
+					h, p := a.Host, a.Port
+					if h == "" {
+						h = "127.0.0.1"
+					}
+					if p == 0 {
+						p = 19000
+					}
+					adminAddr = net.JoinHostPort(h, strconv.Itoa(p))
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if demoBackend != "" {
+				addr, err := startDemoBackend(ctx, demoBackend, log)
+				if err != nil {
+					return fmt.Errorf("--demo-backend: %w", err)
+				}
+				log.Info("demo backend listening", "address", addr)
+			}
+			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
+				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Logger: log})
+			if err != nil {
+				return err
+			}
+			if err := r.Start(ctx); err != nil {
+				return err
+			}
+			<-r.Done()
+			return r.Err()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "Envoy Gateway configuration file (EnvoyGateway); its provider.custom.resource.file.paths are watched")
+	f.StringArrayVarP(&paths, "file", "f", nil, "file or folder of resources to serve and watch (repeatable)")
+	f.StringVar(&adminAddr, "admin-address", runner.DefaultAdminAddress, "admin HTTP server address")
+	f.StringVar(&xdsAddr, "xds-address", runner.DefaultXDSAddress, "xDS (ADS gRPC) server address")
+	f.StringVar(&dataPlane, "data-plane", host.Builtin, "proxies to start: builtin (in this process), envoy (binary on PATH) or none")
+	f.StringVar(&envoyPath, "envoy-path", "", "envoy binary for --data-plane envoy (default: envoy on PATH)")
+	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
+	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000, the quickstart's Service)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// startDemoBackend serves the echo handler on addr until ctx ends.
+func startDemoBackend(ctx context.Context, addr string, log *slog.Logger) (string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: echoHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("demo backend stopped", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return l.Addr().String(), nil
+}
+
+// echoHandler answers every request with a JSON description of it, in the
+// shape of the Gateway API conformance echo server (echo-basic), so tests
+// and curl users see what the proxy forwarded.
+func echoHandler() http.Handler {
+	pod, _ := os.Hostname()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers := map[string][]string{}
+		for k, v := range r.Header {
+			headers[k] = v
+		}
+		body := map[string]any{
+			"path":      r.URL.RequestURI(),
+			"host":      r.Host,
+			"method":    r.Method,
+			"proto":     r.Proto,
+			"headers":   headers,
+			"namespace": "default",
+			"ingress":   "",
+			"service":   "portico-demo-backend",
+			"pod":       pod,
+		}
+		if strings.EqualFold(r.Header.Get("Connection"), "upgrade") {
+			body["upgrade"] = r.Header.Get("Upgrade")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		_ = enc.Encode(body)
+	})
+}

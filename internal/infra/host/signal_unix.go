@@ -1,0 +1,7 @@
+//go:build unix
+
+package host
+
+import "syscall"
+
+var sigterm = syscall.SIGTERM

@@ -1,0 +1,293 @@
+// Package file is the file provider: it loads resources from files and
+// folders (as `portico x translate` does), watches them, and reloads after
+// edits settle.
+//
+// A reload is all or nothing. An edit that introduces problems (bad YAML, a
+// schema violation) is rejected as a whole and the last good set keeps being
+// served, because applying only the valid objects would silently drop the
+// object being edited, which is exactly the one the user cares about. Problems
+// already present in files nobody touched (for example at startup) do not
+// block later edits: those files' valid objects are served, as x translate
+// would. A reload that would leave nothing at all is rejected too.
+package file
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/portico-gw/portico/internal/resource"
+)
+
+// DefaultDebounce is how long the files must stay quiet before a reload:
+// editors and `cp -r` produce bursts of events for one logical change.
+const DefaultDebounce = 200 * time.Millisecond
+
+// Options configure a Provider.
+type Options struct {
+	// Paths are files or folders (searched recursively for *.yaml, *.yml
+	// and *.json, hidden folders skipped).
+	Paths []string
+	// Debounce overrides DefaultDebounce.
+	Debounce time.Duration
+	// LoadOptions are passed to resource.Load.
+	LoadOptions []resource.Option
+	// Logger (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Update is the outcome of one load.
+type Update struct {
+	// Generation counts loads, from 1.
+	Generation int
+	// Set is what to serve: the new set, or the last good one when the load
+	// was rejected. Nil only when no load ever succeeded.
+	Set *resource.Set
+	// Applied is true when Set is the result of this load.
+	Applied bool
+	// Problems are the problems found by this load (rejected or not).
+	Problems resource.Problems
+	// Err says why the load was rejected (nil when Applied).
+	Err error
+}
+
+// Provider loads and watches Paths.
+type Provider struct {
+	opts Options
+	log  *slog.Logger
+
+	gen      int
+	lastGood *resource.Set
+	// hashes are the content digests of the files of the last applied load.
+	hashes map[string][32]byte
+}
+
+// New returns a provider; nothing is read until Load or Run.
+func New(o Options) *Provider {
+	if o.Debounce <= 0 {
+		o.Debounce = DefaultDebounce
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Provider{opts: o, log: o.Logger}
+}
+
+// ErrEmpty rejects a reload that would serve no object at all.
+var ErrEmpty = errors.New("the files hold no valid object any more; keeping the last good configuration")
+
+// Load reads every path once and applies the keep-last-good rule.
+func (p *Provider) Load() Update {
+	p.gen++
+	u := Update{Generation: p.gen, Set: p.lastGood}
+	hashes, herr := hashFiles(p.opts.Paths)
+	set, probs, err := resource.Load(p.opts.Paths, p.opts.LoadOptions...)
+	if err == nil {
+		err = herr
+	}
+	u.Problems = probs
+	switch {
+	case err != nil:
+		u.Err = err
+	case p.lastGood != nil && set.Len() == 0:
+		u.Err = ErrEmpty
+	case p.lastGood != nil && len(probs) > 0:
+		if bad := p.editedWithProblems(probs, hashes); len(bad) > 0 {
+			u.Err = fmt.Errorf("edited file(s) %s have %d problem(s); keeping the last good configuration",
+				strings.Join(bad, ", "), len(probs))
+		}
+	}
+	if u.Err == nil {
+		p.lastGood, p.hashes = set, hashes
+		u.Set, u.Applied = set, true
+	}
+	return u
+}
+
+// editedWithProblems lists the files that have problems and differ from the
+// last applied load.
+func (p *Provider) editedWithProblems(probs resource.Problems, hashes map[string][32]byte) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, pr := range probs {
+		if seen[pr.File] {
+			continue
+		}
+		seen[pr.File] = true
+		old, had := p.hashes[pr.File]
+		if cur, ok := hashes[pr.File]; !had || !ok || cur != old {
+			out = append(out, pr.File)
+		}
+	}
+	return out
+}
+
+// Run watches the paths and calls fn with the result of each reload, until
+// ctx ends. It does not perform the initial load: call Load first.
+func (p *Provider) Run(ctx context.Context, fn func(Update)) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	ws := &watchSet{w: w, log: p.log, watched: map[string]bool{}, inputDirs: map[string]bool{}, files: map[string]bool{}}
+	ws.refresh(p.opts.Paths)
+
+	var timer *time.Timer
+	var fire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if !ws.relevant(ev) {
+				continue
+			}
+			p.log.Debug("file event", "event", ev.String())
+			if timer == nil {
+				timer = time.NewTimer(p.opts.Debounce)
+			} else {
+				timer.Reset(p.opts.Debounce)
+			}
+			fire = timer.C
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			p.log.Warn("file watch error", "err", err)
+		case <-fire:
+			fire = nil
+			// New folders may have appeared since the last scan.
+			ws.refresh(p.opts.Paths)
+			fn(p.Load())
+		}
+	}
+}
+
+// watchSet is what Run watches. Folders are watched, never files: editors
+// save by writing a new file and renaming it over the old one, which ends a
+// watch on the file itself. A file named explicitly is watched through its
+// folder, and only events for that name count there.
+type watchSet struct {
+	w         *fsnotify.Watcher
+	log       *slog.Logger
+	watched   map[string]bool
+	inputDirs map[string]bool // folders whose *.yaml etc. are input
+	files     map[string]bool // files named explicitly
+}
+
+func (ws *watchSet) add(dir string) {
+	if ws.watched[dir] {
+		return
+	}
+	if err := ws.w.Add(dir); err != nil {
+		ws.log.Warn("cannot watch folder", "path", dir, "err", err)
+		return
+	}
+	ws.watched[dir] = true
+}
+
+func (ws *watchSet) refresh(paths []string) {
+	for _, root := range paths {
+		root = filepath.Clean(root)
+		st, err := os.Stat(root)
+		if err != nil || !st.IsDir() {
+			// A file, or a path that does not exist yet (its creation
+			// must be seen): watch the folder holding it.
+			ws.files[root] = true
+			ws.add(filepath.Dir(root))
+			continue
+		}
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if path != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			ws.inputDirs[filepath.Clean(path)] = true
+			ws.add(filepath.Clean(path))
+			return nil
+		})
+	}
+}
+
+// relevant filters out events that cannot change the input: editor swap and
+// backup files, hidden files, other files beside an explicitly named one.
+func (ws *watchSet) relevant(ev fsnotify.Event) bool {
+	name := filepath.Clean(ev.Name)
+	if ws.files[name] || ws.inputDirs[name] {
+		return true
+	}
+	base := filepath.Base(name)
+	if strings.HasPrefix(base, ".") || !ws.inputDirs[filepath.Dir(name)] {
+		return false
+	}
+	switch strings.ToLower(filepath.Ext(base)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	// A new folder may hold input.
+	if st, err := os.Stat(name); err == nil && st.IsDir() {
+		return true
+	}
+	return false
+}
+
+// hashFiles digests every input file the way resource.Load enumerates them,
+// so a problem's File can be compared with the last applied load.
+func hashFiles(paths []string) (map[string][32]byte, error) {
+	out := map[string][32]byte{}
+	hash := func(path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out[path] = sha256.Sum256(b)
+		return nil
+	}
+	for _, root := range paths {
+		st, err := os.Stat(root)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			if err := hash(root); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if path != root && strings.HasPrefix(d.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			switch strings.ToLower(filepath.Ext(path)) {
+			case ".yaml", ".yml", ".json":
+				return hash(path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,402 @@
+// Package runner is Portico's standalone runtime (`portico run`). It wires
+// the stages in one direction:
+//
+//	file provider -> resource.Set -> gatewayapi.Translate -> xds translator
+//	  -> xds server snapshot (one per fleet) -> proxies (host infra)
+//	proxy ACK/NACK -> Gateway Programmed -> status store -> admin /status
+//
+// It is the only place with goroutines and clocks; every stage it calls is
+// a function of its input. All mutable state is owned by one loop
+// goroutine; the admin server reads an immutable view it publishes.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/provider/file"
+	"github.com/portico-gw/portico/internal/status"
+	xdsserver "github.com/portico-gw/portico/internal/xds/server"
+	"github.com/portico-gw/portico/internal/xds/translator"
+)
+
+// Defaults of `portico run`, Envoy Gateway's ports.
+const (
+	DefaultXDSAddress   = "127.0.0.1:18000"
+	DefaultAdminAddress = "127.0.0.1:19000"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Config is the EnvoyGateway configuration (nil: defaults). Its
+	// provider.custom.resource.file.paths are watched along with Paths.
+	Config *egv1a1.EnvoyGateway
+	// Paths are more files or folders to watch (`-f`).
+	Paths []string
+	// XDSAddress and AdminAddress are where to listen (":0" ports work;
+	// see XDSAddr and AdminAddr).
+	XDSAddress, AdminAddress string
+	// DataPlane is host.Builtin (default), host.Envoy or host.None.
+	DataPlane string
+	// EnvoyPath overrides the envoy binary for host.Envoy.
+	EnvoyPath string
+	// ListenerAddress, when set, replaces the address Gateway listeners
+	// bind (0.0.0.0 as translated), e.g. 127.0.0.1 on a shared machine.
+	ListenerAddress string
+	// KeepReadyListener keeps the IR's readiness listener (0.0.0.0:19003).
+	// It is dropped by default: on one host every fleet would claim the
+	// same port, and /readyz on the admin server answers the question.
+	KeepReadyListener bool
+	// Debounce is the file provider's quiet period (0: its default).
+	Debounce time.Duration
+	// ProxyAccessLog receives built-in proxies' access logs (nil: stdout).
+	ProxyAccessLog io.Writer
+	// Logger (nil: slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock for condition transition times (nil: time.Now).
+	Now func() time.Time
+}
+
+// Runner is a running control plane.
+type Runner struct {
+	opts     Options
+	log      *slog.Logger
+	cfg      *egv1a1.EnvoyGateway
+	metrics  *metrics
+	server   *xdsserver.Server
+	provider *file.Provider
+	store    *status.Store
+	infra    *host.Infra
+
+	xdsLn, adminLn net.Listener
+	view           atomic.Pointer[view]
+	done           chan struct{}
+	errMu          sync.Mutex
+	err            error
+
+	// Owned by the loop goroutine (and by Start before the loop runs).
+	last   file.Update
+	result *gatewayapi.Result
+	fleets map[string]*fleet
+}
+
+// fleet is the runtime state of one snapshot key.
+type fleet struct {
+	// version and resources are what is being served (the last good).
+	version   string
+	resources *translator.Resources
+	// err is why the latest translation was not served ("" when it was).
+	err string
+	// xlateErrs are IR objects the xDS translator left out.
+	xlateErrs []string
+	// ready turns true the first time a proxy serves a version (sticky).
+	ready bool
+}
+
+// New validates the options. Nothing listens until Start.
+func New(o Options) (*Runner, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.XDSAddress == "" {
+		o.XDSAddress = DefaultXDSAddress
+	}
+	if o.AdminAddress == "" {
+		o.AdminAddress = DefaultAdminAddress
+	}
+	if o.DataPlane == "" {
+		o.DataPlane = host.Builtin
+	}
+	cfg := o.Config
+	if cfg == nil {
+		// Empty is the default: the translator fills in the controller name.
+		cfg = &egv1a1.EnvoyGateway{}
+	}
+	paths := append(ConfigPaths(cfg), o.Paths...)
+	if len(paths) == 0 {
+		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
+	}
+	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, done: make(chan struct{})}
+	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
+		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
+	}})
+	r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider")})
+	r.store = status.NewStore(o.Now, o.Logger.With("component", "status"))
+	return r, nil
+}
+
+// ConfigPaths returns the file provider paths of an EnvoyGateway config.
+func ConfigPaths(cfg *egv1a1.EnvoyGateway) []string {
+	if cfg == nil || cfg.Provider == nil || cfg.Provider.Custom == nil || cfg.Provider.Custom.Resource.File == nil {
+		return nil
+	}
+	return append([]string(nil), cfg.Provider.Custom.Resource.File.Paths...)
+}
+
+// XDSAddr and AdminAddr are the bound addresses (after Start).
+func (r *Runner) XDSAddr() string   { return r.xdsLn.Addr().String() }
+func (r *Runner) AdminAddr() string { return r.adminLn.Addr().String() }
+
+// Done is closed when the runner has stopped; Err says why.
+func (r *Runner) Done() <-chan struct{} { return r.done }
+
+// Err is the error that stopped the runner (nil after a normal shutdown).
+func (r *Runner) Err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+func (r *Runner) fail(err error) {
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.errMu.Unlock()
+}
+
+// Start binds the xDS and admin servers, loads and serves the input, starts
+// the proxies and returns; everything runs until ctx ends (see Done). It
+// fails when an address cannot be bound or the input cannot be read at all.
+func (r *Runner) Start(ctx context.Context) error {
+	var err error
+	if r.xdsLn, err = net.Listen("tcp", r.opts.XDSAddress); err != nil {
+		return fmt.Errorf("xds server: %w", err)
+	}
+	if r.adminLn, err = net.Listen("tcp", r.opts.AdminAddress); err != nil {
+		r.xdsLn.Close()
+		return fmt.Errorf("admin server: %w", err)
+	}
+	r.infra, err = host.New(host.Options{DataPlane: r.opts.DataPlane, XDSAddress: r.XDSAddr(), EnvoyPath: r.opts.EnvoyPath,
+		RuntimeDir: runtimeDir(r.cfg), AccessLog: r.opts.ProxyAccessLog, Logger: r.log.With("component", "infra")})
+	if err != nil {
+		r.xdsLn.Close()
+		r.adminLn.Close()
+		return err
+	}
+	first := r.provider.Load()
+	if first.Set == nil {
+		r.xdsLn.Close()
+		r.adminLn.Close()
+		return fmt.Errorf("loading input: %w", first.Err)
+	}
+	r.publish()
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				r.log.Error("stopped", "component", name, "err", err)
+				r.fail(fmt.Errorf("%s: %w", name, err))
+				cancel()
+			}
+		}()
+	}
+	run("xds", func() error { return r.server.Serve(ctx, r.xdsLn) })
+	adminSrv := &http.Server{Handler: admin.Handler(admin.Options{Source: r, Gatherer: r.metrics.reg}), ReadHeaderTimeout: 10 * time.Second}
+	run("admin", func() error {
+		if err := adminSrv.Serve(r.adminLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	r.log.Info("control plane listening", "xds", r.XDSAddr(), "admin", r.AdminAddr(), "dataPlane", r.opts.DataPlane)
+
+	updates := make(chan file.Update)
+	r.apply(ctx, first)
+	run("provider", func() error {
+		return r.provider.Run(ctx, func(u file.Update) {
+			select {
+			case updates <- u:
+			case <-ctx.Done():
+			}
+		})
+	})
+	go func() {
+		r.loop(ctx, updates)
+		cancel()
+		r.infra.Close()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = adminSrv.Shutdown(sctx)
+		scancel()
+		wg.Wait()
+		close(r.done)
+	}()
+	return nil
+}
+
+func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-updates:
+			r.apply(ctx, u)
+		case <-r.server.Changed():
+			r.publish()
+		}
+	}
+}
+
+// apply serves a provider update: a new set is translated and pushed; a
+// rejected one is only reported, the last good snapshots keep serving.
+func (r *Runner) apply(ctx context.Context, u file.Update) {
+	r.last = u
+	for _, p := range u.Problems {
+		r.log.Warn("input problem", "problem", p.String())
+	}
+	if !u.Applied {
+		r.metrics.reloads.WithLabelValues("rejected").Inc()
+		r.log.Error("configuration not applied; the last good one keeps serving", "generation", u.Generation, "err", u.Err)
+		r.publish()
+		return
+	}
+	r.metrics.reloads.WithLabelValues("applied").Inc()
+	start := time.Now()
+	r.result = gatewayapi.Translate(u.Set, translationOptions(r.cfg))
+	keys := sortedKeys(r.result.XdsIR)
+	for _, key := range keys {
+		f := r.fleets[key]
+		if f == nil {
+			f = &fleet{}
+			r.fleets[key] = f
+		}
+		r.serveFleet(ctx, key, f, r.result.XdsIR[key])
+	}
+	r.metrics.translation.Observe(time.Since(start).Seconds())
+	for key := range r.fleets {
+		if _, ok := r.result.XdsIR[key]; !ok {
+			r.log.Info("fleet removed", "fleet", key)
+			r.server.RemoveFleet(key)
+			delete(r.fleets, key)
+		}
+	}
+	r.infra.Ensure(ctx, keys)
+	r.publish()
+}
+
+// serveFleet translates one fleet's IR and replaces its snapshot when the
+// result is consistent; otherwise the last good snapshot keeps serving.
+func (r *Runner) serveFleet(ctx context.Context, key string, f *fleet, x *ir.Xds) {
+	res, err := translator.Translate(r.adjust(x))
+	f.xlateErrs = nil
+	var objErrs translator.Errors
+	if errors.As(err, &objErrs) {
+		for _, e := range objErrs {
+			f.xlateErrs = append(f.xlateErrs, e.Error())
+		}
+	} else if err != nil {
+		f.xlateErrs = []string{err.Error()}
+	}
+	for _, e := range f.xlateErrs {
+		r.log.Warn("left out of the xDS", "fleet", key, "err", e)
+	}
+	set, err := r.server.SetSnapshot(ctx, key, res.ByType())
+	if err != nil {
+		f.err = err.Error()
+		r.metrics.snapErrors.WithLabelValues(key).Inc()
+		r.log.Error("snapshot refused; the last good one keeps serving", "fleet", key, "serving", f.version, "err", err)
+		return
+	}
+	f.err = ""
+	if set.Changed {
+		f.version, f.resources = set.Version, res
+		r.metrics.pushes.WithLabelValues(key).Inc()
+		r.log.Info("snapshot set", "fleet", key, "version", set.Version, "listeners", len(res.Listeners),
+			"routes", len(res.Routes), "clusters", len(res.Clusters))
+	}
+}
+
+// adjust applies the host runtime's choices to a copy of the IR; the
+// translated IR itself is left as `x translate` shows it.
+func (r *Runner) adjust(x *ir.Xds) *ir.Xds {
+	c := *x
+	if !r.opts.KeepReadyListener {
+		c.ReadyListener = nil
+	} else if c.ReadyListener != nil && r.opts.ListenerAddress != "" {
+		rl := *c.ReadyListener
+		rl.Address = r.opts.ListenerAddress
+		c.ReadyListener = &rl
+	}
+	if r.opts.ListenerAddress != "" {
+		c.HTTP = make([]*ir.HTTPListener, len(x.HTTP))
+		for i, l := range x.HTTP {
+			lc := *l
+			lc.Address = r.opts.ListenerAddress
+			c.HTTP[i] = &lc
+		}
+	}
+	return &c
+}
+
+// translationOptions maps the EnvoyGateway config onto the translator's
+// options, as `x translate` does, with the Host infrastructure on.
+func translationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
+	opts := gatewayapi.Options{HostInfrastructure: true}
+	if cfg.Gateway != nil {
+		opts.ControllerName = cfg.Gateway.ControllerName
+	}
+	if cfg.ExtensionAPIs != nil {
+		opts.EnableBackend = cfg.ExtensionAPIs.EnableBackend
+	}
+	if cfg.RuntimeFlags != nil {
+		for _, f := range cfg.RuntimeFlags.Enabled {
+			if strings.EqualFold(string(f), "XDSNameSchemeV2") {
+				opts.XDSNameSchemeV2 = true
+			}
+		}
+	}
+	return opts
+}
+
+func runtimeDir(cfg *egv1a1.EnvoyGateway) string {
+	if cfg.Provider != nil && cfg.Provider.Custom != nil && cfg.Provider.Custom.Infrastructure != nil &&
+		cfg.Provider.Custom.Infrastructure.Host != nil && cfg.Provider.Custom.Infrastructure.Host.RuntimeDir != nil {
+		return *cfg.Provider.Custom.Infrastructure.Host.RuntimeDir
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// shortType turns a type URL into Envoy's short name (LDS, RDS, ...).
+func shortType(url string) string {
+	switch {
+	case strings.HasSuffix(url, ".Listener"):
+		return "LDS"
+	case strings.HasSuffix(url, ".RouteConfiguration"):
+		return "RDS"
+	case strings.HasSuffix(url, ".Cluster"):
+		return "CDS"
+	case strings.HasSuffix(url, ".ClusterLoadAssignment"):
+		return "EDS"
+	case strings.HasSuffix(url, ".Secret"):
+		return "SDS"
+	}
+	return url
+}

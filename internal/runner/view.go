@@ -1,0 +1,283 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/status"
+	"github.com/portico-gw/portico/internal/xds/configdump"
+	xdsserver "github.com/portico-gw/portico/internal/xds/server"
+	"github.com/portico-gw/portico/internal/xds/translator"
+)
+
+// view is what the admin server shows; the loop replaces it whole, so
+// handlers read it without locks.
+type view struct {
+	status   []byte
+	ready    bool
+	readyMsg string
+	dumps    map[string]fleetDump
+}
+
+type fleetDump struct {
+	version   string
+	resources *translator.Resources
+}
+
+// StatusList is /status: a Kubernetes List of every object with its status,
+// plus what Kubernetes has no place for (input problems, proxies).
+type StatusList struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Items      []status.Object `json:"items"`
+	Portico    PorticoStatus   `json:"portico"`
+}
+
+// PorticoStatus is the runtime's own state.
+type PorticoStatus struct {
+	Provider ProviderStatus         `json:"provider"`
+	Fleets   map[string]FleetStatus `json:"fleets"`
+}
+
+// ProviderStatus describes the latest load of the input files.
+type ProviderStatus struct {
+	Generation int  `json:"generation"`
+	Applied    bool `json:"applied"`
+	// Error says why the latest load was not applied.
+	Error    string   `json:"error,omitempty"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// FleetStatus is one snapshot key: what is served and who serves it.
+type FleetStatus struct {
+	Version string `json:"version,omitempty"`
+	// Error is why the latest translation was not served.
+	Error string `json:"error,omitempty"`
+	// LeftOut are IR objects the xDS translator could not express.
+	LeftOut []string          `json:"leftOut,omitempty"`
+	Proxies []xdsserver.Proxy `json:"proxies"`
+}
+
+// publish recomputes Gateway conditions from the proxies' answers, stamps
+// and logs statuses, and swaps the admin view.
+func (r *Runner) publish() {
+	proxies := r.server.Proxies()
+	byFleet := map[string][]xdsserver.Proxy{}
+	for _, p := range proxies {
+		byFleet[p.Fleet] = append(byFleet[p.Fleet], p)
+	}
+	r.metrics.proxies.Reset()
+	for f, ps := range byFleet {
+		r.metrics.proxies.WithLabelValues(f).Set(float64(len(ps)))
+	}
+
+	v := &view{dumps: map[string]fleetDump{}}
+	list := StatusList{APIVersion: "v1", Kind: "List", Items: []status.Object{},
+		Portico: PorticoStatus{Fleets: map[string]FleetStatus{}}}
+	list.Portico.Provider = ProviderStatus{Generation: r.last.Generation, Applied: r.last.Applied}
+	if r.last.Err != nil {
+		list.Portico.Provider.Error = r.last.Err.Error()
+	}
+	for _, p := range r.last.Problems {
+		list.Portico.Provider.Problems = append(list.Portico.Provider.Problems, p.String())
+	}
+	ready, waiting := r.result != nil, []string{}
+	for _, key := range sortedKeys(r.fleets) {
+		f := r.fleets[key]
+		ps := byFleet[key]
+		for _, p := range ps {
+			if f.version != "" && p.Synced(f.version) {
+				f.ready = true
+			}
+		}
+		if !f.ready {
+			ready = false
+			waiting = append(waiting, key)
+		}
+		list.Portico.Fleets[key] = FleetStatus{Version: f.version, Error: f.err, LeftOut: f.xlateErrs, Proxies: orEmpty(ps)}
+		v.dumps[key] = fleetDump{version: f.version, resources: f.resources}
+	}
+	if r.result != nil {
+		objs, err := status.FromResult(r.withGatewayConditions(byFleet))
+		if err != nil {
+			r.log.Error("status", "err", err)
+		}
+		list.Items = r.store.Publish(objs)
+	}
+	v.ready = ready
+	switch {
+	case r.result == nil:
+		v.readyMsg = "no configuration loaded yet"
+	case !ready:
+		v.readyMsg = fmt.Sprintf("waiting for a proxy to serve fleet(s) %v", waiting)
+	default:
+		v.readyMsg = "ok"
+	}
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		b = []byte(fmt.Sprintf(`{"error": %q}`, err.Error()))
+	}
+	v.status = b
+	r.view.Store(v)
+}
+
+func orEmpty(ps []xdsserver.Proxy) []xdsserver.Proxy {
+	if ps == nil {
+		return []xdsserver.Proxy{}
+	}
+	return ps
+}
+
+// withGatewayConditions returns a copy of the result whose Gateways carry
+// the runtime's conditions: Accepted (unless translation refused the
+// Gateway) and Programmed, which reflects what the fleet's proxies
+// accepted. A NACK also turns the listeners' Programmed False, with the
+// proxy's own words. (Envoy Gateway's Programmed only says that a
+// Deployment is up; it cannot tell a rejected config from an accepted one.)
+func (r *Runner) withGatewayConditions(byFleet map[string][]xdsserver.Proxy) *gatewayapi.Result {
+	res := *r.result
+	res.Gateways = make([]*gwapiv1.Gateway, len(r.result.Gateways))
+	for i, in := range r.result.Gateways {
+		gw := in.DeepCopy()
+		res.Gateways[i] = gw
+		key := fleetOf(r.result, gw)
+		if key == "" {
+			continue // not accepted: translation said why
+		}
+		gen := gw.Generation
+		if findCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionAccepted)) == nil {
+			setCondition(&gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionAccepted),
+				Status: metav1.ConditionTrue, Reason: string(gwapiv1.GatewayReasonAccepted),
+				Message: "The Gateway has been scheduled by Portico", ObservedGeneration: gen})
+		}
+		st, reason, msg := programmed(r.fleets[key], byFleet[key])
+		setCondition(&gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionProgrammed),
+			Status: st, Reason: reason, Message: msg, ObservedGeneration: gen})
+		if reason == string(gwapiv1.GatewayReasonInvalid) {
+			for li := range gw.Status.Listeners {
+				l := &gw.Status.Listeners[li]
+				if c := findCondition(l.Conditions, string(gwapiv1.ListenerConditionProgrammed)); c != nil && c.Status == metav1.ConditionTrue {
+					*c = metav1.Condition{Type: c.Type, Status: metav1.ConditionFalse, Reason: string(gwapiv1.ListenerReasonInvalid),
+						Message: msg, ObservedGeneration: c.ObservedGeneration}
+				}
+			}
+		}
+	}
+	return &res
+}
+
+// programmed decides a fleet's Programmed condition from its proxies.
+func programmed(f *fleet, ps []xdsserver.Proxy) (metav1.ConditionStatus, string, string) {
+	invalid, pending := string(gwapiv1.GatewayReasonInvalid), string(gwapiv1.GatewayReasonPending)
+	if f == nil || f.version == "" {
+		if f != nil && f.err != "" {
+			return metav1.ConditionFalse, invalid, "The configuration cannot be served: " + f.err
+		}
+		return metav1.ConditionFalse, pending, "No configuration has been served yet"
+	}
+	for _, p := range ps {
+		if n := p.Rejected(); n != nil {
+			return metav1.ConditionFalse, invalid, fmt.Sprintf("Proxy %s rejected %s version %s: %s",
+				p.NodeID, shortType(n.TypeURL), n.Version, n.Detail)
+		}
+	}
+	if f.err != "" {
+		return metav1.ConditionFalse, invalid, fmt.Sprintf("The latest configuration cannot be served (%s); version %s keeps serving", f.err, f.version)
+	}
+	if len(ps) == 0 {
+		return metav1.ConditionFalse, pending, fmt.Sprintf("Waiting for a proxy to connect and serve configuration version %s", f.version)
+	}
+	synced := 0
+	for _, p := range ps {
+		if p.Synced(f.version) {
+			synced++
+		}
+	}
+	msg := fmt.Sprintf("%d/%d proxies serve configuration version %s", synced, len(ps), f.version)
+	if synced == len(ps) {
+		return metav1.ConditionTrue, string(gwapiv1.GatewayReasonProgrammed), msg
+	}
+	return metav1.ConditionFalse, pending, msg
+}
+
+// fleetOf is the snapshot key of a Gateway: its own, or its class's when
+// the class merges gateways ("" when the Gateway has no IR).
+func fleetOf(res *gatewayapi.Result, gw *gwapiv1.Gateway) string {
+	if _, ok := res.XdsIR[gw.Namespace+"/"+gw.Name]; ok {
+		return gw.Namespace + "/" + gw.Name
+	}
+	if _, ok := res.XdsIR[string(gw.Spec.GatewayClassName)]; ok {
+		return string(gw.Spec.GatewayClassName)
+	}
+	return ""
+}
+
+func findCondition(cs []metav1.Condition, t string) *metav1.Condition {
+	for i := range cs {
+		if cs[i].Type == t {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+func setCondition(cs *[]metav1.Condition, c metav1.Condition) {
+	if old := findCondition(*cs, c.Type); old != nil {
+		*old = c
+		return
+	}
+	*cs = append(*cs, c)
+}
+
+// Status implements admin.Source.
+func (r *Runner) Status() []byte { return r.view.Load().status }
+
+// Ready implements admin.Source.
+func (r *Runner) Ready() (bool, string) {
+	v := r.view.Load()
+	return v.ready, v.readyMsg
+}
+
+// ConfigDump implements admin.Source: the xDS being served, per fleet, as
+// Envoy's admin /config_dump sections (egctl's shape). fleet "" means all.
+func (r *Runner) ConfigDump(fleetKey string, t configdump.Type) (any, error) {
+	v := r.view.Load()
+	out := map[string]any{}
+	keys := make([]string, 0, len(v.dumps))
+	for k := range v.dumps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if fleetKey != "" && k != fleetKey {
+			continue
+		}
+		d := v.dumps[k]
+		if d.resources == nil {
+			out[k] = map[string]any{"version": "", "configs": []any{}}
+			continue
+		}
+		bs := r.infra.Bootstrap(k)
+		if t == configdump.Bootstrap && bs == nil {
+			return nil, fmt.Errorf("fleet %q has no bootstrap: the built-in proxy needs none", k)
+		}
+		dump, err := configdump.Render(d.resources, bs, t)
+		if err != nil {
+			return nil, err
+		}
+		configs := []any{dump}
+		if m, ok := dump.(map[string]any); ok && t == configdump.All {
+			configs, _ = m["configs"].([]any)
+		}
+		out[k] = map[string]any{"version": d.version, "configs": configs}
+	}
+	if fleetKey != "" && len(out) == 0 {
+		return nil, fmt.Errorf("no fleet %q", fleetKey)
+	}
+	return out, nil
+}

@@ -1,0 +1,246 @@
+// Package status turns translated objects into what Kubernetes would show
+// (apiVersion, kind, metadata, status), stamps condition transition times,
+// and logs status changes. Translation is a pure function and leaves
+// lastTransitionTime empty; the clock lives here, owned by the runtime.
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Object is one object as `kubectl get -o json` would show it, without spec.
+type Object struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Metadata   map[string]any `json:"metadata"`
+	Status     map[string]any `json:"status"`
+}
+
+// Key is "Kind namespace/name" (or "Kind name").
+func (o Object) Key() string {
+	ns, _ := o.Metadata["namespace"].(string)
+	name, _ := o.Metadata["name"].(string)
+	if ns == "" {
+		return o.Kind + " " + name
+	}
+	return o.Kind + " " + ns + "/" + name
+}
+
+// apiVersions by Go package, for objects whose TypeMeta is empty.
+var apiVersions = map[string]string{
+	"sigs.k8s.io/gateway-api/apis/v1":            "gateway.networking.k8s.io/v1",
+	"github.com/portico-gw/portico/api/v1alpha1": "gateway.envoyproxy.io/v1alpha1",
+	"sigs.k8s.io/gateway-api/apis/v1alpha2":      "gateway.networking.k8s.io/v1alpha2",
+	"sigs.k8s.io/gateway-api/apis/v1beta1":       "gateway.networking.k8s.io/v1beta1",
+	"sigs.k8s.io/gateway-api/apisx/v1alpha1":     "gateway.networking.x-k8s.io/v1alpha1",
+	"k8s.io/api/core/v1":                         "v1",
+}
+
+// FromResult collects every object of every slice field of result (a
+// *gatewayapi.Result) whose elements are Kubernetes objects with a Status.
+// Reflection keeps this in step with the translator: a kind it starts to
+// return shows up in /status with no change here.
+func FromResult(result any) ([]Object, error) {
+	v := reflect.ValueOf(result)
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, nil
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("status: %T is not a struct", result)
+	}
+	var out []Object
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if f.Kind() != reflect.Slice || !v.Type().Field(i).IsExported() {
+			continue
+		}
+		for j := 0; j < f.Len(); j++ {
+			o, ok, err := objectOf(f.Index(j))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, o)
+			}
+		}
+	}
+	return out, nil
+}
+
+func objectOf(e reflect.Value) (Object, bool, error) {
+	if e.Kind() != reflect.Pointer || e.IsNil() || e.Elem().Kind() != reflect.Struct {
+		return Object{}, false, nil
+	}
+	s := e.Elem()
+	meta, status, tm := s.FieldByName("ObjectMeta"), s.FieldByName("Status"), s.FieldByName("TypeMeta")
+	if !meta.IsValid() || !status.IsValid() {
+		return Object{}, false, nil
+	}
+	o := Object{Kind: s.Type().Name(), APIVersion: apiVersions[s.Type().PkgPath()]}
+	if tm.IsValid() {
+		if k := tm.FieldByName("Kind").String(); k != "" {
+			o.Kind = k
+		}
+		if av := tm.FieldByName("APIVersion").String(); av != "" {
+			o.APIVersion = av
+		}
+	}
+	if err := roundTrip(meta.Interface(), &o.Metadata); err != nil {
+		return Object{}, false, err
+	}
+	delete(o.Metadata, "managedFields")
+	// Annotations can carry anything (kubectl's last-applied copy of a
+	// Secret, for one); status output has no need for them.
+	delete(o.Metadata, "annotations")
+	if err := roundTrip(status.Interface(), &o.Status); err != nil {
+		return Object{}, false, err
+	}
+	if o.Status == nil {
+		o.Status = map[string]any{}
+	}
+	return o, true, nil
+}
+
+func roundTrip(in any, out *map[string]any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Store remembers the last published statuses to keep transition times and
+// to log what changed.
+type Store struct {
+	now  func() time.Time
+	log  *slog.Logger
+	prev map[string]Object
+	// times holds lastTransitionTime per condition (object key, path, type)
+	// together with the status it was stamped for.
+	times map[string]stamp
+}
+
+type stamp struct {
+	status string
+	time   string
+}
+
+// NewStore returns a store; now is the clock (nil: time.Now).
+func NewStore(now func() time.Time, log *slog.Logger) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Store{now: now, log: log, prev: map[string]Object{}, times: map[string]stamp{}}
+}
+
+// Publish stamps lastTransitionTime on every condition (kept while a
+// condition's status is unchanged, as the API server's helpers do), logs
+// each object whose status changed, and returns objs.
+func (s *Store) Publish(objs []Object) []Object {
+	now := s.now().UTC().Format(time.RFC3339)
+	seenTimes := map[string]stamp{}
+	seen := map[string]Object{}
+	for _, o := range objs {
+		key := o.Key()
+		walkConditions(o.Status, "", func(path string, c map[string]any) {
+			ck := key + "|" + path + "|" + fmt.Sprint(c["type"])
+			st := fmt.Sprint(c["status"])
+			old, ok := s.times[ck]
+			if !ok || old.status != st {
+				old = stamp{status: st, time: now}
+			}
+			c["lastTransitionTime"] = old.time
+			seenTimes[ck] = old
+		})
+		if p, ok := s.prev[key]; !ok || !reflect.DeepEqual(p.Status, o.Status) {
+			s.log.Info("status", "object", key, "conditions", Summary(o.Status))
+		}
+		seen[key] = o
+	}
+	s.prev, s.times = seen, seenTimes
+	return objs
+}
+
+// walkConditions calls fn for each condition in any "conditions" list of
+// v. path names the list: list elements are named by their "name" or
+// "parentRef" field when they have one, so a reordering keeps the times.
+func walkConditions(v any, path string, fn func(path string, c map[string]any)) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k == "conditions" {
+				if list, ok := x[k].([]any); ok {
+					for _, c := range list {
+						if cm, ok := c.(map[string]any); ok {
+							fn(path, cm)
+						}
+					}
+				}
+				continue
+			}
+			walkConditions(x[k], path+"."+k, fn)
+		}
+	case []any:
+		for i, e := range x {
+			id := fmt.Sprint(i)
+			if m, ok := e.(map[string]any); ok {
+				if n, ok := m["name"].(string); ok {
+					id = n
+				} else if pr, ok := m["parentRef"].(map[string]any); ok {
+					id = refName(pr)
+				}
+			}
+			walkConditions(e, path+"["+id+"]", fn)
+		}
+	}
+}
+
+// Summary renders the conditions of a status compactly for logs:
+// "Accepted=True Programmed=False(Invalid: detail) listeners[http].Programmed=True".
+func Summary(status map[string]any) string {
+	var parts []string
+	walkConditions(status, "", func(path string, c map[string]any) {
+		p := strings.TrimPrefix(path, ".")
+		if p != "" {
+			p += "."
+		}
+		s := fmt.Sprintf("%s%v=%v", p, c["type"], c["status"])
+		if c["status"] != "True" {
+			s += fmt.Sprintf("(%v: %v)", c["reason"], c["message"])
+		}
+		parts = append(parts, s)
+	})
+	return strings.Join(parts, " ")
+}
+
+// refName names a parentRef "[namespace/]name[/sectionName][:port]".
+func refName(ref map[string]any) string {
+	s, _ := ref["name"].(string)
+	if ns, ok := ref["namespace"].(string); ok && ns != "" {
+		s = ns + "/" + s
+	}
+	if sn, ok := ref["sectionName"].(string); ok && sn != "" {
+		s += "/" + sn
+	}
+	if p, ok := ref["port"]; ok {
+		s += fmt.Sprintf(":%v", p)
+	}
+	return s
+}

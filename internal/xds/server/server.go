@@ -1,0 +1,266 @@
+// Package server is Portico's xDS server: a go-control-plane snapshot cache
+// with one snapshot per proxy fleet, served over SotW and Delta ADS, plus
+// the ACK/NACK bookkeeping that lets the runtime report what each proxy
+// really accepted.
+//
+// A proxy's node.cluster names its fleet ("<namespace>/<gateway>", or the
+// GatewayClass name when gateways are merged); node.id only identifies the
+// proxy instance. This is how Envoy Gateway's proxies are told apart too
+// (--service-cluster is the infra name), and it lets several replicas of
+// one fleet share a snapshot.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	sotwv3 "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Logger receives the server's logs (nil: slog.Default()).
+	Logger *slog.Logger
+	// OnNACK, when set, is called for every NACK (fleet, detail); for metrics.
+	OnNACK func(fleet string, n NACK)
+}
+
+// Server holds the snapshots and serves them.
+type Server struct {
+	log     *slog.Logger
+	cache   cachev3.SnapshotCache
+	tracker *tracker
+	grpc    *grpc.Server
+
+	mu       sync.Mutex
+	versions map[string]fleetVersion
+	changed  chan struct{}
+}
+
+type fleetVersion struct {
+	generation int64
+	hash       string
+}
+
+// fleetHash makes the cache key of a proxy its fleet (node.cluster).
+type fleetHash struct{}
+
+func (fleetHash) ID(n *corev3.Node) string { return n.GetCluster() }
+
+// New builds a server; nothing listens until Serve.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{
+		log:      o.Logger,
+		cache:    cachev3.NewSnapshotCache(true, fleetHash{}, cpLogger{o.Logger}),
+		versions: map[string]fleetVersion{},
+		changed:  make(chan struct{}, 1),
+	}
+	s.tracker = newTracker(s.signal, o.OnNACK)
+	return s
+}
+
+// signal wakes whoever waits on Changed, coalescing bursts into one wake-up.
+func (s *Server) signal() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changed receives a value after proxies connect, disconnect, are sent a
+// response or answer one. Bursts are coalesced; read Proxies for the state.
+func (s *Server) Changed() <-chan struct{} { return s.changed }
+
+// Proxies returns every identified proxy's state.
+func (s *Server) Proxies() []Proxy { return s.tracker.proxies() }
+
+// Serve serves ADS (SotW and Delta) on l until ctx ends.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	xds := serverv3.NewServer(ctx, s.cache, s.callbacks(), sotwv3.WithLogger(cpLogger{s.log}))
+	g := grpc.NewServer()
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
+	s.mu.Lock()
+	s.grpc = g
+	s.mu.Unlock()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			// Stop rather than GracefulStop: ADS streams never end on
+			// their own, so a graceful stop would wait forever.
+			g.Stop()
+		case <-done:
+		}
+	}()
+	err := g.Serve(l)
+	if ctx.Err() != nil || errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// ErrInconsistent wraps a snapshot's Consistent() error.
+var ErrInconsistent = errors.New("inconsistent snapshot")
+
+// SetResult says what SetSnapshot did.
+type SetResult struct {
+	// Version is the fleet's version after the call.
+	Version string
+	// Changed is false when the resources equal the serving ones (no push).
+	Changed bool
+}
+
+// SetSnapshot makes res the fleet's configuration under a new version,
+// unless it equals the one being served. An inconsistent snapshot (a
+// listener naming a missing route configuration, a cluster missing its
+// endpoints) is refused and the previous one keeps serving.
+//
+// Versions are "<generation>-<content hash>": the generation orders them
+// (and makes ACK tracking simple), the hash makes a restarted control plane
+// never reuse a version a proxy already holds with other content.
+func (s *Server) SetSnapshot(ctx context.Context, fleet string, res map[resourcev3.Type][]types.Resource) (SetResult, error) {
+	hash, err := contentHash(res)
+	if err != nil {
+		return SetResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.versions[fleet]
+	if cur.hash == hash {
+		return SetResult{Version: cur.version()}, nil
+	}
+	next := fleetVersion{generation: cur.generation + 1, hash: hash}
+	snap, err := cachev3.NewSnapshot(next.version(), res)
+	if err != nil {
+		return SetResult{Version: cur.version()}, err
+	}
+	if err := snap.Consistent(); err != nil {
+		return SetResult{Version: cur.version()}, fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	if err := s.cache.SetSnapshot(ctx, fleet, snap); err != nil {
+		return SetResult{Version: cur.version()}, err
+	}
+	s.versions[fleet] = next
+	return SetResult{Version: next.version(), Changed: true}, nil
+}
+
+// RemoveFleet forgets a fleet's snapshot (its Gateway is gone). Its proxies
+// keep their last configuration until they are stopped.
+func (s *Server) RemoveFleet(fleet string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cache.ClearSnapshot(fleet)
+	delete(s.versions, fleet)
+}
+
+// Version returns the version a fleet is served ("" when none).
+func (s *Server) Version(fleet string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.versions[fleet]; ok {
+		return v.version()
+	}
+	return ""
+}
+
+func (v fleetVersion) version() string {
+	if v.generation == 0 {
+		return ""
+	}
+	return strconv.FormatInt(v.generation, 10) + "-" + v.hash
+}
+
+// contentHash is a short digest of the resources, marshalled
+// deterministically by type then name (the translators already order
+// them, so equal input gives equal bytes).
+func contentHash(res map[resourcev3.Type][]types.Resource) (string, error) {
+	h := sha256.New()
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, t := range []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType,
+		resourcev3.EndpointType, resourcev3.SecretType, resourcev3.RuntimeType, resourcev3.ExtensionConfigType} {
+		for _, r := range res[t] {
+			b, err := opts.Marshal(r)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(h, "%s %d\n", t, len(b))
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+func (s *Server) callbacks() serverv3.Callbacks {
+	t := s.tracker
+	return serverv3.CallbackFuncs{
+		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
+			t.open(id, "sotw")
+			return nil
+		},
+		StreamClosedFunc: func(id int64, _ *corev3.Node) { t.close(id) },
+		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
+			rejected := t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(),
+				req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			if rejected != "" {
+				s.log.Warn("proxy rejected configuration", "fleet", req.GetNode().GetCluster(),
+					"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "version", rejected,
+					"detail", req.GetErrorDetail().GetMessage())
+				// A SotW NACK quotes the last accepted version, which the
+				// cache would answer with the rejected snapshot again, in a
+				// tight loop. Quoting the rejected version instead parks
+				// the watch until a new snapshot is set.
+				req.VersionInfo = rejected
+			}
+			return nil
+		},
+		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			t.sent(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+		},
+		DeltaStreamOpenFunc: func(_ context.Context, id int64, _ string) error {
+			t.open(id, "delta")
+			return nil
+		},
+		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) { t.close(id) },
+		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			rejected := t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(),
+				req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			if rejected != "" {
+				s.log.Warn("proxy rejected configuration", "fleet", req.GetNode().GetCluster(),
+					"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "version", rejected,
+					"detail", req.GetErrorDetail().GetMessage())
+			}
+			return nil
+		},
+		StreamDeltaResponseFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+			t.sent(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+		},
+	}
+}
+
+// cpLogger adapts go-control-plane's logger to slog. Its Info messages are
+// per-request chatter, so they go to Debug.
+type cpLogger struct{ l *slog.Logger }
+
+func (c cpLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
+func (c cpLogger) Infof(f string, a ...any)  { c.l.Debug(fmt.Sprintf(f, a...)) }
+func (c cpLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
+func (c cpLogger) Errorf(f string, a ...any) { c.l.Error(fmt.Sprintf(f, a...)) }
