@@ -160,11 +160,17 @@ func TestRedirectDirectAndLocalReply(t *testing.T) {
 	})
 	h.pushAndWait(t, res)
 
-	r := get(t, port, "www.example.com:10080", "/secure/x?a=b")
-	if r.code != 301 || r.hdr.Get("Location") != "https://www.example.com/secure/x?a=b" {
-		t.Errorf("https redirect: %d %q", r.code, r.hdr.Get("Location"))
+	for host, want := range map[string]string{
+		"www.example.com":       "https://www.example.com/secure/x?a=b",
+		"www.example.com:80":    "https://www.example.com/secure/x?a=b",
+		"www.example.com:10080": "https://www.example.com:10080/secure/x?a=b",
+	} {
+		r := get(t, port, host, "/secure/x?a=b")
+		if r.code != 301 || r.hdr.Get("Location") != want {
+			t.Errorf("https redirect from %s: %d %q, want %q", host, r.code, r.hdr.Get("Location"), want)
+		}
 	}
-	r = get(t, port, "www.example.com", "/old/page")
+	r := get(t, port, "www.example.com", "/old/page")
 	if r.code != 308 || r.hdr.Get("Location") != "http://new.example.com:8443/new/page" {
 		t.Errorf("redirect: %d %q", r.code, r.hdr.Get("Location"))
 	}

@@ -44,7 +44,7 @@ func TestRedirectLocation(t *testing.T) {
 	m := &routeMatch{kind: pathPrefix, value: "/old"}
 	rd := &redirect{scheme: "https", code: 301}
 	r := httptest.NewRequest("GET", "http://h.test:8080/old/x?q=1", nil)
-	if got := rd.location(r, m); got != "https://h.test/old/x?q=1" {
+	if got := rd.location(r, m); got != "https://h.test:8080/old/x?q=1" {
 		t.Errorf("got %s", got)
 	}
 	rd = &redirect{path: "/new", stripQuery: true}

@@ -26,18 +26,18 @@ func (rd *redirect) location(r *http.Request, m *routeMatch) string {
 		host, port = h, p
 	}
 	if rd.host != "" {
-		host = rd.host
+		// Envoy drops the request's port when host_redirect is set without
+		// port_redirect (a known, long-standing behaviour).
+		host, port = rd.host, ""
 		if h, p, err := net.SplitHostPort(rd.host); err == nil {
 			host, port = h, p
 		}
 	}
 	if rd.port != 0 {
 		port = strconv.Itoa(int(rd.port))
-	} else if scheme != origScheme {
-		// Changing the scheme drops the old scheme's port.
-		port = ""
-	}
-	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+	} else if scheme != origScheme && ((origScheme == "http" && port == "80") || (origScheme == "https" && port == "443")) {
+		// Envoy's documented rule: a scheme change drops the port only
+		// when it was explicitly the source scheme's default.
 		port = ""
 	}
 	uri := r.URL.RequestURI()

@@ -74,7 +74,9 @@ func (st *reqState) responseOps(h http.Header, wc *weightedCluster) {
 }
 
 func (st *reqState) levels(wc *weightedCluster, req bool) []headerOps {
-	var l []headerOps
+	// A fixed array keeps this allocation-free on the hot path.
+	var buf [4]headerOps
+	l := buf[:0]
 	pick := func(rq, rs headerOps) {
 		if req {
 			l = append(l, rq)
