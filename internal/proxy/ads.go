@@ -18,13 +18,14 @@ import (
 // adsSession is the per-stream protocol state: what we asked for, the last
 // nonce per type, and whether a complete config is waiting to be served.
 type adsSession struct {
-	p       *Proxy
-	state   *xdsState
-	send    func(*discoveryv3.DiscoveryRequest) error
-	subs    map[string][]string
-	nonce   map[string]string
-	pending bool      // accepted state not yet served
-	since   time.Time // when pending started
+	p        *Proxy
+	state    *xdsState
+	send     func(*discoveryv3.DiscoveryRequest) error
+	subs     map[string][]string
+	nonce    map[string]string
+	warnings map[string][]string
+	pending  bool      // accepted state not yet served
+	since    time.Time // when pending started
 }
 
 // runADS keeps one ADS stream up, reconnecting with back-off. The accepted
@@ -69,7 +70,7 @@ func (p *Proxy) stream(ctx context.Context, conn *grpc.ClientConn, state *xdsSta
 	if err != nil {
 		return err
 	}
-	s := &adsSession{p: p, state: state, send: cli.Send, subs: state.subscriptions(), nonce: map[string]string{}}
+	s := &adsSession{p: p, state: state, send: cli.Send, subs: state.subscriptions(), nonce: map[string]string{}, warnings: map[string][]string{}}
 	first := true
 	for _, t := range []string{typeCDS, typeLDS, typeRDS, typeEDS, typeSDS} {
 		if t != typeCDS && t != typeLDS && len(s.subs[t]) == 0 {
@@ -153,9 +154,14 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 	for _, w := range c.warnings {
 		p.log.Warn("config accepted with a limitation", "detail", w)
 	}
-	if len(c.warnings) > 0 {
-		p.update(func(st *Status) { st.Warnings = c.warnings })
+	// Warnings are kept per type so a CDS update does not hide the
+	// listener's.
+	s.warnings[t] = c.warnings
+	var all []string
+	for _, ty := range []string{typeLDS, typeRDS, typeCDS, typeEDS, typeSDS} {
+		all = append(all, s.warnings[ty]...)
 	}
+	p.update(func(st *Status) { st.Warnings = all })
 	// New LDS/CDS may reference other RDS/EDS names.
 	subs := s.state.subscriptions()
 	for _, st := range dependent {

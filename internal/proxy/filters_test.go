@@ -13,6 +13,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -159,5 +160,55 @@ func TestWebsocketUpgrade(t *testing.T) {
 	line, _ := br.ReadString('\n')
 	if line != "echo:hello\n" {
 		t.Fatalf("tunnel got %q", line)
+	}
+}
+
+// A test authorization filter keyed by google.protobuf.Value: it asks the
+// cluster named in its config, the way ext_authz does over HTTP.
+func init() {
+	filters.Register(&filters.Factory{
+		TypeURL: "type.googleapis.com/google.protobuf.Value",
+		New: func(name string, cfg *anypb.Any, _ filters.BuildContext) (filters.Filter, error) {
+			var v structpb.Value
+			if err := cfg.UnmarshalTo(&v); err != nil {
+				return nil, err
+			}
+			cluster := v.GetStringValue()
+			return filters.FilterFunc(func(s *filters.Stream, next filters.Next) {
+				req, _ := http.NewRequestWithContext(s.Request.Context(), "GET", "http://authz/check", nil)
+				req.Header.Set("X-User", s.Request.Header.Get("X-User"))
+				resp, err := s.Upstreams.RoundTrip(cluster, req)
+				if err != nil {
+					s.LocalReply(http.StatusForbidden, "authz unavailable", "ext_authz_error")
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					s.LocalReply(http.StatusForbidden, "denied", "ext_authz_denied")
+					return
+				}
+				next(s)
+			}), nil
+		},
+	})
+}
+
+func TestFilterCallsUpstreamCluster(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	authz := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-User") != "alice" || r.URL.Path != "/check" {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	f := &hcmv3.HttpFilter{Name: "test.authz", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(structpb.NewStringValue("authz-cluster"))}}
+	res := basic(port, simpleRoutes("a"), map[string][]string{"a": {backend(t, "a")}, "authz-cluster": {authz}})
+	res[resourcev3.ListenerType][0] = listener("l", port, "rc", nil, f)
+	h.pushAndWait(t, res)
+	if r := get(t, port, "x", "/", "X-User", "alice"); r.echo.Backend != "a" {
+		t.Errorf("alice: %d %q", r.code, r.body)
+	}
+	if r := get(t, port, "x", "/", "X-User", "mallory"); r.code != 403 || r.body != "denied" {
+		t.Errorf("mallory: %d %q", r.code, r.body)
 	}
 }

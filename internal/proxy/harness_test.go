@@ -103,7 +103,7 @@ func newHarness(t testing.TB) *harness {
 	h.srv = serverv3.NewServer(ctx, h.cache, cb)
 	h.startXDS(t, "127.0.0.1:0")
 	p, err := proxy.New(proxy.Options{XDSAddress: h.xds, NodeID: nodeID, Cluster: "test", AccessLog: h.log,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second, InitialFetchTimeout: 2 * time.Second})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second, InitialFetchTimeout: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

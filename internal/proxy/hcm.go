@@ -56,7 +56,7 @@ func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.selectRoute(r)
-	s := &filters.Stream{Request: r, Writer: st.w}
+	s := &filters.Stream{Request: r, Writer: st.w, Upstreams: upstreams(lr.clusters)}
 	s.LocalReply = func(code int, body, details string) { st.localReply(s.Writer, code, body, details, nil) }
 	s.ClearRouteCache = func() { st.selectRoute(s.Request); st.setPerRoute(s) }
 	st.setPerRoute(s)

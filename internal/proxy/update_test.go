@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/health_check/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/portico-gw/portico/internal/proxy"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -134,3 +137,29 @@ func directBody(body string) *routev3.Route_DirectResponse {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// An EDS that never arrives: after the initial fetch timeout the proxy
+// serves anyway, and that cluster answers 503 no healthy upstream.
+func TestInitialFetchTimeout(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	res := basic(port, simpleRoutes("ghost"), nil)
+	res[resourcev3.ClusterType] = []types.Resource{edsCluster("ghost", func(c *clusterv3.Cluster) { c.OutlierDetection = &clusterv3.OutlierDetection{} })}
+	h.push(t, res)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := h.p.WaitFor(ctx, func(s proxy.Status) bool { return s.Ready }); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < time.Second {
+		t.Errorf("served before the initial fetch timeout, with the cluster still warming")
+	}
+	if r := get(t, port, "x", "/"); r.code != 503 || r.body != "no healthy upstream" {
+		t.Errorf("got %d %q", r.code, r.body)
+	}
+	// Accepted-but-not-enforced settings are reported, not dropped.
+	if w := strings.Join(h.p.Status().Warnings, ";"); !strings.Contains(w, "cluster ghost: outlier_detection accepted but hosts are never ejected") {
+		t.Errorf("warnings: %s", w)
+	}
+}

@@ -8,7 +8,9 @@
 package filters
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -39,6 +41,25 @@ type Stream struct {
 	// ClearRouteCache re-runs route selection after a filter changed the
 	// headers the route matched on.
 	ClearRouteCache func()
+
+	// Upstreams reaches the clusters of the config this request runs on
+	// (ext_authz, ext_proc and JWKS fetches go through it).
+	Upstreams Upstreams
+
+	// Metadata carries per-request values between filters (Envoy's dynamic
+	// metadata and filter state), keyed by filter name.
+	Metadata map[string]any
+}
+
+// Upstreams lets a filter call a cluster with the cluster's own balancing,
+// protocol and TLS settings.
+type Upstreams interface {
+	// RoundTrip sends req to a host of the cluster; req.URL's scheme and
+	// host are filled in by the proxy.
+	RoundTrip(cluster string, req *http.Request) (*http.Response, error)
+	// Dial connects to a host of the cluster, e.g. for a gRPC client
+	// (plaintext; TLS clusters are reached through RoundTrip).
+	Dial(ctx context.Context, cluster string) (net.Conn, error)
 }
 
 // SetPerRoute installs the per-route configs (used by the HCM).
