@@ -113,7 +113,7 @@ func (c *crd) load() error {
 
 func (c *crd) compile() error {
 	var doc map[string]any
-	if err := yaml.Unmarshal(c.data, &doc); err != nil {
+	if err := yaml.Unmarshal(stripDescriptions(c.data), &doc); err != nil {
 		return fmt.Errorf("CRD %s: %w", c.source, err)
 	}
 	spec, _ := doc["spec"].(map[string]any)

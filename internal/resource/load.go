@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -29,6 +32,7 @@ func Load(paths []string, opts ...Option) (*Set, Problems, error) {
 			return nil, nil, err
 		}
 	}
+	l.run()
 	return l.set, l.sorted(), nil
 }
 
@@ -40,6 +44,7 @@ func LoadBytes(file string, data []byte, opts ...Option) (*Set, Problems) {
 		l.problems = append(l.problems, Problem{File: file, Message: o.crdErr.Error()})
 	}
 	l.loadData(file, data)
+	l.run()
 	return l.set, l.sorted()
 }
 
@@ -103,42 +108,79 @@ func (l *loader) loadFile(path string) error {
 	return nil
 }
 
+// unit is one document waiting to be checked.
+type unit struct {
+	file  string
+	index int
+	doc   document
+}
+
 func (l *loader) loadData(file string, data []byte) {
 	for i, d := range splitDocuments(data) {
-		l.loadDoc(file, i+1, d)
+		l.pending = append(l.pending, unit{file: file, index: i + 1, doc: d})
+	}
+}
+
+// run checks every pending document, spreading them over the CPUs (YAML parsing and
+// schema walks are independent per document and dominate the cost), then commits the
+// results in input order, so the Set and the problems do not depend on scheduling.
+func (l *loader) run() {
+	units := l.pending
+	l.pending = nil
+	results := make([][]result, len(units))
+	workers := min(runtime.GOMAXPROCS(0), len(units)/4+1)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(units) {
+					return
+				}
+				results[i] = l.loadDoc(units[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, rs := range results {
+		for _, r := range rs {
+			l.commit(r)
+		}
 	}
 }
 
 // yaml.v3 reports "yaml: line N: msg" with N relative to the parsed document.
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func (l *loader) loadDoc(file string, docIdx int, d document) {
-	base := Problem{File: file, Doc: docIdx}
+func (l *loader) loadDoc(u unit) []result {
+	d := u.doc
+	doc := &docCtx{file: u.file, index: u.index, lineBase: d.firstLine - 1}
+	fail := func(line int, msg string) []result {
+		o := &objCtx{doc: doc}
+		o.probs = []Problem{{File: u.file, Doc: u.index, Line: line, Message: msg}}
+		return []result{{o: o}}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(d.data, &root); err != nil {
-		p := base
-		p.Line = d.firstLine
-		p.Message = "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")
 		if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			p.Line = d.firstLine + n - 1
-			p.Message = "invalid YAML: " + m[2]
+			return fail(d.firstLine+n-1, "invalid YAML: "+m[2])
 		}
-		l.problems = append(l.problems, p)
-		return
+		return fail(d.firstLine, "invalid YAML: "+strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	conv := &converter{lineBase: d.firstLine - 1}
 	v, err := conv.convert(&root, nil, 0)
 	if err != nil {
-		p := base
-		p.Line = d.firstLine
-		p.Message = "invalid YAML: " + err.Error()
-		l.problems = append(l.problems, p)
-		return
+		return fail(d.firstLine, "invalid YAML: "+err.Error())
 	}
 	if v == nil {
-		return // a document holding only "null" or "~" is empty
+		return nil // a document holding only "null" or "~" is empty
 	}
-	doc := &docCtx{file: file, index: docIdx, root: &root, lineBase: d.firstLine - 1, dupKeys: conv.dupKeys}
-	l.object(doc, v, nil)
+	doc.root, doc.dupKeys = &root, conv.dupKeys
+	var out []result
+	l.object(doc, v, nil, &out)
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -66,11 +67,12 @@ func strictProblem(err error, prefix, kind string) fieldProblem {
 	var fe sigsjson.FieldError
 	if errors.As(err, &fe) {
 		p := joinPath(prefix, fe.FieldPath())
-		msg := strings.TrimSuffix(err.Error(), " "+fmt.Sprintf("%q", fe.FieldPath()))
-		if i := strings.LastIndexAny(p, ".]"); i >= 0 && p[i] == '.' {
-			msg = fmt.Sprintf("%s %q", msg, p[i+1:])
+		msg := strings.TrimSuffix(err.Error(), " "+strconv.Quote(fe.FieldPath()))
+		elems := parsePath(p)
+		if n := len(elems); n > 0 && elems[n-1].index < 0 {
+			msg += " " + strconv.Quote(elems[n-1].key)
 		}
-		return fieldProblem{path: parsePath(p), msg: msg}
+		return fieldProblem{path: elems, msg: msg}
 	}
 	return fieldProblem{path: parsePath(prefix), msg: sanitize(err.Error(), kind)}
 }

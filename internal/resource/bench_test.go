@@ -1,0 +1,64 @@
+package resource
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// routes1000 is a stream of 1000 distinct HTTPRoutes of the shape users write.
+func routes1000() []byte {
+	var b strings.Builder
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&b, `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: route-%d
+  namespace: default
+spec:
+  parentRefs:
+  - name: eg
+    sectionName: http
+  hostnames:
+  - "www-%d.example.com"
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /api/%d
+      headers:
+      - name: x-tenant
+        value: t%d
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        add:
+        - name: x-route
+          value: r%d
+    backendRefs:
+    - group: ""
+      kind: Service
+      name: backend-%d
+      port: 3000
+      weight: 1
+`, i, i, i, i, i, i%10)
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkLoad1000HTTPRoutes: go test ./internal/resource -run '^$' -bench Load1000 -benchmem
+func BenchmarkLoad1000HTTPRoutes(b *testing.B) {
+	data := routes1000()
+	if _, probs := LoadBytes("routes.yaml", data); len(probs) > 0 {
+		b.Fatal(probs) // also compiles the HTTPRoute CRD outside the timed loop
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		set, probs := LoadBytes("routes.yaml", data)
+		if len(probs) > 0 || len(set.HTTPRoutes) != 1000 {
+			b.Fatal(probs)
+		}
+	}
+}
