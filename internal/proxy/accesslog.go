@@ -19,6 +19,7 @@ type respWriter struct {
 	code    int
 	bytes   int64
 	written bool
+	timers  *streamTimers
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -38,6 +39,7 @@ func (w *respWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	w.timers.touch()
 	return n, err
 }
 
@@ -52,12 +54,19 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // countingBody counts request body bytes for %BYTES_RECEIVED%.
 type countingBody struct {
 	io.ReadCloser
-	n atomic.Int64
+	n      atomic.Int64
+	timers *streamTimers
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.n.Add(int64(n))
+	if n > 0 {
+		c.timers.touch()
+	}
+	if err == io.EOF {
+		c.timers.requestDone()
+	}
 	return n, err
 }
 

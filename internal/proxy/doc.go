@@ -37,10 +37,11 @@
 // x-forwarded-for, generate_request_id, normalize_path, merge_slashes,
 // path_with_escaped_slashes_action, strip_any_host_port, websocket
 // upgrade_configs, common_http_protocol_options idle_timeout and
-// headers_with_underscores_action, request_headers_timeout.
-// Accepted with a warning in Status.Warnings: stream_idle_timeout and
-// request_timeout (not enforced), access_log entries (written to
-// Options.AccessLog in Envoy's default format, whatever their format).
+// headers_with_underscores_action, request_headers_timeout,
+// stream_idle_timeout (default 5m, 408 "stream timeout") and request_timeout
+// (408 "request timeout"). Accepted with a warning in Status.Warnings:
+// access_log entries (written to Options.AccessLog in Envoy's default format,
+// whatever their format).
 //
 // # Routing
 //

@@ -48,7 +48,13 @@ var emptyTable = &routeTable{exact: map[string]*vhost{}}
 func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 	h := lr.hcm
 	st := &reqState{lr: lr, req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: &respWriter{ResponseWriter: w}}
-	st.body = &countingBody{ReadCloser: r.Body}
+	r, timers := startTimers(r, h.streamIdle, h.requestTimeout)
+	defer timers.stop()
+	st.w.timers = timers
+	st.body = &countingBody{ReadCloser: r.Body, timers: timers}
+	if r.ContentLength == 0 {
+		timers.requestDone()
+	}
 	r.Body = st.body
 	defer lr.log.log(st)
 

@@ -94,6 +94,8 @@ type hcmCfg struct {
 	genRequestID   bool
 	suppressEnvoy  bool
 	underscores    corev3.HttpProtocolOptions_HeadersWithUnderscoresAction
+	streamIdle     time.Duration
+	requestTimeout time.Duration
 }
 
 type hcmFilter struct {
@@ -246,9 +248,11 @@ func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCf
 	if t := h.GetRequestHeadersTimeout(); t != nil {
 		hc.headersTimeout = t.AsDuration()
 	}
-	if h.GetStreamIdleTimeout() != nil || h.GetRequestTimeout() != nil {
-		warnings = append(warnings, "http_connection_manager: stream_idle_timeout/request_timeout accepted but not enforced")
+	hc.streamIdle = defaultStreamIdle
+	if h.GetStreamIdleTimeout() != nil {
+		hc.streamIdle = h.GetStreamIdleTimeout().AsDuration() // 0 disables, as in Envoy
 	}
+	hc.requestTimeout = h.GetRequestTimeout().AsDuration()
 	if len(h.GetAccessLog()) > 0 {
 		warnings = append(warnings, "http_connection_manager: access_log entries are written to the proxy's access log in Envoy's default format")
 	}

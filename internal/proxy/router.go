@@ -240,6 +240,9 @@ func (st *reqState) forward(s *filters.Stream) {
 		if err != nil {
 			h.active.Add(-1)
 			cancel()
+			if st.streamTimeoutReply(w, r) {
+				return
+			}
 			globalTimeout := ctx.Err() != nil && r.Context().Err() == nil
 			perTry := actx.Err() != nil && !globalTimeout && r.Context().Err() == nil
 			connect := isConnectError(err)

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"encoding/pem"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	lrv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/least_request/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -201,5 +203,46 @@ func TestIdleAndPerTryTimeout(t *testing.T) {
 	}
 	if r := get(t, port, "x", "/"); r.code != 200 || r.hdr.Get("x-envoy-attempt-count") != "2" {
 		t.Errorf("per-try timeout retry: %d attempts %q", r.code, r.hdr.Get("x-envoy-attempt-count"))
+	}
+}
+
+// HCM stream_idle_timeout and request_timeout answer 408 like Envoy.
+func TestHCMStreamTimeouts(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	hang := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	res := basic(port, simpleRoutes("hang"), map[string][]string{"hang": {hang}})
+	res[resourcev3.ListenerType][0] = listener("l", port, "rc", func(m *hcmv3.HttpConnectionManager) {
+		m.StreamIdleTimeout = durationpb.New(150 * time.Millisecond)
+		m.RequestTimeout = durationpb.New(400 * time.Millisecond)
+	})
+	h.pushAndWait(t, res)
+	if r := get(t, port, "x", "/"); r.code != 408 || r.body != "stream timeout" {
+		t.Errorf("stream idle: %d %q", r.code, r.body)
+	}
+	// A body that keeps trickling defeats the idle timer but not
+	// request_timeout.
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < 12; i++ {
+			if _, err := pw.Write([]byte("x")); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:"+itoa(port)+"/", pr)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 408 || string(b) != "request timeout" {
+		t.Errorf("request timeout: %d %q", resp.StatusCode, b)
 	}
 }
