@@ -28,6 +28,8 @@ type Options struct {
 	XDSNameSchemeV2 bool
 	// EnableBackend is extensionApis.enableBackend.
 	EnableBackend bool
+	// EnableEnvoyPatchPolicy is extensionApis.enableEnvoyPatchPolicy.
+	EnableEnvoyPatchPolicy bool
 	// HostInfrastructure is true when proxies run on this host (standalone
 	// mode), which is what makes loopback Backend addresses meaningful.
 	HostInfrastructure bool

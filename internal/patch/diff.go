@@ -2,6 +2,7 @@ package patch
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"google.golang.org/protobuf/proto"
@@ -37,6 +38,9 @@ func Diff(c Change) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// SplitLines turns a final newline into an empty last line, which
+	// would print as a lone " " context line; YAML has no blank lines.
+	before, after = strings.TrimSuffix(before, "\n"), strings.TrimSuffix(after, "\n")
 	ref := c.TypeURL + "/" + c.Name
 	from := "a/" + ref
 	if c.Before == nil {

@@ -39,6 +39,8 @@ type Options struct {
 	Types []string
 	// Config is the EnvoyGateway configuration; nil means defaults.
 	Config *egv1a1.EnvoyGateway
+	// Diff adds, per EnvoyPatchPolicy, the unified diff of the xDS it changed.
+	Diff bool
 }
 
 // Report is the outcome of a translation: the output document and the
@@ -90,6 +92,7 @@ func Run(opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	applyEnvoyPatchPolicies(report, set, opts, cfg, result)
 	return report, nil
 }
 
@@ -117,6 +120,7 @@ func translationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
 	}
 	if cfg.ExtensionAPIs != nil {
 		opts.EnableBackend = cfg.ExtensionAPIs.EnableBackend
+		opts.EnableEnvoyPatchPolicy = cfg.ExtensionAPIs.EnableEnvoyPatchPolicy
 	}
 	if cfg.RuntimeFlags != nil {
 		for _, f := range cfg.RuntimeFlags.Enabled {
