@@ -45,6 +45,7 @@ type clusterCfg struct {
 	choices        int
 	proto          upstreamProto
 	tls            *tls.Config
+	breakers       breakers
 	tlsSpec        *tlsSpec // set when TLS is configured; SDS-backed specs resolve at assembly
 	connectTimeout time.Duration
 	// key identifies the transport-relevant config so connection pools
@@ -73,13 +74,15 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 		return nil, nil, err
 	}
 	var warnings []string
-	if c.GetCircuitBreakers() != nil {
-		warnings = append(warnings, "cluster "+c.GetName()+": circuit_breakers accepted but not enforced")
-	}
 	if c.GetOutlierDetection() != nil {
 		warnings = append(warnings, "cluster "+c.GetName()+": outlier_detection accepted but hosts are never ejected")
 	}
 	cc := &clusterCfg{name: c.GetName(), connectTimeout: 5 * time.Second, choices: 2}
+	b, bw, err := compileBreakers(c.GetName(), c.GetCircuitBreakers())
+	if err != nil {
+		return nil, nil, err
+	}
+	cc.breakers, warnings = b, append(warnings, bw...)
 	if c.GetConnectTimeout() != nil {
 		cc.connectTimeout = c.GetConnectTimeout().AsDuration()
 	}
@@ -201,7 +204,7 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 		}
 	}
 	ts, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c.GetTransportSocket())
-	cc.key = fmt.Sprintf("%s|%d|%d|%x", cc.name, cc.proto, cc.connectTimeout, ts)
+	cc.key = fmt.Sprintf("%s|%d|%d|%d|%x", cc.name, cc.proto, cc.connectTimeout, cc.breakers.maxConnections, ts)
 	return cc, warnings, nil
 }
 
@@ -224,6 +227,7 @@ func newTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTripp
 	t := &http.Transport{
 		DialContext:         dial,
 		MaxIdleConnsPerHost: 1024,
+		MaxConnsPerHost:     cc.breakers.maxConnections,
 		IdleConnTimeout:     time.Hour,
 		DisableCompression:  true,
 		TLSClientConfig:     cc.tls,

@@ -78,8 +78,10 @@
 // Upstream TLS from an UpstreamTlsContext: SNI, trusted_ca and SAN matchers
 // (inline, over SDS, or combined), client certificates, ALPN, TLS versions.
 // cipher_suites/ecdh_curves are accepted with a warning (Go's defaults).
-// circuit_breakers and outlier_detection are accepted with a warning and not
-// enforced.
+// circuit_breakers (default priority): max_requests (503 overflow, UO) and
+// max_retries are enforced per cluster; max_connections is applied per host
+// and max_pending_requests is accepted with a warning. outlier_detection is
+// accepted with a warning: hosts are never ejected.
 //
 // # HTTP filters
 //

@@ -104,8 +104,12 @@ type clusterRT struct {
 	weights []uint64
 	uniform bool
 	rr      atomic.Uint64
-	mu      sync.Mutex
-	current []int64 // smooth weighted round robin state
+	// Circuit breaker counters. They live with the runtime, so a config
+	// swap starts them afresh while old requests finish on the old one.
+	inflight atomic.Int64
+	retrying atomic.Int64
+	mu       sync.Mutex
+	current  []int64 // smooth weighted round robin state
 }
 
 func newClusterRT(cfg *clusterCfg, set *endpointSet, pool *hostPool) *clusterRT {

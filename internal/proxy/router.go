@@ -202,6 +202,27 @@ func (st *reqState) forward(s *filters.Stream) {
 	if websocket {
 		h2 = false
 	}
+	if !c.acquire() {
+		st.flags = "UO"
+		st.localReply(w, http.StatusServiceUnavailable, bodyOverflow, "upstream_reset_before_response_started{overflow}", func(hd http.Header) { st.responseOps(hd, wc) })
+		return
+	}
+	defer c.release()
+	// retryOK takes a retry slot (circuit_breakers max_retries) for the
+	// next attempt; the slot is held until the attempt is done.
+	retrySlot := false
+	defer func() {
+		if retrySlot {
+			c.releaseRetry()
+		}
+	}()
+	retryOK := func() bool {
+		if retrySlot {
+			return true
+		}
+		retrySlot = c.acquireRetry()
+		return retrySlot
+	}
 	upstreamStart := time.Now()
 	for attempt := 1; ; attempt++ {
 		h := c.pick()
@@ -255,7 +276,7 @@ func (st *reqState) forward(s *filters.Stream) {
 				st.flags = "DC"
 				return
 			}
-			if !globalTimeout && attempt < maxAttempts && rp.retryFailure(connect, perTry) {
+			if !globalTimeout && attempt < maxAttempts && rp.retryFailure(connect, perTry) && retryOK() {
 				if !sleepCtx(ctx, rp.backoff(attempt)) {
 					globalTimeout = true
 				} else {
@@ -278,7 +299,7 @@ func (st *reqState) forward(s *filters.Stream) {
 			}
 			return
 		}
-		if attempt < maxAttempts && rp.retryStatus(resp.StatusCode, resp.Header.Get("Grpc-Status")) {
+		if attempt < maxAttempts && rp.retryStatus(resp.StatusCode, resp.Header.Get("Grpc-Status")) && retryOK() {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			h.active.Add(-1)

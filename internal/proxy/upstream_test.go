@@ -246,3 +246,30 @@ func TestHCMStreamTimeouts(t *testing.T) {
 		t.Errorf("request timeout: %d %q", resp.StatusCode, b)
 	}
 }
+
+// circuit_breakers max_requests: the request over the limit gets Envoy's
+// overflow reply.
+func TestCircuitBreakerOverflow(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	slow := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+	}))
+	res := basic(port, simpleRoutes("s"), map[string][]string{"s": {slow}})
+	res[resourcev3.ClusterType][0] = edsCluster("s", func(c *clusterv3.Cluster) {
+		c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{MaxRequests: wrapperspb.UInt32(1)}}}
+	})
+	h.pushAndWait(t, res)
+	done := make(chan result, 1)
+	go func() { done <- get(t, port, "x", "/") }()
+	<-started
+	if r := get(t, port, "x", "/"); r.code != 503 || r.body != "upstream connect error or disconnect/reset before headers. reset reason: overflow" {
+		t.Errorf("overflow: %d %q", r.code, r.body)
+	}
+	close(release)
+	if r := <-done; r.code != 200 {
+		t.Errorf("first request: %d", r.code)
+	}
+}
