@@ -273,3 +273,27 @@ func TestCircuitBreakerOverflow(t *testing.T) {
 		t.Errorf("first request: %d", r.code)
 	}
 }
+
+// STATIC and STRICT_DNS clusters carry their endpoints inline.
+func TestStaticAndDNSClusters(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	inlineCluster := func(name string, typ clusterv3.Cluster_DiscoveryType, addr string) *clusterv3.Cluster {
+		return &clusterv3.Cluster{Name: name, ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: typ},
+			ConnectTimeout: durationpb.New(time.Second), LoadAssignment: cla(name, addr)}
+	}
+	_, p, _ := net.SplitHostPort(backend(t, "dns"))
+	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
+		Routes: []*routev3.Route{{Match: prefix("/static"), Action: routeTo("static")}, {Match: prefix("/dns"), Action: routeTo("dns")}}}}}
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {listener("l", port, "rc", nil)},
+		resourcev3.RouteType:    {rc},
+		resourcev3.ClusterType: {inlineCluster("static", clusterv3.Cluster_STATIC, backend(t, "static")),
+			inlineCluster("dns", clusterv3.Cluster_STRICT_DNS, "localhost:"+p)},
+	})
+	for _, c := range []string{"static", "dns"} {
+		if r := get(t, port, "x", "/"+c); r.echo.Backend != c {
+			t.Errorf("%s cluster: %d %q", c, r.code, r.body)
+		}
+	}
+}
