@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -127,6 +128,15 @@ func (l *loader) loadData(file string, data []byte) {
 func (l *loader) run() {
 	units := l.pending
 	l.pending = nil
+	if len(l.opts.extraKinds) > 0 {
+		l.inputCRDs = &registry{}
+		for _, u := range units {
+			if bytes.Contains(u.doc.data, []byte("CustomResourceDefinition")) {
+				// A broken CRD is reported as a problem of its own document below.
+				_ = l.inputCRDs.add(fmt.Sprintf("%s#%d", u.file, u.index), u.doc.data)
+			}
+		}
+	}
 	results := make([][]result, len(units))
 	workers := min(runtime.GOMAXPROCS(0), len(units)/4+1)
 	var next atomic.Int64
@@ -182,5 +192,8 @@ func (l *loader) loadDoc(u unit) []result {
 	doc.root, doc.dupKeys = &root, conv.dupKeys
 	var out []result
 	l.object(doc, v, nil, &out)
+	// Every problem has its line by now; let the node tree go before the other
+	// documents are parsed (it is several times the size of the decoded object).
+	doc.root = nil
 	return out
 }

@@ -118,8 +118,10 @@ stringData: {token: hunter2}
 extra: hunter3
 `
 	_, probs := LoadBytes("secret.yaml", []byte(in))
-	if len(probs) == 0 {
-		t.Fatal("want problems for a malformed Secret")
+	want := `secret.yaml#1 Secret default/s: data[password]: Invalid value: (value omitted): must be a base64-encoded string (line 5)
+secret.yaml#1 Secret default/s: extra: unknown field "extra" (line 7)`
+	if probs.Error() != want {
+		t.Errorf("problems:\n%s\nwant:\n%s", probs.Error(), want)
 	}
 	for _, p := range probs {
 		s := p.String()
@@ -178,6 +180,13 @@ func TestFoldersStdinAndExtra(t *testing.T) {
 	_, probs, _ = Load([]string{filepath.Join(dir, "ext.yaml")}, WithExtraKinds(gvk), WithCRDs("ext-crds", crd))
 	if !strings.Contains(probs.Error(), `spec.usrname: unknown field "usrname", did you mean "username"?`) {
 		t.Errorf("extension CRD not enforced: %v", probs)
+	}
+
+	// CRDs found in the input validate extra kinds too (an extension's folder).
+	write("crds/ext-crd.yaml", string(crd))
+	_, probs, _ = Load([]string{dir}, WithExtraKinds(gvk))
+	if !strings.Contains(probs.Error(), `spec.usrname: unknown field "usrname", did you mean "username"?`) {
+		t.Errorf("CRD from the input not used: %v", probs)
 	}
 
 	if _, _, err := Load([]string{filepath.Join(dir, "missing")}); err == nil {

@@ -19,6 +19,9 @@ type loader struct {
 	set      *Set
 	problems Problems
 	pending  []unit // documents read, waiting for run()
+	// inputCRDs are CustomResourceDefinitions found in the input itself: an extension's
+	// CRDs shipped next to its objects validate those objects (after WithCRDs ones).
+	inputCRDs *registry
 	// seen records where each group/kind/namespace/name was first defined. The FIRST
 	// definition wins and later ones are reported, as `kubectl create` would refuse them
 	// ("already exists"); silently taking the last would hide a copy-paste mistake.
@@ -65,9 +68,10 @@ func (o *objCtx) addMsg(path []pathElem, msg string) { o.add(fieldProblem{path: 
 // result is one checked object (or one document-level problem), produced by a worker
 // and committed to the Set in input order by commit.
 type result struct {
-	o   *objCtx
-	obj checked
-	key string // group/kind/ns/name; "" when nothing is to be added
+	o        *objCtx
+	obj      checked
+	key      string // group/kind/ns/name; "" when nothing is to be added
+	nameLine int    // line of metadata.name, for a duplicate found at commit time
 }
 
 // object validates one decoded document (or List item). It only reads loader state, so
@@ -117,6 +121,7 @@ func (l *loader) object(doc *docCtx, v any, prefix []pathElem, out *[]result) {
 	}
 	if ok && len(o.probs) == 0 {
 		r.obj, r.key = obj, key
+		r.nameLine = lineOf(doc.root, append(clonePath(prefix), fieldElem("metadata"), fieldElem("name")), doc.lineBase)
 	}
 }
 
@@ -130,9 +135,11 @@ func (l *loader) commit(r result) {
 	if len(o.probs) == 0 && r.key != "" {
 		where := fmt.Sprintf("%s#%d", o.doc.file, o.doc.index)
 		if first, dup := l.seen[r.key]; dup {
-			o.addMsg([]pathElem{fieldElem("metadata"), fieldElem("name")},
-				fmt.Sprintf("Duplicate value: %s %s is already defined at %s; the first definition is kept",
-					o.kind, nsName(o.ns, o.name), first))
+			o.probs = append(o.probs, Problem{File: o.doc.file, Doc: o.doc.index, Line: r.nameLine,
+				Kind: o.kind, Namespace: o.ns, Name: o.name,
+				Path: renderPath(append(clonePath(o.prefix), fieldElem("metadata"), fieldElem("name"))),
+				Message: fmt.Sprintf("Duplicate value: %s %s is already defined at %s; the first definition is kept",
+					o.kind, nsName(o.ns, o.name), first)})
 		} else {
 			l.seen[r.key] = where
 			r.obj.add(l.set)
@@ -204,6 +211,9 @@ func (l *loader) check(o *objCtx, m map[string]any, gvk k8sschema.GroupVersionKi
 			return checked{}, "", false
 		}
 	} else {
+		if gvk.Kind == "Secret" {
+			o.add(checkSecretData(m)...)
+		}
 		data, err := json.Marshal(m)
 		if err != nil {
 			o.addMsg(nil, "cannot encode: "+err.Error())
@@ -230,7 +240,11 @@ func (l *loader) check(o *objCtx, m map[string]any, gvk k8sschema.GroupVersionKi
 func (l *loader) checkExtra(o *objCtx, m map[string]any, gvk k8sschema.GroupVersionKind) (checked, string, bool) {
 	namespaced := true
 	var sch *schema
-	if c := l.opts.extraCRDs.lookup(gvk.Group, gvk.Kind); c != nil {
+	c := l.opts.extraCRDs.lookup(gvk.Group, gvk.Kind)
+	if c == nil {
+		c = l.inputCRDs.lookup(gvk.Group, gvk.Kind)
+	}
+	if c != nil {
 		if err := c.load(); err != nil {
 			o.addMsg(nil, err.Error())
 			return checked{}, "", false

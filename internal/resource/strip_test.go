@@ -46,3 +46,40 @@ func dropDescriptions(v any, inProperties bool) {
 		}
 	}
 }
+
+// A property named "description" is schema, not documentation: it must survive.
+func TestStripKeepsPropertyNamedDescription(t *testing.T) {
+	in := `spec:
+  versions:
+  - name: v1
+    schema:
+      openAPIV3Schema:
+        description: |-
+          Drop me.
+            Still me.
+        properties:
+          description:
+            description: the field's doc
+            type: string
+          other:
+            description: >
+              folded
+            type: integer
+        type: object
+`
+	want := `spec:
+  versions:
+  - name: v1
+    schema:
+      openAPIV3Schema:
+        properties:
+          description:
+            type: string
+          other:
+            type: integer
+        type: object
+`
+	if got := string(stripDescriptions([]byte(in))); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
