@@ -46,6 +46,7 @@ type clusterCfg struct {
 	proto          upstreamProto
 	tls            *tls.Config
 	breakers       breakers
+	outlier        *outlierCfg
 	tlsSpec        *tlsSpec // set when TLS is configured; SDS-backed specs resolve at assembly
 	connectTimeout time.Duration
 	// key identifies the transport-relevant config so connection pools
@@ -74,15 +75,17 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 		return nil, nil, err
 	}
 	var warnings []string
-	if c.GetOutlierDetection() != nil {
-		warnings = append(warnings, "cluster "+c.GetName()+": outlier_detection accepted but hosts are never ejected")
-	}
 	cc := &clusterCfg{name: c.GetName(), connectTimeout: 5 * time.Second, choices: 2}
 	b, bw, err := compileBreakers(c.GetName(), c.GetCircuitBreakers())
 	if err != nil {
 		return nil, nil, err
 	}
 	cc.breakers, warnings = b, append(warnings, bw...)
+	od, ow, err := compileOutlier(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc.outlier, warnings = od, append(warnings, ow...)
 	if c.GetConnectTimeout() != nil {
 		cc.connectTimeout = c.GetConnectTimeout().AsDuration()
 	}

@@ -80,8 +80,11 @@
 // cipher_suites/ecdh_curves are accepted with a warning (Go's defaults).
 // circuit_breakers (default priority): max_requests (503 overflow, UO) and
 // max_retries are enforced per cluster; max_connections is applied per host
-// and max_pending_requests is accepted with a warning. outlier_detection is
-// accepted with a warning: hosts are never ejected.
+// and max_pending_requests is accepted with a warning. outlier_detection:
+// consecutive 5xx and consecutive gateway failure ejection (Envoy's
+// defaults, growing ejection time, max_ejection_percent with at least one
+// host, healthy_panic_threshold); success-rate and failure-percentage
+// ejection are accepted with a warning.
 //
 // # HTTP filters
 //

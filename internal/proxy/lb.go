@@ -77,6 +77,7 @@ type host struct {
 	once1, once2  sync.Once
 	tr1, tr2      http.RoundTripper
 	cfg           *clusterCfg
+	out           outlierState
 }
 
 // transport returns the pool for the wanted protocol.
@@ -126,7 +127,10 @@ func newClusterRT(cfg *clusterCfg, set *endpointSet, pool *hostPool) *clusterRT 
 }
 
 // pick chooses a host, or nil when the cluster has no healthy host.
-func (c *clusterRT) pick() *host {
+func (c *clusterRT) pick() *host { return c.usable(c.pickOne()) }
+
+// pickOne runs the balancer once, ignoring outlier ejections.
+func (c *clusterRT) pickOne() *host {
 	n := len(c.hosts)
 	switch {
 	case n == 0:

@@ -267,6 +267,9 @@ func (st *reqState) forward(s *filters.Stream) {
 			globalTimeout := ctx.Err() != nil && r.Context().Err() == nil
 			perTry := actx.Err() != nil && !globalTimeout && r.Context().Err() == nil
 			connect := isConnectError(err)
+			if r.Context().Err() == nil {
+				c.report(h, map[bool]int{true: 504, false: 503}[perTry || globalTimeout])
+			}
 			if isIdle(actx) && !globalTimeout {
 				st.flags = "SI"
 				st.localReply(w, http.StatusRequestTimeout, "stream timeout", "stream_idle_timeout", st.attemptHeader(attempt, wc))
@@ -299,6 +302,7 @@ func (st *reqState) forward(s *filters.Stream) {
 			}
 			return
 		}
+		c.report(h, resp.StatusCode)
 		if attempt < maxAttempts && rp.retryStatus(resp.StatusCode, resp.Header.Get("Grpc-Status")) && retryOK() {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()

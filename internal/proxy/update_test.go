@@ -159,7 +159,7 @@ func TestInitialFetchTimeout(t *testing.T) {
 		t.Errorf("got %d %q", r.code, r.body)
 	}
 	// Accepted-but-not-enforced settings are reported, not dropped.
-	if w := strings.Join(h.p.Status().Warnings, ";"); !strings.Contains(w, "cluster ghost: outlier_detection accepted but hosts are never ejected") {
+	if w := strings.Join(h.p.Status().Warnings, ";"); !strings.Contains(w, "cluster ghost: outlier_detection enforces consecutive 5xx") {
 		t.Errorf("warnings: %s", w)
 	}
 }

@@ -297,3 +297,28 @@ func TestStaticAndDNSClusters(t *testing.T) {
 		}
 	}
 }
+
+// outlier_detection ejects a host after consecutive 5xx; traffic moves to
+// the healthy one.
+func TestOutlierEjection(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	bad := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	res := basic(port, simpleRoutes("c"), map[string][]string{"c": {backend(t, "good"), bad}})
+	res[resourcev3.ClusterType][0] = edsCluster("c", func(c *clusterv3.Cluster) {
+		c.OutlierDetection = &clusterv3.OutlierDetection{Consecutive_5Xx: wrapperspb.UInt32(3), MaxEjectionPercent: wrapperspb.UInt32(50)}
+	})
+	h.pushAndWait(t, res)
+	fails := 0
+	for i := 0; i < 30; i++ {
+		if r := get(t, port, "x", "/"); r.code != 200 {
+			fails++
+			if i >= 10 {
+				t.Fatalf("request %d still reached the ejected host", i)
+			}
+		}
+	}
+	if fails != 3 {
+		t.Errorf("%d failures before ejection, want 3", fails)
+	}
+}
