@@ -15,6 +15,7 @@ import (
 // epSpec is one usable endpoint of a ClusterLoadAssignment.
 type epSpec struct {
 	network, addr string
+	hostname      string // for auto_host_rewrite
 	weight        uint64
 }
 
@@ -28,12 +29,31 @@ type endpointSet struct {
 }
 
 func compileEndpoints(cla *endpointv3.ClusterLoadAssignment, requireIP bool) (*endpointSet, error) {
+	if err := checkFields("cluster load assignment", cla, "cluster_name", "endpoints", "policy"); err != nil {
+		return nil, err
+	}
+	if p := cla.GetPolicy(); p != nil {
+		// overprovisioning_factor only shapes priority spill-over, which
+		// the proxy does not do (it uses the best priority with hosts).
+		if err := checkFields("cluster load assignment policy", p, "overprovisioning_factor", "endpoint_stale_after", "weighted_priority_health"); err != nil {
+			return nil, err
+		}
+	}
 	byPrio := map[uint32][]epSpec{}
 	for _, l := range cla.GetEndpoints() {
+		if err := checkFields("locality endpoints", l, "locality", "lb_endpoints", "load_balancing_weight", "priority", "metadata"); err != nil {
+			return nil, err
+		}
 		for _, e := range l.GetLbEndpoints() {
+			if err := checkFields("lb endpoint", e, "endpoint", "health_status", "metadata", "load_balancing_weight"); err != nil {
+				return nil, err
+			}
 			ep := e.GetEndpoint()
 			if ep == nil {
 				return nil, fmt.Errorf("endpoint without address (named endpoints are not supported)")
+			}
+			if err := checkFields("endpoint", ep, "address", "health_check_config", "hostname"); err != nil {
+				return nil, err
 			}
 			network, addr, err := endpointAddr(ep.GetAddress())
 			if err != nil {
@@ -53,7 +73,11 @@ func compileEndpoints(cla *endpointv3.ClusterLoadAssignment, requireIP bool) (*e
 			if e.GetLoadBalancingWeight() != nil && e.GetLoadBalancingWeight().GetValue() > 0 {
 				w = uint64(e.GetLoadBalancingWeight().GetValue())
 			}
-			byPrio[l.GetPriority()] = append(byPrio[l.GetPriority()], epSpec{network, addr, w})
+			hn := ep.GetHostname()
+			if hn == "" && network == "tcp" {
+				hn, _, _ = net.SplitHostPort(addr)
+			}
+			byPrio[l.GetPriority()] = append(byPrio[l.GetPriority()], epSpec{network, addr, hn, w})
 		}
 	}
 	set := &endpointSet{}
@@ -73,6 +97,7 @@ func compileEndpoints(cla *endpointv3.ClusterLoadAssignment, requireIP bool) (*e
 // updates that keep the endpoint.
 type host struct {
 	network, addr string
+	hostname      string
 	active        atomic.Int64
 	once1, once2  sync.Once
 	tr1, tr2      http.RoundTripper
@@ -116,7 +141,7 @@ type clusterRT struct {
 func newClusterRT(cfg *clusterCfg, set *endpointSet, pool *hostPool) *clusterRT {
 	c := &clusterRT{cfg: cfg, uniform: true}
 	for _, e := range set.eps {
-		c.hosts = append(c.hosts, pool.get(cfg, e.network, e.addr))
+		c.hosts = append(c.hosts, pool.get(cfg, e.network, e.addr, e.hostname))
 		c.weights = append(c.weights, e.weight)
 		if e.weight != set.eps[0].weight {
 			c.uniform = false
@@ -197,8 +222,8 @@ type hostPool struct {
 	m  map[string]*host
 }
 
-func (p *hostPool) get(cfg *clusterCfg, network, addr string) *host {
-	k := cfg.key + "|" + network + "|" + addr
+func (p *hostPool) get(cfg *clusterCfg, network, addr, hostname string) *host {
+	k := cfg.key + "|" + network + "|" + addr + "|" + hostname
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
@@ -207,7 +232,7 @@ func (p *hostPool) get(cfg *clusterCfg, network, addr string) *host {
 	if h, ok := p.m[k]; ok {
 		return h
 	}
-	h := &host{network: network, addr: addr, cfg: cfg}
+	h := &host{network: network, addr: addr, hostname: hostname, cfg: cfg}
 	p.m[k] = h
 	return h
 }

@@ -232,8 +232,8 @@ func (st *reqState) forward(s *filters.Stream) {
 			return
 		}
 		st.upstreamHost = h.addr
-		if a.autoHost && h.network == "tcp" {
-			out.Host = h.addr
+		if a.autoHost && h.hostname != "" {
+			out.Host = h.hostname
 		}
 		if out.Host != origHost && a.appendXFH {
 			out.Header.Add("X-Forwarded-Host", origHost)

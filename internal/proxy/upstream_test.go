@@ -284,7 +284,9 @@ func TestStaticAndDNSClusters(t *testing.T) {
 	}
 	_, p, _ := net.SplitHostPort(backend(t, "dns"))
 	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
-		Routes: []*routev3.Route{{Match: prefix("/static"), Action: routeTo("static")}, {Match: prefix("/dns"), Action: routeTo("dns")}}}}}
+		Routes: []*routev3.Route{{Match: prefix("/static"), Action: routeTo("static")}, {Match: prefix("/dns"), Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: "dns"},
+			HostRewriteSpecifier: &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)}}}}}}}}
 	h.pushAndWait(t, map[string][]types.Resource{
 		resourcev3.ListenerType: {listener("l", port, "rc", nil)},
 		resourcev3.RouteType:    {rc},
@@ -295,6 +297,10 @@ func TestStaticAndDNSClusters(t *testing.T) {
 		if r := get(t, port, "x", "/"+c); r.echo.Backend != c {
 			t.Errorf("%s cluster: %d %q", c, r.code, r.body)
 		}
+	}
+	// auto_host_rewrite uses the DNS name of the chosen host.
+	if r := get(t, port, "x", "/dns"); r.echo.Host != "localhost" {
+		t.Errorf("auto_host_rewrite: host %q", r.echo.Host)
 	}
 }
 
