@@ -123,6 +123,19 @@ spec:
 			want: []string{`bad.yaml#2 HTTPRoute default/backend: spec.hostnames[0]: Too long: may not be more than 253 characters (line 15)`},
 		},
 		{
+			name: "minLength",
+			doc: route(`  rules:
+  - backendRefs:
+    - name: ""
+      port: 80`),
+			want: []string{`bad.yaml#2 HTTPRoute default/backend: spec.rules[0].backendRefs[0].name: Invalid value: "": must be at least 1 characters long (line 16)`},
+		},
+		{
+			name: "minItems",
+			doc:  "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\nspec:\n  gatewayClassName: eg\n  listeners: []\n",
+			want: []string{`bad.yaml#2 Gateway default/gw: spec.listeners: Invalid value: 0: must have at least 1 items (line 13)`},
+		},
+		{
 			name: "maxItems",
 			doc:  route("  hostnames: [" + strings.TrimSuffix(strings.Repeat("a.com,", 17), ",") + "]"),
 			want: []string{`bad.yaml#2 HTTPRoute default/backend: spec.hostnames: Too many: 17: must have at most 16 items (line 14)`},

@@ -37,7 +37,7 @@ func (p Problem) String() string {
 		b.WriteByte(' ')
 		b.WriteString(p.Kind)
 	}
-	if p.Name != "" || p.Namespace != "" {
+	if p.Name != "" {
 		b.WriteByte(' ')
 		if p.Namespace != "" {
 			b.WriteString(p.Namespace)

@@ -12,8 +12,8 @@ import (
 // compile time, so the walk touches small structs instead of generic maps.
 //
 // x-kubernetes-validations (CEL) rules are NOT evaluated: compiling CEL would pull in
-// cel-go and cost far more than the rest of validation. They are counted (celRules) so
-// the gap is visible; the translators re-check the semantics that matter to them.
+// cel-go and cost far more than the rest of validation (the Gateway API CRDs carry 122
+// rules). The translators re-check the semantics that matter to them.
 type schema struct {
 	typ         string // object, array, string, integer, number, boolean, or "" (any)
 	nullable    bool
@@ -46,8 +46,6 @@ type schema struct {
 
 	allOf, anyOf, oneOf []*schema
 	not                 *schema
-
-	celRules int
 }
 
 // compiler turns generic schema maps into schema trees, sharing regexps: the Gateway API
@@ -65,9 +63,6 @@ func (c *compiler) compile(m map[string]any) (*schema, error) {
 	s.embedded, _ = m["x-kubernetes-embedded-resource"].(bool)
 	s.format, _ = m["format"].(string)
 	s.listType, _ = m["x-kubernetes-list-type"].(string)
-	if rules, ok := m["x-kubernetes-validations"].([]any); ok {
-		s.celRules = len(rules)
-	}
 	for _, k := range toStrings(m["x-kubernetes-list-map-keys"]) {
 		s.listMapKeys = append(s.listMapKeys, k)
 	}

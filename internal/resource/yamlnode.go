@@ -167,7 +167,8 @@ func (c *converter) scalar(n *yaml.Node) (any, error) {
 			return n.Value, nil
 		}
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("line %d: %s cannot be represented in JSON", n.Line+c.lineBase, n.Value)
+			// The literal is not echoed: it could sit in a Secret.
+			return nil, fmt.Errorf("line %d: NaN and infinite numbers cannot be represented in JSON", n.Line+c.lineBase)
 		}
 		return f, nil
 	}
