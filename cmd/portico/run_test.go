@@ -43,52 +43,62 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// `portico run -f <quickstart> --demo-backend ADDR` serves a real response
-// with nothing else running. The quickstart is rewritten with free ports.
-func TestRunQuickstartWithDemoBackend(t *testing.T) {
+// quickstart writes examples/quickstart with free ports: the Gateway's and
+// the backend Service's (which is where the demo backend listens).
+func quickstart(t *testing.T) (dir string, gw, backend int) {
+	t.Helper()
 	raw, err := os.ReadFile("../../examples/quickstart/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, demo, admin := freePort(t), freePort(t), freePort(t)
+	gw, backend = freePort(t), freePort(t)
 	y := strings.Replace(string(raw), "port: 80\n", fmt.Sprintf("port: %d\n", gw), 1)
-	y = strings.ReplaceAll(y, "3000", fmt.Sprint(demo))
-	dir := t.TempDir()
+	y = strings.ReplaceAll(y, "3000", fmt.Sprint(backend))
+	dir = t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "quickstart.yaml"), []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir, gw, backend
+}
+
+// execute runs a portico command line in-process until the test ends.
+func execute(t *testing.T, args ...string) <-chan error {
+	t.Helper()
 	cmd := newRootCommand()
-	cmd.SetArgs([]string{"run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", demo),
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", "127.0.0.1:0",
-		"--listener-address", "127.0.0.1", "--log-level", "error"})
+	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Error(err)
+				t.Errorf("portico %s: %v", args[0], err)
 			}
 		case <-time.After(15 * time.Second):
-			t.Error("portico run did not stop")
+			t.Errorf("portico %s did not stop", args[0])
 		}
-	}()
+	})
+	return done
+}
 
-	// Wait for /readyz (polling: the admin API is the readiness signal).
+// waitReady polls /readyz (the admin API is the readiness signal). A proxy
+// that rejects the quickstart skips the test with its reason.
+func waitReady(t *testing.T, admin int, done <-chan error) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return
 			}
 			if st := statusJSON(admin); strings.Contains(st, " rejected ") {
-				i := strings.Index(st, "unsupported")
-				t.Skipf("the built-in proxy rejected the quickstart (%s)", st[max(i, 0):min(max(i, 0)+120, len(st))])
+				i := max(strings.Index(st, "unsupported"), 0)
+				t.Skipf("the built-in proxy rejected the quickstart (%s)", st[i:min(i+120, len(st))])
 			}
 		}
 		select {
@@ -97,11 +107,16 @@ func TestRunQuickstartWithDemoBackend(t *testing.T) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("portico run never became ready")
+			t.Fatalf("portico run never became ready: %s", statusJSON(admin))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/get", gw), nil)
+}
+
+// getEcho sends GET path for www.example.com through the proxy.
+func getEcho(t *testing.T, gw int, path string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", gw, path), nil)
 	req.Host = "www.example.com"
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -112,8 +127,51 @@ func TestRunQuickstartWithDemoBackend(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&echo); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET through the proxy: %d %v", resp.StatusCode, err)
 	}
-	if echo.Path != "/get" || echo.Host != "www.example.com" || echo.Method != "GET" {
+	if echo.Path != path || echo.Host != "www.example.com" || echo.Method != "GET" {
 		t.Fatalf("echo = %+v", echo)
+	}
+}
+
+// `portico run -f <quickstart> --demo-backend ADDR` serves a real response
+// with nothing else running.
+func TestRunQuickstartWithDemoBackend(t *testing.T) {
+	dir, gw, backend := quickstart(t)
+	admin := freePort(t)
+	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),
+		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", "127.0.0.1:0",
+		"--listener-address", "127.0.0.1", "--log-level", "error")
+	waitReady(t, admin, done)
+	getEcho(t, gw, "/get")
+}
+
+// `portico run --data-plane none` and `portico proxy --cluster ns/gw` as a
+// separate command: the proxy finds its fleet by node.cluster.
+func TestRunWithSeparateProxy(t *testing.T) {
+	dir, gw, backend := quickstart(t)
+	admin, xds := freePort(t), freePort(t)
+	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend), "--data-plane", "none",
+		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", fmt.Sprintf("127.0.0.1:%d", xds),
+		"--listener-address", "127.0.0.1", "--log-level", "error")
+	// Not ready: no proxy serves the fleet yet.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin))
+	for err != nil { // the admin server may not be up yet
+		select {
+		case err := <-done:
+			t.Fatalf("portico run exited: %v", err)
+		case <-time.After(25 * time.Millisecond):
+		}
+		resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz without a proxy = %d", resp.StatusCode)
+	}
+	execute(t, "proxy", "--xds-address", fmt.Sprintf("127.0.0.1:%d", xds), "--cluster", "default/eg", "--node-id", "test-proxy",
+		"--log-level", "error")
+	waitReady(t, admin, done)
+	getEcho(t, gw, "/separate")
+	if st := statusJSON(admin); !strings.Contains(st, `"nodeID": "test-proxy"`) {
+		t.Fatalf("/status does not list the proxy: %s", st)
 	}
 }
 

@@ -6,6 +6,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,6 +28,8 @@ type Source interface {
 type Options struct {
 	Source   Source
 	Gatherer prometheus.Gatherer
+	// Pprof serves /debug/pprof/ (EnvoyGateway admin.enablePprof).
+	Pprof bool
 }
 
 // Handler serves:
@@ -36,6 +39,7 @@ type Options struct {
 //	/status                   every object with kind, metadata and status (a Kubernetes List)
 //	/config_dump[?fleet=ns/gw&resource=all|bootstrap|listener|route|cluster|endpoint|secret]
 //	/metrics                  Prometheus
+//	/debug/pprof/             when Pprof is set
 func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -74,5 +78,12 @@ func Handler(o Options) http.Handler {
 		_ = enc.Encode(v)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

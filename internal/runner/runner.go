@@ -211,7 +211,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		}()
 	}
 	run("xds", func() error { return r.server.Serve(ctx, r.xdsLn) })
-	adminSrv := &http.Server{Handler: admin.Handler(admin.Options{Source: r, Gatherer: r.metrics.reg}), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin.Handler(admin.Options{Source: r, Gatherer: r.metrics.reg,
+		Pprof: r.cfg.Admin != nil && r.cfg.Admin.EnablePprof}), ReadHeaderTimeout: 10 * time.Second}
 	run("admin", func() error {
 		if err := adminSrv.Serve(r.adminLn); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,8 +68,9 @@ type Provider struct {
 
 	gen      int
 	lastGood *resource.Set
-	// hashes are the content digests of the files of the last applied load.
-	hashes map[string][32]byte
+	// hashes are the content digests of the files of the last applied load;
+	// seen those of the last load, applied or not.
+	hashes, seen map[string][32]byte
 }
 
 // New returns a provider; nothing is read until Load or Run.
@@ -90,6 +92,7 @@ func (p *Provider) Load() Update {
 	p.gen++
 	u := Update{Generation: p.gen, Set: p.lastGood}
 	hashes, herr := hashFiles(p.opts.Paths)
+	p.seen = hashes
 	set, probs, err := resource.Load(p.opts.Paths, p.opts.LoadOptions...)
 	if err == nil {
 		err = herr
@@ -144,6 +147,12 @@ func (p *Provider) Run(ctx context.Context, fn func(Update)) error {
 
 	var timer *time.Timer
 	var fire <-chan time.Time
+	// An edit made between Load and the watches being set would otherwise
+	// wait for the next edit: compare the files with what Load saw.
+	if now, err := hashFiles(p.opts.Paths); err != nil || !maps.Equal(now, p.seen) {
+		timer = time.NewTimer(0)
+		fire = timer.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
