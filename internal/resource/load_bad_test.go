@@ -60,6 +60,11 @@ func TestBadInputs(t *testing.T) {
 			want: []string{`bad.yaml#2 Frobnicator x: kind: no matches for kind "Frobnicator" in version "example.com/v1" (line 9)`},
 		},
 		{
+			name: "Envoy Gateway kind Portico does not serve",
+			doc:  "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\nmetadata:\n  name: x\n",
+			want: []string{`bad.yaml#2 ClientTrafficPolicy x: kind: no matches for kind "ClientTrafficPolicy" in version "gateway.envoyproxy.io/v1alpha1"; kinds served in gateway.envoyproxy.io: Backend, EnvoyExtensionPolicy, EnvoyPatchPolicy, EnvoyProxy, SecurityPolicy (line 9)`},
+		},
+		{
 			name: "unserved version",
 			doc:  "apiVersion: gateway.networking.k8s.io/v1beta2\nkind: HTTPRoute\nmetadata:\n  name: x\n",
 			want: []string{`bad.yaml#2 HTTPRoute x: apiVersion: no matches for kind "HTTPRoute" in version "gateway.networking.k8s.io/v1beta2"; served versions: gateway.networking.k8s.io/v1, gateway.networking.k8s.io/v1beta1 (line 8)`},

@@ -170,7 +170,11 @@ func (l *loader) check(o *objCtx, m map[string]any, gvk k8sschema.GroupVersionKi
 	}
 	e, known := kindTable[gkKey(gvk.Group, gvk.Kind)]
 	if !known {
-		o.addMsg([]pathElem{fieldElem("kind")}, noMatch(gvk, nil))
+		msg := noMatch(gvk, nil)
+		if kinds := kindsOfGroup(gvk.Group); gvk.Group != "" && len(kinds) > 0 {
+			msg += "; kinds served in " + gvk.Group + ": " + strings.Join(kinds, ", ")
+		}
+		o.addMsg([]pathElem{fieldElem("kind")}, msg)
 		return checked{}, "", false
 	}
 	namespaced := !e.clusterWide
@@ -332,6 +336,18 @@ func nsName(ns, name string) string {
 		return name
 	}
 	return ns + "/" + name
+}
+
+// kindsOfGroup lists the kinds Portico loads in a group, sorted, for hints.
+func kindsOfGroup(group string) []string {
+	var out []string
+	for _, e := range kindTable {
+		if e.group == group && e.add != nil {
+			out = append(out, e.kind)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func contains(list []string, s string) bool {
