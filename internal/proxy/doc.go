@@ -21,7 +21,8 @@
 // # Listeners and the HttpConnectionManager
 //
 // TCP socket addresses, served with HTTP/1.1 and h2c (prior knowledge), or
-// TLS with ALPN h2/http/1.1; the codec_type is not enforced. Filter chains
+// TLS with ALPN h2/http/1.1; codec_type HTTP1/HTTP2 closes connections of
+// the other protocol. Filter chains
 // (filter_chains and default_filter_chain) each hold exactly one HCM and are
 // chosen as Envoy does by filter_chain_match server_names (exact, then the
 // longest wildcard, then chains without names, then the default chain);

@@ -106,6 +106,11 @@ func (b *boundListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Envoy closes a connection no filter chain matches.
 		panic(http.ErrAbortHandler)
 	}
+	// codec_type HTTP1 or HTTP2 accepts only that protocol; Envoy treats
+	// the other as a protocol error and closes the connection.
+	if (lr.hcm.codec == codecH1 && r.ProtoMajor == 2) || (lr.hcm.codec == codecH2 && r.ProtoMajor != 2) {
+		panic(http.ErrAbortHandler)
+	}
 	lr.serve(w, r)
 }
 
