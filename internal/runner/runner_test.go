@@ -336,3 +336,84 @@ func TestBadEditKeepsServing(t *testing.T) {
 		t.Fatal("/healthz")
 	}
 }
+
+const mergedYAML = `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: merged
+spec:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+  parametersRef:
+    group: gateway.envoyproxy.io
+    kind: EnvoyProxy
+    name: merge
+    namespace: default
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyProxy
+metadata:
+  name: merge
+  namespace: default
+spec:
+  mergeGateways: true
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: one
+  namespace: default
+spec:
+  gatewayClassName: merged
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: 8081
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: two
+  namespace: default
+spec:
+  gatewayClassName: merged
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: 8082
+`
+
+// With mergeGateways the GatewayClass is the fleet: one snapshot, one
+// proxy (node.cluster = class name), and both Gateways follow its answers.
+func TestMergedGatewaysShareAFleet(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "merged.yaml"), mergedYAML)
+	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+		DataPlane: host.None, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); <-r.Done() }()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: dir, r: r, admin: "http://" + r.AdminAddr()}
+	if fleets := e.status().Portico.Fleets; len(fleets) != 1 || fleets["merged"].Version == "" {
+		t.Fatalf("fleets = %+v, want one named merged", fleets)
+	}
+	(&fakeProxy{}).run(t, r.XDSAddr(), "merged")
+	e.eventually("both Gateways Programmed", func() bool {
+		n := 0
+		for _, o := range e.status().Items {
+			if o.Kind != "Gateway" {
+				continue
+			}
+			for _, c := range o.Status["conditions"].([]any) {
+				if m := c.(map[string]any); m["type"] == "Programmed" && m["status"] == "True" {
+					n++
+				}
+			}
+		}
+		return n == 2
+	})
+}

@@ -37,9 +37,17 @@ func freePort(t *testing.T) int {
 }
 
 // backend is an HTTP server that names itself in every answer.
-func backend(t *testing.T, name string) int {
+func backend(t *testing.T, name string) int { return slowBackend(t, name, nil, nil) }
+
+// slowBackend is backend whose /slow requests signal arrived and then wait
+// for hold to be closed.
+func slowBackend(t *testing.T, name string, arrived chan<- struct{}, hold <-chan struct{}) int {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" && hold != nil {
+			arrived <- struct{}{}
+			<-hold
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"backend": name, "path": r.URL.Path, "host": r.Host})
 	}))
@@ -303,12 +311,30 @@ func TestQuickstartServes(t *testing.T) {
 // An edit moves the route to another backend: the new backend answers
 // within a bounded wait, and no request fails meanwhile.
 func TestHotReloadNeverFailsRequests(t *testing.T) {
-	one, two := backend(t, "one"), backend(t, "two")
+	arrived, hold := make(chan struct{}, 1), make(chan struct{})
+	one, two := slowBackend(t, "one", arrived, hold), backend(t, "two")
 	gw := freePort(t)
 	e := start(t, map[string]string{"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"one": one, "two": two}),
 		"route.yaml": routeYAML("one", one)}, gw)
 	if code, name, err := e.get("/"); err != nil || code != 200 || name != "one" {
 		t.Fatalf("before the edit: %d %q %v", code, name, err)
+	}
+
+	// A request in flight across the reload completes normally.
+	type result struct {
+		code int
+		name string
+		err  error
+	}
+	slow := make(chan result, 1)
+	go func() {
+		code, name, err := e.get("/slow")
+		slow <- result{code, name, err}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(waitLimit):
+		t.Fatal("the slow request never reached backend one")
 	}
 
 	var sent, failed atomic.Int64
@@ -345,6 +371,10 @@ func TestHotReloadNeverFailsRequests(t *testing.T) {
 	e.eventually("backend two to answer", sawTwo.Load)
 	close(stop)
 	wg.Wait()
+	close(hold)
+	if r := <-slow; r.err != nil || r.code != 200 || r.name != "one" {
+		t.Fatalf("the request in flight during the reload: %d %q %v", r.code, r.name, r.err)
+	}
 	if failed.Load() > 0 {
 		t.Fatalf("%d of %d requests failed during the reload: %v", failed.Load(), sent.Load(), failures[:min(5, len(failures))])
 	}
