@@ -184,3 +184,34 @@ func statusJSON(admin int) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// --config reads Envoy Gateway's configuration: the file provider's paths
+// are served and watched, and admin.address is used.
+func TestRunWithEnvoyGatewayConfig(t *testing.T) {
+	dir, gw, backend := quickstart(t)
+	admin := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "envoy-gateway.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyGateway
+provider:
+  type: Custom
+  custom:
+    resource:
+      type: File
+      file:
+        paths: [%q]
+    infrastructure:
+      type: Host
+      host: {}
+admin:
+  address:
+    host: 127.0.0.1
+    port: %d
+`, dir, admin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := execute(t, "run", "--config", cfg, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),
+		"--xds-address", "127.0.0.1:0", "--listener-address", "127.0.0.1", "--log-level", "error")
+	waitReady(t, admin, done)
+	getEcho(t, gw, "/configured")
+}
