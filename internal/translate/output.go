@@ -7,9 +7,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
-	"sigs.k8s.io/yaml"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/yamlout"
 )
 
 // Output is egctl's output document: resources with their status under
@@ -19,21 +19,13 @@ type Output map[string]any
 
 // Marshal renders the output as "yaml" (the default) or "json".
 func (o Output) Marshal(format string) ([]byte, error) {
-	data, err := json.Marshal(o)
+	generic, err := normalize(map[string]any(o))
 	if err != nil {
 		return nil, err
 	}
-	// Kubernetes objects marshal a zero creationTimestamp as null; egctl
-	// strips it, and so do we, so the output is only what the user wrote
-	// plus status.
-	var generic any
-	if err := json.Unmarshal(data, &generic); err != nil {
-		return nil, err
-	}
-	stripNullTimestamps(generic)
 	switch format {
 	case "", "yaml":
-		return yaml.Marshal(generic)
+		return yamlout.Marshal(generic)
 	case "json":
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
@@ -46,6 +38,50 @@ func (o Output) Marshal(format string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unknown output format %q: use yaml or json", format)
 	}
+}
+
+// normalize turns typed values (Kubernetes objects, IR) into generic JSON
+// values in place, leaving already-generic parts (the xDS config dumps,
+// most of the output by size) untouched instead of encoding and decoding
+// them again.
+func normalize(v any) (any, error) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			n, err := normalize(child)
+			if err != nil {
+				return nil, err
+			}
+			t[k] = n
+		}
+		return t, nil
+	case []any:
+		for i, child := range t {
+			n, err := normalize(child)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = n
+		}
+		return t, nil
+	case nil, string, bool, json.Number, float64:
+		return v, nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, err
+	}
+	// Kubernetes objects marshal a zero creationTimestamp as null; egctl
+	// strips it, and so do we, so the output is only what the user wrote
+	// plus status.
+	stripNullTimestamps(generic)
+	return generic, nil
 }
 
 // stripNullTimestamps removes metadata.creationTimestamp: null everywhere.

@@ -4,14 +4,11 @@
 package configdump
 
 import (
-	"encoding/json"
 	"fmt"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -50,12 +47,13 @@ func ParseType(s string) (Type, error) {
 // with egctl's order: bootstrap, endpoints, clusters, listeners, routes, and
 // secrets when there are any.
 func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, error) {
+	r := newRenderer()
 	if t != All {
-		m, err := section(res, bs, t)
+		m, err := r.section(res, bs, t)
 		if err != nil {
 			return nil, err
 		}
-		return toJSON(m)
+		return r.toJSON(m)
 	}
 	var configs []any
 	order := []Type{Bootstrap, Endpoint, Cluster, Listener, Route}
@@ -66,11 +64,11 @@ func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, 
 		if st == Bootstrap && bs == nil {
 			continue
 		}
-		m, err := section(res, bs, st)
+		m, err := r.section(res, bs, st)
 		if err != nil {
 			return nil, err
 		}
-		v, err := toJSON(m)
+		v, err := r.toJSON(m)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +78,7 @@ func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, 
 }
 
 // section returns the typed ConfigDump message of one type.
-func section(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (proto.Message, error) {
+func (r *renderer) section(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (proto.Message, error) {
 	switch t {
 	case Bootstrap:
 		if bs == nil {
@@ -90,60 +88,45 @@ func section(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (prot
 	case Cluster:
 		d := &adminv3.ClustersConfigDump{}
 		for _, c := range res.Clusters {
-			d.DynamicActiveClusters = append(d.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{Cluster: pack(c)})
+			d.DynamicActiveClusters = append(d.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{Cluster: r.pack(c)})
 		}
 		return d, nil
 	case Listener:
 		d := &adminv3.ListenersConfigDump{}
 		for _, l := range res.Listeners {
 			d.DynamicListeners = append(d.DynamicListeners, &adminv3.ListenersConfigDump_DynamicListener{
-				ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{Listener: pack(l)},
+				ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{Listener: r.pack(l)},
 			})
 		}
 		return d, nil
 	case Route:
 		d := &adminv3.RoutesConfigDump{}
-		for _, r := range res.Routes {
-			d.DynamicRouteConfigs = append(d.DynamicRouteConfigs, &adminv3.RoutesConfigDump_DynamicRouteConfig{RouteConfig: pack(r)})
+		for _, rc := range res.Routes {
+			d.DynamicRouteConfigs = append(d.DynamicRouteConfigs, &adminv3.RoutesConfigDump_DynamicRouteConfig{RouteConfig: r.pack(rc)})
 		}
 		return d, nil
 	case Endpoint:
 		d := &adminv3.EndpointsConfigDump{}
 		for _, e := range res.Endpoints {
-			d.DynamicEndpointConfigs = append(d.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{EndpointConfig: pack(e)})
+			d.DynamicEndpointConfigs = append(d.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{EndpointConfig: r.pack(e)})
 		}
 		return d, nil
 	case Secret:
 		d := &adminv3.SecretsConfigDump{}
 		for _, s := range res.Secrets {
-			d.DynamicActiveSecrets = append(d.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{Name: s.GetName(), Secret: pack(redacted(s))})
+			d.DynamicActiveSecrets = append(d.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{Name: s.GetName(), Secret: r.pack(redacted(s))})
 		}
 		return d, nil
 	}
 	return nil, fmt.Errorf("unknown config type %q", t)
 }
 
-func pack(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
-		panic(err) // linked-in types only
-	}
-	return a
+// toJSON renders m as an Any (so it carries "@type") into generic values.
+func (r *renderer) toJSON(m proto.Message) (any, error) {
+	return r.toGeneric(r.pack(m).ProtoReflect())
 }
 
-// toJSON renders m as an Any (so it carries "@type") through protojson into
-// generic values.
-func toJSON(m proto.Message) (any, error) {
-	b, err := protojson.Marshal(pack(m))
-	if err != nil {
-		return nil, err
-	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
+func protoUnmarshal(b []byte, m proto.Message) error { return proto.Unmarshal(b, m) }
 
 // redacted returns a copy of the secret without its private key, the way
 // Envoy's admin config_dump shows secrets: a dump is something people paste
