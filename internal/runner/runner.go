@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/provider/file"
+	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/status"
 	xdsserver "github.com/portico-gw/portico/internal/xds/server"
 	"github.com/portico-gw/portico/internal/xds/translator"
@@ -89,6 +91,9 @@ type Runner struct {
 	errMu          sync.Mutex
 	err            error
 
+	// translate is gatewayapi.Translate (a field so tests can break it).
+	translate func(*resource.Set, gatewayapi.Options) *gatewayapi.Result
+
 	// Owned by the loop goroutine (and by Start before the loop runs).
 	last   file.Update
 	result *gatewayapi.Result
@@ -131,7 +136,8 @@ func New(o Options) (*Runner, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
 	}
-	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, done: make(chan struct{})}
+	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, done: make(chan struct{}),
+		translate: gatewayapi.Translate}
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
@@ -270,9 +276,18 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		r.publish()
 		return
 	}
-	r.metrics.reloads.WithLabelValues("applied").Inc()
 	start := time.Now()
-	r.result = gatewayapi.Translate(u.Set, translationOptions(r.cfg))
+	result, err := safely(r.log, func() *gatewayapi.Result { return r.translate(u.Set, translationOptions(r.cfg)) })
+	if err != nil {
+		// A translator bug must not take the proxies down with it.
+		r.last.Applied, r.last.Err = false, err
+		r.metrics.reloads.WithLabelValues("rejected").Inc()
+		r.log.Error("translation failed; the last good configuration keeps serving", "generation", u.Generation, "err", err)
+		r.publish()
+		return
+	}
+	r.metrics.reloads.WithLabelValues("applied").Inc()
+	r.result = result
 	keys := sortedKeys(r.result.XdsIR)
 	for _, key := range keys {
 		f := r.fleets[key]
@@ -297,7 +312,18 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 // serveFleet translates one fleet's IR and replaces its snapshot when the
 // result is consistent; otherwise the last good snapshot keeps serving.
 func (r *Runner) serveFleet(ctx context.Context, key string, f *fleet, x *ir.Xds) {
-	res, err := translator.Translate(r.adjust(x))
+	var err error
+	res, perr := safely(r.log, func() *translator.Resources {
+		var res *translator.Resources
+		res, err = translator.Translate(r.adjust(x))
+		return res
+	})
+	if perr != nil {
+		f.err = perr.Error()
+		r.metrics.snapErrors.WithLabelValues(key).Inc()
+		r.log.Error("xDS translation failed; the last good snapshot keeps serving", "fleet", key, "serving", f.version, "err", perr)
+		return
+	}
 	f.xlateErrs = nil
 	var objErrs translator.Errors
 	if errors.As(err, &objErrs) {
@@ -324,6 +350,18 @@ func (r *Runner) serveFleet(ctx context.Context, key string, f *fleet, x *ir.Xds
 		r.log.Info("snapshot set", "fleet", key, "version", set.Version, "listeners", len(res.Listeners),
 			"routes", len(res.Routes), "clusters", len(res.Clusters))
 	}
+}
+
+// safely runs a translation stage, turning a panic into an error with the
+// stack logged: a bug in a translator costs one update, not the process.
+func safely[T any](log *slog.Logger, fn func() T) (out T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v", p)
+			log.Error("translation panic", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	return fn(), nil
 }
 
 // adjust applies the host runtime's choices to a copy of the IR; the

@@ -21,7 +21,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/portico-gw/portico/internal/gatewayapi"
 	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/resource"
 )
 
 const gatewayYAML = `apiVersion: gateway.networking.k8s.io/v1
@@ -415,5 +417,46 @@ func TestMergedGatewaysShareAFleet(t *testing.T) {
 			}
 		}
 		return n == 2
+	})
+}
+
+// A translator panic costs one update: it is reported and the last good
+// snapshot keeps serving.
+func TestTranslatorPanicKeepsServing(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "gateway.yaml"), gatewayYAML)
+	writeFile(t, filepath.Join(dir, "route.yaml"), routeYAML("www.example.com"))
+	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+		DataPlane: host.None, Debounce: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := r.translate
+	r.translate = func(s *resource.Set, o gatewayapi.Options) *gatewayapi.Result {
+		for _, h := range s.HTTPRoutes {
+			if len(h.Spec.Hostnames) > 0 && h.Spec.Hostnames[0] == "panic.example.com" {
+				panic("translator bug")
+			}
+		}
+		return real(s, o)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); <-r.Done() }()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: dir, r: r, admin: "http://" + r.AdminAddr()}
+	v1 := e.servedVersion()
+	writeFile(t, filepath.Join(dir, "route.yaml"), routeYAML("panic.example.com"))
+	e.eventually("the panic reported", func() bool {
+		return strings.Contains(e.status().Portico.Provider.Error, "internal error: translator bug")
+	})
+	if v := e.servedVersion(); v != v1 {
+		t.Fatalf("served version changed from %s to %s after a failed translation", v1, v)
+	}
+	writeFile(t, filepath.Join(dir, "route.yaml"), routeYAML("fine.example.com"))
+	e.eventually("the next good edit applied", func() bool {
+		p := e.status().Portico.Provider
+		return p.Applied && e.servedVersion() != v1
 	})
 }
