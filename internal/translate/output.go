@@ -109,7 +109,7 @@ func withTypeMeta(obj runtime.Object, kind string) runtime.Object {
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Kind == "" {
 		gv := gwapiv1.SchemeGroupVersion
-		if kind == egv1a1.KindEnvoyProxy || kind == egv1a1.KindBackend {
+		if kind == egv1a1.KindEnvoyProxy || kind == egv1a1.KindBackend || kind == egv1a1.KindEnvoyPatchPolicy {
 			gv = egv1a1.GroupVersion
 		}
 		obj.GetObjectKind().SetGroupVersionKind(gv.WithKind(kind))

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
-	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/resource"
 )
 
@@ -79,20 +78,22 @@ func Run(opts Options) (*Report, error) {
 	if set.Len() == 0 && len(problems) > 0 {
 		return &Report{Problems: problems}, fmt.Errorf("no valid object could be read: %d problem(s)", len(problems))
 	}
-	result := gatewayapi.Translate(set, translationOptions(cfg))
-	report := &Report{Output: Output{}, Problems: problems}
+	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff})
+	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {
 		addGatewayAPI(report.Output, result)
 	}
 	if slices.Contains(opts.To, ToIR) {
-		report.Output["xdsIR"] = result.XdsIR
+		report.Output["xdsIR"] = result.Gateway.XdsIR
 	}
 	if slices.Contains(opts.To, ToXDS) {
 		if err := addXDS(report, result, opts.Types); err != nil {
 			return nil, err
 		}
 	}
-	applyEnvoyPatchPolicies(report, set, opts, cfg, result)
+	if opts.Diff {
+		addPatchDiffs(report, result)
+	}
 	return report, nil
 }
 
@@ -112,30 +113,11 @@ func OfflineDefaults() *egv1a1.EnvoyGateway {
 	return cfg
 }
 
-// translationOptions maps the EnvoyGateway config onto translator options.
-func translationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
-	opts := gatewayapi.Options{HostInfrastructure: true}
-	if cfg.Gateway != nil {
-		opts.ControllerName = cfg.Gateway.ControllerName
-	}
-	if cfg.ExtensionAPIs != nil {
-		opts.EnableBackend = cfg.ExtensionAPIs.EnableBackend
-		opts.EnableEnvoyPatchPolicy = cfg.ExtensionAPIs.EnableEnvoyPatchPolicy
-	}
-	if cfg.RuntimeFlags != nil {
-		for _, f := range cfg.RuntimeFlags.Enabled {
-			if strings.EqualFold(string(f), "XDSNameSchemeV2") {
-				opts.XDSNameSchemeV2 = true
-			}
-		}
-	}
-	return opts
-}
-
 // addGatewayAPI adds the resources Portico owns, with status, under egctl's
 // keys. egctl prints one gatewayClass; when there are several we print all
 // of them under gatewayClasses rather than hide some.
-func addGatewayAPI(out Output, r *gatewayapi.Result) {
+func addGatewayAPI(out Output, pr *pipeline.Result) {
+	r := pr.Gateway
 	switch len(r.GatewayClasses) {
 	case 0:
 	case 1:
@@ -178,5 +160,12 @@ func addGatewayAPI(out Output, r *gatewayapi.Result) {
 			all = append(all, withTypeMeta(h, "HTTPRoute"))
 		}
 		out["httpRoutes"] = all
+	}
+	if len(pr.EnvoyPatchPolicies) > 0 {
+		var all []any
+		for _, p := range pr.EnvoyPatchPolicies {
+			all = append(all, withTypeMeta(p, egv1a1.KindEnvoyPatchPolicy))
+		}
+		out["envoyPatchPolicies"] = all
 	}
 }

@@ -3,10 +3,9 @@ package translate
 import (
 	"fmt"
 
-	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/xds/bootstrap"
 	"github.com/portico-gw/portico/internal/xds/configdump"
-	"github.com/portico-gw/portico/internal/xds/translator"
 )
 
 // addXDS translates each IR to xDS and adds egctl's `xds` key. egctl takes a
@@ -14,18 +13,15 @@ import (
 // (as `all` does) because a user asking for routes and clusters wants both.
 // Resources the xDS translator rejects are reported in Errors and left out;
 // the rest of the fleet's xDS is still shown.
-func addXDS(report *Report, result *gatewayapi.Result, types []string) error {
+func addXDS(report *Report, result *pipeline.Result, types []string) error {
 	parsed, err := parseTypes(types)
 	if err != nil {
 		return err
 	}
 	bs := bootstrap.Build(bootstrap.EnvoyGatewayDefaults())
 	out := map[string]any{}
-	for _, key := range sortedKeys(result.XdsIR) {
-		res, err := translator.Translate(result.XdsIR[key])
-		if err != nil {
-			report.Errors = append(report.Errors, fmt.Sprintf("%s: %v", key, err))
-		}
+	for _, fleet := range result.Fleets {
+		key, res := fleet.Key, fleet.Resources
 		if res == nil {
 			continue
 		}

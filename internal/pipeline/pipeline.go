@@ -1,0 +1,160 @@
+// Package pipeline is the translation stages in order, shared by the server
+// and `x translate` so both produce the same statuses and xDS:
+//
+//	resource.Set -> gatewayapi.Translate (+ policies) -> IR per fleet
+//	  -> xds translator -> EnvoyPatchPolicy -> xDS per fleet
+//
+// Everything here is a pure function of its input; the caller owns I/O,
+// clocks and the decision to publish.
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/patch"
+	"github.com/portico-gw/portico/internal/resource"
+	"github.com/portico-gw/portico/internal/xds/translator"
+)
+
+// Options tune a run beyond what the EnvoyGateway config says.
+type Options struct {
+	// RecordPatchChanges keeps each policy's before/after resources (for
+	// `x translate --diff`).
+	RecordPatchChanges bool
+}
+
+// Fleet is the output for one proxy fleet (one Gateway, or one GatewayClass
+// with merged gateways).
+type Fleet struct {
+	Key string
+	IR  *ir.Xds
+	// Resources is the xDS after EnvoyPatchPolicies. Resources the xDS
+	// translator rejected are left out and listed in Errors.
+	Resources *translator.Resources
+	// Errors are the xDS translator's per-object errors.
+	Errors []string
+	// Patches are the EnvoyPatchPolicy outcomes, in the order applied.
+	Patches []patch.Status
+}
+
+// Result is one full translation.
+type Result struct {
+	// Gateway holds the Gateway API objects with status and the IR.
+	Gateway *gatewayapi.Result
+	// EnvoyPatchPolicies carry Accepted and, once applied, Programmed.
+	EnvoyPatchPolicies []*egv1a1.EnvoyPatchPolicy
+	// Fleets are sorted by key.
+	Fleets []*Fleet
+}
+
+// Fleet returns the fleet with the given key, or nil.
+func (r *Result) Fleet(key string) *Fleet {
+	for _, f := range r.Fleets {
+		if f.Key == key {
+			return f
+		}
+	}
+	return nil
+}
+
+// Run translates the set under the given configuration.
+func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
+	gopts := TranslationOptions(cfg)
+	gw := gatewayapi.Translate(set, gopts)
+	policies := gatewayapi.ProcessEnvoyPatchPolicies(set, gopts, gw)
+	out := &Result{Gateway: gw, EnvoyPatchPolicies: policies}
+	byName := map[string]*egv1a1.EnvoyPatchPolicy{}
+	for _, p := range policies {
+		byName[p.Namespace+"/"+p.Name] = p
+	}
+	keys := make([]string, 0, len(gw.XdsIR))
+	for k := range gw.XdsIR {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		out.Fleets = append(out.Fleets, translateFleet(key, gw.XdsIR[key], opts, byName))
+	}
+	return out
+}
+
+func translateFleet(key string, x *ir.Xds, opts Options, policies map[string]*egv1a1.EnvoyPatchPolicy) *Fleet {
+	f := &Fleet{Key: key, IR: x}
+	res, err := translator.Translate(x)
+	if err != nil {
+		if errs, ok := err.(translator.Errors); ok {
+			for _, e := range errs {
+				f.Errors = append(f.Errors, e.Error())
+			}
+		} else {
+			f.Errors = append(f.Errors, err.Error())
+		}
+	}
+	f.Resources = res
+	if res == nil || len(x.EnvoyPatchPolicies) == 0 {
+		return f
+	}
+	f.Resources, f.Patches = patch.Apply(res, x.EnvoyPatchPolicies,
+		patch.Options{Names: patch.NamesFor(x), RecordChanges: opts.RecordPatchChanges})
+	for _, st := range f.Patches {
+		if p := policies[st.Namespace+"/"+st.Name]; p != nil && len(p.Status.Ancestors) > 0 {
+			a := &p.Status.Ancestors[0]
+			a.Conditions = setCondition(a.Conditions, st.Programmed)
+		}
+	}
+	return f
+}
+
+// TranslationOptions maps the EnvoyGateway configuration onto the Gateway
+// API translator's options.
+func TranslationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
+	opts := gatewayapi.Options{HostInfrastructure: true}
+	if cfg == nil {
+		return opts
+	}
+	if cfg.Gateway != nil {
+		opts.ControllerName = cfg.Gateway.ControllerName
+	}
+	if cfg.ExtensionAPIs != nil {
+		opts.EnableBackend = cfg.ExtensionAPIs.EnableBackend
+		opts.EnableEnvoyPatchPolicy = cfg.ExtensionAPIs.EnableEnvoyPatchPolicy
+	}
+	if cfg.RuntimeFlags != nil {
+		for _, f := range cfg.RuntimeFlags.Enabled {
+			if strings.EqualFold(string(f), "XDSNameSchemeV2") {
+				opts.XDSNameSchemeV2 = true
+			}
+		}
+	}
+	return opts
+}
+
+// setCondition replaces the condition of the same type or appends it, with
+// no timestamp (the status writer owns the clock).
+func setCondition(conds []metav1.Condition, c metav1.Condition) []metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == c.Type {
+			conds[i] = c
+			return conds
+		}
+	}
+	return append(conds, c)
+}
+
+// ErrorsOf flattens every fleet's errors as "<fleet>: <error>".
+func ErrorsOf(r *Result) []string {
+	var out []string
+	for _, f := range r.Fleets {
+		for _, e := range f.Errors {
+			out = append(out, fmt.Sprintf("%s: %s", f.Key, e))
+		}
+	}
+	return out
+}
