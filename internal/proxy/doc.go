@@ -91,8 +91,9 @@
 //
 // Filters come from the registry in package filters, keyed by typed_config
 // type URL, one file per filter. `disabled` and typed_per_filter_config
-// (FilterConfig or the filter's own per-route type) are honoured, most
-// specific level wins. The router must be last. An unknown filter NACKs the
+// (FilterConfig or the filter's own per-route type) are honoured at route
+// configuration, virtual host and route level, most specific wins
+// (weighted-cluster entries are validated but do not enable filters yet). The router must be last. An unknown filter NACKs the
 // listener even when disabled: a later route config could enable it, and a
 // route config's validity must not depend on which listener uses it (Envoy
 // does the same). HttpFilter.is_optional lets an unknown filter be skipped.

@@ -235,7 +235,7 @@ func (st *reqState) forward(s *filters.Stream) {
 		if a.autoHost && h.hostname != "" {
 			out.Host = h.hostname
 		}
-		if out.Host != origHost && a.appendXFH {
+		if out.Host != origHost && a.appendXFH && out.Header.Get("X-Forwarded-Host") != origHost {
 			out.Header.Add("X-Forwarded-Host", origHost)
 		}
 		actx, cancel := ctx, context.CancelFunc(func() {})
@@ -246,6 +246,10 @@ func (st *reqState) forward(s *filters.Stream) {
 		cancelTry := cancel
 		cancel = func() { stopIdle(); cancelTry() }
 		req := out.WithContext(actx)
+		if attempt > 1 {
+			// A failed attempt's transport may still hold the old map.
+			req.Header = out.Header.Clone()
+		}
 		req.URL = cloneURL(out.URL, h, c.cfg.tls != nil)
 		if body != nil {
 			req.Body = io.NopCloser(bytes.NewReader(body))
@@ -316,6 +320,9 @@ func (st *reqState) forward(s *filters.Stream) {
 			return
 		}
 		st.details = "via_upstream"
+		if attempt > 1 && attempt == maxAttempts && rp.retryStatus(resp.StatusCode, resp.Header.Get("Grpc-Status")) {
+			st.flags = "URX" // retries exhausted; the last response goes out
+		}
 		if idle != nil {
 			idle.touch()
 			resp.Body = idleBody{resp.Body, idle}

@@ -64,6 +64,7 @@ type route struct {
 	direct    *directResponse
 	req, resp headerOps
 	perFilter map[string]perFilter
+	merged    map[string]perFilter // with the virtual host's and table's
 }
 
 type pathKind int
@@ -218,6 +219,18 @@ func compileRouteConfig(rc *routev3.RouteConfiguration) (*routeTable, error) {
 			if dup {
 				return nil, fmt.Errorf("route config %s: duplicate domain %q", rc.GetName(), d)
 			}
+		}
+	}
+	// Per-filter configs are layered once here: route config, then virtual
+	// host, then route; the most specific wins.
+	seenVH := map[*vhost]bool{}
+	for _, vh := range t.allVhosts() {
+		if seenVH[vh] {
+			continue
+		}
+		seenVH[vh] = true
+		for _, r := range vh.routes {
+			r.merged = mergePerFilter(t.perFilter, vh.perFilter, r.perFilter)
 		}
 	}
 	// Longer wildcards are more specific; Envoy picks the longest match.
@@ -548,4 +561,31 @@ func readDataSource(d *corev3.DataSource) (string, error) {
 	default:
 		return "", fmt.Errorf("unsupported data source %T", s)
 	}
+}
+
+func (t *routeTable) allVhosts() []*vhost {
+	var out []*vhost
+	for _, vh := range t.exact {
+		out = append(out, vh)
+	}
+	for _, w := range append(append([]wildHost(nil), t.suffix...), t.prefix...) {
+		out = append(out, w.vh)
+	}
+	if t.star != nil {
+		out = append(out, t.star)
+	}
+	return out
+}
+
+func mergePerFilter(levels ...map[string]perFilter) map[string]perFilter {
+	var m map[string]perFilter
+	for _, l := range levels {
+		for k, v := range l {
+			if m == nil {
+				m = map[string]perFilter{}
+			}
+			m[k] = v
+		}
+	}
+	return m
 }
