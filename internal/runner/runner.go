@@ -98,6 +98,7 @@ type Runner struct {
 	last   file.Update
 	result *gatewayapi.Result
 	fleets map[string]*fleet
+	gauged map[string]bool // fleets with a connected-proxies series
 }
 
 // fleet is the runtime state of one snapshot key.
@@ -136,7 +137,7 @@ func New(o Options) (*Runner, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
 	}
-	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, done: make(chan struct{}),
+	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, gauged: map[string]bool{}, done: make(chan struct{}),
 		translate: gatewayapi.Translate}
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()

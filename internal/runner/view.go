@@ -71,9 +71,17 @@ func (r *Runner) publish() {
 	for _, p := range proxies {
 		byFleet[p.Fleet] = append(byFleet[p.Fleet], p)
 	}
-	r.metrics.proxies.Reset()
+	// Series of fleets without proxies are deleted one by one rather than
+	// with Reset, so a scrape never sees the gauge empty mid-update.
+	for f := range r.gauged {
+		if len(byFleet[f]) == 0 {
+			r.metrics.proxies.DeleteLabelValues(f)
+			delete(r.gauged, f)
+		}
+	}
 	for f, ps := range byFleet {
 		r.metrics.proxies.WithLabelValues(f).Set(float64(len(ps)))
+		r.gauged[f] = true
 	}
 
 	v := &view{dumps: map[string]fleetDump{}}
