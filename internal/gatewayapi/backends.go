@@ -88,10 +88,21 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		setting.Protocol = "HTTP2"
 	}
 	slices := t.index.endpointSlices[key(ns, svc.Name)]
-	if len(slices) > 0 {
+	switch {
+	case len(slices) > 0:
 		setting.Endpoints = sliceEndpoints(slices, port)
-	} else if ip := svc.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
-		setting.Endpoints = []*ir.DestinationEndpoint{{Host: ip, Port: uint32(port.Port)}}
+	case svc.Spec.Type == corev1.ServiceTypeExternalName && svc.Spec.ExternalName != "":
+		setting.AddressType = ptr("FQDN")
+		setting.Endpoints = []*ir.DestinationEndpoint{{Host: svc.Spec.ExternalName, Port: uint32(port.Port)}}
+	case svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone:
+		setting.Endpoints = []*ir.DestinationEndpoint{{Host: svc.Spec.ClusterIP, Port: uint32(port.Port)}}
+	default:
+		// No endpoints and no address: resolve the Service's cluster DNS
+		// name, which is what a proxy inside the cluster would reach.
+		setting.AddressType = ptr("FQDN")
+		setting.Endpoints = []*ir.DestinationEndpoint{{
+			Host: svc.Name + "." + svc.Namespace + ".svc." + t.dnsDomain(), Port: uint32(port.Port),
+		}}
 	}
 	return setting
 }
@@ -139,4 +150,11 @@ func sliceEndpoints(slices []*discoveryv1.EndpointSlice, sp *corev1.ServicePort)
 		return out[i].Port < out[j].Port
 	})
 	return out
+}
+
+func (t *translation) dnsDomain() string {
+	if t.opts.DNSDomain != "" {
+		return t.opts.DNSDomain
+	}
+	return "cluster.local"
 }

@@ -30,6 +30,9 @@ type Options struct {
 	EnableBackend bool
 	// EnableEnvoyPatchPolicy is extensionApis.enableEnvoyPatchPolicy.
 	EnableEnvoyPatchPolicy bool
+	// DNSDomain is the cluster DNS suffix for Services without an address
+	// (default cluster.local).
+	DNSDomain string
 	// HostInfrastructure is true when proxies run on this host (standalone
 	// mode), which is what makes loopback Backend addresses meaningful.
 	HostInfrastructure bool

@@ -25,6 +25,8 @@ import (
 
 // Options tune a run beyond what the EnvoyGateway config says.
 type Options struct {
+	// DNSDomain is the cluster DNS suffix (default cluster.local).
+	DNSDomain string
 	// RecordPatchChanges keeps each policy's before/after resources (for
 	// `x translate --diff`).
 	RecordPatchChanges bool
@@ -67,6 +69,7 @@ func (r *Result) Fleet(key string) *Fleet {
 // Run translates the set under the given configuration.
 func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	gopts := TranslationOptions(cfg)
+	gopts.DNSDomain = opts.DNSDomain
 	gw := gatewayapi.Translate(set, gopts)
 	policies := gatewayapi.ProcessEnvoyPatchPolicies(set, gopts, gw)
 	out := &Result{Gateway: gw, EnvoyPatchPolicies: policies}

@@ -78,7 +78,7 @@ func Run(opts Options) (*Report, error) {
 	if set.Len() == 0 && len(problems) > 0 {
 		return &Report{Problems: problems}, fmt.Errorf("no valid object could be read: %d problem(s)", len(problems))
 	}
-	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff})
+	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, DNSDomain: opts.DNSDomain})
 	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {
 		addGatewayAPI(report.Output, result)
