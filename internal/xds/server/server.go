@@ -241,11 +241,14 @@ func (s *Server) callbacks() serverv3.Callbacks {
 		},
 		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) { t.close(id) },
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			// The Delta server restores req.Node only after this callback,
+			// so later requests carry none: the tracker remembers it.
 			rejected := t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(),
 				req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+			node := t.node(id)
 			if rejected != "" {
-				s.log.Warn("proxy rejected configuration", "fleet", req.GetNode().GetCluster(),
-					"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "version", rejected,
+				s.log.Warn("proxy rejected configuration", "fleet", node.GetCluster(),
+					"node", node.GetId(), "type", req.GetTypeUrl(), "version", rejected,
 					"detail", req.GetErrorDetail().GetMessage())
 			}
 			return nil

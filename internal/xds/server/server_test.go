@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -26,7 +29,7 @@ const fleet = "default/eg"
 
 func startServer(t *testing.T) (*Server, string) {
 	t.Helper()
-	s := New(Options{})
+	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +212,7 @@ func TestDeltaACKAndNACK(t *testing.T) {
 }
 
 func TestInconsistentSnapshotKeepsServing(t *testing.T) {
-	s := New(Options{})
+	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx := context.Background()
 	r1, err := s.SetSnapshot(ctx, fleet, clusters("a"))
 	if err != nil {
@@ -234,5 +237,69 @@ func TestInconsistentSnapshotKeepsServing(t *testing.T) {
 func TestVersionOrder(t *testing.T) {
 	if !newerVersion("10-abc", "9-fff") || newerVersion("", "1-a") {
 		t.Fatal("versions must order by generation")
+	}
+}
+
+// A Delta client that reconnects holding exactly the current resources
+// (Envoy after a control plane restart) is still sent a response for its
+// wildcard subscription, so its ACK shows it serving the current version.
+func TestDeltaResumeWithCurrentResources(t *testing.T) {
+	s, addr := startServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := clusters("a", "b")
+	r1, err := s.SetSnapshot(ctx, fleet, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]string{}
+	for _, r := range res[resourcev3.ClusterType] {
+		b, err := cachev3.MarshalResource(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held[cachev3.GetResourceName(r)] = cachev3.HashResource(b)
+	}
+	cli, err := discoveryv3.NewAggregatedDiscoveryServiceClient(dial(t, addr)).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: fleet},
+		TypeUrl: resourcev3.ClusterType, InitialResourceVersions: held}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetResources()) != 0 {
+		t.Fatalf("a client holding the current resources was sent %d", len(resp.GetResources()))
+	}
+	if err := cli.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: resp.GetNonce()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s, "resumed proxy synced", func(ps []Proxy) bool { return len(ps) == 1 && ps[0].Synced(r1.Version) })
+
+	// Holding something else is not "synced": the server sends the diff.
+	cli2, err := discoveryv3.NewAggregatedDiscoveryServiceClient(dial(t, addr)).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli2.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "envoy-2", Cluster: fleet},
+		TypeUrl: resourcev3.ClusterType, InitialResourceVersions: map[string]string{"a": "stale", "b": held["b"]}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = cli2.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetResources()) != 1 || resp.GetResources()[0].GetName() != "a" {
+		t.Fatalf("diff = %v", resp.GetResources())
+	}
+	ps := waitFor(t, s, "envoy-2 pending", func(ps []Proxy) bool { return len(ps) == 2 })
+	for _, p := range ps {
+		if p.NodeID == "envoy-2" && p.Synced(r1.Version) {
+			t.Fatal("a proxy holding stale resources counted as synced before its ACK")
+		}
 	}
 }

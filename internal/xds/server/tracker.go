@@ -223,6 +223,16 @@ func (t *tracker) request(id int64, node *corev3.Node, typeURL, nonce, errDetail
 	return ""
 }
 
+// node is the node a stream identified itself with (nil before that).
+func (t *tracker) node(id int64) *corev3.Node {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.streams[id]; s != nil {
+		return s.node
+	}
+	return nil
+}
+
 // proxies returns every stream that has identified itself, by fleet then
 // node id then stream id.
 func (t *tracker) proxies() []Proxy {
