@@ -5,11 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
+	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // respWriter records what the access log and local replies need, and passes
@@ -70,14 +68,16 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// accessLogger writes Envoy's default format:
-// [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"
-// %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
-// %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
-// "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
+// accessLogger writes access log lines. Logs configured in the HCM are
+// honoured (format, filter, path; /dev/stdout is Options.AccessLog). An HCM
+// without access_log gets Envoy's default format on Options.AccessLog:
+// Envoy would log nothing, but a standalone gateway without a log is hard
+// to operate, so Portico keeps one (io.Discard turns it off).
 type accessLogger struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu    sync.Mutex
+	w     io.Writer
+	files map[string]io.Writer
+	def   *logSpec
 }
 
 func orDash(s string) string {
@@ -87,48 +87,52 @@ func orDash(s string) string {
 	return s
 }
 
-func (l *accessLogger) log(st *reqState) {
+func newAccessLogger(w io.Writer) *accessLogger {
+	def := &logSpec{}
+	_ = def.compileFormat(nil)
+	return &accessLogger{w: w, def: def, files: map[string]io.Writer{}}
+}
+
+// sink returns the writer for a log path, opening files on first use.
+func (l *accessLogger) sink(path string) io.Writer {
+	switch path {
+	case "", "/dev/stdout":
+		return l.w
+	case "/dev/stderr":
+		return os.Stderr
+	}
+	if w, ok := l.files[path]; ok {
+		return w
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		l.files[path] = io.Discard
+		return io.Discard
+	}
+	l.files[path] = f
+	return f
+}
+
+func (l *accessLogger) log(st *reqState, specs []*logSpec) {
 	if l == nil || l.w == nil {
 		return
 	}
-	r := st.req
-	path := r.Header.Get("X-Envoy-Original-Path")
-	if path == "" {
-		path = st.origURI
+	if len(specs) == 0 {
+		specs = []*logSpec{l.def}
 	}
-	code := st.w.code
-	if code == 0 {
-		code = 0 // the downstream went away before any response
+	var ri *replyInfo
+	for _, spec := range specs {
+		if spec.filter != nil {
+			if ri == nil {
+				ri = &replyInfo{code: st.w.code, details: st.details, flags: st.flags, req: st.req, start: st.start}
+			}
+			if !spec.filter(ri) {
+				continue
+			}
+		}
+		line := spec.render(st)
+		l.mu.Lock()
+		_, _ = l.sink(spec.path).Write(line)
+		l.mu.Unlock()
 	}
-	var b strings.Builder
-	b.Grow(256)
-	b.WriteByte('[')
-	b.WriteString(st.start.UTC().Format("2006-01-02T15:04:05.000Z"))
-	b.WriteString(`] "`)
-	b.WriteString(r.Method)
-	b.WriteByte(' ')
-	b.WriteString(path)
-	b.WriteByte(' ')
-	b.WriteString(r.Proto)
-	b.WriteString(`" `)
-	b.WriteString(strconv.Itoa(code))
-	b.WriteByte(' ')
-	b.WriteString(orDash(st.flags))
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(st.body.n.Load(), 10))
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(st.w.bytes, 10))
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(time.Since(st.start).Milliseconds(), 10))
-	b.WriteByte(' ')
-	b.WriteString(orDash(st.w.Header().Get("X-Envoy-Upstream-Service-Time")))
-	for _, v := range []string{r.Header.Get("X-Forwarded-For"), r.Header.Get("User-Agent"), r.Header.Get("X-Request-Id"), r.Host, st.upstreamHost} {
-		b.WriteString(` "`)
-		b.WriteString(orDash(v))
-		b.WriteByte('"')
-	}
-	b.WriteByte('\n')
-	l.mu.Lock()
-	_, _ = io.WriteString(l.w, b.String())
-	l.mu.Unlock()
 }

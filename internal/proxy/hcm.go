@@ -37,6 +37,8 @@ type reqState struct {
 	flags        string
 	details      string
 	upstreamHost string
+	cluster      string
+	originalPath string // before prefix/regex rewrite
 	vh           *vhost
 	rt           *route
 }
@@ -56,7 +58,7 @@ func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 		timers.requestDone()
 	}
 	r.Body = st.body
-	defer lr.log.log(st)
+	defer lr.log.log(st, h.logs)
 
 	if !h.preprocess(st, r) {
 		return

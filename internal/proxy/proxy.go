@@ -86,7 +86,7 @@ func New(o Options) (*Proxy, error) {
 	if o.InitialFetchTimeout == 0 {
 		o.InitialFetchTimeout = 15 * time.Second
 	}
-	p := &Proxy{opts: o, log: o.Logger, alog: &accessLogger{w: o.AccessLog}, pool: &hostPool{},
+	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{},
 		changed: make(chan struct{})}
 	p.socks = &sockets{drain: o.DrainTimeout, log: o.Logger}
 	p.status.Versions = map[string]string{}

@@ -121,6 +121,7 @@ func (st *reqState) forward(s *filters.Stream) {
 		}
 		name = wc.name
 	}
+	st.cluster = name
 	c := st.lr.clusters[name]
 	if c == nil {
 		st.flags = "NC"
@@ -133,6 +134,9 @@ func (st *reqState) forward(s *filters.Stream) {
 	out.RequestURI = ""
 	uri := rewritePath(r.URL.RequestURI(), &st.rt.m, a.prefixRewrite, a.hasPrefixRW, a.regexRewrite, a.regexSubst)
 	suppress := st.lr.hcm.suppressEnvoy
+	if uri != r.URL.RequestURI() {
+		st.originalPath = r.URL.RequestURI()
+	}
 	if uri != r.URL.RequestURI() && !suppress {
 		out.Header.Set("X-Envoy-Original-Path", r.URL.RequestURI())
 	}

@@ -1,0 +1,324 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Envoy's default access log format, used when a log has no format.
+const defaultLogFormat = `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" ` +
+	`%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ` +
+	`%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" ` +
+	`"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"` + "\n"
+
+// logCmd is one %COMMAND(arg?alt):max% of an access log format.
+type logCmd struct {
+	lit            string // literal text when name == ""
+	name, arg, alt string
+	max            int
+}
+
+// logCmds lists the commands the proxy can render; others NACK by name.
+var logCmds = map[string]bool{"START_TIME": true, "REQ": true, "RESP": true, "TRAILER": true, "PROTOCOL": true,
+	"RESPONSE_CODE": true, "RESPONSE_CODE_DETAILS": true, "RESPONSE_FLAGS": true, "BYTES_RECEIVED": true,
+	"BYTES_SENT": true, "DURATION": true, "UPSTREAM_HOST": true, "UPSTREAM_CLUSTER": true,
+	"UPSTREAM_LOCAL_ADDRESS": true, "UPSTREAM_TRANSPORT_FAILURE_REASON": true, "DOWNSTREAM_LOCAL_ADDRESS": true,
+	"DOWNSTREAM_REMOTE_ADDRESS": true, "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": true, "REQUESTED_SERVER_NAME": true,
+	"ROUTE_NAME": true, "CONNECTION_TERMINATION_DETAILS": true, "HOSTNAME": true, "LOCAL_REPLY_BODY": true}
+
+// numericCmds render as JSON numbers.
+var numericCmds = map[string]bool{"RESPONSE_CODE": true, "BYTES_RECEIVED": true, "BYTES_SENT": true, "DURATION": true}
+
+func parseLogFormat(s string) ([]logCmd, error) {
+	var out []logCmd
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			out = append(out, logCmd{lit: s})
+			break
+		}
+		if i > 0 {
+			out = append(out, logCmd{lit: s[:i]})
+		}
+		s = s[i+1:]
+		if strings.HasPrefix(s, "%") { // "%%" is a literal percent
+			out = append(out, logCmd{lit: "%"})
+			s = s[1:]
+			continue
+		}
+		j := strings.IndexByte(s, '%')
+		if j < 0 {
+			return nil, fmt.Errorf("unterminated %% in access log format")
+		}
+		body := s[:j]
+		s = s[j+1:]
+		c := logCmd{name: body}
+		if k := strings.IndexByte(body, '('); k >= 0 {
+			end := strings.LastIndexByte(body, ')')
+			if end < k {
+				return nil, fmt.Errorf("access log command %q: missing ')'", body)
+			}
+			c.name, c.arg = body[:k], body[k+1:end]
+			c.arg, c.alt, _ = strings.Cut(c.arg, "?")
+			if rest := body[end+1:]; strings.HasPrefix(rest, ":") {
+				c.max, _ = strconv.Atoi(rest[1:])
+			}
+		}
+		if !logCmds[c.name] {
+			return nil, fmt.Errorf("access log command %%%s%% is not supported", c.name)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// value renders one command for a finished request ("" when unknown).
+func (c logCmd) value(st *reqState) string {
+	r := st.req
+	var v string
+	switch c.name {
+	case "START_TIME":
+		v = st.start.UTC().Format("2006-01-02T15:04:05.000Z")
+	case "REQ":
+		if v = st.reqValue(c.arg); v == "" && c.alt != "" {
+			v = st.reqValue(c.alt)
+		}
+	case "RESP":
+		if v = st.w.Header().Get(c.arg); v == "" && c.alt != "" {
+			v = st.w.Header().Get(c.alt)
+		}
+	case "TRAILER":
+		v = st.w.Header().Get(http.TrailerPrefix + c.arg)
+	case "PROTOCOL":
+		v = r.Proto
+	case "RESPONSE_CODE":
+		v = strconv.Itoa(st.w.code)
+	case "RESPONSE_CODE_DETAILS":
+		v = st.details
+	case "RESPONSE_FLAGS":
+		v = st.flags
+	case "BYTES_RECEIVED":
+		v = strconv.FormatInt(st.body.n.Load(), 10)
+	case "BYTES_SENT":
+		v = strconv.FormatInt(st.w.bytes, 10)
+	case "DURATION":
+		v = strconv.FormatInt(time.Since(st.start).Milliseconds(), 10)
+	case "UPSTREAM_HOST":
+		v = st.upstreamHost
+	case "UPSTREAM_CLUSTER":
+		v = st.cluster
+	case "DOWNSTREAM_REMOTE_ADDRESS":
+		v = r.RemoteAddr
+	case "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT":
+		v, _, _ = net.SplitHostPort(r.RemoteAddr)
+	case "DOWNSTREAM_LOCAL_ADDRESS":
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			v = a.String()
+		}
+	case "REQUESTED_SERVER_NAME":
+		if r.TLS != nil {
+			v = r.TLS.ServerName
+		}
+	case "ROUTE_NAME":
+		if st.rt != nil {
+			v = st.rt.name
+		}
+	case "HOSTNAME":
+		v = hostname
+	}
+	if c.max > 0 && len(v) > c.max {
+		v = v[:c.max]
+	}
+	return v
+}
+
+// logSpec is one configured access log: where, what and when.
+type logSpec struct {
+	path   string // "" for stdout
+	text   []logCmd
+	json   map[string][]logCmd
+	filter replyFilter
+}
+
+const (
+	fileLogType   = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+	stdoutLogType = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+	stderrLogType = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
+)
+
+func compileAccessLogs(logs []*accesslogv3.AccessLog) ([]*logSpec, error) {
+	var out []*logSpec
+	for _, l := range logs {
+		spec := &logSpec{}
+		var format *corev3.SubstitutionFormatString
+		tc := l.GetTypedConfig()
+		switch tc.GetTypeUrl() {
+		case fileLogType:
+			var f filev3.FileAccessLog
+			if err := tc.UnmarshalTo(&f); err != nil {
+				return nil, err
+			}
+			spec.path = f.GetPath()
+			switch af := f.GetAccessLogFormat().(type) {
+			case *filev3.FileAccessLog_LogFormat:
+				format = af.LogFormat
+			case *filev3.FileAccessLog_Format:
+				format = &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormat{TextFormat: af.Format}}
+			case *filev3.FileAccessLog_JsonFormat:
+				format = &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: af.JsonFormat}}
+			case *filev3.FileAccessLog_TypedJsonFormat:
+				format = &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: af.TypedJsonFormat}}
+			}
+		case stdoutLogType, stderrLogType:
+			var f streamv3.StdoutAccessLog
+			if err := tc.UnmarshalTo(&f); err != nil {
+				var e streamv3.StderrAccessLog
+				if err2 := tc.UnmarshalTo(&e); err2 != nil {
+					return nil, err
+				}
+				format = e.GetLogFormat()
+			} else {
+				format = f.GetLogFormat()
+			}
+			spec.path = "/dev/stdout"
+			if tc.GetTypeUrl() == stderrLogType {
+				spec.path = "/dev/stderr"
+			}
+		default:
+			return nil, fmt.Errorf("access log %q: type %s is not supported", l.GetName(), tc.GetTypeUrl())
+		}
+		if err := spec.compileFormat(format); err != nil {
+			return nil, fmt.Errorf("access log %q: %v", l.GetName(), err)
+		}
+		if l.GetFilter() != nil {
+			f, err := compileReplyFilter(l.GetFilter())
+			if err != nil {
+				return nil, fmt.Errorf("access log %q: %v", l.GetName(), err)
+			}
+			spec.filter = f
+		}
+		out = append(out, spec)
+	}
+	return out, nil
+}
+
+func (spec *logSpec) compileFormat(f *corev3.SubstitutionFormatString) error {
+	if f == nil {
+		var err error
+		spec.text, err = parseLogFormat(defaultLogFormat)
+		return err
+	}
+	if err := checkFields("log_format", f, "text_format", "json_format", "text_format_source", "omit_empty_values", "content_type", "json_format_options"); err != nil {
+		return err
+	}
+	switch x := f.GetFormat().(type) {
+	case *corev3.SubstitutionFormatString_TextFormat:
+		return spec.setText(x.TextFormat)
+	case *corev3.SubstitutionFormatString_TextFormatSource:
+		s, err := readDataSource(x.TextFormatSource)
+		if err != nil {
+			return err
+		}
+		return spec.setText(s)
+	case *corev3.SubstitutionFormatString_JsonFormat:
+		spec.json = map[string][]logCmd{}
+		for k, v := range x.JsonFormat.GetFields() {
+			sv, ok := v.GetKind().(*structpb.Value_StringValue)
+			if !ok {
+				return fmt.Errorf("json_format key %q: only string values are supported", k)
+			}
+			cmds, err := parseLogFormat(sv.StringValue)
+			if err != nil {
+				return err
+			}
+			spec.json[k] = cmds
+		}
+	}
+	return nil
+}
+
+func (spec *logSpec) setText(s string) error {
+	cmds, err := parseLogFormat(s)
+	spec.text = cmds
+	return err
+}
+
+// render formats the line: text as Envoy writes it ("-" for empty values),
+// or JSON with sorted keys, numbers for numeric commands and null for
+// empty values.
+func (spec *logSpec) render(st *reqState) []byte {
+	if spec.json == nil {
+		var b strings.Builder
+		for _, c := range spec.text {
+			if c.name == "" {
+				b.WriteString(c.lit)
+				continue
+			}
+			b.WriteString(orDash(c.value(st)))
+		}
+		return []byte(b.String())
+	}
+	keys := make([]string, 0, len(spec.json))
+	for k := range spec.json {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		cmds := spec.json[k]
+		if len(cmds) == 1 && cmds[0].name != "" {
+			v := cmds[0].value(st)
+			switch {
+			case v == "":
+				b.WriteString("null")
+			case numericCmds[cmds[0].name]:
+				b.WriteString(v)
+			default:
+				vb, _ := json.Marshal(v)
+				b.Write(vb)
+			}
+			continue
+		}
+		var s strings.Builder
+		for _, c := range cmds {
+			if c.name == "" {
+				s.WriteString(c.lit)
+			} else {
+				s.WriteString(orDash(c.value(st)))
+			}
+		}
+		vb, _ := json.Marshal(s.String())
+		b.Write(vb)
+	}
+	b.WriteString("}\n")
+	return []byte(b.String())
+}
+
+// reqValue reads a request header for the access log. The router sets
+// x-envoy-original-path on the upstream request only, so it is kept here.
+func (st *reqState) reqValue(name string) string {
+	if strings.EqualFold(name, "x-envoy-original-path") && st.originalPath != "" {
+		return st.originalPath
+	}
+	v, _ := reqHeader(st.req, name)
+	return v
+}
