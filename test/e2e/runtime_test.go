@@ -60,13 +60,8 @@ func slowBackend(t *testing.T, name string, arrived chan<- struct{}, hold <-chan
 // clusterIP:port is where a test backend really listens.
 func gatewayYAML(gwPort int, extraListenerPort int, services map[string]int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: eg
-spec:
-  controllerName: gateway.envoyproxy.io/gatewayclass-controller
----
+	b.WriteString(classAndServices(services))
+	fmt.Fprintf(&b, `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
@@ -82,6 +77,19 @@ spec:
 	if extraListenerPort != 0 {
 		fmt.Fprintf(&b, "    - name: extra\n      protocol: HTTP\n      port: %d\n", extraListenerPort)
 	}
+	return b.String()
+}
+
+// classAndServices is the GatewayClass eg and one Service per backend.
+func classAndServices(services map[string]int) string {
+	var b strings.Builder
+	b.WriteString(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: eg
+spec:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+`)
 	for name, port := range services {
 		fmt.Fprintf(&b, `---
 apiVersion: v1
@@ -449,4 +457,72 @@ func TestNACKTurnsProgrammedFalse(t *testing.T) {
 	// and the proxy accepts it: Programmed is True again.
 	writeFile(t, filepath.Join(e.dir, "gateway.yaml"), gatewayYAML(gw, 0, map[string]int{"backend": bp}))
 	e.eventually("Programmed=True after the fix", func() bool { return e.programmed().Status == "True" })
+}
+
+// namedGateway is a Gateway of class eg with its own HTTPRoute to backend.
+func namedGateway(name string, port, backendPort int) string {
+	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: %s
+  namespace: default
+spec:
+  gatewayClassName: eg
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: %d
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: %s
+  namespace: default
+spec:
+  parentRefs:
+    - name: %s
+  hostnames: ["www.example.com"]
+  rules:
+    - backendRefs:
+        - name: backend
+          port: %d
+`, name, port, name, name, backendPort)
+}
+
+// Each Gateway is its own fleet with its own proxy; removing a Gateway
+// stops its proxy and leaves the other serving.
+func TestOneProxyPerGateway(t *testing.T) {
+	bp := backend(t, "one")
+	portA, portB := freePort(t), freePort(t)
+	files := map[string]string{"base.yaml": classAndServices(map[string]int{"backend": bp}),
+		"a.yaml": namedGateway("a", portA, bp), "b.yaml": namedGateway("b", portB, bp)}
+	e := start(t, files, portA)
+	getVia := func(port int) (int, string, error) {
+		g := *e
+		g.gwPort = port
+		return g.get("/")
+	}
+	for _, p := range []int{portA, portB} {
+		if code, name, err := getVia(p); err != nil || code != 200 || name != "one" {
+			t.Fatalf("gateway on %d: %d %q %v", p, code, name, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(e.dir, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("gateway b's proxy to stop", func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", portB), time.Second)
+		if err == nil {
+			c.Close()
+			return false
+		}
+		return true
+	})
+	if code, name, err := getVia(portA); err != nil || code != 200 || name != "one" {
+		t.Fatalf("gateway a after b's removal: %d %q %v", code, name, err)
+	}
+	_, st := e.admin("/status")
+	if strings.Contains(string(st), `"default/b"`) || !strings.Contains(string(st), `"default/a"`) {
+		t.Fatalf("fleets in /status after removal: %s", st)
+	}
 }
