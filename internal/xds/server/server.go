@@ -20,6 +20,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -29,6 +30,7 @@ import (
 	sotwv3 "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -45,7 +47,6 @@ type Server struct {
 	log     *slog.Logger
 	cache   cachev3.SnapshotCache
 	tracker *tracker
-	grpc    *grpc.Server
 
 	mu       sync.Mutex
 	versions map[string]fleetVersion
@@ -95,11 +96,14 @@ func (s *Server) Proxies() []Proxy { return s.tracker.proxies() }
 // Serve serves ADS (SotW and Delta) on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	xds := serverv3.NewServer(ctx, s.cache, s.callbacks(), sotwv3.WithLogger(cpLogger{s.log}))
-	g := grpc.NewServer()
+	g := grpc.NewServer(
+		// Envoy's bootstrap pings the xDS connection every 30s; gRPC's
+		// default policy (one ping per 5 min) would answer that with
+		// GOAWAY too_many_pings and drop every Envoy periodically.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
+	)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
-	s.mu.Lock()
-	s.grpc = g
-	s.mu.Unlock()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
