@@ -8,6 +8,8 @@ import (
 	"io"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/runtime"
+
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/resource"
@@ -118,54 +120,32 @@ func OfflineDefaults() *egv1a1.EnvoyGateway {
 // of them under gatewayClasses rather than hide some.
 func addGatewayAPI(out Output, pr *pipeline.Result) {
 	r := pr.Gateway
-	switch len(r.GatewayClasses) {
-	case 0:
-	case 1:
-		out["gatewayClass"] = withTypeMeta(r.GatewayClasses[0], "GatewayClass")
-	default:
-		var all []any
-		for _, gc := range r.GatewayClasses {
-			all = append(all, withTypeMeta(gc, "GatewayClass"))
-		}
-		out["gatewayClasses"] = all
+	addOne(out, "gatewayClass", "gatewayClasses", "GatewayClass", r.GatewayClasses)
+	addOne(out, "envoyProxyForGatewayClass", "envoyProxiesForGatewayClasses", egv1a1.KindEnvoyProxy, r.EnvoyProxies)
+	addList(out, "gateways", "Gateway", r.Gateways)
+	addList(out, "backends", egv1a1.KindBackend, r.Backends)
+	addList(out, "httpRoutes", "HTTPRoute", r.HTTPRoutes)
+	addList(out, "envoyPatchPolicies", egv1a1.KindEnvoyPatchPolicy, pr.EnvoyPatchPolicies)
+}
+
+// addList adds objects under key, with apiVersion and kind, when there are any.
+func addList[T runtime.Object](out Output, key, kind string, objs []T) {
+	if len(objs) == 0 {
+		return
 	}
-	switch len(r.EnvoyProxies) {
-	case 0:
-	case 1:
-		out["envoyProxyForGatewayClass"] = withTypeMeta(r.EnvoyProxies[0], "EnvoyProxy")
-	default:
-		var all []any
-		for _, p := range r.EnvoyProxies {
-			all = append(all, withTypeMeta(p, "EnvoyProxy"))
-		}
-		out["envoyProxiesForGatewayClasses"] = all
+	all := make([]any, 0, len(objs))
+	for _, o := range objs {
+		all = append(all, withTypeMeta(o, kind))
 	}
-	if len(r.Gateways) > 0 {
-		var all []any
-		for _, g := range r.Gateways {
-			all = append(all, withTypeMeta(g, "Gateway"))
-		}
-		out["gateways"] = all
+	out[key] = all
+}
+
+// addOne follows egctl, which prints a single object (gatewayClass) where
+// there is one; several go under the plural key rather than being hidden.
+func addOne[T runtime.Object](out Output, single, plural, kind string, objs []T) {
+	if len(objs) == 1 {
+		out[single] = withTypeMeta(objs[0], kind)
+		return
 	}
-	if len(r.Backends) > 0 {
-		var all []any
-		for _, b := range r.Backends {
-			all = append(all, withTypeMeta(b, egv1a1.KindBackend))
-		}
-		out["backends"] = all
-	}
-	if len(r.HTTPRoutes) > 0 {
-		var all []any
-		for _, h := range r.HTTPRoutes {
-			all = append(all, withTypeMeta(h, "HTTPRoute"))
-		}
-		out["httpRoutes"] = all
-	}
-	if len(pr.EnvoyPatchPolicies) > 0 {
-		var all []any
-		for _, p := range pr.EnvoyPatchPolicies {
-			all = append(all, withTypeMeta(p, egv1a1.KindEnvoyPatchPolicy))
-		}
-		out["envoyPatchPolicies"] = all
-	}
+	addList(out, plural, kind, objs)
 }
