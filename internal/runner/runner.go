@@ -27,9 +27,8 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/admin"
-	"github.com/portico-gw/portico/internal/gatewayapi"
 	"github.com/portico-gw/portico/internal/infra/host"
-	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/status"
@@ -91,12 +90,12 @@ type Runner struct {
 	errMu          sync.Mutex
 	err            error
 
-	// translate is gatewayapi.Translate (a field so tests can break it).
-	translate func(*resource.Set, gatewayapi.Options) *gatewayapi.Result
+	// translate is pipeline.Run (a field so tests can break it).
+	translate func(*resource.Set, *egv1a1.EnvoyGateway, pipeline.Options) *pipeline.Result
 
 	// Owned by the loop goroutine (and by Start before the loop runs).
 	last   file.Update
-	result *gatewayapi.Result
+	result *pipeline.Result
 	fleets map[string]*fleet
 	gauged map[string]bool // fleets with a connected-proxies series
 }
@@ -110,6 +109,8 @@ type fleet struct {
 	err string
 	// xlateErrs are IR objects the xDS translator left out.
 	xlateErrs []string
+	// patches are the EnvoyPatchPolicies (namespace/name) applied to it.
+	patches []string
 	// ready turns true the first time a proxy serves a version (sticky).
 	ready bool
 }
@@ -138,7 +139,7 @@ func New(o Options) (*Runner, error) {
 		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
 	}
 	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, gauged: map[string]bool{}, done: make(chan struct{}),
-		translate: gatewayapi.Translate}
+		translate: pipeline.Run}
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
@@ -278,7 +279,7 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		return
 	}
 	start := time.Now()
-	result, err := safely(r.log, func() *gatewayapi.Result { return r.translate(u.Set, translationOptions(r.cfg)) })
+	result, err := safely(r.log, func() *pipeline.Result { return r.translate(u.Set, r.cfg, pipeline.Options{}) })
 	if err != nil {
 		// A translator bug must not take the proxies down with it.
 		r.last.Applied, r.last.Err = false, err
@@ -287,20 +288,21 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		r.publish()
 		return
 	}
+	r.metrics.translation.Observe(time.Since(start).Seconds())
 	r.metrics.reloads.WithLabelValues("applied").Inc()
 	r.result = result
-	keys := sortedKeys(r.result.XdsIR)
-	for _, key := range keys {
-		f := r.fleets[key]
+	keys := make([]string, 0, len(result.Fleets))
+	for _, pf := range result.Fleets {
+		keys = append(keys, pf.Key)
+		f := r.fleets[pf.Key]
 		if f == nil {
 			f = &fleet{}
-			r.fleets[key] = f
+			r.fleets[pf.Key] = f
 		}
-		r.serveFleet(ctx, key, f, r.result.XdsIR[key])
+		r.serveFleet(ctx, f, pf)
 	}
-	r.metrics.translation.Observe(time.Since(start).Seconds())
 	for key := range r.fleets {
-		if _, ok := r.result.XdsIR[key]; !ok {
+		if result.Fleet(key) == nil {
 			r.log.Info("fleet removed", "fleet", key)
 			r.server.RemoveFleet(key)
 			delete(r.fleets, key)
@@ -310,33 +312,20 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 	r.publish()
 }
 
-// serveFleet translates one fleet's IR and replaces its snapshot when the
-// result is consistent; otherwise the last good snapshot keeps serving.
-func (r *Runner) serveFleet(ctx context.Context, key string, f *fleet, x *ir.Xds) {
-	var err error
-	res, perr := safely(r.log, func() *translator.Resources {
-		var res *translator.Resources
-		res, err = translator.Translate(r.adjust(x))
-		return res
-	})
-	if perr != nil {
-		f.err = perr.Error()
-		r.metrics.snapErrors.WithLabelValues(key).Inc()
-		r.log.Error("xDS translation failed; the last good snapshot keeps serving", "fleet", key, "serving", f.version, "err", perr)
-		return
-	}
-	f.xlateErrs = nil
-	var objErrs translator.Errors
-	if errors.As(err, &objErrs) {
-		for _, e := range objErrs {
-			f.xlateErrs = append(f.xlateErrs, e.Error())
-		}
-	} else if err != nil {
-		f.xlateErrs = []string{err.Error()}
-	}
+// serveFleet replaces a fleet's snapshot with the translation when it is
+// consistent; otherwise the last good snapshot keeps serving.
+func (r *Runner) serveFleet(ctx context.Context, f *fleet, pf *pipeline.Fleet) {
+	key := pf.Key
+	f.xlateErrs = pf.Errors
 	for _, e := range f.xlateErrs {
 		r.log.Warn("left out of the xDS", "fleet", key, "err", e)
 	}
+	if pf.Resources == nil {
+		f.err = "the xDS translation produced nothing"
+		r.metrics.snapErrors.WithLabelValues(key).Inc()
+		return
+	}
+	res := hostAdjust(pf.Resources, pf.IR, r.opts.ListenerAddress, r.opts.KeepReadyListener)
 	set, err := r.server.SetSnapshot(ctx, key, res.ByType())
 	if err != nil {
 		f.err = err.Error()
@@ -345,6 +334,10 @@ func (r *Runner) serveFleet(ctx context.Context, key string, f *fleet, x *ir.Xds
 		return
 	}
 	f.err = ""
+	f.patches = f.patches[:0]
+	for _, p := range pf.Patches {
+		f.patches = append(f.patches, p.Namespace+"/"+p.Name)
+	}
 	if set.Changed {
 		f.version, f.resources = set.Version, res
 		r.metrics.pushes.WithLabelValues(key).Inc()
@@ -363,48 +356,6 @@ func safely[T any](log *slog.Logger, fn func() T) (out T, err error) {
 		}
 	}()
 	return fn(), nil
-}
-
-// adjust applies the host runtime's choices to a copy of the IR; the
-// translated IR itself is left as `x translate` shows it.
-func (r *Runner) adjust(x *ir.Xds) *ir.Xds {
-	c := *x
-	if !r.opts.KeepReadyListener {
-		c.ReadyListener = nil
-	} else if c.ReadyListener != nil && r.opts.ListenerAddress != "" {
-		rl := *c.ReadyListener
-		rl.Address = r.opts.ListenerAddress
-		c.ReadyListener = &rl
-	}
-	if r.opts.ListenerAddress != "" {
-		c.HTTP = make([]*ir.HTTPListener, len(x.HTTP))
-		for i, l := range x.HTTP {
-			lc := *l
-			lc.Address = r.opts.ListenerAddress
-			c.HTTP[i] = &lc
-		}
-	}
-	return &c
-}
-
-// translationOptions maps the EnvoyGateway config onto the translator's
-// options, as `x translate` does, with the Host infrastructure on.
-func translationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
-	opts := gatewayapi.Options{HostInfrastructure: true}
-	if cfg.Gateway != nil {
-		opts.ControllerName = cfg.Gateway.ControllerName
-	}
-	if cfg.ExtensionAPIs != nil {
-		opts.EnableBackend = cfg.ExtensionAPIs.EnableBackend
-	}
-	if cfg.RuntimeFlags != nil {
-		for _, f := range cfg.RuntimeFlags.Enabled {
-			if strings.EqualFold(string(f), "XDSNameSchemeV2") {
-				opts.XDSNameSchemeV2 = true
-			}
-		}
-	}
-	return opts
 }
 
 func runtimeDir(cfg *egv1a1.EnvoyGateway) string {

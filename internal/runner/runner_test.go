@@ -21,8 +21,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/portico-gw/portico/internal/gatewayapi"
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/resource"
 )
 
@@ -432,13 +433,13 @@ func TestTranslatorPanicKeepsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	real := r.translate
-	r.translate = func(s *resource.Set, o gatewayapi.Options) *gatewayapi.Result {
+	r.translate = func(s *resource.Set, cfg *egv1a1.EnvoyGateway, o pipeline.Options) *pipeline.Result {
 		for _, h := range s.HTTPRoutes {
 			if len(h.Spec.Hostnames) > 0 && h.Spec.Hostnames[0] == "panic.example.com" {
 				panic("translator bug")
 			}
 		}
-		return real(s, o)
+		return real(s, cfg, o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); <-r.Done() }()

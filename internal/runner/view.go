@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/gatewayapi"
 	"github.com/portico-gw/portico/internal/status"
 	"github.com/portico-gw/portico/internal/xds/configdump"
@@ -111,11 +112,7 @@ func (r *Runner) publish() {
 		v.dumps[key] = fleetDump{version: f.version, resources: f.resources}
 	}
 	if r.result != nil {
-		objs, err := status.FromResult(r.withGatewayConditions(byFleet))
-		if err != nil {
-			r.log.Error("status", "err", err)
-		}
-		list.Items = r.store.Publish(objs)
+		list.Items = r.store.Publish(r.objects(byFleet))
 	}
 	v.ready = ready
 	switch {
@@ -141,19 +138,22 @@ func orEmpty(ps []xdsserver.Proxy) []xdsserver.Proxy {
 	return ps
 }
 
-// withGatewayConditions returns a copy of the result whose Gateways carry
-// the runtime's conditions: Accepted (unless translation refused the
-// Gateway) and Programmed, which reflects what the fleet's proxies
-// accepted. A NACK also turns the listeners' Programmed False, with the
-// proxy's own words. (Envoy Gateway's Programmed only says that a
+// objects returns every object with its status, the runtime's conditions
+// included: each Gateway's Accepted (unless translation refused it) and
+// Programmed, which reflects what the fleet's proxies accepted. A NACK also
+// turns False the Programmed of the Gateway's listeners and of the
+// EnvoyPatchPolicies applied to the fleet, with the proxy's own words.
+// (Envoy Gateway's Programmed says that patches applied or that a
 // Deployment is up; it cannot tell a rejected config from an accepted one.)
-func (r *Runner) withGatewayConditions(byFleet map[string][]xdsserver.Proxy) *gatewayapi.Result {
-	res := *r.result
-	res.Gateways = make([]*gwapiv1.Gateway, len(r.result.Gateways))
-	for i, in := range r.result.Gateways {
+// The translation result is copied, never changed.
+func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []status.Object {
+	gwRes := *r.result.Gateway
+	gwRes.Gateways = make([]*gwapiv1.Gateway, len(r.result.Gateway.Gateways))
+	invalid := map[string]string{} // fleet -> NACK message
+	for i, in := range r.result.Gateway.Gateways {
 		gw := in.DeepCopy()
-		res.Gateways[i] = gw
-		key := fleetOf(r.result, gw)
+		gwRes.Gateways[i] = gw
+		key := fleetOf(r.result.Gateway, gw)
 		if key == "" {
 			continue // not accepted: translation said why
 		}
@@ -167,16 +167,46 @@ func (r *Runner) withGatewayConditions(byFleet map[string][]xdsserver.Proxy) *ga
 		setCondition(&gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionProgrammed),
 			Status: st, Reason: reason, Message: msg, ObservedGeneration: gen})
 		if reason == string(gwapiv1.GatewayReasonInvalid) {
+			invalid[key] = msg
 			for li := range gw.Status.Listeners {
-				l := &gw.Status.Listeners[li]
-				if c := findCondition(l.Conditions, string(gwapiv1.ListenerConditionProgrammed)); c != nil && c.Status == metav1.ConditionTrue {
-					*c = metav1.Condition{Type: c.Type, Status: metav1.ConditionFalse, Reason: string(gwapiv1.ListenerReasonInvalid),
-						Message: msg, ObservedGeneration: c.ObservedGeneration}
+				falsify(gw.Status.Listeners[li].Conditions, string(gwapiv1.ListenerReasonInvalid), msg)
+			}
+		}
+	}
+	policies := make([]*egv1a1.EnvoyPatchPolicy, len(r.result.EnvoyPatchPolicies))
+	byName := map[string]*egv1a1.EnvoyPatchPolicy{}
+	for i, p := range r.result.EnvoyPatchPolicies {
+		policies[i] = p.DeepCopy()
+		byName[p.Namespace+"/"+p.Name] = policies[i]
+	}
+	for key, msg := range invalid {
+		if f := r.fleets[key]; f != nil {
+			for _, name := range f.patches {
+				if p := byName[name]; p != nil {
+					for ai := range p.Status.Ancestors {
+						falsify(p.Status.Ancestors[ai].Conditions, "Invalid", msg)
+					}
 				}
 			}
 		}
 	}
-	return &res
+	objs, err := status.FromResult(&gwRes)
+	if err != nil {
+		r.log.Error("status", "err", err)
+	}
+	more, err := status.FromResult(&struct{ EnvoyPatchPolicies []*egv1a1.EnvoyPatchPolicy }{policies})
+	if err != nil {
+		r.log.Error("status", "err", err)
+	}
+	return append(objs, more...)
+}
+
+// falsify turns a True Programmed condition False with reason and message.
+func falsify(conds []metav1.Condition, reason, msg string) {
+	if c := findCondition(conds, "Programmed"); c != nil && c.Status == metav1.ConditionTrue {
+		*c = metav1.Condition{Type: c.Type, Status: metav1.ConditionFalse, Reason: reason, Message: msg,
+			ObservedGeneration: c.ObservedGeneration}
+	}
 }
 
 // programmed decides a fleet's Programmed condition from its proxies.

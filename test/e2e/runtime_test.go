@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/runner"
 )
@@ -157,11 +158,17 @@ type env struct {
 // waits for /readyz.
 func start(t *testing.T, files map[string]string, gwPort int) *env {
 	t.Helper()
+	return startWith(t, nil, files, gwPort)
+}
+
+// startWith is start with an EnvoyGateway configuration.
+func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
+	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		writeFile(t, filepath.Join(dir, name), data)
 	}
-	r, err := runner.New(runner.Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+	r, err := runner.New(runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
 		DataPlane: host.Builtin, ListenerAddress: "127.0.0.1", Debounce: 50 * time.Millisecond,
 		ProxyAccessLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -524,5 +531,59 @@ func TestOneProxyPerGateway(t *testing.T) {
 	_, st := e.admin("/status")
 	if strings.Contains(string(st), `"default/b"`) || !strings.Contains(string(st), `"default/a"`) {
 		t.Fatalf("fleets in /status after removal: %s", st)
+	}
+}
+
+// An EnvoyPatchPolicy whose result the proxy rejects: the policy applied
+// (translation says Programmed True), but the proxy NACKs, so the policy's
+// Programmed turns False with the proxy's reason, next to the Gateway's.
+func TestPatchPolicyRejectedByProxy(t *testing.T) {
+	bp := backend(t, "one")
+	gw := freePort(t)
+	cfg := &egv1a1.EnvoyGateway{}
+	cfg.ExtensionAPIs = &egv1a1.ExtensionAPISettings{EnableEnvoyPatchPolicy: true}
+	e := startWith(t, cfg, map[string]string{"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml": routeYAML("backend", bp)}, gw)
+	writeFile(t, filepath.Join(e.dir, "patch.yaml"), `apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyPatchPolicy
+metadata:
+  name: fast-open
+  namespace: default
+spec:
+  targetRef:
+    group: gateway.networking.k8s.io
+    kind: Gateway
+    name: eg
+  type: JSONPatch
+  jsonPatches:
+    - type: "type.googleapis.com/envoy.config.listener.v3.Listener"
+      name: default/eg/http
+      operation:
+        op: add
+        path: "/tcp_fast_open_queue_length"
+        value: 5
+`)
+	var policy string
+	e.eventually("the policy's Programmed False with the proxy's reason", func() bool {
+		_, b := e.admin("/status")
+		var l runner.StatusList
+		if err := json.Unmarshal(b, &l); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range l.Items {
+			if o.Kind != "EnvoyPatchPolicy" {
+				continue
+			}
+			raw, _ := json.Marshal(o.Status)
+			policy = string(raw)
+			return strings.Contains(policy, `"reason":"Invalid"`) && strings.Contains(policy, "tcp_fast_open_queue_length")
+		}
+		return false
+	})
+	if c := e.programmed(); c.Status != "False" || !strings.Contains(c.Message, "tcp_fast_open_queue_length") {
+		t.Fatalf("Gateway Programmed = %+v", c)
+	}
+	if code, name, err := e.get("/"); err != nil || code != 200 || name != "one" {
+		t.Fatalf("the config before the patch must keep serving: %d %q %v", code, name, err)
 	}
 }
