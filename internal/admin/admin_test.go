@@ -18,8 +18,10 @@ type fake struct {
 	fleet string
 }
 
-func (f *fake) Status() []byte        { return []byte(`{"kind":"List"}`) }
-func (f *fake) Ready() (bool, string) { return f.ready, map[bool]string{true: "ok", false: "waiting"}[f.ready] }
+func (f *fake) Status() []byte { return []byte(`{"kind":"List"}`) }
+func (f *fake) Ready() (bool, string) {
+	return f.ready, map[bool]string{true: "ok", false: "waiting"}[f.ready]
+}
 func (f *fake) ConfigDump(fleet string, t configdump.Type) (any, error) {
 	f.fleet, f.asked = fleet, t
 	return map[string]any{"fleet": fleet}, nil
