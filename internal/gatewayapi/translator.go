@@ -67,6 +67,9 @@ type translation struct {
 
 // Translate turns the input set into IR and statuses.
 func Translate(in *resource.Set, opts Options) *Result {
+	if ext := newExtensionPass(in); ext != nil {
+		return ext.translate(opts)
+	}
 	if opts.ControllerName == "" {
 		opts.ControllerName = DefaultControllerName
 	}

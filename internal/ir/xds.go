@@ -91,6 +91,10 @@ type HTTPListener struct {
 	Metadata     *ResourceMetadata `json:"metadata,omitempty"`
 	// IsHTTP2 marks a listener that serves gRPC routes.
 	IsHTTP2 bool `json:"isHTTP2,omitempty"`
+	// ExtensionPolicies are extension policyResources attached to this
+	// listener's Gateway (or to this listener by sectionName); they are
+	// handed to the HTTPListener hook.
+	ExtensionPolicies []*UnstructuredRef `json:"extensionPolicies,omitempty"`
 }
 
 // PathSettings is the HCM's path normalization.
@@ -147,6 +151,12 @@ type HTTPRoute struct {
 	// ExtensionRefs are HTTPRoute filters of an extension server's kinds;
 	// they are handed to the Route hook.
 	ExtensionRefs []*UnstructuredRef `json:"extensionRefs,omitempty"`
+	// ExtensionPolicies are extension policyResources attached to the
+	// HTTPRoute (or to this rule by sectionName); they are handed to the
+	// Route hook, which is called when either list is not empty.
+	ExtensionPolicies []*UnstructuredRef `json:"extensionPolicies,omitempty"`
+	// Security holds the route's authentication settings.
+	Security *SecurityFeatures `json:"security,omitempty"`
 }
 
 // StringMatch matches a path, header or query parameter. Exactly one of
@@ -214,6 +224,10 @@ type RouteDestination struct {
 	Name     string                `json:"name"`
 	Settings []*DestinationSetting `json:"settings,omitempty"`
 	Metadata *ResourceMetadata     `json:"metadata,omitempty"`
+	// ExtensionBackends are custom backendRefs (an extension manager's
+	// backendResources); the Cluster hook is called for this cluster when
+	// the list is not empty.
+	ExtensionBackends []*UnstructuredRef `json:"extensionBackends,omitempty"`
 }
 
 // DestinationSetting is one backendRef of a rule.
@@ -342,4 +356,21 @@ func (c TLSCertificate) MarshalJSON() ([]byte, error) {
 		p.PrivateKey = []byte("[redacted]")
 	}
 	return json.Marshal(p)
+}
+
+// SecurityFeatures are a route's authentication settings.
+type SecurityFeatures struct {
+	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
+}
+
+// BasicAuth is HTTP Basic authentication against htpasswd users.
+type BasicAuth struct {
+	// Name is the policy that configured it (securitypolicy/<ns>/<name>);
+	// routes with the same name share one HCM filter.
+	Name string `json:"name"`
+	// Users is htpasswd content ("user:{SHA}base64(sha1(password))" lines).
+	Users []byte `json:"users"`
+	// ForwardUsernameHeader, when set, carries the authenticated user name
+	// to the upstream.
+	ForwardUsernameHeader *string `json:"forwardUsernameHeader,omitempty"`
 }

@@ -30,6 +30,9 @@ type Options struct {
 	// RecordPatchChanges keeps each policy's before/after resources (for
 	// `x translate --diff`).
 	RecordPatchChanges bool
+	// Extensions are the extension server hooks (nil: none). They are
+	// called through this interface so the pipeline stays free of I/O.
+	Extensions translator.Hooks
 }
 
 // Fleet is the output for one proxy fleet (one Gateway, or one GatewayClass
@@ -44,6 +47,10 @@ type Fleet struct {
 	Errors []string
 	// Patches are the EnvoyPatchPolicy outcomes, in the order applied.
 	Patches []patch.Status
+	// ExtensionError is set when an extension hook failed without
+	// failOpen: Resources is then nil and the fleet must keep serving its
+	// last good configuration.
+	ExtensionError string
 }
 
 // Result is one full translation.
@@ -85,6 +92,7 @@ func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	for _, key := range keys {
 		out.Fleets = append(out.Fleets, translateFleet(key, gw.XdsIR[key], opts, byName))
 	}
+	markExtensionFailures(out)
 	return out
 }
 
@@ -101,17 +109,20 @@ func translateFleet(key string, x *ir.Xds, opts Options, policies map[string]*eg
 		}
 	}
 	f.Resources = res
-	if res == nil || len(x.EnvoyPatchPolicies) == 0 {
+	if !runExtensionHooks(f, x, opts.Extensions) {
 		return f
 	}
-	f.Resources, f.Patches = patch.Apply(res, x.EnvoyPatchPolicies,
-		patch.Options{Names: patch.NamesFor(x), RecordChanges: opts.RecordPatchChanges})
-	for _, st := range f.Patches {
-		if p := policies[st.Namespace+"/"+st.Name]; p != nil && len(p.Status.Ancestors) > 0 {
-			a := &p.Status.Ancestors[0]
-			a.Conditions = setCondition(a.Conditions, st.Programmed)
+	if f.Resources != nil && len(x.EnvoyPatchPolicies) > 0 {
+		f.Resources, f.Patches = patch.Apply(f.Resources, x.EnvoyPatchPolicies,
+			patch.Options{Names: patch.NamesFor(x), RecordChanges: opts.RecordPatchChanges})
+		for _, st := range f.Patches {
+			if p := policies[st.Namespace+"/"+st.Name]; p != nil && len(p.Status.Ancestors) > 0 {
+				a := &p.Status.Ancestors[0]
+				a.Conditions = setCondition(a.Conditions, st.Programmed)
+			}
 		}
 	}
+	runTranslationHook(f, x, opts.Extensions)
 	return f
 }
 

@@ -59,9 +59,10 @@
 // reset, connect-failure, retriable-4xx, retriable-status-codes, gRPC
 // statuses; per_try_timeout; jittered back-off; bodies up to 1 MiB are
 // replayed), include_request_attempt_count / include_attempt_count_in_response,
-// direct_response, redirect. Request/response header add/remove at route
-// configuration, virtual host, route and weighted cluster level, in Envoy's
-// order (most_specific_header_mutations_wins honoured).
+// request_mirror_policies (see mirror.go), direct_response, redirect.
+// Request/response header add/remove at route configuration, virtual host,
+// route and weighted cluster level, in Envoy's order
+// (most_specific_header_mutations_wins honoured).
 //
 // Envoy's local replies: 404 with no body and flag NR for no route; 503
 // "no healthy upstream" (UH); 503 "upstream connect error or disconnect/reset
@@ -106,7 +107,7 @@
 // # NACKed (not supported yet)
 //
 // filter_chain_match other than server_names/transport_protocol/
-// destination_port, listener filters other than tls_inspector, ring_hash/maglev, HTTP/3, request mirroring, rate
+// destination_port, listener filters other than tls_inspector, ring_hash/maglev, HTTP/3, rate
 // limits, CORS/virtual-host require_tls, max_stream_duration, metadata
 // matching, runtime fractions, and any field not listed above (the NACK names
 // the field).

@@ -80,9 +80,9 @@ func TestNACKRouteConfig(t *testing.T) {
 	waitNACK(t, h, "typed_per_filter_config[envoy.filters.http.lua/x]: unknown per-route config type type.googleapis.com/google.protobuf.Struct")
 
 	rc = simpleRoutes("a")
-	rc.VirtualHosts[0].Routes[0].GetRoute().RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{{Cluster: "a"}}
+	rc.VirtualHosts[0].Routes[0].GetRoute().RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{{Cluster: "a", HostRewriteLiteral: "h"}}
 	h.push(t, basic(port, rc, map[string][]string{"a": {be}}))
-	waitNACK(t, h, "route action: unsupported field(s) request_mirror_policies")
+	waitNACK(t, h, "request_mirror_policies[0]: unsupported field(s) host_rewrite_literal")
 	if res := get(t, port, "x", "/"); res.echo.Backend != "a" {
 		t.Fatalf("previous config stopped serving: %d %q", res.code, res.body)
 	}

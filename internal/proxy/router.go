@@ -191,6 +191,9 @@ func (st *reqState) forward(s *filters.Stream) {
 		}
 		replayable = true
 	}
+	if len(a.mirrors) > 0 && !websocket {
+		st.mirror(out, body, a.mirrors, a.timeout)
+	}
 
 	ctx := r.Context()
 	if a.timeout > 0 {

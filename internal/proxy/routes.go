@@ -104,6 +104,7 @@ type routeAction struct {
 	idleTimeout   time.Duration
 	retry         *retryPolicy
 	websocket     bool
+	mirrors       []mirrorPolicy
 }
 
 type weightedCluster struct {
@@ -406,7 +407,8 @@ func compileAction(a *routev3.RouteAction, vh *vhost, clusters map[string]bool) 
 	if err := checkFields("route action", a, "cluster", "cluster_header", "weighted_clusters",
 		"cluster_not_found_response_code", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal",
 		"auto_host_rewrite", "host_rewrite_header", "append_x_forwarded_host", "timeout", "idle_timeout",
-		"retry_policy", "upgrade_configs", "hash_policy", "priority", "max_stream_duration"); err != nil {
+		"retry_policy", "upgrade_configs", "hash_policy", "priority", "max_stream_duration",
+		"request_mirror_policies"); err != nil {
 		return nil, err
 	}
 	ra := &routeAction{notFoundCode: http.StatusServiceUnavailable, appendXFH: a.GetAppendXForwardedHost(),
@@ -494,6 +496,10 @@ func compileAction(a *routev3.RouteAction, vh *vhost, clusters map[string]bool) 
 	} else {
 		// A route without its own policy inherits the virtual host's.
 		ra.retry = vh.retry
+	}
+	var err error
+	if ra.mirrors, err = compileMirrors(a.GetRequestMirrorPolicies(), clusters); err != nil {
+		return nil, err
 	}
 	for _, u := range a.GetUpgradeConfigs() {
 		if !strings.EqualFold(u.GetUpgradeType(), "websocket") {

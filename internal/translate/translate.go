@@ -42,6 +42,9 @@ type Options struct {
 	Config *egv1a1.EnvoyGateway
 	// Diff adds, per EnvoyPatchPolicy, the unified diff of the xDS it changed.
 	Diff bool
+	// ExtensionServer (host:port or unix:///path) runs the extension hooks
+	// against that server; see extension.go.
+	ExtensionServer string
 }
 
 // Report is the outcome of a translation: the output document and the
@@ -72,15 +75,20 @@ func Run(opts Options) (*Report, error) {
 	if cfg == nil {
 		cfg = OfflineDefaults()
 	}
-	set, problems, err := resource.Load(opts.Paths,
-		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin))
+	set, problems, err := resource.Load(opts.Paths, append([]resource.Option{
+		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin)}, extensionLoadOptions(cfg)...)...)
 	if err != nil {
 		return nil, err
 	}
 	if set.Len() == 0 && len(problems) > 0 {
 		return &Report{Problems: problems}, fmt.Errorf("no valid object could be read: %d problem(s)", len(problems))
 	}
-	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, DNSDomain: opts.DNSDomain})
+	hooks, closeHooks, err := extensionHooks(opts.ExtensionServer, cfg, set)
+	if err != nil {
+		return nil, err
+	}
+	defer closeHooks()
+	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, DNSDomain: opts.DNSDomain, Extensions: hooks})
 	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {
 		addGatewayAPI(report.Output, result)

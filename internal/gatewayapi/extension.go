@@ -1,0 +1,227 @@
+package gatewayapi
+
+import (
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/resource"
+)
+
+// extensionPass handles the objects of an extension manager's kinds
+// (resource.Set.Extra): HTTPRoute extensionRef filters that name one
+// (resources) and policies that target Gateways or HTTPRoutes by targetRefs
+// (policyResources). Everything in Set.Extra is of a kind some manager
+// declared (the loader keeps nothing else there), so no configuration is
+// needed here.
+//
+// It wraps the core translation: extensionRef filters are taken out of a
+// copy of each HTTPRoute (so the core sees a plain rule), the copy is
+// translated, and the objects are attached to the IR routes of their rule.
+type extensionPass struct {
+	in      *resource.Set
+	kinds   map[string]bool                       // group/kind of every extra object
+	objects map[string]*unstructured.Unstructured // group/kind/ns/name
+	// refs[route ns/name][rule] are the rule's extensionRef objects; a nil
+	// entry is a reference to an object that does not exist.
+	refs   map[string]map[int][]*unstructured.Unstructured
+	copies map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute // copy -> original
+}
+
+func newExtensionPass(in *resource.Set) *extensionPass {
+	if in == nil || len(in.Extra) == 0 {
+		return nil
+	}
+	p := &extensionPass{in: in, kinds: map[string]bool{}, objects: map[string]*unstructured.Unstructured{},
+		refs: map[string]map[int][]*unstructured.Unstructured{}, copies: map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute{}}
+	for _, u := range in.Extra {
+		gvk := u.GroupVersionKind()
+		p.kinds[gvk.Group+"/"+gvk.Kind] = true
+		p.objects[gvk.Group+"/"+gvk.Kind+"/"+u.GetNamespace()+"/"+u.GetName()] = u
+	}
+	return p
+}
+
+// translate runs the core translation on the set without the extension
+// parts, then attaches them.
+func (p *extensionPass) translate(opts Options) *Result {
+	cp := *p.in
+	cp.Extra = nil
+	cp.HTTPRoutes = make([]*gwapiv1.HTTPRoute, len(p.in.HTTPRoutes))
+	for i, r := range p.in.HTTPRoutes {
+		cp.HTTPRoutes[i] = p.strip(r)
+	}
+	res := Translate(&cp, opts)
+	for i, r := range res.HTTPRoutes {
+		if orig := p.copies[r]; orig != nil {
+			// Show the route as written, with the status of its copy.
+			c := *r
+			c.Spec = orig.Spec
+			res.HTTPRoutes[i] = &c
+		}
+	}
+	p.attach(res)
+	return res
+}
+
+// strip returns r, or a copy without the extensionRef filters of extension
+// kinds.
+func (p *extensionPass) strip(r *gwapiv1.HTTPRoute) *gwapiv1.HTTPRoute {
+	var c *gwapiv1.HTTPRoute
+	for i, rule := range r.Spec.Rules {
+		for _, f := range rule.Filters {
+			if f.Type != gwapiv1.HTTPRouteFilterExtensionRef || f.ExtensionRef == nil ||
+				!p.kinds[string(f.ExtensionRef.Group)+"/"+string(f.ExtensionRef.Kind)] {
+				continue
+			}
+			if c == nil {
+				c = r.DeepCopy()
+				p.copies[c] = r
+			}
+			key := r.Namespace + "/" + r.Name
+			if p.refs[key] == nil {
+				p.refs[key] = map[int][]*unstructured.Unstructured{}
+			}
+			ref := f.ExtensionRef
+			u := p.objects[string(ref.Group)+"/"+string(ref.Kind)+"/"+r.Namespace+"/"+string(ref.Name)]
+			p.refs[key][i] = append(p.refs[key][i], u)
+		}
+	}
+	if c == nil {
+		return r
+	}
+	for i := range c.Spec.Rules {
+		var keep []gwapiv1.HTTPRouteFilter
+		for _, f := range c.Spec.Rules[i].Filters {
+			if f.Type == gwapiv1.HTTPRouteFilterExtensionRef && f.ExtensionRef != nil &&
+				p.kinds[string(f.ExtensionRef.Group)+"/"+string(f.ExtensionRef.Kind)] {
+				continue
+			}
+			keep = append(keep, f)
+		}
+		c.Spec.Rules[i].Filters = keep
+	}
+	return c
+}
+
+// attach puts extensionRef objects and policies on the IR.
+func (p *extensionPass) attach(res *Result) {
+	policies := p.policies()
+	seen := map[*ir.HTTPRoute]bool{}
+	for _, x := range res.XdsIR {
+		for _, l := range x.HTTP {
+			if l.Metadata != nil {
+				for _, pol := range policies {
+					if pol.targets("Gateway", l.Metadata.Namespace, l.Metadata.Name, l.Metadata.SectionName) {
+						l.ExtensionPolicies = append(l.ExtensionPolicies, pol.ref)
+					}
+				}
+			}
+			for _, r := range l.Routes {
+				if r == nil || seen[r] {
+					continue
+				}
+				seen[r] = true
+				p.attachRoute(r, policies)
+			}
+		}
+	}
+}
+
+func (p *extensionPass) attachRoute(r *ir.HTTPRoute, policies []*extensionPolicy) {
+	ns, name, rule, ok := parseRouteName(r.Name)
+	if !ok {
+		return
+	}
+	for _, u := range p.refs[ns+"/"+name][rule] {
+		if u == nil {
+			// Envoy Gateway answers a rule whose extensionRef object is
+			// missing with a 500, as for any unresolvable filter.
+			r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
+			continue
+		}
+		r.ExtensionRefs = append(r.ExtensionRefs, &ir.UnstructuredRef{Object: u.Object})
+	}
+	section := ""
+	if r.Metadata != nil {
+		section = r.Metadata.SectionName
+	}
+	for _, pol := range policies {
+		if pol.targets("HTTPRoute", ns, name, section) {
+			r.ExtensionPolicies = append(r.ExtensionPolicies, pol.ref)
+		}
+	}
+}
+
+// parseRouteName reads namespace, name and rule index from an IR route name
+// httproute/<ns>/<name>/rule/<i>/...
+func parseRouteName(s string) (ns, name string, rule int, ok bool) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 5 || parts[0] != "httproute" || parts[3] != "rule" {
+		return "", "", 0, false
+	}
+	i, err := strconv.Atoi(parts[4])
+	if err != nil {
+		return "", "", 0, false
+	}
+	return parts[1], parts[2], i, true
+}
+
+// extensionPolicy is an extra object with targetRefs.
+type extensionPolicy struct {
+	ref     *ir.UnstructuredRef
+	ns      string
+	targets func(kind, ns, name, section string) bool
+}
+
+// policies returns the extra objects that have spec.targetRefs (or the
+// older spec.targetRef), in input order. Targets are in the policy's own
+// namespace, as Envoy Gateway requires.
+func (p *extensionPass) policies() []*extensionPolicy {
+	var out []*extensionPolicy
+	for _, u := range p.in.Extra {
+		refs, _, _ := unstructured.NestedSlice(u.Object, "spec", "targetRefs")
+		if one, ok, _ := unstructured.NestedMap(u.Object, "spec", "targetRef"); ok {
+			refs = append(refs, one)
+		}
+		if len(refs) == 0 {
+			continue
+		}
+		type target struct{ kind, name, section string }
+		var ts []target
+		for _, r := range refs {
+			m, ok := r.(map[string]any)
+			if !ok {
+				continue
+			}
+			group, _ := m["group"].(string)
+			if group != gwapiv1.GroupName {
+				continue
+			}
+			kind, _ := m["kind"].(string)
+			name, _ := m["name"].(string)
+			section, _ := m["sectionName"].(string)
+			ts = append(ts, target{kind, name, section})
+		}
+		ns := u.GetNamespace()
+		out = append(out, &extensionPolicy{
+			ref: &ir.UnstructuredRef{Object: u.Object},
+			ns:  ns,
+			targets: func(kind, tns, name, section string) bool {
+				if tns != ns {
+					return false
+				}
+				for _, t := range ts {
+					if t.kind == kind && t.name == name && (t.section == "" || t.section == section) {
+						return true
+					}
+				}
+				return false
+			},
+		})
+	}
+	return out
+}
