@@ -265,18 +265,34 @@ func printable(s string) bool {
 }
 
 // plainSafe reports whether s can be written unquoted and read back as the
-// same string by a YAML 1.1 or 1.2 parser.
+// same string by a YAML 1.1 or 1.2 parser. It is one pass over the bytes:
+// it runs on every string of a large output.
 func plainSafe(s string) bool {
-	if s == "" || s != strings.TrimSpace(s) || !printable(s) || strings.ContainsAny(s, "\n\r\t") {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || s[len(s)-1] == ':' {
 		return false
 	}
-	if strings.ContainsRune("-?:,[]{}#&*!|>'\"%@`", rune(s[0])) {
+	if strings.IndexByte("-?:,[]{}#&*!|>'\"%@`", s[0]) >= 0 {
 		// "-" and "?" and ":" are plain when followed by a non-space, but
 		// quoting them too keeps the rule simple and the output valid.
 		return false
 	}
-	if strings.Contains(s, ": ") || strings.Contains(s, " #") || strings.HasSuffix(s, ":") {
-		return false
+	checkedRunes := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return false // control characters, tab, newline
+		case c >= 0x80:
+			// Non-ASCII: judge the runes once.
+			if !checkedRunes && !printable(s) {
+				return false
+			}
+			checkedRunes = true
+		case c == ':' && i+1 < len(s) && s[i+1] == ' ':
+			return false
+		case c == '#' && s[i-1] == ' ':
+			return false
+		}
 	}
 	if looksLikeOtherType(s) || s == "<<" || s == "=" {
 		// "<<" is YAML 1.1's merge key and "=" its value key.
@@ -288,10 +304,12 @@ func plainSafe(s string) bool {
 // looksLikeOtherType catches strings that YAML 1.1 resolves to booleans,
 // nulls, numbers or timestamps.
 func looksLikeOtherType(s string) bool {
-	switch strings.ToLower(s) {
-	case "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
-		".inf", "-.inf", "+.inf", ".nan":
-		return true
+	if len(s) <= 5 {
+		switch strings.ToLower(s) {
+		case "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+			".inf", "-.inf", "+.inf", ".nan":
+			return true
+		}
 	}
 	c := s[0]
 	if !(c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9')) {
