@@ -36,6 +36,10 @@ type Options struct {
 	// HostInfrastructure is true when proxies run on this host (standalone
 	// mode), which is what makes loopback Backend addresses meaningful.
 	HostInfrastructure bool
+	// EnableLua is extensionApis.enableLua.
+	EnableLua bool
+	// LuaValidator checks Lua scripts; nil means luavalidate.Validate.
+	LuaValidator LuaValidator
 }
 
 // Result is the output of one translation: the objects Portico owns, each
@@ -49,6 +53,8 @@ type Result struct {
 	Backends []*egv1a1.Backend
 	// EnvoyProxies are the GatewayClass parameters, with their status.
 	EnvoyProxies []*egv1a1.EnvoyProxy
+	// EnvoyExtensionPolicies carry their status (one entry per ancestor).
+	EnvoyExtensionPolicies []*egv1a1.EnvoyExtensionPolicy
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
 	XdsIR map[string]*ir.Xds
@@ -83,6 +89,7 @@ func Translate(in *resource.Set, opts Options) *Result {
 	t.processGateways(classes)
 	t.processBackends()
 	t.processHTTPRoutes()
+	t.processEnvoyExtensionPolicies()
 	t.finish()
 	return t.result
 }

@@ -151,6 +151,9 @@ type HTTPRoute struct {
 	// ExtensionRefs are HTTPRoute filters of an extension server's kinds;
 	// they are handed to the Route hook.
 	ExtensionRefs []*UnstructuredRef `json:"extensionRefs,omitempty"`
+
+	// EnvoyExtensions are the EnvoyExtensionPolicy filters enabled on this route.
+	EnvoyExtensions *EnvoyExtensionFeatures `json:"envoyExtensions,omitempty"`
 	// ExtensionPolicies are extension policyResources attached to the
 	// HTTPRoute (or to this rule by sectionName); they are handed to the
 	// Route hook, which is called when either list is not empty.

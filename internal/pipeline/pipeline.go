@@ -139,6 +139,7 @@ func TranslationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
 	if cfg.ExtensionAPIs != nil {
 		opts.EnableBackend = cfg.ExtensionAPIs.EnableBackend
 		opts.EnableEnvoyPatchPolicy = cfg.ExtensionAPIs.EnableEnvoyPatchPolicy
+		opts.EnableLua = cfg.ExtensionAPIs.EnableLua
 	}
 	if cfg.RuntimeFlags != nil {
 		for _, f := range cfg.RuntimeFlags.Enabled {

@@ -134,6 +134,7 @@ func addGatewayAPI(out Output, pr *pipeline.Result) {
 	addList(out, "backends", egv1a1.KindBackend, r.Backends)
 	addList(out, "httpRoutes", "HTTPRoute", r.HTTPRoutes)
 	addList(out, "envoyPatchPolicies", egv1a1.KindEnvoyPatchPolicy, pr.EnvoyPatchPolicies)
+	addList(out, "envoyExtensionPolicies", egv1a1.KindEnvoyExtensionPolicy, r.EnvoyExtensionPolicies)
 }
 
 // addList adds objects under key, with apiVersion and kind, when there are any.

@@ -1,0 +1,3 @@
+function on_request(request_handle)
+  request_handle:headers():add("x", "y")
+end

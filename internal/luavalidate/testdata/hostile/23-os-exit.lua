@@ -1,0 +1,3 @@
+function envoy_on_response(response_handle)
+  os.exit(1)
+end

@@ -1,0 +1,3 @@
+function envoy_on_response(response_handle)
+  response_handle:headers():add("x-lua-custom", "FOO")
+end

@@ -1,0 +1,10 @@
+function envoy_on_request(request_handle)
+  request_handle:logTrace("t")
+  request_handle:logDebug("d")
+  request_handle:logInfo("i")
+  request_handle:logWarn("w")
+  request_handle:logErr("e")
+  request_handle:logCritical("c")
+  request_handle:headers():add("x-ts", request_handle:timestampString())
+  request_handle:headers():add("x-b64", request_handle:base64Escape("hello"))
+end

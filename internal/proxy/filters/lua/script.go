@@ -1,0 +1,106 @@
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	glua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// Entry points Envoy calls.
+const (
+	OnRequest  = "envoy_on_request"
+	OnResponse = "envoy_on_response"
+)
+
+// Script is a compiled script: parsed once, loaded into as many states as
+// there are concurrent streams.
+type Script struct {
+	Name  string
+	Code  string
+	proto *glua.FunctionProto
+	// BodyOnResponse is true when the script may read the response body or
+	// trailers, which makes the proxy buffer the response before running
+	// envoy_on_response (otherwise it runs on the response headers and the
+	// body streams through).
+	BodyOnResponse bool
+}
+
+// bodyUse spots handle:body(), bodyChunks() and trailers() calls. A false
+// positive only costs buffering; there are no false negatives because the
+// API is reachable only through method calls with these names.
+var bodyUse = regexp.MustCompile(`\b(body|bodyChunks|trailers)\b`)
+
+// Compile parses and compiles code. Syntax errors read like Envoy
+// Gateway's: `<name> line:3(column:3) near 'end': syntax error`.
+func Compile(name, code string) (*Script, error) {
+	chunk, err := parse.Parse(strings.NewReader(code), name)
+	if err != nil {
+		return nil, errors.New(CleanError(err.Error()))
+	}
+	proto, err := glua.Compile(chunk, name)
+	if err != nil {
+		return nil, errors.New(CleanError(err.Error()))
+	}
+	return &Script{Name: name, Code: code, proto: proto, BodyOnResponse: bodyUse.MatchString(code)}, nil
+}
+
+// CleanError collapses gopher-lua's padding and trailing newlines.
+func CleanError(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// Load builds a sandboxed state with the script's top level run (globals
+// defined), and reports which entry points it defines. Envoy runs the top
+// level once per worker when it loads the filter; so do we, per state.
+// A non-nil ctx bounds the run (the validator's time and memory limits).
+func (s *Script) Load(ctx context.Context) (L *glua.LState, onRequest, onResponse bool, err error) {
+	L = NewState()
+	if ctx != nil {
+		L.SetContext(ctx)
+	}
+	L.Push(L.NewFunctionFromProto(s.proto))
+	if err := L.PCall(0, 0, nil); err != nil {
+		L.Close()
+		return nil, false, false, errors.New(CleanError(errText(err)))
+	}
+	_, onRequest = L.GetGlobal(OnRequest).(*glua.LFunction)
+	_, onResponse = L.GetGlobal(OnResponse).(*glua.LFunction)
+	if !onRequest && !onResponse {
+		L.Close()
+		return nil, false, false, fmt.Errorf("the script defines neither %s nor %s", OnRequest, OnResponse)
+	}
+	return L, onRequest, onResponse, nil
+}
+
+// Call runs entry (OnRequest or OnResponse) with a handle on p. A script
+// that responded returns nil with p.Responded set.
+func Call(L *glua.LState, entry string, p *Phase) error {
+	fn, ok := L.GetGlobal(entry).(*glua.LFunction)
+	if !ok {
+		return nil
+	}
+	L.Push(fn)
+	L.Push(NewHandle(L, p))
+	err := L.PCall(1, 0, nil)
+	if p.Responded {
+		return nil
+	}
+	if err != nil {
+		return errors.New(CleanError(errText(err)))
+	}
+	return nil
+}
+
+// errText is the Lua error without gopher-lua's Go stack trace.
+func errText(err error) string {
+	var ae *glua.ApiError
+	if errors.As(err, &ae) && ae.Object != nil {
+		return ae.Object.String()
+	}
+	return err.Error()
+}

@@ -1,0 +1,136 @@
+package translator
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/portico-gw/portico/internal/ir"
+)
+
+// The lua corpus case (Envoy Gateway's xds-ir/lua.yaml and its expected
+// xDS) is compared by TestCompatEnvoyGateway; the route configuration has
+// one deliberate difference, checked precisely by TestLuaCompatRoute.
+func init() {
+	compatDifferences["lua"] = map[string]string{
+		"route/envoy-gateway/gateway-1/http": "FilterConfig without Envoy Gateway's empty `config: {}` Any (see lua.go); compared by TestLuaCompatRoute",
+	}
+}
+
+// TestLuaCompatRoute: Envoy Gateway's expected route configuration, with
+// the empty config Any of each FilterConfig removed, is proto-equal to ours.
+func TestLuaCompatRoute(t *testing.T) {
+	res, err := Translate(loadIR(t, "testdata/in/lua.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raws := readYAMLList(t, filepath.Join("testdata/compat", "lua.routes.yaml"))
+	if len(raws) != 1 || len(res.Routes) != 1 {
+		t.Fatalf("want 1 route config each, got %d and %d", len(raws), len(res.Routes))
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raws[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, vh := range doc["virtualHosts"].([]any) {
+		for _, r := range vh.(map[string]any)["routes"].([]any) {
+			pfc, _ := r.(map[string]any)["typedPerFilterConfig"].(map[string]any)
+			for _, v := range pfc {
+				m := v.(map[string]any)
+				if m["@type"] == "type.googleapis.com/envoy.config.route.v3.FilterConfig" {
+					delete(m, "config")
+					removed++
+				}
+			}
+		}
+	}
+	if removed != 2 {
+		t.Fatalf("expected 2 FilterConfig entries in the corpus, found %d", removed)
+	}
+	b, _ := json.Marshal(doc)
+	want := &routev3.RouteConfiguration{}
+	if err := protojson.Unmarshal(b, want); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(res.Routes[0], want) {
+		got, _ := protojson.Marshal(res.Routes[0])
+		t.Fatalf("differs:\n got: %s\nwant: %s", got, b)
+	}
+}
+
+// filterOrder moves all Lua instances together.
+func TestLuaFilterOrder(t *testing.T) {
+	x := loadIR(t, "testdata/in/lua.yaml")
+	x.FilterOrder = []ir.FilterPosition{{Name: "envoy.filters.http.lua", After: ptrTo("envoy.filters.http.router")}}
+	res, err := Translate(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := hcmFilterNames(res)
+	want := []string{
+		"envoy.filters.http.lua/envoyextensionpolicy/default/policy-for-http-route/lua/0",
+		"envoy.filters.http.lua/envoyextensionpolicy/envoy-gateway/policy-for-gateway/lua/0",
+		"envoy.filters.http.lua/envoyextensionpolicy/envoy-gateway/policy-for-gateway/lua/1",
+		"envoy.filters.http.router",
+	}
+	if len(names) != len(want) {
+		t.Fatalf("filters %v, want %v", names, want)
+	}
+	for i := range want {
+		if names[i] != want[i] {
+			t.Fatalf("filters %v, want %v", names, want)
+		}
+	}
+}
+
+// A script shared by several routes is one HCM entry; a route without
+// scripts enables nothing.
+func TestLuaSharedScript(t *testing.T) {
+	code := "function envoy_on_request(h) end"
+	luas := &ir.EnvoyExtensionFeatures{Luas: []ir.Lua{{Name: "envoyextensionpolicy/ns/p/lua/0", Code: &code}}}
+	mk := func(name, prefix string, ext *ir.EnvoyExtensionFeatures) *ir.HTTPRoute {
+		return &ir.HTTPRoute{Name: name, Hostname: "*", PathMatch: &ir.StringMatch{Prefix: &prefix},
+			DirectResponse: &ir.DirectResponse{StatusCode: 200}, EnvoyExtensions: ext}
+	}
+	x := &ir.Xds{HTTP: []*ir.HTTPListener{{Name: "ns/gw/http", Address: "0.0.0.0", Port: 10080,
+		Routes: []*ir.HTTPRoute{mk("a", "/a", luas), mk("b", "/b", luas), mk("c", "/c", nil)}}}}
+	res, err := Translate(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := hcmFilterNames(res); len(n) != 2 {
+		t.Fatalf("filters %v", n)
+	}
+	for _, vh := range res.Routes[0].GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			_, on := r.GetTypedPerFilterConfig()["envoy.filters.http.lua/envoyextensionpolicy/ns/p/lua/0"]
+			if on != (r.GetName() != "c") {
+				t.Errorf("route %s: enabled=%v", r.GetName(), on)
+			}
+		}
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func hcmFilterNames(res *Resources) []string {
+	var out []string
+	for _, l := range res.Listeners {
+		for _, f := range l.GetDefaultFilterChain().GetFilters() {
+			var hcm hcmv3.HttpConnectionManager
+			if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+				continue
+			}
+			for _, hf := range hcm.GetHttpFilters() {
+				out = append(out, hf.GetName())
+			}
+		}
+	}
+	return out
+}
