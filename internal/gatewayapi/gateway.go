@@ -42,7 +42,10 @@ func (t *translation) processGateways(classes map[string]*classInfo) {
 	for _, in := range gateways {
 		class := classes[string(in.Spec.GatewayClassName)]
 		if class == nil {
-			continue
+			if !t.classExists(string(in.Spec.GatewayClassName)) {
+				t.result.Gateways = append(t.result.Gateways, classMissing(in))
+			}
+			continue // another controller's class: not ours to judge
 		}
 		gw := in.DeepCopy()
 		// The CRD defaults status to "Waiting for controller"; Gateway-level
@@ -243,4 +246,27 @@ func finishListenerConditions(lc *listenerContext) {
 		conds = append(conds, *c)
 	}
 	lc.status.Conditions = conds
+}
+
+// classExists reports whether any GatewayClass of that name is in the input,
+// whatever its controller.
+func (t *translation) classExists(name string) bool {
+	for _, gc := range t.in.GatewayClasses {
+		if gc.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// classMissing is a Gateway whose GatewayClass does not exist. No controller
+// would ever pick it up, which in a cluster shows as a Gateway stuck without
+// status; standalone, Portico is the only controller, so it says why.
+func classMissing(in *gwapiv1.Gateway) *gwapiv1.Gateway {
+	gw := in.DeepCopy()
+	gw.Status = gwapiv1.GatewayStatus{Conditions: []metav1.Condition{newCondition(
+		string(gwapiv1.GatewayConditionAccepted), "False", string(gwapiv1.GatewayReasonPending),
+		fmt.Sprintf("GatewayClass %q does not exist; no controller will serve this Gateway until it does.", in.Spec.GatewayClassName),
+		gw.Generation)}}
+	return gw
 }
