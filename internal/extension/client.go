@@ -30,10 +30,11 @@ type client struct {
 	timeout time.Duration
 	retry   retryPolicy
 
-	once sync.Once
+	creds func() (credentials.TransportCredentials, error)
+
+	mu   sync.Mutex
 	conn *grpc.ClientConn
 	api  pb.EnvoyGatewayExtensionClient
-	err  error
 }
 
 // retryPolicy is service.retry with Envoy Gateway's defaults.
@@ -59,17 +60,21 @@ func newClient(name string, c *egv1a1.ExtensionManager, opts Options) (*client, 
 		size = int(v)
 	}
 	cl := &client{target: target, timeout: opts.CallTimeout, retry: retryOf(c.Service)}
-	creds := insecure.NewCredentials()
-	if c.Service != nil && c.Service.TLS != nil {
-		tc, err := tlsConfig(c.Service.TLS, serverName, opts)
-		if err != nil {
-			return nil, err
-		}
-		creds = credentials.NewTLS(tc)
-	}
 	cl.dial = []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(size), grpc.MaxCallSendMsgSize(size)),
+	}
+	cl.creds = func() (credentials.TransportCredentials, error) { return insecure.NewCredentials(), nil }
+	if c.Service != nil && c.Service.TLS != nil {
+		// The certificates are read when connecting, not now: in the server
+		// the Secrets arrive with the first resource set.
+		t := c.Service.TLS
+		cl.creds = func() (credentials.TransportCredentials, error) {
+			tc, err := tlsConfig(t, serverName, opts)
+			if err != nil {
+				return nil, err
+			}
+			return credentials.NewTLS(tc), nil
+		}
 	}
 	return cl, nil
 }
@@ -198,17 +203,29 @@ func retryOf(s *egv1a1.ExtensionService) retryPolicy {
 	return p
 }
 
+// connect makes the connection once; a failure (e.g. a TLS Secret not
+// there yet) is retried on the next call.
 func (c *client) connect() (pb.EnvoyGatewayExtensionClient, error) {
-	c.once.Do(func() {
-		c.conn, c.err = grpc.NewClient(c.target, c.dial...)
-		if c.err == nil {
-			c.api = pb.NewEnvoyGatewayExtensionClient(c.conn)
-		}
-	})
-	return c.api, c.err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.api != nil {
+		return c.api, nil
+	}
+	creds, err := c.creds()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(c.target, append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, c.dial...)...)
+	if err != nil {
+		return nil, err
+	}
+	c.conn, c.api = conn, pb.NewEnvoyGatewayExtensionClient(conn)
+	return c.api, nil
 }
 
 func (c *client) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.conn != nil {
 		return c.conn.Close()
 	}

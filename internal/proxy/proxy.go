@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
+	// Filters in their own packages register themselves when linked.
+	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
 )
 
 // Options configure a Proxy. Everything else comes from xDS.

@@ -28,6 +28,7 @@ import (
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/extension"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
@@ -98,6 +99,8 @@ type Runner struct {
 	result *pipeline.Result
 	fleets map[string]*fleet
 	gauged map[string]bool // fleets with a connected-proxies series
+	// ext is the extension server chain (nil: none); see extension.go.
+	ext *extension.Manager
 }
 
 // fleet is the runtime state of one snapshot key.
@@ -143,7 +146,11 @@ func New(o Options) (*Runner, error) {
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
-	r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider")})
+	r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
+		LoadOptions: extension.LoadOptions(cfg)})
+	if err := r.setupExtensions(); err != nil {
+		return nil, err
+	}
 	r.store = status.NewStore(o.Now, o.Logger.With("component", "status"))
 	return r, nil
 }
@@ -279,7 +286,7 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		return
 	}
 	start := time.Now()
-	result, err := safely(r.log, func() *pipeline.Result { return r.translate(u.Set, r.cfg, pipeline.Options{}) })
+	result, err := safely(r.log, func() *pipeline.Result { return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks()}) })
 	if err != nil {
 		// A translator bug must not take the proxies down with it.
 		r.last.Applied, r.last.Err = false, err
@@ -322,6 +329,9 @@ func (r *Runner) serveFleet(ctx context.Context, f *fleet, pf *pipeline.Fleet) {
 	}
 	if pf.Resources == nil {
 		f.err = "the xDS translation produced nothing"
+		if pf.ExtensionError != "" {
+			f.err = pf.ExtensionError
+		}
 		r.metrics.snapErrors.WithLabelValues(key).Inc()
 		return
 	}

@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/portico-gw/portico/examples/extension-server/server"
+	"github.com/portico-gw/portico/internal/resource"
+	sdk "github.com/portico-gw/portico/pkg/extension"
+)
+
+func policyYAML(password string) string {
+	return `apiVersion: example.extensions.io/v1alpha1
+kind: ListenerContextExample
+metadata:
+  name: listenercontext-example
+  namespace: default
+spec:
+  targetRefs:
+    - group: gateway.networking.k8s.io
+      kind: Gateway
+      name: eg
+  username: user
+  password: ` + password + "\n"
+}
+
+func (e *env) withAuth(user, pass string) int {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+itoa(e.gwPort)+"/example", nil)
+	req.Host = "www.example.com"
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestExtensionServerBasicAuth is the Extension Server guide on real
+// traffic: the example server adds basic_auth to the listener through the
+// HTTPListener hook; a request without credentials gets Envoy's 401, the
+// policy's user gets through. When the server goes away (failOpen false),
+// an edit is not applied and the last good configuration keeps serving.
+func TestExtensionServerBasicAuth(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := sdk.Serve(lis, &server.Server{})
+	defer srv.Stop()
+	data, err := os.ReadFile("../../examples/extension-server/envoy-gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := resource.ParseConfig("envoy-gateway.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ExtensionManager.Service.Unix.Path = sock
+	bp := backend(t, "one")
+	gw := freePort(t)
+	e := startWith(t, cfg, map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml":   routeYAML("backend", bp),
+		"policy.yaml":  policyYAML("p@ssw0rd"),
+	}, gw)
+	e.eventually("basic auth on the listener", func() bool { return e.withAuth("", "") == http.StatusUnauthorized })
+	resp := e.response("www.example.com", "/example")
+	if got := resp.Header.Get("www-authenticate"); got != `Basic realm="http://www.example.com/example"` {
+		t.Errorf("www-authenticate %q", got)
+	}
+	if _, body, _ := e.raw("www.example.com", "/example"); body != "User authentication failed. Missing username and password." {
+		t.Errorf("body %q", body)
+	}
+	if c := e.withAuth("user", "p@ssw0rd"); c != http.StatusOK {
+		t.Errorf("with credentials: %d", c)
+	}
+	if c := e.withAuth("user", "wrong"); c != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d", c)
+	}
+
+	// The extension server goes away; the new password cannot be applied
+	// and the old one keeps working.
+	srv.Stop()
+	writeFile(t, filepath.Join(e.dir, "policy.yaml"), policyYAML("n3w"))
+	e.eventually("the extension error reported", func() bool {
+		_, st := e.admin("/status")
+		return strings.Contains(string(st), "extension manager")
+	})
+	if c := e.withAuth("user", "p@ssw0rd"); c != http.StatusOK {
+		t.Errorf("last good config: %d", c)
+	}
+	if c := e.withAuth("user", "n3w"); c != http.StatusUnauthorized {
+		t.Errorf("unapplied password accepted: %d", c)
+	}
+}
