@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -48,12 +49,11 @@ func newTranslateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			data, err := report.Output.Marshal(output)
-			if err != nil {
+			out := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
+			if err := report.Output.Write(out, output); err != nil {
 				return err
 			}
-			_, err = cmd.OutOrStdout().Write(data)
-			return err
+			return out.Flush()
 		},
 	}
 	f := cmd.Flags()

@@ -10,9 +10,15 @@ import (
 
 // BenchmarkRun1000Routes is `x translate --to gateway-api,xds` end to end on
 // bench/gen-routes output, without process start-up.
-func BenchmarkRun1000Routes(b *testing.B) {
+func BenchmarkRun1000Routes(b *testing.B) { benchmarkRun(b, 1000) }
+
+// BenchmarkRun10000Routes is the same at ten times the size (slow: run it
+// on its own with -benchtime 1x).
+func BenchmarkRun10000Routes(b *testing.B) { benchmarkRun(b, 10000) }
+
+func benchmarkRun(b *testing.B, routes int) {
 	path := filepath.Join(b.TempDir(), "routes.yaml")
-	if err := os.WriteFile(path, routegen.Bytes(1000, 50), 0o644); err != nil {
+	if err := os.WriteFile(path, routegen.Bytes(routes, 50), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -19,24 +20,31 @@ type Output map[string]any
 
 // Marshal renders the output as "yaml" (the default) or "json".
 func (o Output) Marshal(format string) ([]byte, error) {
+	var b bytes.Buffer
+	if err := o.Write(&b, format); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Write renders the output to w. In YAML each part (an object, one xDS
+// section of one fleet) is built, printed and dropped in turn, so memory
+// does not grow with the whole document.
+func (o Output) Write(w io.Writer, format string) error {
 	generic, err := normalize(map[string]any(o))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch format {
 	case "", "yaml":
-		return yamlout.Marshal(generic)
+		return yamlout.Write(w, generic)
 	case "json":
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		if err := enc.Encode(generic); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
+		return enc.Encode(generic)
 	default:
-		return nil, fmt.Errorf("unknown output format %q: use yaml or json", format)
+		return fmt.Errorf("unknown output format %q: use yaml or json", format)
 	}
 }
 
@@ -66,7 +74,21 @@ func normalize(v any) (any, error) {
 		return t, nil
 	case nil, string, bool, json.Number, float64:
 		return v, nil
+	case yamlout.Lazy:
+		return yamlout.Lazy(func() (any, error) {
+			v, err := t()
+			if err != nil {
+				return nil, err
+			}
+			return normalize(v)
+		}), nil
 	}
+	// A typed object is converted when it is printed, not before.
+	return yamlout.Lazy(func() (any, error) { return toGeneric(v) }), nil
+}
+
+// toGeneric encodes a typed value and decodes it as generic JSON values.
+func toGeneric(v any) (any, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/xds/bootstrap"
 	"github.com/portico-gw/portico/internal/xds/configdump"
+	"github.com/portico-gw/portico/internal/yamlout"
 )
 
 // addXDS translates each IR to xDS and adds egctl's `xds` key. egctl takes a
@@ -25,21 +26,21 @@ func addXDS(report *Report, result *pipeline.Result, types []string) error {
 		if res == nil {
 			continue
 		}
-		if len(parsed) == 1 {
-			v, err := configdump.Render(res, bs, parsed[0])
-			if err != nil {
-				return err
-			}
-			out[key] = v
+		// Each section is rendered when it is printed (see Output.Write).
+		section := func(t configdump.Type) yamlout.Lazy {
+			return func() (any, error) { return configdump.Render(res, bs, t) }
+		}
+		if len(parsed) == 1 && parsed[0] != configdump.All {
+			out[key] = section(parsed[0])
 			continue
 		}
+		types := parsed
+		if parsed[0] == configdump.All {
+			types = configdump.Sections(res, bs)
+		}
 		var configs []any
-		for _, t := range parsed {
-			v, err := configdump.Render(res, bs, t)
-			if err != nil {
-				return err
-			}
-			configs = append(configs, v)
+		for _, t := range types {
+			configs = append(configs, section(t))
 		}
 		out[key] = map[string]any{"configs": configs}
 	}

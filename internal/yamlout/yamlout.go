@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -22,22 +23,87 @@ import (
 // and escapes.
 const maxImplicitKey = 200
 
-// Marshal renders v, which must consist of map[string]any, []any, string,
-// json.Number, float64, bool and nil.
-func Marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := writeValue(&b, v, 0, false); err != nil {
+// Lazy is a value computed only when it is written, and dropped right after:
+// a large document can then be printed one part at a time instead of being
+// held in memory whole.
+type Lazy func() (any, error)
+
+// MarshalJSON lets encoding/json print a Lazy value too.
+func (l Lazy) MarshalJSON() ([]byte, error) {
+	v, err := l()
+	if err != nil {
 		return nil, err
 	}
-	if b.Len() == 0 || b.Bytes()[b.Len()-1] != '\n' {
-		b.WriteByte('\n')
+	return json.Marshal(v)
+}
+
+// Marshal renders v, which must consist of map[string]any, []any, string,
+// json.Number, float64, bool, nil and Lazy.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := Write(&b, v); err != nil {
+		return nil, err
 	}
 	return b.Bytes(), nil
 }
 
+// Write renders v to w, flushing as it goes: at most one Lazy part of the
+// document is in memory at a time.
+func Write(w io.Writer, v any) error {
+	e := &emitter{w: w}
+	if err := writeValue(e, v, 0, false); err != nil {
+		return err
+	}
+	if e.Len() == 0 || e.Bytes()[e.Len()-1] != '\n' {
+		e.WriteByte('\n')
+	}
+	return e.flush()
+}
+
+// emitter buffers output and hands it to w in large chunks, at line
+// boundaries only (writeBlock trims the buffer's last byte).
+type emitter struct {
+	bytes.Buffer
+	w   io.Writer
+	err error
+}
+
+const flushSize = 256 << 10
+
+// lineDone is called after a complete line; it flushes a full buffer.
+func (e *emitter) lineDone() error {
+	if e.Len() < flushSize || e.w == nil {
+		return nil
+	}
+	return e.flush()
+}
+
+func (e *emitter) flush() error {
+	if e.w == nil {
+		return nil
+	}
+	if _, err := e.w.Write(e.Bytes()); err != nil {
+		return err
+	}
+	e.Reset()
+	return nil
+}
+
+// resolve computes a Lazy value; other values pass through.
+func resolve(v any) (any, error) {
+	if l, ok := v.(Lazy); ok {
+		return l()
+	}
+	return v, nil
+}
+
 // writeValue writes v at the given indentation. inline is true when v
 // follows "key:" or "- " on the same line.
-func writeValue(b *bytes.Buffer, v any, indent int, inline bool) error {
+func writeValue(b *emitter, v any, indent int, inline bool) error {
+	v, err := resolve(v)
+	if err != nil {
+		return err
+	}
 	switch t := v.(type) {
 	case map[string]any:
 		if len(t) == 0 {
@@ -67,6 +133,9 @@ func writeValue(b *bytes.Buffer, v any, indent int, inline bool) error {
 			if err := writeMember(b, t[k], indent); err != nil {
 				return err
 			}
+			if err := b.lineDone(); err != nil {
+				return err
+			}
 		}
 	case []any:
 		if len(t) == 0 {
@@ -79,6 +148,9 @@ func writeValue(b *bytes.Buffer, v any, indent int, inline bool) error {
 			}
 			b.WriteString("- ")
 			if err := writeItem(b, item, indent+2); err != nil {
+				return err
+			}
+			if err := b.lineDone(); err != nil {
 				return err
 			}
 		}
@@ -94,7 +166,11 @@ func writeValue(b *bytes.Buffer, v any, indent int, inline bool) error {
 // writeMember writes a mapping value after "key:". Nested mappings go on
 // the next lines indented by two; sequences stay at the key's indentation,
 // as yaml.v2 (and so kubectl and egctl) print them.
-func writeMember(b *bytes.Buffer, v any, indent int) error {
+func writeMember(b *emitter, v any, indent int) error {
+	v, err := resolve(v)
+	if err != nil {
+		return err
+	}
 	switch t := v.(type) {
 	case map[string]any:
 		if len(t) == 0 {
@@ -121,7 +197,11 @@ func writeMember(b *bytes.Buffer, v any, indent int) error {
 }
 
 // writeItem writes a sequence item after "- ".
-func writeItem(b *bytes.Buffer, v any, indent int) error {
+func writeItem(b *emitter, v any, indent int) error {
+	v, err := resolve(v)
+	if err != nil {
+		return err
+	}
 	switch t := v.(type) {
 	case map[string]any, []any:
 		if isEmpty(t) {
@@ -147,13 +227,13 @@ func isEmpty(v any) bool {
 	return false
 }
 
-func writeIndent(b *bytes.Buffer, n int) {
+func writeIndent(b *emitter, n int) {
 	for i := 0; i < n; i++ {
 		b.WriteByte(' ')
 	}
 }
 
-func writeScalar(b *bytes.Buffer, v any, indent int) error {
+func writeScalar(b *emitter, v any, indent int) error {
 	switch t := v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -178,7 +258,7 @@ func writeScalar(b *bytes.Buffer, v any, indent int) error {
 // writeString writes s plain when YAML would read it back as the same
 // string, as a literal block when it is multi-line text, and quoted
 // otherwise.
-func writeString(b *bytes.Buffer, s string, indent int, isKey bool) {
+func writeString(b *emitter, s string, indent int, isKey bool) {
 	// Invalid UTF-8 becomes U+FFFD, as encoding/json does: YAML is UTF-8
 	// text and has no escape for a raw byte.
 	s = validUTF8(s)
@@ -203,7 +283,7 @@ func writeString(b *bytes.Buffer, s string, indent int, isKey bool) {
 
 // writeBlock writes a literal block scalar ("|" keeps the final newline,
 // "|-" strips it).
-func writeBlock(b *bytes.Buffer, s string, indent int) {
+func writeBlock(b *emitter, s string, indent int) {
 	body := s
 	if strings.HasSuffix(s, "\n") {
 		b.WriteString("|\n")

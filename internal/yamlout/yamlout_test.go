@@ -70,3 +70,65 @@ func FuzzRoundTrip(f *testing.F) {
 		roundTrip(t, map[string]any{s: []any{s, map[string]any{"k": s}}})
 	})
 }
+
+// TestLazyValuesAreWrittenInPlace: a Lazy value prints as the value it
+// computes, in maps and lists, and a streamed write equals Marshal.
+func TestLazyValuesAreWrittenInPlace(t *testing.T) {
+	calls := 0
+	lazy := func(v any) Lazy {
+		return func() (any, error) { calls++; return v, nil }
+	}
+	doc := map[string]any{
+		"a": lazy(map[string]any{"x": []any{lazy("one"), lazy(map[string]any{"y": "two"})}}),
+		"b": []any{lazy([]any{"n1", "n2"}), lazy(map[string]any{})},
+	}
+	plain := map[string]any{
+		"a": map[string]any{"x": []any{"one", map[string]any{"y": "two"}}},
+		"b": []any{[]any{"n1", "n2"}, map[string]any{}},
+	}
+	got, err := Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := Marshal(plain)
+	if string(got) != string(want) {
+		t.Fatalf("lazy:\n%s\nplain:\n%s", got, want)
+	}
+	var streamed bytes.Buffer
+	if err := Write(&streamed, doc); err != nil {
+		t.Fatal(err)
+	}
+	if streamed.String() != string(want) {
+		t.Fatalf("streamed:\n%s\nwant:\n%s", streamed.String(), want)
+	}
+	if calls != 10 {
+		t.Fatalf("lazy values computed %d times, want 10 (once per write)", calls)
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantJS, _ := json.Marshal(plain); string(js) != string(wantJS) {
+		t.Fatalf("json: %s, want %s", js, wantJS)
+	}
+}
+
+// TestWriteLargeDocumentInChunks checks output past the flush size is whole.
+func TestWriteLargeDocumentInChunks(t *testing.T) {
+	var items []any
+	for i := 0; i < 20000; i++ {
+		items = append(items, map[string]any{"name": "item", "multi": "line one\nline two\n"})
+	}
+	var b bytes.Buffer
+	if err := Write(&b, map[string]any{"items": items}); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, map[string]any{"items": items[:50]})
+	if b.Len() < flushSize {
+		t.Fatalf("document too small to test chunking: %d bytes", b.Len())
+	}
+	m, _ := Marshal(map[string]any{"items": items})
+	if b.String() != string(m) {
+		t.Fatal("chunked write differs from Marshal")
+	}
+}

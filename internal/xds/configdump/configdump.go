@@ -56,14 +56,7 @@ func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, 
 		return r.toJSON(m)
 	}
 	var configs []any
-	order := []Type{Bootstrap, Endpoint, Cluster, Listener, Route}
-	if len(res.Secrets) > 0 {
-		order = append(order, Secret)
-	}
-	for _, st := range order {
-		if st == Bootstrap && bs == nil {
-			continue
-		}
+	for _, st := range Sections(res, bs) {
 		m, err := r.section(res, bs, st)
 		if err != nil {
 			return nil, err
@@ -75,6 +68,21 @@ func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, 
 		configs = append(configs, v)
 	}
 	return map[string]any{"configs": configs}, nil
+}
+
+// Sections lists the sections `all` renders, in egctl's order: bootstrap
+// (when bs is not nil), endpoints, clusters, listeners, routes, and secrets
+// when there are any.
+func Sections(res *translator.Resources, bs *bootstrapv3.Bootstrap) []Type {
+	var order []Type
+	if bs != nil {
+		order = append(order, Bootstrap)
+	}
+	order = append(order, Endpoint, Cluster, Listener, Route)
+	if len(res.Secrets) > 0 {
+		order = append(order, Secret)
+	}
+	return order
 }
 
 // section returns the typed ConfigDump message of one type.
