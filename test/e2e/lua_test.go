@@ -163,3 +163,243 @@ end
 		}
 	}
 }
+
+// egLuaManifest is Envoy Gateway's e2e manifest for Lua (test/e2e/testdata/
+// lua-http.yaml at commit d32f282, Apache-2.0; ../shared corpus), verbatim
+// but for the Gateway and Service the conformance suite provides, which are
+// supplied by egLuaInfra.
+const egLuaManifest = `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: example-route-1-with-lua
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+    - name: same-namespace
+  hostnames: ["www.example.com"]
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /route1
+      backendRefs:
+        - name: infra-backend-v1
+          port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: example-route-2-with-lua
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+    - name: same-namespace
+  hostnames: ["www.example.com"]
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /route2
+      backendRefs:
+        - name: infra-backend-v1
+          port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: example-route-3-without-lua
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+    - name: same-namespace
+  hostnames: ["www.example.com"]
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /route3
+      backendRefs:
+        - name: infra-backend-v1
+          port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: example-route-4-with-lua-filter-context
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+    - name: same-namespace
+  hostnames: ["www.example.com"]
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /route4
+      backendRefs:
+        - name: infra-backend-v1
+          port: 8080
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cm-example-lua
+  namespace: gateway-conformance-infra
+data:  # not-lua key is used to test that the it fallbacks to first key
+  not-lua: |
+    function envoy_on_response(response_handle)
+      response_handle:headers():add("X-Custom-Lua-Header", "lua_value_1")
+    end
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cm-example-lua-filter-context
+  namespace: gateway-conformance-infra
+data:
+  lua: |
+    function envoy_on_response(response_handle)
+      local ctx = response_handle:filterContext()
+      if ctx ~= nil then
+        local custom_value = ctx:get("custom_value")
+        if custom_value ~= nil then
+          response_handle:headers():add("X-Lua-Filter-Context", custom_value)
+        end
+      end
+    end
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyExtensionPolicy
+metadata:
+  name: example-lua-1
+  namespace: gateway-conformance-infra
+spec:
+  targetRefs:
+    - group: gateway.networking.k8s.io
+      kind: HTTPRoute
+      name: example-route-1-with-lua
+  lua:
+    - type: ValueRef
+      valueRef:
+        name: cm-example-lua
+        kind: ConfigMap
+        group: v1
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyExtensionPolicy
+metadata:
+  name: example-lua-2
+  namespace: gateway-conformance-infra
+spec:
+  targetRefs:
+    - group: gateway.networking.k8s.io
+      kind: HTTPRoute
+      name: example-route-2-with-lua
+  lua:
+    - type: Inline
+      inline: |
+        function envoy_on_response(response_handle)
+          response_handle:headers():add("X-Custom-Lua-Header", "lua_value_2")
+          response_handle:headers():add("X-Custom-Lua-Another-Header", "lua_another_value")
+        end
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyExtensionPolicy
+metadata:
+  name: example-lua-3-filter-context
+  namespace: gateway-conformance-infra
+spec:
+  targetRefs:
+    - group: gateway.networking.k8s.io
+      kind: HTTPRoute
+      name: example-route-4-with-lua-filter-context
+  lua:
+    - type: ValueRef
+      valueRef:
+        name: cm-example-lua-filter-context
+        kind: ConfigMap
+        group: v1
+      filterContext:
+        custom_value: hello_from_filter_context
+`
+
+// egLuaInfra is the conformance suite's Gateway and Service. The Service
+// keeps the manifest's port 8080; its EndpointSlice points at the test
+// backend's real port.
+func egLuaInfra(gwPort, backendPort int) string {
+	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: eg
+spec:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: same-namespace
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: eg
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: %d
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: infra-backend-v1
+  namespace: gateway-conformance-infra
+spec:
+  clusterIP: 127.0.0.1
+  ports:
+    - name: http
+      port: 8080
+      targetPort: 8080
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: infra-backend-v1
+  namespace: gateway-conformance-infra
+  labels:
+    kubernetes.io/service-name: infra-backend-v1
+addressType: IPv4
+ports:
+  - name: http
+    port: %d
+endpoints:
+  - addresses: ["127.0.0.1"]
+`, gwPort, backendPort)
+}
+
+// TestLuaEnvoyGatewayConformanceManifest runs Envoy Gateway's own Lua e2e
+// manifest and checks what its test checks: the headers of each route.
+func TestLuaEnvoyGatewayConformanceManifest(t *testing.T) {
+	bp := backend(t, "infra-backend-v1")
+	gw := freePort(t)
+	infra := egLuaInfra(gw, bp)
+	e := startWith(t, luaConfig(), map[string]string{"infra.yaml": infra, "lua-http.yaml": egLuaManifest}, gw)
+	e.eventually("/route3 answers", func() bool {
+		code, _ := e.header("www.example.com", "/route3", "x")
+		return code == http.StatusOK
+	})
+	for path, want := range map[string]map[string]string{
+		"/route1": {"X-Custom-Lua-Header": "lua_value_1"},
+		"/route2": {"X-Custom-Lua-Header": "lua_value_2", "X-Custom-Lua-Another-Header": "lua_another_value"},
+		"/route3": {"X-Custom-Lua-Header": ""},
+		"/route4": {"X-Lua-Filter-Context": "hello_from_filter_context"},
+	} {
+		resp := e.response("www.example.com", path)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d", path, resp.StatusCode)
+		}
+		for h, v := range want {
+			if got := resp.Header.Get(h); got != v {
+				t.Errorf("%s: %s = %q, want %q", path, h, got, v)
+			}
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -42,9 +43,11 @@ func init() {
 // limit; so do we).
 const MaxBody = 1 << 20
 
-// poolSize is how many idle states a filter keeps. States are never shared
-// by two requests at once; beyond this many idle ones they are closed.
-const poolSize = 64
+// poolSize is how many idle states a filter keeps. A state is held only
+// while a script runs (not while the request waits for its upstream), so
+// about as many states run at once as there are Ps; beyond this many idle
+// ones they are closed. States are never shared by two requests at once.
+var poolSize = max(8, 4*runtime.GOMAXPROCS(0))
 
 type filter struct {
 	name          string

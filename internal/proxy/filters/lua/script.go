@@ -30,10 +30,10 @@ type Script struct {
 	BodyOnResponse bool
 }
 
-// bodyUse spots handle:body(), bodyChunks() and trailers() calls. A false
-// positive only costs buffering; there are no false negatives because the
-// API is reachable only through method calls with these names.
-var bodyUse = regexp.MustCompile(`\b(body|bodyChunks|trailers)\b`)
+// bodyUse spots body(), bodyChunks() and trailers() method calls (h:body()
+// or h.body(h)). A false positive only costs buffering; a miss is only
+// possible by calling the method through a computed name.
+var bodyUse = regexp.MustCompile(`[:.]\s*(body|bodyChunks|trailers)\s*\(`)
 
 // Compile parses and compiles code. Syntax errors read like Envoy
 // Gateway's: `<name> line:3(column:3) near 'end': syntax error`.
