@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -27,8 +28,12 @@ type extensionPass struct {
 	objects map[string]*unstructured.Unstructured // group/kind/ns/name
 	// refs[route ns/name][rule] are the rule's extensionRef objects; a nil
 	// entry is a reference to an object that does not exist.
-	refs   map[string]map[int][]*unstructured.Unstructured
-	copies map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute // copy -> original
+	refs map[string]map[int][]*unstructured.Unstructured
+	// backends[route ns/name][rule] are the rule's custom backendRefs
+	// (backendResources); onlyCustom marks rules with no other backendRef.
+	backends   map[string]map[int][]*unstructured.Unstructured
+	onlyCustom map[string]map[int]bool
+	copies     map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute // copy -> original
 }
 
 func newExtensionPass(in *resource.Set) *extensionPass {
@@ -36,7 +41,8 @@ func newExtensionPass(in *resource.Set) *extensionPass {
 		return nil
 	}
 	p := &extensionPass{in: in, kinds: map[string]bool{}, objects: map[string]*unstructured.Unstructured{},
-		refs: map[string]map[int][]*unstructured.Unstructured{}, copies: map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute{}}
+		refs: map[string]map[int][]*unstructured.Unstructured{}, copies: map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute{},
+		backends: map[string]map[int][]*unstructured.Unstructured{}, onlyCustom: map[string]map[int]bool{}}
 	for _, u := range in.Extra {
 		gvk := u.GroupVersionKind()
 		p.kinds[gvk.Group+"/"+gvk.Kind] = true
@@ -90,10 +96,43 @@ func (p *extensionPass) strip(r *gwapiv1.HTTPRoute) *gwapiv1.HTTPRoute {
 			p.refs[key][i] = append(p.refs[key][i], u)
 		}
 	}
+	key := r.Namespace + "/" + r.Name
+	for i, rule := range r.Spec.Rules {
+		custom := 0
+		for _, br := range rule.BackendRefs {
+			if !p.isCustom(br.BackendRef) {
+				continue
+			}
+			if c == nil {
+				c = r.DeepCopy()
+				p.copies[c] = r
+			}
+			if p.backends[key] == nil {
+				p.backends[key], p.onlyCustom[key] = map[int][]*unstructured.Unstructured{}, map[int]bool{}
+			}
+			ns := r.Namespace
+			if br.Namespace != nil {
+				ns = string(*br.Namespace)
+			}
+			u := p.objects[groupOf(br.BackendRef)+"/"+string(*br.Kind)+"/"+ns+"/"+string(br.Name)]
+			p.backends[key][i] = append(p.backends[key][i], u)
+			custom++
+		}
+		if custom > 0 && custom == len(rule.BackendRefs) {
+			p.onlyCustom[key][i] = true
+		}
+	}
 	if c == nil {
 		return r
 	}
 	for i := range c.Spec.Rules {
+		var brs []gwapiv1.HTTPBackendRef
+		for _, br := range c.Spec.Rules[i].BackendRefs {
+			if !p.isCustom(br.BackendRef) {
+				brs = append(brs, br)
+			}
+		}
+		c.Spec.Rules[i].BackendRefs = brs
 		var keep []gwapiv1.HTTPRouteFilter
 		for _, f := range c.Spec.Rules[i].Filters {
 			if f.Type == gwapiv1.HTTPRouteFilterExtensionRef && f.ExtensionRef != nil &&
@@ -144,6 +183,9 @@ func (p *extensionPass) attachRoute(r *ir.HTTPRoute, policies []*extensionPolicy
 			continue
 		}
 		r.ExtensionRefs = append(r.ExtensionRefs, &ir.UnstructuredRef{Object: u.Object})
+	}
+	if bs, ok := p.backends[ns+"/"+name][rule]; ok {
+		p.attachBackends(r, ns, name, rule, bs)
 	}
 	section := ""
 	if r.Metadata != nil {
@@ -224,4 +266,40 @@ func (p *extensionPass) policies() []*extensionPolicy {
 		})
 	}
 	return out
+}
+
+// isCustom reports whether a backendRef names an extension kind.
+func (p *extensionPass) isCustom(br gwapiv1.BackendRef) bool {
+	return br.Kind != nil && p.kinds[groupOf(br)+"/"+string(*br.Kind)]
+}
+
+func groupOf(br gwapiv1.BackendRef) string {
+	if br.Group == nil {
+		return ""
+	}
+	return string(*br.Group)
+}
+
+// attachBackends gives the rule's destination its custom backends, for the
+// Cluster hook. A rule whose only backends are custom has no destination
+// after the core translation (it became a 500); it gets an empty one (an
+// EDS cluster without endpoints) that the extension server fills in. A
+// custom backend that does not exist keeps the 500.
+func (p *extensionPass) attachBackends(r *ir.HTTPRoute, ns, name string, rule int, bs []*unstructured.Unstructured) {
+	var refs []*ir.UnstructuredRef
+	for _, u := range bs {
+		if u == nil {
+			r.DirectResponse, r.Destination = &ir.DirectResponse{StatusCode: 500}, nil
+			return
+		}
+		refs = append(refs, &ir.UnstructuredRef{Object: u.Object})
+	}
+	if r.Destination == nil && r.Redirect == nil && p.onlyCustom[ns+"/"+name][rule] &&
+		r.DirectResponse != nil && r.DirectResponse.StatusCode == 500 {
+		r.DirectResponse = nil
+		r.Destination = &ir.RouteDestination{Name: fmt.Sprintf("httproute/%s/%s/rule/%d", ns, name, rule), Metadata: r.Metadata}
+	}
+	if r.Destination != nil {
+		r.Destination.ExtensionBackends = append(r.Destination.ExtensionBackends, refs...)
+	}
 }

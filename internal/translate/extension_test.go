@@ -1,16 +1,23 @@
 package translate
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
 	"github.com/portico-gw/portico/examples/extension-server/server"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/resource"
 	sdk "github.com/portico-gw/portico/pkg/extension"
+	pb "github.com/portico-gw/portico/proto/extension"
 )
 
 // TestExtensionServerScenario is the guide's scenario offline: the example
@@ -90,4 +97,103 @@ func TestExtensionFailureMarksGateway(t *testing.T) {
 	if !found {
 		t.Errorf("gateway conditions %+v", r.Gateway.Gateways[0].Status.Conditions)
 	}
+}
+
+// TestCustomBackendClusterHook: an HTTPRoute backendRef of a
+// backendResources kind becomes a cluster that the Cluster hook receives
+// with the backend object, and fills in.
+func TestCustomBackendClusterHook(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Value
+	s := sdk.Serve(lis, &clusterServer{got: &got})
+	defer s.Stop()
+	cfg, err := resource.ParseConfig("eg.yaml", []byte(`apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyGateway
+extensionManager:
+  backendResources:
+    - {group: example.extensions.io, version: v1alpha1, kind: S3Backend}
+  hooks:
+    xdsTranslator:
+      post: [Cluster]
+  service:
+    unix: {path: `+sock+`}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.yaml")
+	if err := os.WriteFile(in, []byte(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: eg}
+spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: default}
+spec:
+  gatewayClassName: eg
+  listeners: [{name: http, protocol: HTTP, port: 80}]
+---
+apiVersion: example.extensions.io/v1alpha1
+kind: S3Backend
+metadata: {name: bucket, namespace: default}
+spec: {bucket: my-bucket}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: files, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  rules:
+  - backendRefs: [{group: example.extensions.io, kind: S3Backend, name: bucket}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	report, err := Run(Options{Paths: []string{in}, Config: cfg, To: []string{ToXDS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Problems) > 0 || len(report.Errors) > 0 {
+		t.Fatalf("problems %v errors %v", report.Problems, report.Errors)
+	}
+	if got.Load() != "bucket" {
+		t.Errorf("cluster hook got backend %v", got.Load())
+	}
+	data, _ := report.Output.Marshal("yaml")
+	if !strings.Contains(string(data), "s3.example.com") || !strings.Contains(string(data), "cluster: httproute/default/files/rule/0") {
+		t.Errorf("custom backend cluster not filled in:\n%s", data)
+	}
+}
+
+type clusterServer struct {
+	sdk.Base
+	got *atomic.Value
+}
+
+func (s *clusterServer) PostClusterModify(_ context.Context, req *pb.PostClusterModifyRequest) (*pb.PostClusterModifyResponse, error) {
+	type s3 struct {
+		sdk.Object
+	}
+	for _, r := range req.GetPostClusterContext().GetBackendExtensionResources() {
+		b, err := sdk.Decode[s3](r)
+		if err != nil {
+			return nil, err
+		}
+		s.got.Store(b.Metadata.Name)
+	}
+	c := req.GetCluster()
+	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+	c.EdsClusterConfig = nil
+	c.LoadAssignment = &endpointv3.ClusterLoadAssignment{ClusterName: c.Name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
+		LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+				Address: "s3.example.com", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 443}}}},
+		}}}},
+	}}}
+	return &pb.PostClusterModifyResponse{Cluster: c}, nil
 }
