@@ -7,7 +7,12 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	luav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/lua/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/proxy/filters"
 )
 
 func scripts(t *testing.T, dir string) map[string]string {
@@ -98,6 +103,26 @@ func BenchmarkStrict(b *testing.B) {
 		v := fresh()
 		if err := v.Validate(code, egv1a1.LuaValidationStrict, nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// What validates also loads in the built-in proxy: the validator and the
+// proxy share the sandbox and handle API, and every valid script is a
+// filter config the proxy accepts.
+func TestValidScriptsLoadInProxy(t *testing.T) {
+	for name, code := range scripts(t, "valid") {
+		cfg, err := anypb.New(&luav3.Lua{DefaultSourceCode: &corev3.DataSource{
+			Specifier: &corev3.DataSource_InlineString{InlineString: code}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fac, ok := filters.Lookup(cfg.GetTypeUrl())
+		if !ok {
+			t.Fatal("the proxy's lua filter is not registered")
+		}
+		if _, err := fac.New("envoy.filters.http.lua/"+name, cfg, filters.BuildContext{}); err != nil {
+			t.Errorf("%s: proxy rejects a valid script: %v", name, err)
 		}
 	}
 }

@@ -224,3 +224,15 @@ func BenchmarkSeedFilter(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNoFilter is BenchmarkSeedFilter's baseline: the same request
+// and upstream without the filter.
+func BenchmarkNoFilter(b *testing.B) {
+	r := httptest.NewRequest("GET", "/", nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			serve(filters.FilterFunc(func(s *filters.Stream, next filters.Next) { next(s) }), r.Clone(r.Context()), nil)
+		}
+	})
+}

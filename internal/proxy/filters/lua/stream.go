@@ -23,9 +23,12 @@ import (
 // any other filter that wants to read what a script set).
 const dynamicMetadataKey = "envoy.dynamic_metadata"
 
-// reqStream is the per-request state both phases share.
+// reqStream is the per-request state both phases share. Stream info and
+// dynamic metadata are built on first use: most scripts touch neither, and
+// their maps were a measurable share of the filter's cost.
 type reqStream struct {
 	s          *filters.Stream
+	fc         map[string]any
 	info       *StreamInfo
 	reqHeaders *reqHeaders
 	dynamic    map[string]map[string]any
@@ -33,6 +36,16 @@ type reqStream struct {
 }
 
 func newReqStream(s *filters.Stream, fc map[string]any) *reqStream {
+	return &reqStream{s: s, fc: fc, reqHeaders: &reqHeaders{s: s}}
+}
+
+// dynamicMetadata is shared through filters.Stream.Metadata with every
+// other filter of the chain.
+func (rs *reqStream) dynamicMetadata() map[string]map[string]any {
+	if rs.dynamic != nil {
+		return rs.dynamic
+	}
+	s := rs.s
 	if s.Metadata == nil {
 		s.Metadata = map[string]any{}
 	}
@@ -41,15 +54,22 @@ func newReqStream(s *filters.Stream, fc map[string]any) *reqStream {
 		dm = map[string]map[string]any{}
 		s.Metadata[dynamicMetadataKey] = dm
 	}
-	r := s.Request
+	rs.dynamic = dm
+	return dm
+}
+
+func (rs *reqStream) streamInfo() *StreamInfo {
+	if rs.info != nil {
+		return rs.info
+	}
+	r := rs.s.Request
 	info := &StreamInfo{
 		Protocol:                protocolName(r),
 		DownstreamRemoteAddress: r.RemoteAddr,
 		DirectRemoteAddress:     r.RemoteAddr,
-		RouteName:               s.RouteName,
+		RouteName:               rs.s.RouteName,
 		TLS:                     r.TLS,
-		RouteMetadata:           map[string]any{},
-		FilterContext:           fc,
+		FilterContext:           rs.fc,
 	}
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		info.DownstreamLocalAddress = a.String()
@@ -57,7 +77,8 @@ func newReqStream(s *filters.Stream, fc map[string]any) *reqStream {
 	if r.TLS != nil {
 		info.RequestedServerName = r.TLS.ServerName
 	}
-	return &reqStream{s: s, info: info, reqHeaders: &reqHeaders{s: s}, dynamic: dm}
+	rs.info = info
+	return info
 }
 
 func protocolName(r *http.Request) string {
@@ -208,8 +229,8 @@ func (m *mapHeaders) Each(f func(name, value string)) {
 // common is what both phases share.
 type common struct{ rs *reqStream }
 
-func (c common) Info() *StreamInfo                          { return c.rs.info }
-func (c common) DynamicMetadata() map[string]map[string]any { return c.rs.dynamic }
+func (c common) Info() *StreamInfo                          { return c.rs.streamInfo() }
+func (c common) DynamicMetadata() map[string]map[string]any { return c.rs.dynamicMetadata() }
 func (c common) ClearRouteCache()                           { c.rs.s.ClearRouteCache() }
 
 func (c common) Log(level LogLevel, msg string) {
