@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -9,9 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/grpc"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/examples/extension-server/server"
 	"github.com/portico-gw/portico/internal/resource"
 	sdk "github.com/portico-gw/portico/pkg/extension"
+	pb "github.com/portico-gw/portico/proto/extension"
 )
 
 func policyYAML(password string) string {
@@ -103,5 +109,91 @@ func TestExtensionServerBasicAuth(t *testing.T) {
 	}
 	if c := e.withAuth("user", "n3w"); c != http.StatusUnauthorized {
 		t.Errorf("unapplied password accepted: %d", c)
+	}
+}
+
+// garbageServer answers the HTTPListener hook with a listener that is not
+// valid xDS.
+type garbageServer struct{ sdk.Base }
+
+func (garbageServer) PostHTTPListenerModify(context.Context, *pb.PostHTTPListenerModifyRequest) (*pb.PostHTTPListenerModifyResponse, error) {
+	return &pb.PostHTTPListenerModifyResponse{Listener: &listenerv3.Listener{Name: "garbage", FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{}}}}}}, nil
+}
+
+func extensionConfig(t *testing.T, sock string, failOpen bool) *egv1a1.EnvoyGateway {
+	t.Helper()
+	data, err := os.ReadFile("../../examples/extension-server/envoy-gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := resource.ParseConfig("envoy-gateway.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ExtensionManager.Service.Unix.Path = sock
+	cfg.ExtensionManager.FailOpen = failOpen
+	return cfg
+}
+
+// TestExtensionFailOpenGarbage: with failOpen, an answer that is not valid
+// xDS is logged and counted, and the listener is served as translated.
+func TestExtensionFailOpenGarbage(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := sdk.Serve(lis, garbageServer{})
+	defer srv.Stop()
+	bp := backend(t, "one")
+	gw := freePort(t)
+	e := startWith(t, extensionConfig(t, sock, true), map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml":   routeYAML("backend", bp),
+		"policy.yaml":  policyYAML("p@ssw0rd"),
+	}, gw)
+	e.eventually("traffic served without the extension's change", func() bool { return e.withAuth("", "") == http.StatusOK })
+	_, m := e.admin("/metrics")
+	if !strings.Contains(string(m), `portico_extension_hook_errors_total{hook="HTTPListener",manager="extension-0"} `) {
+		t.Errorf("no error metric:\n%s", m)
+	}
+}
+
+// TestExtensionRecovers: failOpen false, the server goes away (the last
+// good configuration keeps serving) and comes back: the next change is
+// applied, nothing is lost.
+func TestExtensionRecovers(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	serve := func() *grpc.Server {
+		lis, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sdk.Serve(lis, &server.Server{})
+	}
+	srv := serve()
+	bp := backend(t, "one")
+	gw := freePort(t)
+	e := startWith(t, extensionConfig(t, sock, false), map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml":   routeYAML("backend", bp),
+		"policy.yaml":  policyYAML("one"),
+	}, gw)
+	e.eventually("first password", func() bool { return e.withAuth("user", "one") == http.StatusOK })
+	srv.Stop()
+	writeFile(t, filepath.Join(e.dir, "policy.yaml"), policyYAML("two"))
+	e.eventually("the extension error reported", func() bool {
+		_, st := e.admin("/status")
+		return strings.Contains(string(st), "extension manager")
+	})
+	if c := e.withAuth("user", "one"); c != http.StatusOK {
+		t.Fatalf("last good config: %d", c)
+	}
+	srv = serve()
+	defer srv.Stop()
+	writeFile(t, filepath.Join(e.dir, "policy.yaml"), policyYAML("three"))
+	e.eventually("the change after recovery", func() bool { return e.withAuth("user", "three") == http.StatusOK })
+	if c := e.withAuth("user", "one"); c != http.StatusUnauthorized {
+		t.Errorf("old password still accepted: %d", c)
 	}
 }
