@@ -304,3 +304,72 @@ func TestLuaValidationMode(t *testing.T) {
 		t.Errorf("Strict: %+v", c)
 	}
 }
+
+// One policy, one route on two Gateways whose EnvoyProxies validate
+// differently: one status entry per ancestor, and each Gateway's route
+// follows its own verdict.
+func TestLuaStatusPerAncestor(t *testing.T) {
+	docs := `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: loose}
+spec:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+  parametersRef: {group: gateway.envoyproxy.io, kind: EnvoyProxy, name: loose, namespace: default}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyProxy
+metadata: {name: loose, namespace: default}
+spec: {luaValidation: InsecureSyntax}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg2, namespace: default}
+spec:
+  gatewayClassName: loose
+  listeners:
+  - {name: http, protocol: HTTP, port: 80}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shared, namespace: default}
+spec:
+  parentRefs: [{name: eg, sectionName: http}, {name: eg2}]
+  hostnames: [shared.example.com]
+  rules:
+  - backendRefs: [{name: backend, port: 3000}]
+` + luaPolicyYAML("p", routeTarget("shared"), inlineLua("function envoy_on_request(h)\n  os.execute('id')\nend\n"))
+	r := luaTranslate(t, docs, Options{})
+	var p *egv1a1.EnvoyExtensionPolicy
+	for _, x := range r.EnvoyExtensionPolicies {
+		if x.Name == "p" {
+			p = x
+		}
+	}
+	if p == nil || len(p.Status.Ancestors) != 2 {
+		t.Fatalf("want 2 ancestors, got %+v", p)
+	}
+	got := map[string]string{}
+	for _, a := range p.Status.Ancestors {
+		got[string(a.AncestorRef.Name)] = string(a.Conditions[0].Status)
+	}
+	if got["eg"] != "False" || got["eg2"] != "True" {
+		t.Fatalf("ancestors %v", got)
+	}
+	name := "httproute/default/shared/rule/0/match/0/shared_example_com"
+	for key, want500 := range map[string]bool{"default/eg": true, "default/eg2": false} {
+		for _, l := range r.XdsIR[key].HTTP {
+			for _, rt := range l.Routes {
+				if rt.Name != name {
+					continue
+				}
+				if got := rt.DirectResponse != nil; got != want500 {
+					t.Errorf("%s: 500=%v, want %v", key, got, want500)
+				}
+				if !want500 && luaNames(rt) == "" {
+					t.Errorf("%s: no lua", key)
+				}
+			}
+		}
+	}
+}

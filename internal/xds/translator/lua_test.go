@@ -3,6 +3,7 @@ package translator
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -64,29 +65,38 @@ func TestLuaCompatRoute(t *testing.T) {
 	}
 }
 
-// filterOrder moves all Lua instances together.
+// Lua instances rank 13+i (after basic_auth at 8); EnvoyProxy filterOrder
+// moves all of them together.
 func TestLuaFilterOrder(t *testing.T) {
-	x := loadIR(t, "testdata/in/lua.yaml")
-	x.FilterOrder = []ir.FilterPosition{{Name: "envoy.filters.http.lua", After: ptrTo("envoy.filters.http.router")}}
-	res, err := Translate(x)
-	if err != nil {
-		t.Fatal(err)
+	code := "function envoy_on_request(h) end"
+	prefix := "/"
+	route := &ir.HTTPRoute{Name: "r", Hostname: "*", PathMatch: &ir.StringMatch{Prefix: &prefix},
+		DirectResponse: &ir.DirectResponse{StatusCode: 200},
+		Security:       &ir.SecurityFeatures{BasicAuth: &ir.BasicAuth{Name: "securitypolicy/ns/ba", Users: []byte("u:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=")}},
+		EnvoyExtensions: &ir.EnvoyExtensionFeatures{Luas: []ir.Lua{
+			{Name: "envoyextensionpolicy/ns/p/lua/0", Code: &code},
+			{Name: "envoyextensionpolicy/ns/p/lua/1", Code: &code},
+		}}}
+	mk := func(order []ir.FilterPosition) []string {
+		res, err := Translate(&ir.Xds{FilterOrder: order, HTTP: []*ir.HTTPListener{{Name: "ns/gw/http", Address: "0.0.0.0", Port: 10080, Routes: []*ir.HTTPRoute{route}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var short []string
+		for _, n := range hcmFilterNames(res) {
+			short = append(short, strings.TrimPrefix(n, "envoy.filters.http."))
+		}
+		return short
 	}
-	names := hcmFilterNames(res)
-	want := []string{
-		"envoy.filters.http.lua/envoyextensionpolicy/default/policy-for-http-route/lua/0",
-		"envoy.filters.http.lua/envoyextensionpolicy/envoy-gateway/policy-for-gateway/lua/0",
-		"envoy.filters.http.lua/envoyextensionpolicy/envoy-gateway/policy-for-gateway/lua/1",
-		"envoy.filters.http.router",
-	}
-	if len(names) != len(want) {
-		t.Fatalf("filters %v, want %v", names, want)
-	}
-	for i := range want {
-		if names[i] != want[i] {
-			t.Fatalf("filters %v, want %v", names, want)
+	check := func(got []string, want string) {
+		t.Helper()
+		if g := strings.Join(got, " "); g != want {
+			t.Errorf("filters %q, want %q", g, want)
 		}
 	}
+	check(mk(nil), "basic_auth/securitypolicy/ns/ba lua/envoyextensionpolicy/ns/p/lua/0 lua/envoyextensionpolicy/ns/p/lua/1 router")
+	check(mk([]ir.FilterPosition{{Name: "envoy.filters.http.lua", Before: ptrTo("envoy.filters.http.basic_auth")}}),
+		"lua/envoyextensionpolicy/ns/p/lua/0 lua/envoyextensionpolicy/ns/p/lua/1 basic_auth/securitypolicy/ns/ba router")
 }
 
 // A script shared by several routes is one HCM entry; a route without
