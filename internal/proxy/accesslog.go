@@ -130,9 +130,16 @@ func (l *accessLogger) log(st *reqState, specs []*logSpec) {
 				continue
 			}
 		}
-		line := spec.render(st)
+		bp := logBufs.Get().(*[]byte)
+		*bp = spec.render((*bp)[:0], st)
 		l.mu.Lock()
-		_, _ = l.sink(spec.path).Write(line)
+		_, _ = l.sink(spec.path).Write(*bp)
 		l.mu.Unlock()
+		if cap(*bp) <= 64<<10 { // an outsized line is not worth keeping
+			logBufs.Put(bp)
+		}
 	}
 }
+
+// logBufs recycles access log line buffers.
+var logBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type logCmd struct {
 	lit            string // literal text when name == ""
 	name, arg, alt string
 	max            int
+	// argKey and altKey are arg and alt as canonical header keys ("" for
+	// pseudo-headers), computed once rather than per logged request.
+	argKey, altKey string
 }
 
 // logCmds lists the commands the proxy can render; others NACK by name.
@@ -79,6 +83,7 @@ func parseLogFormat(s string) ([]logCmd, error) {
 		if !logCmds[c.name] {
 			return nil, fmt.Errorf("access log command %%%s%% is not supported", c.name)
 		}
+		c.argKey, c.altKey = headerKey(c.arg), headerKey(c.alt)
 		out = append(out, c)
 	}
 	return out, nil
@@ -92,12 +97,12 @@ func (c logCmd) value(st *reqState) string {
 	case "START_TIME":
 		v = st.start.UTC().Format("2006-01-02T15:04:05.000Z")
 	case "REQ":
-		if v = st.reqValue(c.arg); v == "" && c.alt != "" {
-			v = st.reqValue(c.alt)
+		if v = st.reqValueKey(c.arg, c.argKey); v == "" && c.alt != "" {
+			v = st.reqValueKey(c.alt, c.altKey)
 		}
 	case "RESP":
-		if v = st.w.Header().Get(c.arg); v == "" && c.alt != "" {
-			v = st.w.Header().Get(c.alt)
+		if v = firstValue(st.w.Header(), c.arg, c.argKey); v == "" && c.alt != "" {
+			v = firstValue(st.w.Header(), c.alt, c.altKey)
 		}
 	case "TRAILER":
 		v = st.w.Header().Get(http.TrailerPrefix + c.arg)
@@ -149,6 +154,7 @@ type logSpec struct {
 	path   string // "" for stdout
 	text   []logCmd
 	json   map[string][]logCmd
+	fields []jsonField // json, sorted by key
 	filter replyFilter
 }
 
@@ -244,7 +250,11 @@ func (spec *logSpec) compileFormat(f *corev3.SubstitutionFormatString) error {
 				return err
 			}
 			spec.json[k] = cmds
+			kb, _ := json.Marshal(k)
+			spec.fields = append(spec.fields, jsonField{name: k, key: string(kb) + ":", cmds: cmds,
+				numeric: len(cmds) == 1 && numericCmds[cmds[0].name]})
 		}
+		sort.Slice(spec.fields, func(i, j int) bool { return spec.fields[i].name < spec.fields[j].name })
 	}
 	return nil
 }
@@ -257,60 +267,109 @@ func (spec *logSpec) setText(s string) error {
 
 // render formats the line: text as Envoy writes it ("-" for empty values),
 // or JSON with sorted keys, numbers for numeric commands and null for
-// empty values.
-func (spec *logSpec) render(st *reqState) []byte {
+// empty values. It appends to dst so that the logger can reuse buffers:
+// this runs once per request and was a sixth of the proxy's CPU.
+func (spec *logSpec) render(dst []byte, st *reqState) []byte {
 	if spec.json == nil {
-		var b strings.Builder
 		for _, c := range spec.text {
 			if c.name == "" {
-				b.WriteString(c.lit)
+				dst = append(dst, c.lit...)
 				continue
 			}
-			b.WriteString(orDash(c.value(st)))
+			dst = append(dst, orDash(c.value(st))...)
 		}
-		return []byte(b.String())
+		return dst
 	}
-	keys := make([]string, 0, len(spec.json))
-	for k := range spec.json {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range keys {
+	dst = append(dst, '{')
+	for i := range spec.fields {
+		f := &spec.fields[i]
 		if i > 0 {
-			b.WriteByte(',')
+			dst = append(dst, ',')
 		}
-		kb, _ := json.Marshal(k)
-		b.Write(kb)
-		b.WriteByte(':')
-		cmds := spec.json[k]
-		if len(cmds) == 1 && cmds[0].name != "" {
-			v := cmds[0].value(st)
+		dst = append(dst, f.key...)
+		if len(f.cmds) == 1 && f.cmds[0].name != "" {
+			v := f.cmds[0].value(st)
 			switch {
 			case v == "":
-				b.WriteString("null")
-			case numericCmds[cmds[0].name]:
-				b.WriteString(v)
+				dst = append(dst, "null"...)
+			case f.numeric:
+				dst = append(dst, v...)
 			default:
-				vb, _ := json.Marshal(v)
-				b.Write(vb)
+				dst = appendJSONString(dst, v)
 			}
 			continue
 		}
 		var s strings.Builder
-		for _, c := range cmds {
+		for _, c := range f.cmds {
 			if c.name == "" {
 				s.WriteString(c.lit)
 			} else {
 				s.WriteString(orDash(c.value(st)))
 			}
 		}
-		vb, _ := json.Marshal(s.String())
-		b.Write(vb)
+		dst = appendJSONString(dst, s.String())
 	}
-	b.WriteString("}\n")
-	return []byte(b.String())
+	return append(dst, "}\n"...)
+}
+
+// jsonField is one key of a JSON log format, its key pre-encoded.
+type jsonField struct {
+	name    string
+	key     string // `"name":`
+	cmds    []logCmd
+	numeric bool
+}
+
+// appendJSONString appends s as encoding/json writes it. Plain printable
+// ASCII (the usual header values) is copied as is; anything json.Marshal
+// would escape (quotes, control characters, <>&, non-ASCII) takes
+// json.Marshal's own path, so the output stays byte-identical.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// headerKey is name's canonical header key, or "" for pseudo-headers and
+// Host, which reqHeader answers from the request line.
+func headerKey(name string) string {
+	if name == "" || strings.HasPrefix(name, ":") || strings.EqualFold(name, "host") {
+		return ""
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
+}
+
+// firstValue is h.Get(name) with the key canonicalised in advance.
+func firstValue(h http.Header, name, key string) string {
+	if key == "" {
+		return h.Get(name)
+	}
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// reqValueKey is reqValue with name's canonical key computed in advance.
+func (st *reqState) reqValueKey(name, key string) string {
+	if key == "" || (key == "X-Envoy-Original-Path" && st.originalPath != "") {
+		return st.reqValue(name)
+	}
+	switch vs := st.req.Header[key]; len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return vs[0]
+	default:
+		return strings.Join(vs, ",")
+	}
 }
 
 // reqValue reads a request header for the access log. The router sets
