@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/grpc"
 
@@ -195,5 +196,93 @@ func TestExtensionRecovers(t *testing.T) {
 	e.eventually("the change after recovery", func() bool { return e.withAuth("user", "three") == http.StatusOK })
 	if c := e.withAuth("user", "one"); c != http.StatusUnauthorized {
 		t.Errorf("old password still accepted: %d", c)
+	}
+}
+
+// headerHooks adds a response header from the Route and VirtualHost hooks;
+// the Route hook's value names the extensionRef object it was given.
+type headerHooks struct {
+	sdk.Base
+	tag string
+}
+
+func (h headerHooks) PostRouteModify(_ context.Context, r *pb.PostRouteModifyRequest) (*pb.PostRouteModifyResponse, error) {
+	rt := r.GetRoute()
+	names := []string{h.tag}
+	for _, res := range r.GetPostRouteContext().GetExtensionResources() {
+		o, err := sdk.Decode[sdk.Object](res)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, o.Metadata.Name)
+	}
+	rt.ResponseHeadersToAdd = append(rt.ResponseHeadersToAdd, &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: "x-route-hook", Value: strings.Join(names, ":")},
+		AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
+	})
+	return &pb.PostRouteModifyResponse{Route: rt}, nil
+}
+
+func (h headerHooks) PostVirtualHostModify(_ context.Context, r *pb.PostVirtualHostModifyRequest) (*pb.PostVirtualHostModifyResponse, error) {
+	vh := r.GetVirtualHost()
+	vh.ResponseHeadersToAdd = append(vh.ResponseHeadersToAdd, &corev3.HeaderValueOption{
+		Header: &corev3.HeaderValue{Key: "x-vhost-hook", Value: h.tag},
+	})
+	return &pb.PostVirtualHostModifyResponse{VirtualHost: vh}, nil
+}
+
+// TestExtensionChainOnTraffic: two managers (one on TCP, one on a unix
+// socket) chained; the Route hook for a route with an extensionRef filter
+// and the VirtualHost hook change what real responses carry, in chain
+// order.
+func TestExtensionChainOnTraffic(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	ul, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := sdk.Serve(tl, headerHooks{tag: "first"})
+	defer s1.Stop()
+	s2 := sdk.Serve(ul, headerHooks{tag: "second"})
+	defer s2.Stop()
+	gvk := egv1a1.GroupVersionKind{Group: "example.extensions.io", Version: "v1alpha1", Kind: "RouteContextExample"}
+	cfg := &egv1a1.EnvoyGateway{}
+	cfg.ExtensionManagers = []*egv1a1.ExtensionManager{
+		{Name: "first", Resources: []egv1a1.GroupVersionKind{gvk},
+			Hooks:   &egv1a1.ExtensionHooks{XDSTranslator: &egv1a1.XDSTranslatorHooks{Post: []egv1a1.XDSTranslatorHook{egv1a1.XDSRoute}}},
+			Service: &egv1a1.ExtensionService{IP: &egv1a1.IPEndpoint{Address: "127.0.0.1", Port: int32(tl.Addr().(*net.TCPAddr).Port)}}},
+		{Name: "second",
+			Hooks:   &egv1a1.ExtensionHooks{XDSTranslator: &egv1a1.XDSTranslatorHooks{Post: []egv1a1.XDSTranslatorHook{egv1a1.XDSRoute, egv1a1.XDSVirtualHost}}},
+			Service: &egv1a1.ExtensionService{Unix: &egv1a1.UnixSocket{Path: sock}}},
+	}
+	bp := backend(t, "one")
+	gw := freePort(t)
+	route := strings.Replace(routeYAML("backend", bp), "    - backendRefs:", `    - filters:
+        - type: ExtensionRef
+          extensionRef: {group: example.extensions.io, kind: RouteContextExample, name: ctx}
+      backendRefs:`, 1)
+	e := startWith(t, cfg, map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml":   route,
+		"ctx.yaml": `apiVersion: example.extensions.io/v1alpha1
+kind: RouteContextExample
+metadata: {name: ctx, namespace: default}
+spec: {}
+`,
+	}, gw)
+	var resp *http.Response
+	e.eventually("hooked headers", func() bool {
+		resp = e.response("www.example.com", "/")
+		return resp.StatusCode == http.StatusOK && resp.Header.Get("x-vhost-hook") != ""
+	})
+	if got := resp.Header.Values("x-route-hook"); strings.Join(got, ",") != "first:ctx,second:ctx" {
+		t.Errorf("x-route-hook %q", got)
+	}
+	if got := resp.Header.Values("x-vhost-hook"); strings.Join(got, ",") != "second" {
+		t.Errorf("x-vhost-hook %q", got)
 	}
 }
