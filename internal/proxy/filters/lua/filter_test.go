@@ -1,12 +1,16 @@
 package lua
 
 import (
+	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	luav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/lua/v3"
@@ -235,4 +239,75 @@ func BenchmarkNoFilter(b *testing.B) {
 			serve(filters.FilterFunc(func(s *filters.Stream, next filters.Next) { next(s) }), r.Clone(r.Context()), nil)
 		}
 	})
+}
+
+type fakeUpstreams struct{ got *http.Request }
+
+func (f *fakeUpstreams) RoundTrip(cluster string, req *http.Request) (*http.Response, error) {
+	f.got = req
+	body, _ := io.ReadAll(req.Body)
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Foo", "bar-from-"+cluster)
+	rec.WriteHeader(201)
+	_, _ = rec.WriteString("got:" + string(body))
+	return rec.Result(), nil
+}
+
+func (f *fakeUpstreams) Dial(context.Context, string) (net.Conn, error) {
+	return nil, errors.New("no dial")
+}
+
+func TestHTTPCall(t *testing.T) {
+	f := build(t, `function envoy_on_request(h)
+  local headers, body = h:httpCall("lua_cluster",
+    {[":method"] = "POST", [":path"] = "/check", [":authority"] = "lua_cluster", ["x-a"] = "1"},
+    "hello", 5000)
+  h:headers():add("x-in", headers[":status"] .. " " .. headers["foo"] .. " " .. body)
+end`)
+	up := &fakeUpstreams{}
+	w := httptest.NewRecorder()
+	s := &filters.Stream{Request: httptest.NewRequest("GET", "/", nil), Writer: w, Upstreams: up,
+		LocalReply: func(code int, body, details string) { w.WriteHeader(code) }, ClearRouteCache: func() {}}
+	f.Serve(s, upstream)
+	if got := w.Header().Get("X-Echo"); got != "201 bar-from-lua_cluster got:hello" {
+		t.Fatalf("x-in %q (code %d)", got, w.Code)
+	}
+	if up.got.Method != "POST" || up.got.URL.Path != "/check" || up.got.Host != "lua_cluster" || up.got.Header.Get("X-A") != "1" {
+		t.Fatalf("upstream request %+v", up.got)
+	}
+}
+
+// A runaway script stops when its request's context ends (a client that
+// went away), and the state it ran on goes back to the pool usable.
+func TestRunawayScriptStopsWithRequest(t *testing.T) {
+	f := build(t, `function envoy_on_request(h)
+  if h:headers():get("x-loop") then
+    while true do end
+  end
+  h:headers():add("x-in", "ok")
+end`)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	r.Header.Set("X-Loop", "1")
+	start := time.Now()
+	if w := serve(f, r, nil); w.Code != 500 {
+		t.Fatalf("runaway: %d", w.Code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("runaway script ran %v", d)
+	}
+	for i := 0; i < 3; i++ {
+		if w := serve(f, httptest.NewRequest("GET", "/", nil), nil); w.Header().Get("X-Echo") != "ok" {
+			t.Fatalf("after a runaway: %d %v", w.Code, w.Header())
+		}
+	}
+}
+
+func TestRequestBodyLimit(t *testing.T) {
+	f := build(t, `function envoy_on_request(h) h:body() end`)
+	w := serve(f, httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", MaxBody+1))), nil)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d", w.Code)
+	}
 }
