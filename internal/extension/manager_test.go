@@ -334,3 +334,69 @@ func TestTranslateGarbage(t *testing.T) {
 }
 
 func ptrDuration(s string) *gatewayDuration { d := gatewayDuration(s); return &d }
+
+// TestTranslateIncludeAll: translation.includeAll picks what is sent, and
+// exactly those types are replaced; an empty answer changes nothing.
+func TestTranslateIncludeAll(t *testing.T) {
+	var sent atomic.Value
+	srv := &fakeServer{translate: func(r *pb.PostTranslateModifyRequest) (*pb.PostTranslateModifyResponse, error) {
+		sent.Store([4]int{len(r.Listeners), len(r.Routes), len(r.Clusters), len(r.Secrets)})
+		if len(r.Listeners) == 0 {
+			return &pb.PostTranslateModifyResponse{}, nil
+		}
+		// Drop every route configuration, keep the listeners.
+		return &pb.PostTranslateModifyResponse{Listeners: r.Listeners}, nil
+	}}
+	yes, no := true, false
+	mgr := &egv1a1.ExtensionManager{Service: serveTCP(t, srv), Hooks: hooksOf(egv1a1.XDSTranslation)}
+	mgr.Hooks.XDSTranslator.Translation = &egv1a1.TranslationConfig{
+		Listener: &egv1a1.IncludeAll{IncludeAll: &yes}, Route: &egv1a1.IncludeAll{IncludeAll: &yes},
+		Cluster: &egv1a1.IncludeAll{IncludeAll: &no}, Secret: &egv1a1.IncludeAll{IncludeAll: &no},
+	}
+	m := newManager(t, Options{}, mgr)
+	x := fixture(2)
+	res := translateFixture(t, x)
+	nc := len(res.Clusters)
+	if err := translator.ApplyTranslateHook(context.Background(), x, res, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := sent.Load().([4]int); got != [4]int{1, 1, 0, 0} {
+		t.Errorf("sent listeners/routes/clusters/secrets %v", got)
+	}
+	if len(res.Routes) != 0 || len(res.Listeners) != 1 || len(res.Clusters) != nc {
+		t.Errorf("after: %d routes %d listeners %d clusters", len(res.Routes), len(res.Listeners), len(res.Clusters))
+	}
+	// Defaults: clusters and secrets only; an empty answer is "no change".
+	m2 := newManager(t, Options{}, &egv1a1.ExtensionManager{Service: serveTCP(t, srv), Hooks: hooksOf(egv1a1.XDSTranslation)})
+	res = translateFixture(t, x)
+	if err := translator.ApplyTranslateHook(context.Background(), x, res, m2); err != nil {
+		t.Fatal(err)
+	}
+	if got := sent.Load().([4]int); got != [4]int{0, 0, nc, 0} || len(res.Clusters) != nc || len(res.Routes) != 1 {
+		t.Errorf("defaults: sent %v, %d clusters %d routes", got, len(res.Clusters), len(res.Routes))
+	}
+}
+
+// TestUnimplementedWithoutConfig: with --extension-server and no
+// configuration every hook is on, and a server that does not implement one
+// (UNIMPLEMENTED) means "no change"; with a configuration it is an error.
+func TestUnimplementedWithoutConfig(t *testing.T) {
+	svc := serveUnix(t, pb.UnimplementedEnvoyGatewayExtensionServer{})
+	m, err := New(nil, Options{Address: "unix://" + svc.Unix.Path, CallTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	x := fixture(2)
+	res := translateFixture(t, x)
+	if err := translator.ApplyHooks(context.Background(), x, res, m); err != nil {
+		t.Errorf("lenient: %v", err)
+	}
+	if err := translator.ApplyTranslateHook(context.Background(), x, res, m); err != nil {
+		t.Errorf("lenient translate: %v", err)
+	}
+	strict := newManager(t, Options{}, &egv1a1.ExtensionManager{Service: svc, Hooks: hooksOf(egv1a1.XDSVirtualHost)})
+	if err := translator.ApplyHooks(context.Background(), x, translateFixture(t, x), strict); status.Code(errors.Unwrap(err)) != codes.Unimplemented {
+		t.Errorf("configured hook not implemented: %v", err)
+	}
+}
