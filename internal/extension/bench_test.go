@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/resource"
@@ -128,4 +127,3 @@ func BenchmarkRouteHook1000(b *testing.B) {
 		b.Fatalf("%v route hook calls", calls)
 	}
 }
-
