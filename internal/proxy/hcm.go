@@ -105,8 +105,13 @@ func (st *reqState) setPerRoute(s *filters.Stream) {
 		return
 	}
 	s.RouteName = st.rt.name
-	m := map[string]any{}
-	for k, v := range st.rt.mergedPerFilter(st.vh, st.lr.routes) {
+	merged := st.rt.mergedPerFilter(st.vh, st.lr.routes)
+	if len(merged) == 0 {
+		s.SetPerRoute(nil) // most routes: no map to allocate per request
+		return
+	}
+	m := make(map[string]any, len(merged))
+	for k, v := range merged {
 		if v.config != nil {
 			m[k] = v.config
 		}

@@ -61,28 +61,29 @@ func (st *reqState) router(s *filters.Stream) {
 // weighted cluster, route, virtual host, route configuration, so the least
 // specific level wins conflicts unless most_specific_header_mutations_wins.
 func (st *reqState) requestOps(r *http.Request, wc *weightedCluster) {
-	levels := st.levels(wc, true)
-	for _, o := range levels {
+	levels, n := st.levels(wc, true)
+	for _, o := range levels[:n] {
 		o.apply(r.Header, r, func(v string) { r.Host = v })
 	}
 }
 
 func (st *reqState) responseOps(h http.Header, wc *weightedCluster) {
-	for _, o := range st.levels(wc, false) {
+	levels, n := st.levels(wc, false)
+	for _, o := range levels[:n] {
 		o.apply(h, st.req, nil)
 	}
 }
 
-func (st *reqState) levels(wc *weightedCluster, req bool) []headerOps {
-	// A fixed array keeps this allocation-free on the hot path.
-	var buf [4]headerOps
-	l := buf[:0]
+// levels returns the header operations in application order. It returns
+// an array, not a slice, so that nothing is allocated per request.
+func (st *reqState) levels(wc *weightedCluster, req bool) (l [4]headerOps, n int) {
 	pick := func(rq, rs headerOps) {
 		if req {
-			l = append(l, rq)
+			l[n] = rq
 		} else {
-			l = append(l, rs)
+			l[n] = rs
 		}
+		n++
 	}
 	if wc != nil {
 		pick(wc.req, wc.resp)
@@ -96,11 +97,11 @@ func (st *reqState) levels(wc *weightedCluster, req bool) []headerOps {
 	t := st.lr.routes
 	pick(t.req, t.resp)
 	if t.mostSpecific {
-		for i, j := 0, len(l)-1; i < j; i, j = i+1, j-1 {
+		for i, j := 0, n-1; i < j; i, j = i+1, j-1 {
 			l[i], l[j] = l[j], l[i]
 		}
 	}
-	return l
+	return l, n
 }
 
 func (st *reqState) forward(s *filters.Stream) {
