@@ -105,6 +105,9 @@ func TestExtensionServerBasicAuth(t *testing.T) {
 		_, st := e.admin("/status")
 		return strings.Contains(string(st), "extension manager")
 	})
+	if _, st := e.admin("/status"); !strings.Contains(string(st), `cannot be served (extension manager`) {
+		t.Errorf("the Gateway's status does not say why:\n%s", st)
+	}
 	if c := e.withAuth("user", "p@ssw0rd"); c != http.StatusOK {
 		t.Errorf("last good config: %d", c)
 	}
