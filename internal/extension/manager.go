@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/xds/translator"
@@ -192,17 +195,35 @@ func (e *HookError) Error() string {
 
 func (e *HookError) Unwrap() error { return e.Err }
 
+// errServerDown marks the calls a batch skipped after the server was found
+// unreachable or hung.
+var errServerDown = errors.New("skipped: the extension server did not answer an earlier call of this batch")
+
 // runAll runs fn for calls 0..n-1 of one hook on one member, at most
 // Parallelism at a time. Each call writes only its own slot, so results do
 // not depend on scheduling; the error returned is the one of the lowest
 // index, so it does not either. A failure under failOpen is logged and
 // counted and leaves the call's resource unchanged.
+//
+// A hung or unreachable server costs one call deadline per batch, not one
+// per call: after such a failure the remaining calls are skipped (their
+// resources stay unchanged under failOpen) and, without failOpen, the calls
+// in flight are cancelled since the batch fails anyway.
 func (m *Manager) runAll(ctx context.Context, mb *member, h translator.Hook, n int, name func(i int) string, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errs := make([]error, n)
 	sem := make(chan struct{}, m.opts.Parallelism)
+	var down atomic.Bool
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		sem <- struct{}{}
+		if down.Load() {
+			<-sem
+			errs[i] = errServerDown
+			m.metrics.observe(mb.name, h, 0, errServerDown)
+			continue
+		}
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
@@ -210,19 +231,45 @@ func (m *Manager) runAll(ctx context.Context, mb *member, h translator.Hook, n i
 			err := fn(ctx, i)
 			m.metrics.observe(mb.name, h, time.Since(start), err)
 			errs[i] = err
+			if err == nil {
+				return
+			}
+			if !mb.failOpen {
+				down.Store(true)
+				cancel()
+				return
+			}
+			if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded {
+				down.Store(true)
+			}
 		}(i)
 	}
 	wg.Wait()
+	var first error
+	firstAt := -1
 	for i, err := range errs {
 		if err == nil {
 			continue
 		}
 		if mb.failOpen {
-			m.opts.Logger.Warn("extension hook failed; failOpen keeps the resource unchanged",
-				"manager", mb.name, "hook", string(h), "resource", name(i), "err", err)
+			if err != errServerDown {
+				m.opts.Logger.Warn("extension hook failed; failOpen keeps the resource unchanged",
+					"manager", mb.name, "hook", string(h), "resource", name(i), "err", err)
+			}
+			continue
+		}
+		// Report the lowest-index error that is not a consequence of
+		// cancelling the batch.
+		if err == errServerDown || (status.Code(err) == codes.Canceled && ctx.Err() != nil) {
+			if firstAt < 0 {
+				first, firstAt = err, i
+			}
 			continue
 		}
 		return &HookError{Manager: mb.name, Hook: h, Resource: name(i), Err: err}
+	}
+	if firstAt >= 0 {
+		return &HookError{Manager: mb.name, Hook: h, Resource: name(firstAt), Err: first}
 	}
 	return nil
 }

@@ -400,3 +400,32 @@ func TestUnimplementedWithoutConfig(t *testing.T) {
 		t.Errorf("configured hook not implemented: %v", err)
 	}
 }
+
+// TestHungServerManyCalls: 100 route calls to a hung server cost about one
+// call deadline, not 100/parallelism of them, with or without failOpen.
+func TestHungServerManyCalls(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	svc := serveTCP(t, &fakeServer{route: func(*pb.PostRouteModifyRequest) (*pb.PostRouteModifyResponse, error) {
+		<-release
+		return nil, nil
+	}})
+	for _, failOpen := range []bool{false, true} {
+		m := newManager(t, Options{CallTimeout: 200 * time.Millisecond, Parallelism: 4},
+			&egv1a1.ExtensionManager{Service: svc, Hooks: hooksOf(egv1a1.XDSRoute), FailOpen: failOpen})
+		x := fixture(200)
+		res := translateFixture(t, x)
+		start := time.Now()
+		err := translator.ApplyHooks(context.Background(), x, res, m)
+		if el := time.Since(start); el > 1500*time.Millisecond {
+			t.Errorf("failOpen=%v: %v for a hung server", failOpen, el)
+		}
+		var he *HookError
+		if failOpen != (err == nil) || (!failOpen && (!errors.As(err, &he) || status.Code(he.Err) != codes.DeadlineExceeded)) {
+			t.Errorf("failOpen=%v: %v", failOpen, err)
+		}
+		if calls, errs := m.Counts("extension-0", translator.HookRoute); calls != 100 || errs != 100 {
+			t.Errorf("failOpen=%v: metrics %v calls %v errors", failOpen, calls, errs)
+		}
+	}
+}
