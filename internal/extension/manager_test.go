@@ -429,3 +429,24 @@ func TestHungServerManyCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigErrors(t *testing.T) {
+	t.Setenv(CallTimeoutEnv, "nonsense")
+	if _, err := New(nil, Options{Address: "127.0.0.1:1"}); err == nil {
+		t.Error("bad PORTICO_EXTENSION_CALL_TIMEOUT accepted")
+	}
+	t.Setenv(CallTimeoutEnv, "250ms")
+	m, err := New(nil, Options{Address: "127.0.0.1:1"})
+	if err != nil || m.opts.CallTimeout != 250*time.Millisecond {
+		t.Errorf("env timeout: %v %v", err, m.opts.CallTimeout)
+	}
+	both := &egv1a1.EnvoyGateway{}
+	both.ExtensionManager = &egv1a1.ExtensionManager{Service: &egv1a1.ExtensionService{Host: "x"}}
+	both.ExtensionManagers = []*egv1a1.ExtensionManager{both.ExtensionManager}
+	if _, err := New(both, Options{}); err == nil {
+		t.Error("extensionManager with extensionManagers accepted")
+	}
+	if _, err := New(&egv1a1.EnvoyGateway{EnvoyGatewaySpec: egv1a1.EnvoyGatewaySpec{ExtensionManager: &egv1a1.ExtensionManager{}}}, Options{}); err == nil {
+		t.Error("manager without service accepted")
+	}
+}
