@@ -80,12 +80,20 @@ type ancestorInfo struct {
 	errs []string
 }
 
+// routeIndex finds translated HTTPRoutes (with their parent statuses) by
+// namespace/name without a scan per IR route.
+type routeIndex map[string]*gwapiv1.HTTPRoute
+
 // processEnvoyExtensionPolicies attaches policies to the IR routes of every
 // Gateway and computes their status. It runs after routes are attached.
 func (t *translation) processEnvoyExtensionPolicies() {
 	policies := append([]*egv1a1.EnvoyExtensionPolicy(nil), t.in.EnvoyExtensionPolicies...)
 	sort.SliceStable(policies, func(i, j int) bool { return olderFirst(&policies[i].ObjectMeta, &policies[j].ObjectMeta) })
 	claims := map[eepTarget]*eepState{}
+	routes := routeIndex{}
+	for _, hr := range t.result.HTTPRoutes {
+		routes[key(hr.Namespace, hr.Name)] = hr
+	}
 	var states []*eepState
 	for _, in := range policies {
 		p := in.DeepCopy()
@@ -115,12 +123,12 @@ func (t *translation) processEnvoyExtensionPolicies() {
 				continue
 			}
 			for _, r := range lc.ir.Routes {
-				t.applyExtensionPolicy(gc, lc, r, claims)
+				t.applyExtensionPolicy(gc, lc, r, claims, routes)
 			}
 		}
 	}
 	for _, st := range states {
-		t.finishEEPStatus(st)
+		t.finishEEPStatus(st, routes)
 		t.result.EnvoyExtensionPolicies = append(t.result.EnvoyExtensionPolicies, st.policy)
 	}
 	sort.SliceStable(t.result.EnvoyExtensionPolicies, func(i, j int) bool {
@@ -184,7 +192,7 @@ func (t *translation) policyTargets(p *egv1a1.EnvoyExtensionPolicy) []eepTarget 
 
 // applyExtensionPolicy gives one IR route the policy of the most specific
 // level that targets it.
-func (t *translation) applyExtensionPolicy(gc *gatewayContext, lc *listenerContext, r *ir.HTTPRoute, claims map[eepTarget]*eepState) {
+func (t *translation) applyExtensionPolicy(gc *gatewayContext, lc *listenerContext, r *ir.HTTPRoute, claims map[eepTarget]*eepState, routes routeIndex) {
 	if r.Metadata == nil || r.Metadata.Kind != kindHTTPRoute {
 		return
 	}
@@ -217,7 +225,7 @@ func (t *translation) applyExtensionPolicy(gc *gatewayContext, lc *listenerConte
 			st.overriddenBy[routeKey] = true
 		}
 	}
-	anc := winner.ancestorFor(gc, lc, winnerLevel >= 2, levels[winnerLevel].section, t.routeParents(m.Namespace, m.Name, gw))
+	anc := winner.ancestorFor(gc, lc, winnerLevel >= 2, levels[winnerLevel].section, routes.parents(m.Namespace, m.Name, gw))
 	if errs := t.applyLua(winner, gc, r); len(errs) > 0 {
 		for _, e := range errs {
 			if !contains(anc.errs, e) {
@@ -231,23 +239,22 @@ func (t *translation) applyExtensionPolicy(gc *gatewayContext, lc *listenerConte
 	}
 }
 
-// routeParents are the parentRefs of an HTTPRoute that name gw, as written
-// in the route's status.
-func (t *translation) routeParents(ns, name string, gw *gwapiv1.Gateway) []gwapiv1.ParentReference {
+// parents are the parentRefs of an HTTPRoute that name gw, as written in
+// the route's status.
+func (ix routeIndex) parents(ns, name string, gw *gwapiv1.Gateway) []gwapiv1.ParentReference {
+	hr := ix[key(ns, name)]
+	if hr == nil {
+		return nil
+	}
 	var out []gwapiv1.ParentReference
-	for _, hr := range t.result.HTTPRoutes {
-		if hr.Namespace != ns || hr.Name != name {
-			continue
+	for _, ps := range hr.Status.Parents {
+		ref := ps.ParentRef
+		pns := ns
+		if ref.Namespace != nil {
+			pns = string(*ref.Namespace)
 		}
-		for _, ps := range hr.Status.Parents {
-			ref := ps.ParentRef
-			pns := ns
-			if ref.Namespace != nil {
-				pns = string(*ref.Namespace)
-			}
-			if pns == gw.Namespace && string(ref.Name) == gw.Name {
-				out = append(out, ref)
-			}
+		if pns == gw.Namespace && string(ref.Name) == gw.Name {
+			out = append(out, ref)
 		}
 	}
 	return out
@@ -298,7 +305,7 @@ func ancestorKey(r gwapiv1.ParentReference) string {
 }
 
 // finishEEPStatus writes one PolicyAncestorStatus per ancestor, sorted.
-func (t *translation) finishEEPStatus(st *eepState) {
+func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 	p := st.policy
 	gen := p.Generation
 	ctrl := gwapiv1.GatewayController(t.opts.ControllerName)
@@ -327,7 +334,7 @@ func (t *translation) finishEEPStatus(st *eepState) {
 			continue
 		}
 		for _, gc := range t.gateways {
-			for _, ref := range t.routeParents(tg.namespace, tg.name, gc.gw) {
+			for _, ref := range routes.parents(tg.namespace, tg.name, gc.gw) {
 				r := ref
 				r.Namespace = ptr(gwapiv1.Namespace(gc.gw.Namespace))
 				r.Group = ptr(gwapiv1.Group(gwapiv1.GroupName))
