@@ -450,3 +450,22 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("manager without service accepted")
 	}
 }
+
+// TestFQDNService reaches the server by name (service.fqdn), as in the
+// guide's Kubernetes setup.
+func TestFQDNService(t *testing.T) {
+	svc := serveTCP(t, &fakeServer{route: func(r *pb.PostRouteModifyRequest) (*pb.PostRouteModifyResponse, error) {
+		addHeader(r.Route, "fqdn")
+		return &pb.PostRouteModifyResponse{Route: r.Route}, nil
+	}})
+	fqdn := &egv1a1.ExtensionService{FQDN: &egv1a1.FQDNEndpoint{Hostname: "localhost", Port: svc.IP.Port}}
+	m := newManager(t, Options{}, &egv1a1.ExtensionManager{Service: fqdn, Hooks: hooksOf(egv1a1.XDSRoute)})
+	x := fixture(1)
+	res := translateFixture(t, x)
+	if err := translator.ApplyHooks(context.Background(), x, res, m); err != nil {
+		t.Fatal(err)
+	}
+	if headers(routesOf(res)[0]) != "fqdn" {
+		t.Error("route unchanged")
+	}
+}
