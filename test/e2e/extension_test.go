@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // the {SHA} htpasswd format
+	"encoding/base64"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +14,10 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	basicauthv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/basic_auth/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/examples/extension-server/server"
@@ -287,5 +292,112 @@ spec: {}
 	}
 	if got := resp.Header.Values("x-vhost-hook"); strings.Join(got, ",") != "second" {
 		t.Errorf("x-vhost-hook %q", got)
+	}
+}
+
+// perRouteAuth follows Envoy Gateway's basic_auth layout through the hooks:
+// the listener gets a disabled filter (listener users), and routes with an
+// extensionRef enable it with their own users (BasicAuthPerRoute).
+type perRouteAuth struct{ sdk.Base }
+
+const perRouteFilter = "envoy.filters.http.basic_auth/example"
+
+func htpasswd(user, pass string) string {
+	sum := sha1.Sum([]byte(pass)) //nolint:gosec // the {SHA} htpasswd format
+	return user + ":{SHA}" + base64.StdEncoding.EncodeToString(sum[:]) + "\n"
+}
+
+func (perRouteAuth) PostHTTPListenerModify(_ context.Context, r *pb.PostHTTPListenerModifyRequest) (*pb.PostHTTPListenerModifyResponse, error) {
+	l := r.GetListener()
+	_, err := sdk.EditHCM(l, func(h *hcmv3.HttpConnectionManager) error {
+		if err := sdk.AddHTTPFilter(h, perRouteFilter, &basicauthv3.BasicAuth{
+			Users: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: htpasswd("listener", "l")}},
+		}); err != nil {
+			return err
+		}
+		for _, f := range h.HttpFilters {
+			if f.Name == perRouteFilter {
+				f.Disabled = true
+			}
+		}
+		return nil
+	})
+	return &pb.PostHTTPListenerModifyResponse{Listener: l}, err
+}
+
+func (perRouteAuth) PostRouteModify(_ context.Context, r *pb.PostRouteModifyRequest) (*pb.PostRouteModifyResponse, error) {
+	rt := r.GetRoute()
+	a, err := anypb.New(&basicauthv3.BasicAuthPerRoute{
+		Users: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: []byte(htpasswd("route", "r"))}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rt.TypedPerFilterConfig == nil {
+		rt.TypedPerFilterConfig = map[string]*anypb.Any{}
+	}
+	rt.TypedPerFilterConfig[perRouteFilter] = a
+	return &pb.PostRouteModifyResponse{Route: rt}, nil
+}
+
+// TestExtensionPerRouteBasicAuth: a disabled basic_auth filter runs only on
+// the routes that enable it, with the route's users.
+func TestExtensionPerRouteBasicAuth(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sdk.Serve(lis, perRouteAuth{})
+	defer s.Stop()
+	gvk := egv1a1.GroupVersionKind{Group: "example.extensions.io", Version: "v1alpha1", Kind: "RouteContextExample"}
+	cfg := &egv1a1.EnvoyGateway{}
+	cfg.ExtensionManager = &egv1a1.ExtensionManager{Resources: []egv1a1.GroupVersionKind{gvk},
+		Hooks:   &egv1a1.ExtensionHooks{XDSTranslator: &egv1a1.XDSTranslatorHooks{Post: []egv1a1.XDSTranslatorHook{egv1a1.XDSRoute, egv1a1.XDSHTTPListener}}},
+		Service: &egv1a1.ExtensionService{Unix: &egv1a1.UnixSocket{Path: sock}}}
+	bp := backend(t, "one")
+	gw := freePort(t)
+	route := strings.Replace(routeYAML("backend", bp), "            value: /\n", `            value: /open
+    - filters:
+        - type: ExtensionRef
+          extensionRef: {group: example.extensions.io, kind: RouteContextExample, name: ctx}
+      backendRefs:
+        - name: backend
+          port: `+strconv.Itoa(bp)+`
+      matches:
+        - path:
+            type: PathPrefix
+            value: /secure
+`, 1)
+	e := startWith(t, cfg, map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml":   route,
+		"ctx.yaml":     "apiVersion: example.extensions.io/v1alpha1\nkind: RouteContextExample\nmetadata: {name: ctx, namespace: default}\nspec: {}\n",
+	}, gw)
+	get := func(path, user, pass string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(gw)+path, nil)
+		req.Host = "www.example.com"
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := e.client.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	e.eventually("the secure route refuses", func() bool { return get("/secure", "", "") == http.StatusUnauthorized })
+	for _, c := range []struct {
+		path, user, pass string
+		want             int
+	}{
+		{"/open", "", "", 200},
+		{"/secure", "route", "r", 200},
+		{"/secure", "listener", "l", 401},
+	} {
+		if got := get(c.path, c.user, c.pass); got != c.want {
+			t.Errorf("%s as %q: %d, want %d", c.path, c.user, got, c.want)
+		}
 	}
 }
