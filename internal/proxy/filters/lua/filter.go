@@ -263,7 +263,11 @@ func (w *respWriter) run(body []byte) {
 	}
 	if w.buffer {
 		out := rb.body
-		w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		// Only a body the script replaced gets a new length: HEAD answers
+		// and 204/304 keep what the upstream said.
+		if rb.modified {
+			w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		}
 		w.ResponseWriter.WriteHeader(w.code)
 		_, _ = w.ResponseWriter.Write(out)
 		return

@@ -358,9 +358,10 @@ func (b *reqBackend) Respond(status int, h http.Header, body string) {
 // respBackend is envoy_on_response's view.
 type respBackend struct {
 	common
-	w       *respWriter
-	body    []byte
-	hasBody bool
+	w        *respWriter
+	body     []byte
+	hasBody  bool
+	modified bool // setBytes was called
 }
 
 func (b *respBackend) Response() bool { return true }
@@ -384,7 +385,7 @@ func (b *respBackend) Body() ([]byte, error) {
 	}
 	return b.body, nil
 }
-func (b *respBackend) SetBody(data []byte)              { b.body = data }
+func (b *respBackend) SetBody(data []byte)              { b.body, b.modified = data, true }
 func (b *respBackend) Respond(int, http.Header, string) {}
 
 func slogLevel(l LogLevel) slog.Level {
