@@ -137,9 +137,11 @@ func (st *reqState) mirror(out *http.Request, body []byte, policies []mirrorPoli
 	if len(targets) == 0 {
 		return
 	}
-	// The attempt loop mutates out.Header (attempt counts, forwarded
-	// host), so the copies take a snapshot of the headers now.
-	hdr := out.Header.Clone()
+	// The attempt loop mutates out (attempt counts, forwarded host, auto
+	// host rewrite) while copies may still be leaving, so they take a
+	// snapshot of what they need now.
+	u := *out.URL
+	snap := &http.Request{Method: out.Method, URL: &u, Host: out.Host, Header: out.Header.Clone(), ProtoMajor: out.ProtoMajor}
 	ctx := context.WithoutCancel(out.Context())
 	send := func(b []byte, ok bool) {
 		for _, t := range targets {
@@ -147,7 +149,7 @@ func (st *reqState) mirror(out *http.Request, body []byte, policies []mirrorPoli
 				t.c.release()
 				continue
 			}
-			go sendMirror(ctx, t, out, hdr, b, timeout)
+			go sendMirror(ctx, t, snap, b, timeout)
 		}
 	}
 	switch {
@@ -162,8 +164,9 @@ func (st *reqState) mirror(out *http.Request, body []byte, policies []mirrorPoli
 	}
 }
 
-// sendMirror sends one copy and discards the answer. It owns t's slot.
-func sendMirror(ctx context.Context, t mirrorTarget, out *http.Request, hdr http.Header, body []byte, timeout time.Duration) {
+// sendMirror sends one copy of out (a snapshot, shared by the copies, so
+// read only) and discards the answer. It owns t's slot.
+func sendMirror(ctx context.Context, t mirrorTarget, out *http.Request, body []byte, timeout time.Duration) {
 	defer t.c.release()
 	h := t.c.pick()
 	if h == nil {
@@ -180,7 +183,7 @@ func sendMirror(ctx context.Context, t mirrorTarget, out *http.Request, hdr http
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        hdr.Clone(), // one snapshot may feed several mirrors
+		Header:        out.Header.Clone(), // the transport may add to it
 		Host:          out.Host,
 		ContentLength: int64(len(body)),
 	}
