@@ -11,6 +11,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/xds/translator"
@@ -25,10 +26,11 @@ var _ translator.Hooks = (*Manager)(nil)
 type validator interface{ ValidateAll() error }
 
 func check(m validator, what string) error {
-	if err := m.ValidateAll(); err != nil {
-		return fmt.Errorf("the extension server returned an invalid %s: %w", what, err)
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("%s is not a protobuf message", what)
 	}
-	return nil
+	return validate(pm, what)
 }
 
 // noChange reports whether err is an UNIMPLEMENTED answer that means "no

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -468,4 +469,25 @@ func TestFQDNService(t *testing.T) {
 	if headers(routesOf(res)[0]) != "fqdn" {
 		t.Error("route unchanged")
 	}
+}
+
+// TestGarbageInsideAny: an answer whose typed_config holds bytes that are
+// not the message its type URL names is refused before any proxy sees it.
+func TestGarbageInsideAny(t *testing.T) {
+	srv := &fakeServer{listener: func(r *pb.PostHTTPListenerModifyRequest) (*pb.PostHTTPListenerModifyResponse, error) {
+		l := r.Listener
+		_, err := sdk.EditHCM(l, func(h *hcmv3.HttpConnectionManager) error {
+			h.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: &anypb.Any{
+				TypeUrl: "type.googleapis.com/envoy.extensions.filters.http.basic_auth.v3.BasicAuth", Value: []byte{0xff, 0xff, 0xff}}}
+			return nil
+		})
+		return &pb.PostHTTPListenerModifyResponse{Listener: l}, err
+	}}
+	m := newManager(t, Options{}, &egv1a1.ExtensionManager{Service: serveTCP(t, srv), Hooks: hooksOf(egv1a1.XDSHTTPListener)})
+	x := fixture(1)
+	err := translator.ApplyHooks(context.Background(), x, translateFixture(t, x), m)
+	if err == nil || !strings.Contains(err.Error(), "basic_auth") {
+		t.Errorf("garbage typed_config accepted: %v", err)
+	}
+	t.Log(err)
 }
