@@ -102,4 +102,3 @@ func TestBadUsers(t *testing.T) {
 		}
 	}
 }
-
