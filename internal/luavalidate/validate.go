@@ -147,7 +147,7 @@ func (v *Validator) runMock(script *plua.Script, fc map[string]any) error {
 		return err
 	}
 
-	L, onReq, onResp, err := script.Load(ctx)
+	L, onReq, onResp, err := script.LoadWith(ctx, plua.BoundPatterns)
 	if err != nil {
 		return limitErr(err)
 	}

@@ -311,3 +311,14 @@ func TestRequestBodyLimit(t *testing.T) {
 		t.Fatalf("%d", w.Code)
 	}
 }
+
+func TestStringFormatLimits(t *testing.T) {
+	L := NewState()
+	defer L.Close()
+	if err := L.DoString(`assert(string.format("%5.2f|%-3s|%%|%02d", 3.14159, "a", 7) == " 3.14|a  |%|07")`); err != nil {
+		t.Fatal(err)
+	}
+	if err := L.DoString(`local s = string.format("%999d", 1)`); err == nil || !strings.Contains(err.Error(), "invalid format") {
+		t.Fatalf("wide format: %v", err)
+	}
+}

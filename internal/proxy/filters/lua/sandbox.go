@@ -147,8 +147,31 @@ func NewState() *glua.LState {
 	}
 	guard(L, g, "", forbiddenGlobals)
 	if s, ok := g.RawGetString("string").(*glua.LTable); ok {
-		s.RawSetString("rep", L.NewFunction(stringRep))
 		s.RawSetString("dump", glua.LNil)
+		s.RawSetString("rep", L.NewFunction(stringRep))
+		if orig, ok := s.RawGetString("format").(*glua.LFunction); ok {
+			s.RawSetString("format", L.NewFunction(stringFormat(orig)))
+		}
+		if orig, ok := s.RawGetString("byte").(*glua.LFunction); ok {
+			s.RawSetString("byte", L.NewFunction(limitResults(orig, "string slice too long", func(L *glua.LState) int {
+				n := len(L.CheckString(1))
+				i := L.OptInt(2, 1)
+				j := L.OptInt(3, i)
+				if i < 0 {
+					i += n + 1
+				}
+				if j < 0 {
+					j += n + 1
+				}
+				return j - max(i, 1) + 1
+			})))
+		}
+	}
+	if orig, ok := g.RawGetString("unpack").(*glua.LFunction); ok {
+		g.RawSetString("unpack", L.NewFunction(limitResults(orig, "too many results to unpack", func(L *glua.LState) int {
+			t := L.CheckTable(1)
+			return L.OptInt(3, t.Len()) - L.OptInt(2, 1) + 1
+		})))
 	}
 	// collectgarbage("collect") would run Go's collector for the whole
 	// proxy on every call; it reports zero and does nothing.
@@ -228,4 +251,70 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// stringFormat enforces Lua 5.1's (and LuaJIT's) limit of two digits for a
+// width or precision, which gopher-lua does not: "%999999999d" would
+// allocate a gigabyte in one call, before any limit could react.
+func stringFormat(orig *glua.LFunction) glua.LGFunction {
+	return func(L *glua.LState) int {
+		f := L.CheckString(1)
+		for i := 0; i < len(f); i++ {
+			if f[i] != '%' {
+				continue
+			}
+			i++
+			if i < len(f) && f[i] == '%' {
+				continue
+			}
+			for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+				i++
+			}
+			for _, part := range []bool{false, true} {
+				if part {
+					if i >= len(f) || f[i] != '.' {
+						break
+					}
+					i++
+				}
+				n := 0
+				for i < len(f) && f[i] >= '0' && f[i] <= '9' {
+					i++
+					n++
+				}
+				if n > 2 {
+					L.RaiseError("%sinvalid format (width or precision too long)", LimitError)
+				}
+			}
+		}
+		top := L.GetTop()
+		L.Push(orig)
+		for i := 1; i <= top; i++ {
+			L.Push(L.Get(i))
+		}
+		L.Call(top, glua.MultRet)
+		return L.GetTop() - top
+	}
+}
+
+// MaxResults is Lua 5.1's limit on the values one call may return
+// (LUAI_MAXCSTACK); gopher-lua has none, and unpack({}, 1, 1e8) would spin
+// for a minute inside one Go call, out of reach of any time limit.
+const MaxResults = 8000
+
+// limitResults wraps a library function whose result count count(L)
+// computes from its arguments.
+func limitResults(orig *glua.LFunction, msg string, count func(L *glua.LState) int) glua.LGFunction {
+	return func(L *glua.LState) int {
+		if count(L) > MaxResults {
+			L.RaiseError("%s%s", LimitError, msg)
+		}
+		top := L.GetTop()
+		L.Push(orig)
+		for i := 1; i <= top; i++ {
+			L.Push(L.Get(i))
+		}
+		L.Call(top, glua.MultRet)
+		return L.GetTop() - top
+	}
 }

@@ -59,7 +59,16 @@ func CleanError(s string) string {
 // level once per worker when it loads the filter; so do we, per state.
 // A non-nil ctx bounds the run (the validator's time and memory limits).
 func (s *Script) Load(ctx context.Context) (L *glua.LState, onRequest, onResponse bool, err error) {
+	return s.LoadWith(ctx, nil)
+}
+
+// LoadWith is Load with prepare run on the fresh state before the script's
+// top level (the validator bounds pattern functions there).
+func (s *Script) LoadWith(ctx context.Context, prepare func(*glua.LState)) (L *glua.LState, onRequest, onResponse bool, err error) {
 	L = NewState()
+	if prepare != nil {
+		prepare(L)
+	}
 	if ctx != nil {
 		L.SetContext(ctx)
 	}
