@@ -57,16 +57,19 @@ func TestFilterDisabledAndPerRoute(t *testing.T) {
 		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(wrapperspb.String("listener"))}}
 	enable := mustAny(&routev3.FilterConfig{})
 	override := mustAny(&routev3.FilterConfig{Config: mustAny(wrapperspb.Bytes([]byte("route")))})
+	// Envoy Gateway writes `config: {}` (an empty Any): no config, enable only.
+	enableEmpty := mustAny(&routev3.FilterConfig{Config: &anypb.Any{}})
 	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
 		Routes: []*routev3.Route{
 			{Match: prefix("/on"), Action: routeTo("a"), TypedPerFilterConfig: map[string]*anypb.Any{"test.stamp/policy/0": enable}},
+			{Match: prefix("/empty"), Action: routeTo("a"), TypedPerFilterConfig: map[string]*anypb.Any{"test.stamp/policy/0": enableEmpty}},
 			{Match: prefix("/override"), Action: routeTo("a"), TypedPerFilterConfig: map[string]*anypb.Any{"test.stamp/policy/0": override}},
 			{Match: prefix("/"), Action: routeTo("a")},
 		}}}}
 	res := basic(port, rc, map[string][]string{"a": {be}})
 	res[resourcev3.ListenerType][0] = listener("l", port, "rc", nil, stamp)
 	h.pushAndWait(t, res)
-	for uri, want := range map[string]string{"/off": "", "/on": "listener", "/override": "route"} {
+	for uri, want := range map[string]string{"/off": "", "/on": "listener", "/empty": "listener", "/override": "route"} {
 		if got := get(t, port, "x", uri).hdr.Get("x-stamp"); got != want {
 			t.Errorf("%s: x-stamp %q, want %q", uri, got, want)
 		}

@@ -155,6 +155,10 @@ func compilePerFilter(m map[string]*anypb.Any) (map[string]perFilter, error) {
 				return nil, fmt.Errorf("typed_per_filter_config[%s]: %v", name, err)
 			}
 			pf.disabled, optional, inner = fc.GetDisabled(), fc.GetIsOptional(), fc.GetConfig()
+			if inner.GetTypeUrl() == "" && len(inner.GetValue()) == 0 {
+				// `config: {}` (Envoy Gateway writes it) is no config at all.
+				inner = nil
+			}
 		}
 		if inner != nil {
 			f, ok := filters.LookupPerRoute(inner.GetTypeUrl())

@@ -194,6 +194,9 @@ func floatValue(f float64, bits int) any {
 func (r *renderer) anyToGeneric(m protoreflect.Message) (any, error) {
 	fields := m.Descriptor().Fields()
 	url := m.Get(fields.ByName("type_url")).String()
+	if url == "" && len(m.Get(fields.ByName("value")).Bytes()) == 0 {
+		return map[string]any{}, nil // an empty Any, as protojson prints it
+	}
 	if a, ok := m.Interface().(*anypb.Any); ok {
 		if orig, ok := r.originals[a]; ok {
 			// Packed by this renderer: walk the message itself rather

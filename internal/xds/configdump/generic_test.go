@@ -114,6 +114,7 @@ func TestGenericMatchesProtojson(t *testing.T) {
 		"struct":    st,
 		"wrapper":   wrapperspb.UInt64(1 << 60),
 		"double":    wrapperspb.Double(0.1),
+		"emptyAny":  &anypb.Any{},
 	} {
 		check(t, name, m)
 		a, err := anypb.New(m)
