@@ -27,8 +27,8 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/admin"
-	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/extension"
+	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
@@ -286,7 +286,9 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		return
 	}
 	start := time.Now()
-	result, err := safely(r.log, func() *pipeline.Result { return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks()}) })
+	result, err := safely(r.log, func() *pipeline.Result {
+		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks()})
+	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.
 		r.last.Applied, r.last.Err = false, err
