@@ -89,6 +89,40 @@ func (e *emitter) flush() error {
 	return nil
 }
 
+// ahead resolves a list's items in order on another goroutine, a few ahead
+// of the writer, so that building one part and printing the one before it
+// use two cores. Items come back in list order, so output is unchanged.
+func ahead(items []any) (next func() (any, error), stop func()) {
+	type result struct {
+		v   any
+		err error
+	}
+	ch := make(chan result, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(ch)
+		for _, it := range items {
+			v, err := resolve(it)
+			select {
+			case ch <- result{v, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	next = func() (any, error) {
+		r, ok := <-ch
+		if !ok {
+			return nil, fmt.Errorf("yamlout: list ended early")
+		}
+		return r.v, r.err
+	}
+	return next, func() { close(done) }
+}
+
 // resolve computes a Lazy value; other values pass through.
 func resolve(v any) (any, error) {
 	if l, ok := v.(Lazy); ok {
@@ -142,7 +176,20 @@ func writeValue(b *emitter, v any, indent int, inline bool) error {
 			b.WriteString("[]\n")
 			return nil
 		}
+		var next func() (any, error)
+		if _, lazy := t[0].(Lazy); lazy && len(t) > 1 {
+			n, stop := ahead(t)
+			defer stop()
+			next = n
+		}
 		for i, item := range t {
+			if next != nil {
+				v, err := next()
+				if err != nil {
+					return err
+				}
+				item = v
+			}
 			if i > 0 || !inline {
 				writeIndent(b, indent)
 			}
