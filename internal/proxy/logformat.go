@@ -89,6 +89,28 @@ func parseLogFormat(s string) ([]logCmd, error) {
 	return out, nil
 }
 
+// appendText appends the command's text-format rendering ("-" when empty)
+// to dst. The commands every default line carries (time, code, byte counts,
+// duration) are formatted straight into dst rather than into a string
+// first: one allocation less each, per logged request.
+func (c logCmd) appendText(dst []byte, st *reqState) []byte {
+	if c.max == 0 {
+		switch c.name {
+		case "START_TIME":
+			return st.start.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+		case "RESPONSE_CODE":
+			return strconv.AppendInt(dst, int64(st.w.code), 10)
+		case "BYTES_RECEIVED":
+			return strconv.AppendInt(dst, st.body.n.Load(), 10)
+		case "BYTES_SENT":
+			return strconv.AppendInt(dst, st.w.bytes, 10)
+		case "DURATION":
+			return strconv.AppendInt(dst, time.Since(st.start).Milliseconds(), 10)
+		}
+	}
+	return append(dst, orDash(c.value(st))...)
+}
+
 // value renders one command for a finished request ("" when unknown).
 func (c logCmd) value(st *reqState) string {
 	r := st.req
@@ -276,7 +298,7 @@ func (spec *logSpec) render(dst []byte, st *reqState) []byte {
 				dst = append(dst, c.lit...)
 				continue
 			}
-			dst = append(dst, orDash(c.value(st))...)
+			dst = c.appendText(dst, st)
 		}
 		return dst
 	}
