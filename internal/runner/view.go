@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -19,10 +20,14 @@ import (
 // view is what the admin server shows; the loop replaces it whole, so
 // handlers read it without locks.
 type view struct {
-	status   []byte
-	ready    bool
-	readyMsg string
-	dumps    map[string]fleetDump
+	// list is rendered as JSON the first time /status asks for it, not on
+	// every publish: most publishes (proxy ACKs, reloads) are never read.
+	list       StatusList
+	statusOnce sync.Once
+	status     []byte
+	ready      bool
+	readyMsg   string
+	dumps      map[string]fleetDump
 }
 
 type fleetDump struct {
@@ -123,12 +128,21 @@ func (r *Runner) publish() {
 	default:
 		v.readyMsg = "ok"
 	}
-	b, err := json.MarshalIndent(list, "", "  ")
-	if err != nil {
-		b = []byte(fmt.Sprintf(`{"error": %q}`, err.Error()))
-	}
-	v.status = b
+	v.list = list
 	r.view.Store(v)
+}
+
+// statusJSON renders v.list once; nothing changes a view after it is stored.
+func (v *view) statusJSON() []byte {
+	v.statusOnce.Do(func() {
+		b, err := json.MarshalIndent(v.list, "", "  ")
+		if err != nil {
+			b = []byte(fmt.Sprintf(`{"error": %q}`, err.Error()))
+		}
+		v.status = b
+		v.list = StatusList{} // the bytes are all that is needed from now on
+	})
+	return v.status
 }
 
 func orEmpty(ps []xdsserver.Proxy) []xdsserver.Proxy {
@@ -190,15 +204,14 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []status.Object {
 			}
 		}
 	}
-	objs, err := status.FromResult(&gwRes)
+	// Every object but the Gateways and policies copied above is the
+	// translation's own, unchanged since the last publish of this result:
+	// the converter reuses their conversions.
+	objs, err := r.store.FromResults(&gwRes, &struct{ EnvoyPatchPolicies []*egv1a1.EnvoyPatchPolicy }{policies})
 	if err != nil {
 		r.log.Error("status", "err", err)
 	}
-	more, err := status.FromResult(&struct{ EnvoyPatchPolicies []*egv1a1.EnvoyPatchPolicy }{policies})
-	if err != nil {
-		r.log.Error("status", "err", err)
-	}
-	return append(objs, more...)
+	return objs
 }
 
 // falsify turns a True Programmed condition False with reason and message.
@@ -273,7 +286,7 @@ func setCondition(cs *[]metav1.Condition, c metav1.Condition) {
 }
 
 // Status implements admin.Source.
-func (r *Runner) Status() []byte { return r.view.Load().status }
+func (r *Runner) Status() []byte { return r.view.Load().statusJSON() }
 
 // Ready implements admin.Source.
 func (r *Runner) Ready() (bool, string) {

@@ -47,6 +47,10 @@ var apiVersions = map[string]string{
 // Reflection keeps this in step with the translator: a kind it starts to
 // return shows up in /status with no change here.
 func FromResult(result any) ([]Object, error) {
+	return fromResult(result, objectOf)
+}
+
+func fromResult(result any, conv func(reflect.Value) (Object, bool, error)) ([]Object, error) {
 	v := reflect.ValueOf(result)
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
@@ -64,7 +68,7 @@ func FromResult(result any) ([]Object, error) {
 			continue
 		}
 		for j := 0; j < f.Len(); j++ {
-			o, ok, err := objectOf(f.Index(j))
+			o, ok, err := conv(f.Index(j))
 			if err != nil {
 				return nil, err
 			}
@@ -127,6 +131,13 @@ type Store struct {
 	// times holds lastTransitionTime per condition (object key, path, type)
 	// together with the status it was stamped for.
 	times map[string]stamp
+	conv  Converter
+}
+
+// FromResults converts results with the store's Converter (see there): for
+// a caller that publishes mostly unchanged objects again and again.
+func (s *Store) FromResults(results ...any) ([]Object, error) {
+	return s.conv.FromResults(results...)
 }
 
 type stamp struct {
@@ -243,4 +254,77 @@ func refName(ref map[string]any) string {
 		s += fmt.Sprintf(":%v", p)
 	}
 	return s
+}
+
+// Converter is FromResult with a memory of the previous call: an object
+// converted then is not converted again when the next call sees the same
+// pointer. The caller promises that objects are never modified once
+// converted (translation results are copied, never changed). The memory
+// holds the pointers, so an address cannot be reused by another object while
+// it is remembered; it keeps only what the latest call saw.
+type Converter struct {
+	prev map[any]Object
+}
+
+// FromResults is FromResult over each result in turn, concatenated. The
+// objects returned are the caller's: Store.Publish may stamp them.
+func (c *Converter) FromResults(results ...any) ([]Object, error) {
+	cur := map[any]Object{}
+	var out []Object
+	for _, result := range results {
+		objs, err := fromResult(result, func(e reflect.Value) (Object, bool, error) {
+			if e.Kind() != reflect.Pointer || e.IsNil() {
+				return objectOf(e)
+			}
+			k := e.Interface()
+			if o, ok := c.prev[k]; ok {
+				cur[k] = o
+				return copyObject(o), true, nil
+			}
+			o, ok, err := objectOf(e)
+			if err != nil || !ok {
+				return o, ok, err
+			}
+			cur[k] = o
+			return copyObject(o), true, nil
+		})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, objs...)
+	}
+	c.prev = cur
+	return out, nil
+}
+
+func copyObject(o Object) Object {
+	o.Metadata, _ = copyJSON(o.Metadata).(map[string]any)
+	o.Status, _ = copyJSON(o.Status).(map[string]any)
+	return o
+}
+
+// copyJSON deep-copies what encoding/json decodes into an any.
+func copyJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = copyJSON(e)
+		}
+		return m
+	case []any:
+		if x == nil {
+			return x
+		}
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = copyJSON(e)
+		}
+		return l
+	default:
+		return v
+	}
 }
