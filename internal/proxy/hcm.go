@@ -45,15 +45,28 @@ type reqState struct {
 
 var emptyTable = &routeTable{exact: map[string]*vhost{}}
 
+// exchange holds one request's bookkeeping in a single allocation rather
+// than four (state, response writer, body counter, filter stream).
+type exchange struct {
+	st   reqState
+	w    respWriter
+	body countingBody
+	s    filters.Stream
+}
+
 // serve is the HttpConnectionManager: it normalises the request, selects
 // the route, runs the filter chain (router last) and logs.
 func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 	h := lr.hcm
-	st := &reqState{lr: lr, req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: &respWriter{ResponseWriter: w}}
+	x := &exchange{}
+	x.w.ResponseWriter = w
+	st := &x.st
+	*st = reqState{lr: lr, req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: &x.w}
 	r, timers := startTimers(r, h.streamIdle, h.requestTimeout)
 	defer timers.stop()
 	st.w.timers = timers
-	st.body = &countingBody{ReadCloser: r.Body, timers: timers}
+	x.body = countingBody{ReadCloser: r.Body, timers: timers}
+	st.body = &x.body
 	if r.ContentLength == 0 {
 		timers.requestDone()
 	}
@@ -64,30 +77,33 @@ func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.selectRoute(r)
-	s := &filters.Stream{Request: r, Writer: st.w, Upstreams: upstreams(lr.clusters)}
+	s := &x.s
+	*s = filters.Stream{Request: r, Writer: st.w, Upstreams: upstreams(lr.clusters)}
 	s.LocalReply = func(code int, body, details string) { st.localReply(s.Writer, code, body, details, nil) }
 	s.ClearRouteCache = func() { st.selectRoute(s.Request); st.setPerRoute(s) }
 	st.setPerRoute(s)
+	st.runFilters(0, s)
+}
 
-	var run func(i int, s *filters.Stream)
-	run = func(i int, s *filters.Stream) {
-		for ; i < len(h.filters); i++ {
-			f := h.filters[i]
-			enabled := !f.disabled
-			if st.rt != nil {
-				if pf, ok := st.rt.mergedPerFilter(st.vh, lr.routes)[f.name]; ok {
-					enabled = !pf.disabled
-				}
-			}
-			if enabled {
-				next := i + 1
-				f.f.Serve(s, func(s *filters.Stream) { run(next, s) })
-				return
+// runFilters runs the HCM's enabled filters from the i-th on, then the
+// router.
+func (st *reqState) runFilters(i int, s *filters.Stream) {
+	h, lr := st.lr.hcm, st.lr
+	for ; i < len(h.filters); i++ {
+		f := h.filters[i]
+		enabled := !f.disabled
+		if st.rt != nil {
+			if pf, ok := st.rt.mergedPerFilter(st.vh, lr.routes)[f.name]; ok {
+				enabled = !pf.disabled
 			}
 		}
-		st.router(s)
+		if enabled {
+			next := i + 1
+			f.f.Serve(s, func(s *filters.Stream) { st.runFilters(next, s) })
+			return
+		}
 	}
-	run(0, s)
+	st.router(s)
 }
 
 func (st *reqState) selectRoute(r *http.Request) {
