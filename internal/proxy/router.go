@@ -141,12 +141,18 @@ func (st *reqState) forward(s *filters.Stream) {
 	if uri != r.URL.RequestURI() && !suppress {
 		out.Header.Set("X-Envoy-Original-Path", r.URL.RequestURI())
 	}
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		st.localReply(w, http.StatusBadRequest, "", "invalid_path_rewrite", nil)
-		return
+	var err error
+	// Without a rewrite the clone's URL already is what parsing the
+	// request URI would give (origin-form requests; absolute-form ones
+	// carry a scheme and host and are reparsed as before).
+	if uri != r.URL.RequestURI() || r.URL.Scheme != "" || r.URL.Host != "" || r.URL.Opaque != "" || r.URL.User != nil || r.URL.Fragment != "" {
+		u, perr := url.ParseRequestURI(uri)
+		if perr != nil {
+			st.localReply(w, http.StatusBadRequest, "", "invalid_path_rewrite", nil)
+			return
+		}
+		out.URL = u
 	}
-	out.URL = u
 	origHost := r.Host
 	switch {
 	case wc != nil && wc.hostLiteral != "":
