@@ -71,6 +71,9 @@ type Provider struct {
 	// hashes are the content digests of the files of the last applied load;
 	// seen those of the last load, applied or not.
 	hashes, seen map[string][32]byte
+	// cache keeps each file's checked documents: a reload re-parses only
+	// what changed (most reloads touch one file among many).
+	cache *resource.Cache
 }
 
 // New returns a provider; nothing is read until Load or Run.
@@ -81,7 +84,7 @@ func New(o Options) *Provider {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Provider{opts: o, log: o.Logger}
+	return &Provider{opts: o, log: o.Logger, cache: resource.NewCache()}
 }
 
 // ErrEmpty rejects a reload that would serve no object at all.
@@ -93,7 +96,7 @@ func (p *Provider) Load() Update {
 	u := Update{Generation: p.gen, Set: p.lastGood}
 	hashes, herr := hashFiles(p.opts.Paths)
 	p.seen = hashes
-	set, probs, err := resource.Load(p.opts.Paths, p.opts.LoadOptions...)
+	set, probs, err := p.cache.Load(p.opts.Paths, p.opts.LoadOptions...)
 	if err == nil {
 		err = herr
 	}
