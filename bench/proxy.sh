@@ -147,3 +147,6 @@ for c in "${conns[@]}"; do
   cratio=$(awk "BEGIN{printf \"%.0f%%\", 100*$n_cpu/$b_cpu}")
   printf '%-6s %12.0f %8s %10s %12.0f %8s %10s %8s %9s\n' "$c" "$b_rps" "$b_p99" "$b_cpu" "$n_rps" "$n_p99" "$n_cpu" "$ratio" "$cratio"
 done
+# Peak resident memory of the built-in proxy's process (portico run: the
+# control plane too), to check that GC tuning keeps memory bounded.
+echo "builtin peak RSS: $(awk '/^VmHWM/ {print $2, $3}' "/proc/$portico_pid/status")"

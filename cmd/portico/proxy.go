@@ -30,6 +30,7 @@ when the class merges gateways. Pair it with 'portico run --data-plane none'.`,
 			if nodeID == "" {
 				nodeID = host.NodeID(cluster, "proxy")
 			}
+			proxy.TuneGC()
 			p, err := proxy.New(proxy.Options{XDSAddress: xdsAddr, NodeID: nodeID, Cluster: cluster, Logger: log})
 			if err != nil {
 				return err

@@ -142,6 +142,7 @@ func (i *Infra) Ensure(ctx context.Context, fleets []string) {
 				i.log.Error("cannot create proxy", "fleet", f, "err", err)
 				continue
 			}
+			proxy.TuneGC() // this process now serves traffic
 			run = p.Run
 		case Envoy:
 			bs, path, err := i.writeBootstrap(f)
