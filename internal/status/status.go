@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -166,8 +167,8 @@ func (s *Store) Publish(objs []Object) []Object {
 	for _, o := range objs {
 		key := o.Key()
 		walkConditions(o.Status, "", func(path string, c map[string]any) {
-			ck := key + "|" + path + "|" + fmt.Sprint(c["type"])
-			st := fmt.Sprint(c["status"])
+			ck := key + "|" + path + "|" + sprint(c["type"])
+			st := sprint(c["status"])
 			old, ok := s.times[ck]
 			if !ok || old.status != st {
 				old = stamp{status: st, time: now}
@@ -175,7 +176,7 @@ func (s *Store) Publish(objs []Object) []Object {
 			c["lastTransitionTime"] = old.time
 			seenTimes[ck] = old
 		})
-		if p, ok := s.prev[key]; !ok || !reflect.DeepEqual(p.Status, o.Status) {
+		if p, ok := s.prev[key]; !ok || !equalJSON(p.Status, o.Status) {
 			s.log.Info("status", "object", key, "conditions", Summary(o.Status))
 		}
 		seen[key] = o
@@ -194,7 +195,7 @@ func walkConditions(v any, path string, fn func(path string, c map[string]any)) 
 		for k := range x {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
 			if k == "conditions" {
 				if list, ok := x[k].([]any); ok {
@@ -210,7 +211,7 @@ func walkConditions(v any, path string, fn func(path string, c map[string]any)) 
 		}
 	case []any:
 		for i, e := range x {
-			id := fmt.Sprint(i)
+			id := strconv.Itoa(i)
 			if m, ok := e.(map[string]any); ok {
 				if n, ok := m["name"].(string); ok {
 					id = n
@@ -326,5 +327,47 @@ func copyJSON(v any) any {
 		return l
 	default:
 		return v
+	}
+}
+
+// sprint is fmt.Sprint, without its cost for the usual string.
+func sprint(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+// equalJSON is reflect.DeepEqual for what encoding/json decodes into an
+// any (maps, slices, strings, float64s, bools, nils), without reflection.
+func equalJSON(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || (x == nil) != (y == nil) || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !equalJSON(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || (x == nil) != (y == nil) || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equalJSON(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case string, float64, bool, nil:
+		return a == b
+	default:
+		return reflect.DeepEqual(a, b)
 	}
 }
