@@ -30,8 +30,12 @@ import (
 )
 
 // DefaultDebounce is how long the files must stay quiet before a reload:
-// editors and `cp -r` produce bursts of events for one logical change.
-const DefaultDebounce = 200 * time.Millisecond
+// editors and `cp -r` produce bursts of events for one logical change. An
+// editor's save (backup rename, write, rename or delete) takes well under a
+// millisecond; 50ms covers it with a wide margin while keeping the delay from
+// save to served configuration short (it was 200ms, most of that delay once
+// a reload itself got cheap).
+const DefaultDebounce = 50 * time.Millisecond
 
 // Options configure a Provider.
 type Options struct {

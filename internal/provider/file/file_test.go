@@ -164,3 +164,43 @@ func TestRunWatches(t *testing.T) {
 }
 
 func fsnotifyEvent(name string) fsnotify.Event { return fsnotify.Event{Name: name, Op: fsnotify.Write} }
+
+// An editor's save moves the file away before writing it again: with the
+// default debounce the reload sees only the saved file, never the gap.
+func TestRunCoalescesEditorSave(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	write(t, a, configMap("a", "one"))
+	write(t, filepath.Join(dir, "b.yaml"), configMap("b", "one"))
+	p := New(Options{Paths: []string{dir}})
+	if u := p.Load(); !u.Applied {
+		t.Fatal(u.Err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	updates := make(chan Update, 16)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, func(u Update) { updates <- u }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // let the watches be set
+	// vim's default: rename to a backup, write anew, remove the backup.
+	if err := os.Rename(a, a+"~"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, a, configMap("a", "two"))
+	if err := os.Remove(a + "~"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case u := <-updates:
+		if value(u, "a") != "two" {
+			t.Fatalf("first reload after the save has a=%q", value(u, "a"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload")
+	}
+}
