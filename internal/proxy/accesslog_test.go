@@ -62,6 +62,12 @@ func TestConfiguredAccessLogs(t *testing.T) {
 		first["x-envoy-origin-path"] != "/ok" || first["response_flags"] != nil || first["method"] != "GET" {
 		t.Errorf("json line: %s", lines[0])
 	}
+	if st, _ := first["start_time"].(string); len(st) != len("2006-01-02T15:04:05.000Z") || !strings.HasSuffix(st, "Z") {
+		t.Errorf("json start_time: %s", lines[0])
+	}
+	if d, ok := first["duration"].(float64); !ok || d < 0 {
+		t.Errorf("json duration: %s", lines[0])
+	}
 	if got := h.log.String(); got != "NR /missing route_not_found\n" {
 		t.Errorf("filtered stdout log: %q", got)
 	}

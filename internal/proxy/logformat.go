@@ -90,25 +90,35 @@ func parseLogFormat(s string) ([]logCmd, error) {
 }
 
 // appendText appends the command's text-format rendering ("-" when empty)
-// to dst. The commands every default line carries (time, code, byte counts,
-// duration) are formatted straight into dst rather than into a string
-// first: one allocation less each, per logged request.
+// to dst.
 func (c logCmd) appendText(dst []byte, st *reqState) []byte {
-	if c.max == 0 {
-		switch c.name {
-		case "START_TIME":
-			return st.start.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-		case "RESPONSE_CODE":
-			return strconv.AppendInt(dst, int64(st.w.code), 10)
-		case "BYTES_RECEIVED":
-			return strconv.AppendInt(dst, st.body.n.Load(), 10)
-		case "BYTES_SENT":
-			return strconv.AppendInt(dst, st.w.bytes, 10)
-		case "DURATION":
-			return strconv.AppendInt(dst, time.Since(st.start).Milliseconds(), 10)
-		}
+	if d, ok := c.appendFast(dst, st); ok {
+		return d
 	}
 	return append(dst, orDash(c.value(st))...)
+}
+
+// appendFast formats the commands every default line carries (time, code,
+// byte counts, duration) straight into dst rather than into a string
+// first: one allocation less each, per logged request. Their values are
+// never empty and need no JSON escaping. ok is false for other commands.
+func (c logCmd) appendFast(dst []byte, st *reqState) (_ []byte, ok bool) {
+	if c.max != 0 {
+		return dst, false
+	}
+	switch c.name {
+	case "START_TIME":
+		return st.start.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z"), true
+	case "RESPONSE_CODE":
+		return strconv.AppendInt(dst, int64(st.w.code), 10), true
+	case "BYTES_RECEIVED":
+		return strconv.AppendInt(dst, st.body.n.Load(), 10), true
+	case "BYTES_SENT":
+		return strconv.AppendInt(dst, st.w.bytes, 10), true
+	case "DURATION":
+		return strconv.AppendInt(dst, time.Since(st.start).Milliseconds(), 10), true
+	}
+	return dst, false
 }
 
 // value renders one command for a finished request ("" when unknown).
@@ -310,6 +320,19 @@ func (spec *logSpec) render(dst []byte, st *reqState) []byte {
 		}
 		dst = append(dst, f.key...)
 		if len(f.cmds) == 1 && f.cmds[0].name != "" {
+			if f.numeric {
+				if d, ok := f.cmds[0].appendFast(dst, st); ok {
+					dst = d
+					continue
+				}
+			} else if f.cmds[0].name == "START_TIME" {
+				d, ok := f.cmds[0].appendFast(append(dst, '"'), st)
+				if ok {
+					dst = append(d, '"')
+					continue
+				}
+				dst = d[:len(d)-1] // drop the quote: not ours to render
+			}
 			v := f.cmds[0].value(st)
 			switch {
 			case v == "":
