@@ -117,7 +117,11 @@ func (r *Runner) publish() {
 		v.dumps[key] = fleetDump{version: f.version, resources: f.resources}
 	}
 	if r.result != nil {
-		list.Items = r.store.Publish(r.objects(byFleet))
+		items, err := r.store.PublishResults(r.objects(byFleet)...)
+		if err != nil {
+			r.log.Error("status", "err", err)
+		}
+		list.Items = items
 	}
 	v.ready = ready
 	switch {
@@ -152,7 +156,7 @@ func orEmpty(ps []xdsserver.Proxy) []xdsserver.Proxy {
 	return ps
 }
 
-// objects returns every object with its status, the runtime's conditions
+// objects returns the results holding every object with its status, the runtime's conditions
 // included: each Gateway's Accepted (unless translation refused it) and
 // Programmed, which reflects what the fleet's proxies accepted. A NACK also
 // turns False the Programmed of the Gateway's listeners and of the
@@ -160,7 +164,7 @@ func orEmpty(ps []xdsserver.Proxy) []xdsserver.Proxy {
 // (Envoy Gateway's Programmed says that patches applied or that a
 // Deployment is up; it cannot tell a rejected config from an accepted one.)
 // The translation result is copied, never changed.
-func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []status.Object {
+func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 	gwRes := *r.result.Gateway
 	gwRes.Gateways = make([]*gwapiv1.Gateway, len(r.result.Gateway.Gateways))
 	invalid := map[string]string{} // fleet -> NACK message
@@ -205,13 +209,9 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []status.Object {
 		}
 	}
 	// Every object but the Gateways and policies copied above is the
-	// translation's own, unchanged since the last publish of this result:
-	// the converter reuses their conversions.
-	objs, err := r.store.FromResults(&gwRes, &struct{ EnvoyPatchPolicies []*egv1a1.EnvoyPatchPolicy }{policies})
-	if err != nil {
-		r.log.Error("status", "err", err)
-	}
-	return objs
+	// translation's own, never changed: the store reuses what it made of
+	// them last time.
+	return []any{&gwRes, &struct{ EnvoyPatchPolicies []*egv1a1.EnvoyPatchPolicy }{policies}}
 }
 
 // falsify turns a True Programmed condition False with reason and message.

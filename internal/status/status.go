@@ -132,13 +132,23 @@ type Store struct {
 	// times holds lastTransitionTime per condition (object key, path, type)
 	// together with the status it was stamped for.
 	times map[string]stamp
-	conv  Converter
+	// memo holds, by source pointer, what PublishResults made of each object
+	// last time, and src the source pointer of each key ("" when none or
+	// when the key was seen twice).
+	memo map[any]*memo
+	src  map[string]any
 }
 
-// FromResults converts results with the store's Converter (see there): for
-// a caller that publishes mostly unchanged objects again and again.
-func (s *Store) FromResults(results ...any) ([]Object, error) {
-	return s.conv.FromResults(results...)
+// memo is one published object and the transition times stamped on it.
+type memo struct {
+	key   string
+	obj   Object
+	times []timed
+}
+
+type timed struct {
+	ck string
+	st stamp
 }
 
 type stamp struct {
@@ -161,28 +171,107 @@ func NewStore(now func() time.Time, log *slog.Logger) *Store {
 // condition's status is unchanged, as the API server's helpers do), logs
 // each object whose status changed, and returns objs.
 func (s *Store) Publish(objs []Object) []Object {
-	now := s.now().UTC().Format(time.RFC3339)
-	seenTimes := map[string]stamp{}
-	seen := map[string]Object{}
-	for _, o := range objs {
-		key := o.Key()
-		walkConditions(o.Status, "", func(path string, c map[string]any) {
-			ck := key + "|" + path + "|" + sprint(c["type"])
-			st := sprint(c["status"])
-			old, ok := s.times[ck]
-			if !ok || old.status != st {
-				old = stamp{status: st, time: now}
-			}
-			c["lastTransitionTime"] = old.time
-			seenTimes[ck] = old
-		})
-		if p, ok := s.prev[key]; !ok || !equalJSON(p.Status, o.Status) {
-			s.log.Info("status", "object", key, "conditions", Summary(o.Status))
-		}
-		seen[key] = o
+	p := s.start()
+	for i := range objs {
+		p.add(objs[i], nil)
 	}
-	s.prev, s.times = seen, seenTimes
+	p.finish()
 	return objs
+}
+
+// PublishResults is Publish(FromResult of each result, concatenated), for
+// a caller that publishes mostly the same objects again and again: an
+// object (a pointer) published last time is not converted, stamped or
+// compared again, its previous Object is reused. This is exactly what
+// Publish would produce provided objects are never modified once
+// published (translation results are copied, never changed): same status,
+// so the same transition times and nothing to log.
+func (s *Store) PublishResults(results ...any) ([]Object, error) {
+	p := s.start()
+	var out []Object
+	var firstErr error
+	for _, result := range results {
+		objs, err := fromResult(result, func(e reflect.Value) (Object, bool, error) {
+			var ptr any
+			if e.Kind() == reflect.Pointer && !e.IsNil() {
+				ptr = e.Interface()
+				if m, ok := s.memo[ptr]; ok && s.src[m.key] == ptr {
+					p.reuse(m, ptr)
+					return m.obj, true, nil
+				}
+			}
+			o, ok, err := objectOf(e)
+			if err == nil && ok {
+				p.add(o, ptr)
+			}
+			return o, ok, err
+		})
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		out = append(out, objs...)
+	}
+	p.finish()
+	return out, firstErr
+}
+
+// publication is one Publish in progress.
+type publication struct {
+	s     *Store
+	now   string
+	times map[string]stamp
+	seen  map[string]Object
+	memo  map[any]*memo
+	src   map[string]any
+}
+
+func (s *Store) start() *publication {
+	return &publication{s: s, now: s.now().UTC().Format(time.RFC3339), times: map[string]stamp{},
+		seen: map[string]Object{}, memo: map[any]*memo{}, src: map[string]any{}}
+}
+
+func (p *publication) add(o Object, ptr any) {
+	s := p.s
+	key := o.Key()
+	m := &memo{key: key}
+	walkConditions(o.Status, "", func(path string, c map[string]any) {
+		ck := key + "|" + path + "|" + sprint(c["type"])
+		st := sprint(c["status"])
+		old, ok := s.times[ck]
+		if !ok || old.status != st {
+			old = stamp{status: st, time: p.now}
+		}
+		c["lastTransitionTime"] = old.time
+		p.times[ck] = old
+		m.times = append(m.times, timed{ck, old})
+	})
+	if prev, ok := s.prev[key]; !ok || !equalJSON(prev.Status, o.Status) {
+		s.log.Info("status", "object", key, "conditions", Summary(o.Status))
+	}
+	m.obj = o
+	p.record(m, ptr)
+}
+
+func (p *publication) reuse(m *memo, ptr any) {
+	for _, t := range m.times {
+		p.times[t.ck] = t.st
+	}
+	p.record(m, ptr)
+}
+
+func (p *publication) record(m *memo, ptr any) {
+	_, twice := p.seen[m.key]
+	p.seen[m.key] = m.obj
+	if twice || ptr == nil {
+		p.src[m.key] = "" // never reused: only a key's sole object is
+		return
+	}
+	p.src[m.key] = ptr
+	p.memo[ptr] = m
+}
+
+func (p *publication) finish() {
+	p.s.prev, p.s.times, p.s.memo, p.s.src = p.seen, p.times, p.memo, p.src
 }
 
 // walkConditions calls fn for each condition in any "conditions" list of
@@ -255,79 +344,6 @@ func refName(ref map[string]any) string {
 		s += fmt.Sprintf(":%v", p)
 	}
 	return s
-}
-
-// Converter is FromResult with a memory of the previous call: an object
-// converted then is not converted again when the next call sees the same
-// pointer. The caller promises that objects are never modified once
-// converted (translation results are copied, never changed). The memory
-// holds the pointers, so an address cannot be reused by another object while
-// it is remembered; it keeps only what the latest call saw.
-type Converter struct {
-	prev map[any]Object
-}
-
-// FromResults is FromResult over each result in turn, concatenated. The
-// objects returned are the caller's: Store.Publish may stamp them.
-func (c *Converter) FromResults(results ...any) ([]Object, error) {
-	cur := map[any]Object{}
-	var out []Object
-	for _, result := range results {
-		objs, err := fromResult(result, func(e reflect.Value) (Object, bool, error) {
-			if e.Kind() != reflect.Pointer || e.IsNil() {
-				return objectOf(e)
-			}
-			k := e.Interface()
-			if o, ok := c.prev[k]; ok {
-				cur[k] = o
-				return copyObject(o), true, nil
-			}
-			o, ok, err := objectOf(e)
-			if err != nil || !ok {
-				return o, ok, err
-			}
-			cur[k] = o
-			return copyObject(o), true, nil
-		})
-		if err != nil {
-			return out, err
-		}
-		out = append(out, objs...)
-	}
-	c.prev = cur
-	return out, nil
-}
-
-func copyObject(o Object) Object {
-	o.Metadata, _ = copyJSON(o.Metadata).(map[string]any)
-	o.Status, _ = copyJSON(o.Status).(map[string]any)
-	return o
-}
-
-// copyJSON deep-copies what encoding/json decodes into an any.
-func copyJSON(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		if x == nil {
-			return x
-		}
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = copyJSON(e)
-		}
-		return m
-	case []any:
-		if x == nil {
-			return x
-		}
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = copyJSON(e)
-		}
-		return l
-	default:
-		return v
-	}
 }
 
 // sprint is fmt.Sprint, without its cost for the usual string.

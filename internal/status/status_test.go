@@ -2,6 +2,7 @@ package status
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -79,4 +80,57 @@ func cond(status map[string]any, typ string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// PublishResults reuses what it made of unchanged objects and must give
+// exactly what Publish(FromResult) gives: objects, times and logs.
+func TestPublishResultsMatchesPublish(t *testing.T) {
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := func() time.Time { return clock }
+	var logsA, logsB bytes.Buffer
+	a := NewStore(now, slog.New(slog.NewTextHandler(&logsA, &slog.HandlerOptions{ReplaceAttr: noTime})))
+	b := NewStore(now, slog.New(slog.NewTextHandler(&logsB, &slog.HandlerOptions{ReplaceAttr: noTime})))
+	other := func(name string, st metav1.ConditionStatus) *gwapiv1.Gateway {
+		gw := gateway(st)
+		gw.Name = name
+		return gw
+	}
+	kept := other("kept", "True")
+	dup1, dup2 := other("dup", "True"), other("dup", "False") // one key, two objects
+	steps := []*result{
+		{Gateways: []*gwapiv1.Gateway{gateway("True"), kept}},
+		{Gateways: []*gwapiv1.Gateway{gateway("True"), kept}},
+		{Gateways: []*gwapiv1.Gateway{gateway("False"), kept, dup1, dup2}},
+		{Gateways: []*gwapiv1.Gateway{gateway("False"), kept, dup2}},
+		{Gateways: []*gwapiv1.Gateway{kept, other("kept", "False"), dup2}},
+		{Gateways: []*gwapiv1.Gateway{gateway("True"), kept, dup1}},
+		{Gateways: []*gwapiv1.Gateway{gateway("True"), kept, dup1}},
+	}
+	for i, r := range steps {
+		clock = clock.Add(time.Minute)
+		objs, err := FromResult(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := a.Publish(objs)
+		got, err := b.PublishResults(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wj, _ := json.Marshal(want)
+		gj, _ := json.Marshal(got)
+		if string(wj) != string(gj) {
+			t.Fatalf("step %d:\n got %s\nwant %s", i, gj, wj)
+		}
+		if logsA.String() != logsB.String() {
+			t.Fatalf("step %d: logs\n got %s\nwant %s", i, logsB.String(), logsA.String())
+		}
+	}
+}
+
+func noTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
