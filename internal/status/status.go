@@ -199,6 +199,16 @@ func (s *Store) PublishResults(results ...any) ([]Object, error) {
 					p.reuse(m, ptr)
 					return m.obj, true, nil
 				}
+				// A new translation copies every object again: one equal
+				// to its key's object of last time converts the same.
+				if key, ok := keyOf(e); ok {
+					if old := s.src[key]; old != nil && old != "" {
+						if m := s.memo[old]; m != nil && m.key == key && reflect.DeepEqual(old, ptr) {
+							p.reuse(m, ptr)
+							return m.obj, true, nil
+						}
+					}
+				}
 			}
 			o, ok, err := objectOf(e)
 			if err == nil && ok {
@@ -213,6 +223,32 @@ func (s *Store) PublishResults(results ...any) ([]Object, error) {
 	}
 	p.finish()
 	return out, firstErr
+}
+
+// keyOf is Object.Key of what objectOf makes of e, without converting it.
+func keyOf(e reflect.Value) (string, bool) {
+	s := e.Elem()
+	if s.Kind() != reflect.Struct {
+		return "", false
+	}
+	meta := s.FieldByName("ObjectMeta")
+	if !meta.IsValid() || !s.FieldByName("Status").IsValid() {
+		return "", false
+	}
+	kind := s.Type().Name()
+	if tm := s.FieldByName("TypeMeta"); tm.IsValid() {
+		if k := tm.FieldByName("Kind").String(); k != "" {
+			kind = k
+		}
+	}
+	ns, name := meta.FieldByName("Namespace"), meta.FieldByName("Name")
+	if ns.Kind() != reflect.String || name.Kind() != reflect.String {
+		return "", false
+	}
+	if ns.String() == "" {
+		return kind + " " + name.String(), true
+	}
+	return kind + " " + ns.String() + "/" + name.String(), true
 }
 
 // publication is one Publish in progress.
