@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -50,5 +51,34 @@ func TestRedirectLocation(t *testing.T) {
 	rd = &redirect{path: "/new", stripQuery: true}
 	if got := rd.location(r, m); got != "http://h.test:8080/new" {
 		t.Errorf("got %s", got)
+	}
+}
+
+// pseudoName must agree with the strings.ToLower switch it replaced.
+func TestPseudoNameMatchesToLower(t *testing.T) {
+	for _, n := range []string{":PATH", ":path", ":Method", ":AUTHORITY", "Host", "HOST", "host", "x-request-id",
+		"", ":pat", "hoſt", "\u212aey", ":authorİty", "X-ENVOY-ORIGINAL-PATH"} {
+		want := strings.ToLower(n)
+		switch want {
+		case ":authority", "host", ":path", ":method":
+		default:
+			want = ""
+		}
+		got := pseudoName(n)
+		switch got {
+		case ":authority", "host", ":path", ":method":
+		default:
+			got = ""
+		}
+		if got != want {
+			t.Errorf("pseudoName(%q) = %q, ToLower gives %q", n, got, want)
+		}
+	}
+	a := &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 80}
+	b := &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 80}
+	for _, x := range []*net.TCPAddr{a, a, b, a, {IP: net.ParseIP("fe80::1"), Port: 8, Zone: "eth0"}} {
+		if got := localAddrString(x); got != x.String() {
+			t.Errorf("localAddrString = %q, want %q", got, x.String())
+		}
 	}
 }

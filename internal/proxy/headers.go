@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
@@ -177,7 +178,7 @@ func (o headerOps) apply(h http.Header, r *http.Request, setHost func(string)) {
 
 // reqHeader reads a request header, pseudo-headers included.
 func reqHeader(r *http.Request, name string) (string, bool) {
-	switch strings.ToLower(name) {
+	switch pseudoName(name) {
 	case ":authority", "host":
 		return r.Host, r.Host != ""
 	case ":path":
@@ -190,4 +191,42 @@ func reqHeader(r *http.Request, name string) (string, bool) {
 		return "", false
 	}
 	return strings.Join(v, ","), true
+}
+
+// pseudoNames are the names reqHeader answers from the request line.
+var pseudoNames = [...]string{":authority", "host", ":path", ":method"}
+
+// pseudoName is the pseudoNames entry strings.ToLower(name) equals, or ""
+// (or the lowercased name, for non-ASCII names). The access log asks for
+// ":PATH", ":METHOD" and ":AUTHORITY" on every request; lowercasing them
+// allocated each time.
+func pseudoName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return strings.ToLower(name)
+		}
+	}
+	for _, p := range pseudoNames {
+		if asciiEqualFold(name, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// asciiEqualFold reports whether ASCII s lowercases to lower.
+func asciiEqualFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
@@ -162,7 +164,7 @@ func (c logCmd) value(st *reqState) string {
 		v, _, _ = net.SplitHostPort(r.RemoteAddr)
 	case "DOWNSTREAM_LOCAL_ADDRESS":
 		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			v = a.String()
+			v = localAddrString(a)
 		}
 	case "REQUESTED_SERVER_NAME":
 		if r.TLS != nil {
@@ -425,4 +427,30 @@ func (st *reqState) reqValue(name string) string {
 	}
 	v, _ := reqHeader(st.req, name)
 	return v
+}
+
+// localAddrMemo remembers the last formatted local TCP address: a
+// listener's connections share one, and formatting it for
+// %DOWNSTREAM_LOCAL_ADDRESS% was an allocation per logged request.
+type localAddrMemo struct {
+	ip   net.IP
+	port int
+	zone string
+	s    string
+}
+
+var lastLocalAddr atomic.Pointer[localAddrMemo]
+
+// localAddrString is a.String(), from the memo when a is the same address.
+func localAddrString(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if m := lastLocalAddr.Load(); m != nil && m.port == t.Port && m.zone == t.Zone && bytes.Equal(m.ip, t.IP) {
+		return m.s
+	}
+	s := t.String()
+	lastLocalAddr.Store(&localAddrMemo{ip: bytes.Clone(t.IP), port: t.Port, zone: t.Zone, s: s})
+	return s
 }
