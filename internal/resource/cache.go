@@ -2,8 +2,14 @@ package resource
 
 import (
 	"crypto/sha256"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -21,6 +27,7 @@ import (
 type Cache struct {
 	mu   sync.Mutex
 	docs map[string]cachedDoc // "file#index" -> outcome
+	sums map[string][32]byte  // file -> SHA-256 of what the latest Load read
 }
 
 type cachedDoc struct {
@@ -38,19 +45,27 @@ func NewCache() *Cache { return &Cache{docs: map[string]cachedDoc{}} }
 func (c *Cache) Load(paths []string, opts ...Option) (*Set, Problems, error) {
 	o := buildOptions(opts)
 	if c == nil || len(o.extraKinds) > 0 {
+		if c != nil {
+			c.mu.Lock()
+			c.sums = nil
+			c.mu.Unlock()
+		}
 		return Load(paths, opts...)
 	}
 	if o.crdErr != nil {
 		return nil, nil, o.crdErr
 	}
 	l := newLoader(o)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sums = nil
+	sums := map[string][32]byte{}
 	for _, p := range paths {
-		if err := l.loadPath(p); err != nil {
+		if err := c.loadPath(l, p, sums); err != nil {
 			return nil, nil, err
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sums = sums
 	var mu sync.Mutex
 	next := make(map[string]cachedDoc, len(l.pending))
 	l.runWith(func(u unit) []result {
@@ -70,6 +85,66 @@ func (c *Cache) Load(paths []string, opts ...Option) (*Set, Problems, error) {
 	})
 	c.docs = next
 	return l.set, l.sorted(), nil
+}
+
+// Sums are the SHA-256 digests of the files the latest Load read (by path
+// as in Problem.File; stdin excluded), nil after a Load that failed or
+// reused nothing because of extra kinds. The map is the caller's.
+func (c *Cache) Sums() map[string][32]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.sums)
+}
+
+// loadPath is loader.loadPath, also recording each file's digest: one read
+// serves both the loader and the caller's record of what was loaded.
+func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte) error {
+	if p == "-" {
+		return l.loadPath(p)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	read := func(path string) error {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		sums[path] = sha256.Sum256(data)
+		l.loadData(path, data)
+		return nil
+	}
+	if !st.IsDir() {
+		return read(p) // a file named explicitly is read whatever its extension
+	}
+	var files []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if err := read(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cloneResults copies what commit changes (an object's problems grow by a

@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,6 +36,15 @@ spec:
 			}
 			if want.Len() != got.Len() || !reflect.DeepEqual(want.HTTPRoutes, got.HTTPRoutes) {
 				t.Fatalf("%s: set differs", step)
+			}
+			sums := map[string][32]byte{}
+			names, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+			for _, n := range names {
+				b, _ := os.ReadFile(n)
+				sums[n] = sha256.Sum256(b)
+			}
+			if !reflect.DeepEqual(sums, c.Sums()) {
+				t.Fatalf("%s: sums %v, want %v", step, c.Sums(), sums)
 			}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,12 +99,18 @@ var ErrEmpty = errors.New("the files hold no valid object any more; keeping the 
 func (p *Provider) Load() Update {
 	p.gen++
 	u := Update{Generation: p.gen, Set: p.lastGood}
-	hashes, herr := hashFiles(p.opts.Paths)
-	p.seen = hashes
 	set, probs, err := p.cache.Load(p.opts.Paths, p.opts.LoadOptions...)
-	if err == nil {
-		err = herr
+	// The digests of the very bytes loaded, when the cache could take them
+	// (it reads each file once for both); otherwise read the files again.
+	hashes := p.cache.Sums()
+	if hashes == nil || slices.Contains(p.opts.Paths, "-") {
+		var herr error
+		hashes, herr = hashFiles(p.opts.Paths)
+		if err == nil {
+			err = herr
+		}
 	}
+	p.seen = hashes
 	u.Problems = probs
 	switch {
 	case err != nil:
