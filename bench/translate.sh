@@ -10,7 +10,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/portico" ./cmd/portico
 go build -o "$work/gen-routes" ./bench/gen-routes
-command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -y time" >&2; exit 1; }
+if ! [ -x /usr/bin/time ]; then
+  # GNU time reports peak RSS; Debian packages it as "time".
+  (apt-get update -qq && apt-get install -y -qq time) >/dev/null 2>&1 ||
+    { echo "needs GNU time: apt-get install -y time" >&2; exit 1; }
+fi
 # cpu_s (user+sys) is the steadier figure on a busy machine; wall_s is what
 # a user waits.
 printf '%-8s %10s %8s %12s %12s\n' routes wall_s cpu_s peak_rss_mb output_mb
