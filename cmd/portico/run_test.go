@@ -98,7 +98,7 @@ func waitReady(t *testing.T, admin int, done <-chan error) {
 			}
 			if st := statusJSON(admin); strings.Contains(st, " rejected ") {
 				i := max(strings.Index(st, "unsupported"), 0)
-				t.Skipf("the built-in proxy rejected the quickstart (%s)", st[i:min(i+120, len(st))])
+				t.Fatalf("the built-in proxy rejected the quickstart (%s)", st[i:min(i+120, len(st))])
 			}
 		}
 		select {
