@@ -184,6 +184,11 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 		st, reason, msg := programmed(r.fleets[key], byFleet[key])
 		setCondition(&gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionProgrammed),
 			Status: st, Reason: reason, Message: msg, ObservedGeneration: gen})
+		// The guides read the Gateway's address from status.addresses[0];
+		// on the host it is where the proxy binds the listeners.
+		gw.Status.Addresses = []gwapiv1.GatewayStatusAddress{{
+			Type: ptrTo(gwapiv1.IPAddressType), Value: r.gatewayAddress(),
+		}}
 		if reason == string(gwapiv1.GatewayReasonInvalid) {
 			invalid[key] = msg
 			for li := range gw.Status.Listeners {
@@ -332,3 +337,15 @@ func (r *Runner) ConfigDump(fleetKey string, t configdump.Type) (any, error) {
 	}
 	return out, nil
 }
+
+// gatewayAddress is the address clients reach the Gateway's listeners on:
+// --listener-address when set, else the loopback address (the proxy binds
+// every address, 0.0.0.0, and loopback is the one always reachable).
+func (r *Runner) gatewayAddress() string {
+	if a := r.opts.ListenerAddress; a != "" && a != "0.0.0.0" && a != "::" {
+		return a
+	}
+	return "127.0.0.1"
+}
+
+func ptrTo[T any](v T) *T { return &v }

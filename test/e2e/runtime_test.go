@@ -306,6 +306,11 @@ func TestQuickstartServes(t *testing.T) {
 	if c := e.programmed(); c.Status != "True" {
 		t.Fatalf("Programmed = %+v", c)
 	}
+	// The guides take the Gateway's address from status.addresses[0].value.
+	_, st := e.admin("/status")
+	if !strings.Contains(string(st), `"addresses": [`) || !strings.Contains(string(st), `"value": "127.0.0.1"`) {
+		t.Fatalf("Gateway status has no address 127.0.0.1:\n%s", st)
+	}
 	// A host no route claims gets Envoy's 404.
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", gw), nil)
 	req.Host = "nobody.example.com"
