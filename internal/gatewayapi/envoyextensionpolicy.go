@@ -2,6 +2,8 @@ package gatewayapi
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -345,7 +347,7 @@ func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 			}
 		}
 	}
-	for _, k := range sortedKeys(st.ancestors) {
+	for _, k := range slices.Sorted(maps.Keys(st.ancestors)) {
 		a := st.ancestors[k]
 		var cond metav1.Condition
 		switch {
@@ -364,7 +366,7 @@ func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 		if len(st.overriddenBy) > 0 && st.disabled == "" {
 			conds = append(conds, newCondition(condOverridden, "True", reasonOverridden,
 				fmt.Sprintf("This policy is being overridden by other envoyExtensionPolicies for these routes: [%s]",
-					strings.Join(sortedKeys(st.overriddenBy), " ")), gen))
+					strings.Join(slices.Sorted(maps.Keys(st.overriddenBy)), " ")), gen))
 		}
 		p.Status.Ancestors = append(p.Status.Ancestors, gwapiv1.PolicyAncestorStatus{
 			AncestorRef: a.ref, ControllerName: ctrl, Conditions: conds,

@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -376,15 +375,6 @@ func runtimeDir(cfg *egv1a1.EnvoyGateway) string {
 		return *cfg.Provider.Custom.Infrastructure.Host.RuntimeDir
 	}
 	return ""
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // shortType turns a type URL into Envoy's short name (LDS, RDS, ...).

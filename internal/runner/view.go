@@ -3,6 +3,8 @@ package runner
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -101,7 +103,7 @@ func (r *Runner) publish() {
 		list.Portico.Provider.Problems = append(list.Portico.Provider.Problems, p.String())
 	}
 	ready, waiting := r.result != nil, []string{}
-	for _, key := range sortedKeys(r.fleets) {
+	for _, key := range slices.Sorted(maps.Keys(r.fleets)) {
 		f := r.fleets[key]
 		ps := byFleet[key]
 		for _, p := range ps {

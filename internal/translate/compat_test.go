@@ -3,9 +3,11 @@ package translate
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -197,7 +199,7 @@ func diffDocs(path string, want, got any) []string {
 		for k := range g {
 			keys[k] = true
 		}
-		for _, k := range sortedKeys(keys) {
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			wv, wok := w[k]
 			gv, gok := g[k]
 			switch {

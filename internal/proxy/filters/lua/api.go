@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +81,7 @@ var objTypes = []objType{
 func MethodNames() map[string][]string {
 	out := map[string][]string{}
 	for _, t := range objTypes {
-		out[t.name] = sortedKeys(t.methods)
+		out[t.name] = slices.Sorted(maps.Keys(t.methods))
 	}
 	return out
 }
@@ -310,7 +312,7 @@ func hHTTPCall(L *glua.LState) int {
 	}
 	t := L.NewTable()
 	t.RawSetString(":status", glua.LString(strconv.Itoa(status)))
-	for _, k := range sortedKeys(rh) {
+	for _, k := range slices.Sorted(maps.Keys(rh)) {
 		t.RawSetString(strings.ToLower(k), glua.LString(strings.Join(rh[k], ",")))
 	}
 	L.Push(t)
@@ -469,7 +471,7 @@ func dmSet(L *glua.LState) int {
 
 func dmPairs(L *glua.LState) int {
 	dm := phaseOf(L).B.DynamicMetadata()
-	keys := sortedKeys(dm)
+	keys := slices.Sorted(maps.Keys(dm))
 	return pushIter(L, len(keys), func(i int) (glua.LValue, glua.LValue) {
 		return glua.LString(keys[i]), ToLua(L, map[string]any(dm[keys[i]]))
 	})
@@ -488,7 +490,7 @@ func mapGet(L *glua.LState, what string) int {
 
 func mapPairs(L *glua.LState, what string) int {
 	m := check[map[string]any](L, what)
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	return pushIter(L, len(keys), func(i int) (glua.LValue, glua.LValue) {
 		return glua.LString(keys[i]), ToLua(L, m[keys[i]])
 	})
@@ -609,7 +611,7 @@ func ToLua(L *glua.LState, v any) glua.LValue {
 		return glua.LNumber(v)
 	case map[string]any:
 		t := L.CreateTable(0, len(v))
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			t.RawSetString(k, ToLua(L, v[k]))
 		}
 		return t

@@ -10,7 +10,6 @@ package lua
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	glua "github.com/yuin/gopher-lua"
@@ -241,16 +240,6 @@ func next(L *glua.LState) int {
 	L.Push(k)
 	L.Push(v)
 	return 2
-}
-
-// sortedKeys gives deterministic iteration over Go maps exposed to Lua.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // stringFormat enforces Lua 5.1's (and LuaJIT's) limit of two digits for a
