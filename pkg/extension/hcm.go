@@ -34,7 +34,7 @@ func EditHCM(l *listenerv3.Listener, fn func(*hcmv3.HttpConnectionManager) error
 			if err := fn(hcm); err != nil {
 				return n, err
 			}
-			na, err := anypb.New(hcm)
+			na, err := pack(hcm)
 			if err != nil {
 				return n, err
 			}
@@ -48,7 +48,7 @@ func EditHCM(l *listenerv3.Listener, fn func(*hcmv3.HttpConnectionManager) error
 // AddHTTPFilter inserts an HTTP filter with a typed config right before the
 // router (the last filter), replacing a filter of the same name.
 func AddHTTPFilter(hcm *hcmv3.HttpConnectionManager, name string, config proto.Message) error {
-	a, err := anypb.New(config)
+	a, err := pack(config)
 	if err != nil {
 		return err
 	}
@@ -65,4 +65,14 @@ func AddHTTPFilter(hcm *hcmv3.HttpConnectionManager, name string, config proto.M
 	}
 	hcm.HttpFilters = append(hcm.HttpFilters[:at], append([]*hcmv3.HttpFilter{f}, hcm.HttpFilters[at:]...)...)
 	return nil
+}
+
+// pack is anypb.New with deterministic bytes, so that an unchanged listener
+// keeps the same bytes and Envoy does not drain it on every push.
+func pack(m proto.Message) (*anypb.Any, error) {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
+		return nil, err
+	}
+	return a, nil
 }

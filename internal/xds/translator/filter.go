@@ -89,7 +89,7 @@ type RouteContext struct {
 
 // SetPerFilterConfig sets typed_per_filter_config[name] of the route.
 func (c *RouteContext) SetPerFilterConfig(name string, m proto.Message) error {
-	a, err := anypb.New(m)
+	a, err := packAny(m)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (c *RouteContext) SetPerFilterConfig(name string, m proto.Message) error {
 
 // typedFilter builds an HCM entry with a typed config.
 func typedFilter(name string, m proto.Message) (*hcmv3.HttpFilter, error) {
-	a, err := anypb.New(m)
+	a, err := packAny(m)
 	if err != nil {
 		return nil, err
 	}

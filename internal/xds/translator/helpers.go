@@ -17,14 +17,27 @@ import (
 func wrapBool(b bool) *wrapperspb.BoolValue       { return wrapperspb.Bool(b) }
 func wrapUint32(v uint32) *wrapperspb.UInt32Value { return wrapperspb.UInt32(v) }
 
-// mustAny packs messages whose type is linked in; anypb.New only fails for
+// mustAny packs messages whose type is linked in; packing only fails for
 // an unknown type, which is a programming error.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	a, err := packAny(m)
 	if err != nil {
 		panic(err)
 	}
 	return a
+}
+
+// packAny is anypb.New with deterministic bytes. anypb.New marshals maps
+// (Struct metadata, JSON log formats) in random order, so equal input
+// would give Any values that differ byte for byte: Envoy compares a
+// listener's config by its bytes and would drain and rebuild it on every
+// push, and the xDS server's content hash would never see "no change".
+func packAny(m proto.Message) (*anypb.Any, error) {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // adsConfigSource is ADS with Envoy Gateway's initial_fetch_timeout 0s
