@@ -197,7 +197,9 @@ func (f *fakeProxy) run(t *testing.T, addr, fleet string) {
 		t.Fatal(err)
 	}
 	node := &corev3.Node{Id: "fake-1", Cluster: fleet}
-	for i, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
+	// Route configurations too: the server sends only the types that
+	// changed, and a route edit changes only those.
+	for i, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
 		req := &discoveryv3.DiscoveryRequest{TypeUrl: typ}
 		if i == 0 {
 			req.Node = node

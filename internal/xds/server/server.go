@@ -12,8 +12,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,7 +29,6 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/protobuf/proto"
 )
 
 // Options configure a Server.
@@ -56,6 +53,13 @@ type Server struct {
 type fleetVersion struct {
 	generation int64
 	hash       string
+	types      map[resourcev3.Type]typeVersion
+}
+
+// typeVersion is one type's content digest and the fleet version that
+// last changed it.
+type typeVersion struct {
+	hash, version string
 }
 
 // fleetHash makes the cache key of a proxy its fleet (node.cluster).
@@ -140,25 +144,46 @@ type SetResult struct {
 //
 // Versions are "<generation>-<content hash>": the generation orders them
 // (and makes ACK tracking simple), the hash makes a restarted control plane
-// never reuse a version a proxy already holds with other content.
+// never reuse a version a proxy already holds with other content. Each
+// type keeps the version of the generation that last changed it, so a SotW
+// proxy is sent only the types that changed (a new route is no reason to
+// resend every cluster); the newest type version is the fleet's.
 func (s *Server) SetSnapshot(ctx context.Context, fleet string, res map[resourcev3.Type][]types.Resource) (SetResult, error) {
-	hash, err := contentHash(res)
+	enc, err := marshalAll(res)
 	if err != nil {
 		return SetResult{}, err
 	}
+	perType, hash := typeHashes(enc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.versions[fleet]
 	if cur.hash == hash {
 		return SetResult{Version: cur.version()}, nil
 	}
-	next := fleetVersion{generation: cur.generation + 1, hash: hash}
-	snap, err := cachev3.NewSnapshot(next.version(), res)
+	next := fleetVersion{generation: cur.generation + 1, hash: hash, types: map[resourcev3.Type]typeVersion{}}
+	// Consistent() reads references inside the resources, which the
+	// pre-marshalled copies do not have, so it checks the originals.
+	check, err := cachev3.NewSnapshot(next.version(), res)
 	if err != nil {
 		return SetResult{Version: cur.version()}, err
 	}
-	if err := snap.Consistent(); err != nil {
+	if err := check.Consistent(); err != nil {
 		return SetResult{Version: cur.version()}, fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	snap := &cachev3.Snapshot{}
+	for typ, list := range enc {
+		tv := cur.types[typ]
+		if tv.hash != perType[typ] || tv.version == "" {
+			tv = typeVersion{hash: perType[typ], version: next.version()}
+		}
+		next.types[typ] = tv
+		items := make([]types.Resource, len(list))
+		for i, e := range list {
+			if items[i], err = premarshalled(typ, e); err != nil {
+				return SetResult{Version: cur.version()}, err
+			}
+		}
+		snap.Resources[cachev3.GetResponseType(typ)] = cachev3.NewResources(tv.version, items)
 	}
 	if err := s.cache.SetSnapshot(ctx, fleet, snap); err != nil {
 		return SetResult{Version: cur.version()}, err
@@ -191,26 +216,6 @@ func (v fleetVersion) version() string {
 		return ""
 	}
 	return strconv.FormatInt(v.generation, 10) + "-" + v.hash
-}
-
-// contentHash is a short digest of the resources, marshalled
-// deterministically by type then name (the translators already order
-// them, so equal input gives equal bytes).
-func contentHash(res map[resourcev3.Type][]types.Resource) (string, error) {
-	h := sha256.New()
-	opts := proto.MarshalOptions{Deterministic: true}
-	for _, t := range []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType,
-		resourcev3.EndpointType, resourcev3.SecretType, resourcev3.RuntimeType, resourcev3.ExtensionConfigType} {
-		for _, r := range res[t] {
-			b, err := opts.Marshal(r)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(h, "%s %d\n", t, len(b))
-			h.Write(b)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 func (s *Server) callbacks() serverv3.Callbacks {

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"sync"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Marshalling dominates the cost of a push: go-control-plane's snapshot
+// cache marshals every resource of a type again for every response it
+// sends (and once more to version it for delta), and the server has
+// already marshalled everything once to hash the content. So the server
+// marshals each resource exactly once, deterministically, and hands the
+// cache a "pre-marshalled" copy instead: a message of the same type that
+// holds only its name, with the rest of the encoding kept as unknown
+// fields. Go's protobuf encoder writes known fields by number and then the
+// unknown bytes verbatim, and every xDS type served here has its name as
+// field 1, so marshalling the copy is a memory copy that yields exactly
+// the original bytes. The copies are only ever marshalled; Consistent()
+// and the config dumps look at the real resources.
+
+// encoded is one resource's deterministic encoding.
+type encoded struct {
+	name string
+	raw  []byte
+}
+
+// marshalAll encodes every resource of every type, spreading the work over
+// the available cores (the resources are independent and the caller waits).
+func marshalAll(res map[resourcev3.Type][]types.Resource) (map[resourcev3.Type][]encoded, error) {
+	type job struct {
+		typ resourcev3.Type
+		i   int
+		r   types.Resource
+	}
+	out := make(map[resourcev3.Type][]encoded, len(res))
+	var jobs []job
+	for typ, list := range res {
+		out[typ] = make([]encoded, len(list))
+		for i, r := range list {
+			jobs = append(jobs, job{typ, i, r})
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)/64))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opts := proto.MarshalOptions{Deterministic: true}
+			for k := w; k < len(jobs); k += workers {
+				j := jobs[k]
+				b, err := opts.Marshal(j.r)
+				if err != nil {
+					errs[w] = fmt.Errorf("%s %s: %w", j.typ, nameOf(j.r), err)
+					return
+				}
+				out[j.typ][j.i] = encoded{name: nameOf(j.r), raw: b}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// typeOrder fixes the order in which types enter content hashes.
+var typeOrder = []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType,
+	resourcev3.EndpointType, resourcev3.SecretType, resourcev3.RuntimeType, resourcev3.ExtensionConfigType}
+
+// typeHashes digests each type's encodings (the translators order
+// resources, so equal input gives equal digests) and the whole set.
+func typeHashes(enc map[resourcev3.Type][]encoded) (map[resourcev3.Type]string, string) {
+	per := map[resourcev3.Type]string{}
+	all := sha256.New()
+	for _, t := range typeOrder {
+		h := sha256.New()
+		for _, e := range enc[t] {
+			fmt.Fprintf(h, "%d\n", len(e.raw))
+			h.Write(e.raw)
+		}
+		sum := hex.EncodeToString(h.Sum(nil))[:12]
+		per[t] = sum
+		fmt.Fprintf(all, "%s %s\n", t, sum)
+	}
+	return per, hex.EncodeToString(all.Sum(nil))[:12]
+}
+
+// premarshalled builds the cache's copy of one resource (see above).
+func premarshalled(typ resourcev3.Type, e encoded) (types.Resource, error) {
+	var m types.Resource
+	switch typ {
+	case resourcev3.ListenerType:
+		m = &listenerv3.Listener{Name: e.name}
+	case resourcev3.RouteType:
+		m = &routev3.RouteConfiguration{Name: e.name}
+	case resourcev3.ClusterType:
+		m = &clusterv3.Cluster{Name: e.name}
+	case resourcev3.EndpointType:
+		m = &endpointv3.ClusterLoadAssignment{ClusterName: e.name}
+	case resourcev3.SecretType:
+		m = &tlsv3.Secret{Name: e.name}
+	default:
+		return nil, fmt.Errorf("type %s cannot be served pre-marshalled", typ)
+	}
+	rest, err := afterName(e.raw, e.name)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", typ, e.name, err)
+	}
+	m.ProtoReflect().SetUnknown(rest)
+	return m, nil
+}
+
+// afterName strips the leading name field (number 1) from an encoding.
+func afterName(raw []byte, name string) ([]byte, error) {
+	if name == "" {
+		return raw, nil
+	}
+	num, typ, n := protowire.ConsumeTag(raw)
+	if n < 0 || num != 1 || typ != protowire.BytesType {
+		return nil, fmt.Errorf("encoding does not start with the name")
+	}
+	v, m := protowire.ConsumeBytes(raw[n:])
+	if m < 0 || string(v) != name {
+		return nil, fmt.Errorf("encoding does not start with the name")
+	}
+	return raw[n+m:], nil
+}
+
+func nameOf(r types.Resource) string {
+	if n, ok := r.(interface{ GetName() string }); ok {
+		return n.GetName()
+	}
+	if c, ok := r.(interface{ GetClusterName() string }); ok {
+		return c.GetClusterName()
+	}
+	return ""
+}

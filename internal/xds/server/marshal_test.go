@@ -1,0 +1,156 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/bench/routegen"
+	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/resource"
+)
+
+// translated returns a real fleet's resources for n routes, plus a Secret
+// (the translator emits one only for TLS listeners).
+func translated(t testing.TB, n int) map[resourcev3.Type][]types.Resource {
+	t.Helper()
+	set, problems := resource.LoadBytes("in.yaml", routegen.Bytes(n, 4))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	cfg := &egv1a1.EnvoyGateway{}
+	resource.SetConfigDefaults(cfg)
+	res := pipeline.Run(set, cfg, pipeline.Options{}).Fleets[0].Resources.ByType()
+	res[resourcev3.SecretType] = []types.Resource{&tlsv3.Secret{Name: "default/cert",
+		Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "pem"}}}}}}
+	return res
+}
+
+// TestPremarshalledCopiesEncodeToTheOriginalBytes is what makes serving
+// the copies safe: whatever go-control-plane marshals (for SotW, for a
+// delta version hash) must be the original resource, byte for byte.
+func TestPremarshalledCopiesEncodeToTheOriginalBytes(t *testing.T) {
+	res := translated(t, 20)
+	enc, err := marshalAll(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ, list := range res {
+		if len(list) == 0 {
+			t.Fatalf("no %s to check", typ)
+		}
+		for i, r := range list {
+			want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+			if !bytes.Equal(enc[typ][i].raw, want) {
+				t.Fatalf("%s %d: marshalAll's bytes differ from a deterministic marshal", typ, i)
+			}
+			cp, err := premarshalled(typ, enc[typ][i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := proto.Marshal(cp)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s %s: the copy encodes to %d bytes, the original to %d (err %v)", typ, nameOf(r), len(got), len(want), err)
+			}
+			if nameOf(cp) != nameOf(r) {
+				t.Fatalf("%s: the copy is named %q, the original %q", typ, nameOf(cp), nameOf(r))
+			}
+		}
+	}
+}
+
+func TestAfterNameRefusesAnEncodingThatDoesNotStartWithTheName(t *testing.T) {
+	b, _ := proto.Marshal(&clusterv3.Cluster{Name: "a"})
+	if _, err := afterName(b, "b"); err == nil {
+		t.Fatal("a different name was accepted")
+	}
+	if _, err := afterName([]byte{0x12, 0x01, 'a'}, "a"); err == nil {
+		t.Fatal("field 2 was taken for the name")
+	}
+}
+
+// TestSotWSendsOnlyTheTypesThatChanged: a snapshot that changes the
+// endpoints alone is answered on the endpoint watch; the cluster watch,
+// whose content is the same, stays quiet and keeps its version.
+func TestSotWSendsOnlyTheTypesThatChanged(t *testing.T) {
+	s, addr := startServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := translated(t, 5)
+	delete(res, resourcev3.SecretType)
+	r1, err := s.SetSnapshot(ctx, fleet, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := discoveryv3.NewAggregatedDiscoveryServiceClient(dial(t, addr)).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edsNames []string
+	for _, r := range res[resourcev3.EndpointType] {
+		edsNames = append(edsNames, nameOf(r))
+	}
+	node := &corev3.Node{Id: "proxy-1", Cluster: fleet}
+	for _, req := range []*discoveryv3.DiscoveryRequest{{Node: node, TypeUrl: resourcev3.ClusterType},
+		{TypeUrl: resourcev3.EndpointType, ResourceNames: edsNames}} {
+		if err := cli.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cli.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetVersionInfo() != r1.Version {
+			t.Fatalf("%s: version %q, want %q", resp.GetTypeUrl(), resp.GetVersionInfo(), r1.Version)
+		}
+		if err := cli.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(),
+			ResponseNonce: resp.GetNonce(), ResourceNames: req.ResourceNames}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, s, "ACK of v1", func(ps []Proxy) bool { return len(ps) == 1 && ps[0].Synced(r1.Version) })
+
+	// Give the first cluster the endpoints of another.
+	res = translated(t, 5)
+	delete(res, resourcev3.SecretType)
+	var other *endpointv3.ClusterLoadAssignment
+	for _, r := range res[resourcev3.EndpointType] {
+		if c := r.(*endpointv3.ClusterLoadAssignment); !proto.Equal(c.GetEndpoints()[0], res[resourcev3.EndpointType][0].(*endpointv3.ClusterLoadAssignment).GetEndpoints()[0]) {
+			other = c
+		}
+	}
+	moved := proto.Clone(other).(*endpointv3.ClusterLoadAssignment)
+	moved.ClusterName = edsNames[0]
+	res[resourcev3.EndpointType][0] = moved
+	r2, err := s.SetSnapshot(ctx, fleet, res)
+	if err != nil || !r2.Changed {
+		t.Fatalf("SetSnapshot: %+v %v", r2, err)
+	}
+	resp, err := cli.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetTypeUrl() != resourcev3.EndpointType || resp.GetVersionInfo() != r2.Version {
+		t.Fatalf("sent %s version %q; want only the endpoints, at %q", resp.GetTypeUrl(), resp.GetVersionInfo(), r2.Version)
+	}
+	if err := cli.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, VersionInfo: r2.Version,
+		ResponseNonce: resp.GetNonce(), ResourceNames: edsNames}); err != nil {
+		t.Fatal(err)
+	}
+	// The proxy holds clusters at v1 and endpoints at v2: it serves v2.
+	waitFor(t, s, "ACK of v2", func(ps []Proxy) bool { return len(ps) == 1 && ps[0].Synced(r2.Version) })
+	if got := s.Proxies()[0].Types[resourcev3.ClusterType].Sent; got != r1.Version {
+		t.Fatalf("clusters were resent at %q; their content did not change", got)
+	}
+}
