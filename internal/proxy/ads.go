@@ -134,7 +134,7 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 	if _, ok := shortType[t]; !ok {
 		return s.nack(r, fmt.Errorf("type %s is not supported", t))
 	}
-	c, err := compileResources(t, r.GetResources(), p.buildContext())
+	c, err := compileResources(t, r.GetResources(), p.buildContext(), s.state.memoFor(t))
 	if err == nil && t == typeLDS {
 		err = s.bind(c)
 	}

@@ -40,12 +40,14 @@ type xdsState struct {
 	endpoints map[string]*endpointSet
 	secrets   map[string]*secret
 	versions  map[string]string
+	// memo is each type's compile cache (see compileResources).
+	memo map[string]*compileMemo
 }
 
 func newState() *xdsState {
 	return &xdsState{listeners: map[string]*listenerCfg{}, clusters: map[string]*clusterCfg{},
 		routes: map[string]*routeTable{}, endpoints: map[string]*endpointSet{}, secrets: map[string]*secret{},
-		versions: map[string]string{}}
+		versions: map[string]string{}, memo: map[string]*compileMemo{}}
 }
 
 // compiled is a response's resources after compilation, not yet applied.
@@ -58,108 +60,122 @@ type compiled struct {
 	warnings  []string
 }
 
-func compileResources(typeURL string, res []*anypb.Any, bc filters.BuildContext) (*compiled, error) {
+// compileResources compiles a response. A resource whose bytes equal one
+// compiled before (the same name in an earlier response, usually: a SotW
+// response resends every cluster when one changes) reuses that result, as
+// compiled configs are immutable; so a push costs what changed, not the
+// size of the config. memo is the type's cache, replaced by what this
+// response used once it compiles.
+func compileResources(typeURL string, res []*anypb.Any, bc filters.BuildContext, memo *compileMemo) (*compiled, error) {
 	c := &compiled{}
 	seen := map[string]bool{}
-	dup := func(n string) error {
-		if seen[n] {
-			return fmt.Errorf("duplicate resource %q", n)
-		}
-		seen[n] = true
-		return nil
-	}
+	next := compileMemo{}
 	for _, a := range res {
 		if a.GetTypeUrl() != typeURL {
 			return nil, fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), typeURL)
 		}
-		switch typeURL {
-		case typeLDS:
-			var l listenerv3.Listener
-			if err := a.UnmarshalTo(&l); err != nil {
+		e, ok := (*memo)[string(a.GetValue())]
+		if !ok {
+			var err error
+			if e, err = compileOne(typeURL, a, bc); err != nil {
 				return nil, err
 			}
-			if err := dup(l.GetName()); err != nil {
-				return nil, err
-			}
-			lc, warn, err := compileListener(&l, bc)
-			if err != nil {
-				return nil, err
-			}
-			if c.listeners == nil {
-				c.listeners = map[string]*listenerCfg{}
-			}
-			c.listeners[l.GetName()] = lc
-			c.warnings = append(c.warnings, warn...)
-		case typeCDS:
-			var cl clusterv3.Cluster
-			if err := a.UnmarshalTo(&cl); err != nil {
-				return nil, err
-			}
-			if err := dup(cl.GetName()); err != nil {
-				return nil, err
-			}
-			cc, warn, err := compileCluster(&cl)
-			if err != nil {
-				return nil, err
-			}
-			if c.clusters == nil {
-				c.clusters = map[string]*clusterCfg{}
-			}
-			c.clusters[cl.GetName()] = cc
-			c.warnings = append(c.warnings, warn...)
-		case typeRDS:
-			var rc routev3.RouteConfiguration
-			if err := a.UnmarshalTo(&rc); err != nil {
-				return nil, err
-			}
-			if err := dup(rc.GetName()); err != nil {
-				return nil, err
-			}
-			t, err := compileRouteConfig(&rc)
-			if err != nil {
-				return nil, err
-			}
-			if c.routes == nil {
-				c.routes = map[string]*routeTable{}
-			}
-			c.routes[rc.GetName()] = t
-		case typeEDS:
-			var cla endpointv3.ClusterLoadAssignment
-			if err := a.UnmarshalTo(&cla); err != nil {
-				return nil, err
-			}
-			if err := dup(cla.GetClusterName()); err != nil {
-				return nil, err
-			}
-			set, err := compileEndpoints(&cla, false)
-			if err != nil {
-				return nil, fmt.Errorf("cluster load assignment %s: %v", cla.GetClusterName(), err)
-			}
-			if c.endpoints == nil {
-				c.endpoints = map[string]*endpointSet{}
-			}
-			c.endpoints[cla.GetClusterName()] = set
-		case typeSDS:
-			var sec tlsv3.Secret
-			if err := a.UnmarshalTo(&sec); err != nil {
-				return nil, err
-			}
-			if err := dup(sec.GetName()); err != nil {
-				return nil, err
-			}
-			cs, err := compileSecret(&sec)
-			if err != nil {
-				return nil, err
-			}
-			if c.secrets == nil {
-				c.secrets = map[string]*secret{}
-			}
-			c.secrets[sec.GetName()] = cs
-		default:
-			return nil, fmt.Errorf("unexpected type %s", typeURL)
 		}
+		if seen[e.name] {
+			return nil, fmt.Errorf("duplicate resource %q", e.name)
+		}
+		seen[e.name] = true
+		next[string(a.GetValue())] = e
+		c.add(typeURL, e)
 	}
+	*memo = next
 	return c, nil
+}
+
+// compileMemo maps a resource's bytes to its compilation.
+type compileMemo map[string]compiledOne
+
+// compiledOne is one resource compiled: its name, the *listenerCfg,
+// *clusterCfg, *routeTable, *endpointSet or *secret, and its warnings.
+type compiledOne struct {
+	name     string
+	v        any
+	warnings []string
+}
+
+func (c *compiled) add(typeURL string, e compiledOne) {
+	switch typeURL {
+	case typeLDS:
+		if c.listeners == nil {
+			c.listeners = map[string]*listenerCfg{}
+		}
+		c.listeners[e.name] = e.v.(*listenerCfg)
+	case typeCDS:
+		if c.clusters == nil {
+			c.clusters = map[string]*clusterCfg{}
+		}
+		c.clusters[e.name] = e.v.(*clusterCfg)
+	case typeRDS:
+		if c.routes == nil {
+			c.routes = map[string]*routeTable{}
+		}
+		c.routes[e.name] = e.v.(*routeTable)
+	case typeEDS:
+		if c.endpoints == nil {
+			c.endpoints = map[string]*endpointSet{}
+		}
+		c.endpoints[e.name] = e.v.(*endpointSet)
+	case typeSDS:
+		if c.secrets == nil {
+			c.secrets = map[string]*secret{}
+		}
+		c.secrets[e.name] = e.v.(*secret)
+	}
+	c.warnings = append(c.warnings, e.warnings...)
+}
+
+func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext) (compiledOne, error) {
+	switch typeURL {
+	case typeLDS:
+		var l listenerv3.Listener
+		if err := a.UnmarshalTo(&l); err != nil {
+			return compiledOne{}, err
+		}
+		lc, warn, err := compileListener(&l, bc)
+		return compiledOne{l.GetName(), lc, warn}, err
+	case typeCDS:
+		var cl clusterv3.Cluster
+		if err := a.UnmarshalTo(&cl); err != nil {
+			return compiledOne{}, err
+		}
+		cc, warn, err := compileCluster(&cl)
+		return compiledOne{cl.GetName(), cc, warn}, err
+	case typeRDS:
+		var rc routev3.RouteConfiguration
+		if err := a.UnmarshalTo(&rc); err != nil {
+			return compiledOne{}, err
+		}
+		t, err := compileRouteConfig(&rc)
+		return compiledOne{rc.GetName(), t, nil}, err
+	case typeEDS:
+		var cla endpointv3.ClusterLoadAssignment
+		if err := a.UnmarshalTo(&cla); err != nil {
+			return compiledOne{}, err
+		}
+		set, err := compileEndpoints(&cla, false)
+		if err != nil {
+			return compiledOne{}, fmt.Errorf("cluster load assignment %s: %v", cla.GetClusterName(), err)
+		}
+		return compiledOne{cla.GetClusterName(), set, nil}, nil
+	case typeSDS:
+		var sec tlsv3.Secret
+		if err := a.UnmarshalTo(&sec); err != nil {
+			return compiledOne{}, err
+		}
+		cs, err := compileSecret(&sec)
+		return compiledOne{sec.GetName(), cs, nil}, err
+	}
+	return compiledOne{}, fmt.Errorf("unexpected type %s", typeURL)
 }
 
 // apply merges an accepted response. LDS and CDS are state of the world;
@@ -331,4 +347,14 @@ func (s *xdsState) runtime(pool *hostPool, log *accessLogger) (map[string]*socke
 	}
 	sort.Strings(problems)
 	return out, used, problems
+}
+
+// memoFor returns a type's compile cache.
+func (s *xdsState) memoFor(typeURL string) *compileMemo {
+	m := s.memo[typeURL]
+	if m == nil {
+		m = &compileMemo{}
+		s.memo[typeURL] = m
+	}
+	return m
 }
