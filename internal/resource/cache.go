@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Cache remembers the checked documents of the previous Load so that a reload
@@ -28,6 +29,21 @@ type Cache struct {
 	mu   sync.Mutex
 	docs map[string]cachedDoc // "file#index" -> outcome
 	sums map[string][32]byte  // file -> SHA-256 of what the latest Load read
+	// files are the bytes the latest Load read, with the size and
+	// modification time they had, so that a reload of a large folder reads
+	// only what changed. A time stamp alone is not trusted (the kernel's is
+	// coarse: two same-sized writes a few milliseconds apart can share
+	// one), so a watcher also names what changed through Changed.
+	files    map[string]cachedFile
+	changed  map[string]bool
+	allDirty bool
+}
+
+type cachedFile struct {
+	size int64
+	mod  time.Time
+	data []byte
+	sum  [32]byte
 }
 
 type cachedDoc struct {
@@ -37,7 +53,41 @@ type cachedDoc struct {
 }
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{docs: map[string]cachedDoc{}} }
+func NewCache() *Cache {
+	return &Cache{docs: map[string]cachedDoc{}, files: map[string]cachedFile{}, changed: map[string]bool{}}
+}
+
+// Changed says that path (a file, or a folder: everything under it) may
+// have changed since the latest Load, which must then read it again.
+func (c *Cache) Changed(path string) {
+	c.mu.Lock()
+	c.changed[filepath.Clean(path)] = true
+	c.mu.Unlock()
+}
+
+// ChangedAll makes the next Load read every file (a watcher that lost
+// events cannot say which).
+func (c *Cache) ChangedAll() {
+	c.mu.Lock()
+	c.allDirty = true
+	c.mu.Unlock()
+}
+
+// dirty reports whether path was named by Changed, itself or through a
+// folder holding it.
+func (c *Cache) dirty(changed map[string]bool, all bool, path string) bool {
+	if all {
+		return true
+	}
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if changed[p] {
+			return true
+		}
+		if d := filepath.Dir(p); d == p {
+			return false
+		}
+	}
+}
 
 // Load is resource.Load, reusing what c remembers (c may be nil: no cache).
 // With extra kinds, CustomResourceDefinitions in one file can change how
@@ -60,12 +110,17 @@ func (c *Cache) Load(paths []string, opts ...Option) (*Set, Problems, error) {
 	defer c.mu.Unlock()
 	c.sums = nil
 	sums := map[string][32]byte{}
+	changed, all := c.changed, c.allDirty
+	c.changed, c.allDirty = map[string]bool{}, false
+	files := map[string]cachedFile{}
 	for _, p := range paths {
-		if err := c.loadPath(l, p, sums); err != nil {
+		if err := c.loadPath(l, p, sums, files, changed, all); err != nil {
+			// What was not read must be read next time.
+			c.allDirty = true
 			return nil, nil, err
 		}
 	}
-	c.sums = sums
+	c.sums, c.files = sums, files
 	var mu sync.Mutex
 	next := make(map[string]cachedDoc, len(l.pending))
 	l.runWith(func(u unit) []result {
@@ -97,8 +152,10 @@ func (c *Cache) Sums() map[string][32]byte {
 }
 
 // loadPath is loader.loadPath, also recording each file's digest: one read
-// serves both the loader and the caller's record of what was loaded.
-func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte) error {
+// serves both the loader and the caller's record of what was loaded. A file
+// not named by Changed whose size and time stamp are those of the latest
+// Load is not read again.
+func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte, seen map[string]cachedFile, changed map[string]bool, all bool) error {
 	if p == "-" {
 		return l.loadPath(p)
 	}
@@ -107,12 +164,23 @@ func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte) error {
 		return err
 	}
 	read := func(path string) error {
-		data, err := os.ReadFile(path)
+		fst, err := os.Stat(path)
 		if err != nil {
 			return err
 		}
-		sums[path] = sha256.Sum256(data)
-		l.loadData(path, data)
+		f, ok := c.files[path]
+		if !ok || f.size != fst.Size() || !f.mod.Equal(fst.ModTime()) || c.dirty(changed, all, path) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			// The stat before the read: a write in between shows as a
+			// changed time stamp next time, never as a stale one.
+			f = cachedFile{size: fst.Size(), mod: fst.ModTime(), data: data, sum: sha256.Sum256(data)}
+		}
+		seen[path] = f
+		sums[path] = f.sum
+		l.loadData(path, f.data)
 		return nil
 	}
 	if !st.IsDir() {

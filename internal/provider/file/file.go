@@ -179,6 +179,7 @@ func (p *Provider) Run(ctx context.Context, fn func(Update)) error {
 				continue
 			}
 			p.log.Debug("file event", "event", ev.String())
+			p.cache.Changed(ev.Name)
 			if timer == nil {
 				timer = time.NewTimer(p.opts.Debounce)
 			} else {
@@ -190,6 +191,14 @@ func (p *Provider) Run(ctx context.Context, fn func(Update)) error {
 				return nil
 			}
 			p.log.Warn("file watch error", "err", err)
+			// Lost events (an overflow) cannot say what changed.
+			p.cache.ChangedAll()
+			if timer == nil {
+				timer = time.NewTimer(p.opts.Debounce)
+			} else {
+				timer.Reset(p.opts.Debounce)
+			}
+			fire = timer.C
 		case <-fire:
 			fire = nil
 			// New folders may have appeared since the last scan.
