@@ -33,6 +33,33 @@ type Options struct {
 	// Extensions are the extension server hooks (nil: none). They are
 	// called through this interface so the pipeline stays free of I/O.
 	Extensions translator.Hooks
+	// Memo, when set, carries output between runs so that a small change
+	// costs little (see translator.Memo); the output is the same without
+	// it. It is not used with Extensions: a hook's answer may depend on
+	// more than the translator's input.
+	Memo *Memo
+}
+
+// Memo holds each fleet's translator.Memo between runs. A Memo serves one
+// Run at a time.
+type Memo struct {
+	fleets map[string]*translator.Memo
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo { return &Memo{fleets: map[string]*translator.Memo{}} }
+
+// fleet returns the memo of a fleet (nil without a Memo or with hooks).
+func (o Options) fleetMemo(key string) *translator.Memo {
+	if o.Memo == nil || o.Extensions != nil {
+		return nil
+	}
+	m := o.Memo.fleets[key]
+	if m == nil {
+		m = translator.NewMemo()
+		o.Memo.fleets[key] = m
+	}
+	return m
 }
 
 // Fleet is the output for one proxy fleet (one Gateway, or one GatewayClass
@@ -92,13 +119,20 @@ func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	for _, key := range keys {
 		out.Fleets = append(out.Fleets, translateFleet(key, gw.XdsIR[key], opts, byName))
 	}
+	if opts.Memo != nil {
+		for key := range opts.Memo.fleets {
+			if gw.XdsIR[key] == nil {
+				delete(opts.Memo.fleets, key)
+			}
+		}
+	}
 	markExtensionFailures(out)
 	return out
 }
 
 func translateFleet(key string, x *ir.Xds, opts Options, policies map[string]*egv1a1.EnvoyPatchPolicy) *Fleet {
 	f := &Fleet{Key: key, IR: x}
-	res, err := translator.Translate(x)
+	res, err := translator.TranslateMemo(x, opts.fleetMemo(key))
 	if err != nil {
 		if errs, ok := err.(translator.Errors); ok {
 			for _, e := range errs {

@@ -92,6 +92,8 @@ type Runner struct {
 
 	// translate is pipeline.Run (a field so tests can break it).
 	translate func(*resource.Set, *egv1a1.EnvoyGateway, pipeline.Options) *pipeline.Result
+	// memo carries translator output between reloads (loop goroutine).
+	memo *pipeline.Memo
 
 	// Owned by the loop goroutine (and by Start before the loop runs).
 	last   file.Update
@@ -141,7 +143,7 @@ func New(o Options) (*Runner, error) {
 		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
 	}
 	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, gauged: map[string]bool{}, done: make(chan struct{}),
-		translate: pipeline.Run}
+		translate: pipeline.Run, memo: pipeline.NewMemo()}
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
@@ -286,7 +288,7 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 	}
 	start := time.Now()
 	result, err := safely(r.log, func() *pipeline.Result {
-		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks()})
+		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo})
 	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.

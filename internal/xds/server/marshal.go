@@ -37,9 +37,17 @@ type encoded struct {
 	raw  []byte
 }
 
-// marshalAll encodes every resource of every type, spreading the work over
-// the available cores (the resources are independent and the caller waits).
-func marshalAll(res map[resourcev3.Type][]types.Resource) (map[resourcev3.Type][]encoded, error) {
+// encodings remembers the encoding of each resource message of a fleet's
+// latest snapshot. The translator hands over the very same message for
+// output that did not change (translator.Memo), and a message given to
+// the server is never modified (go-control-plane demands as much), so the
+// message itself is the key.
+type encodings map[types.Resource]encoded
+
+// marshalAll encodes every resource of every type, taking what prev holds
+// and spreading the rest over the available cores (the resources are
+// independent and the caller waits). It returns the encodings of res.
+func marshalAll(res map[resourcev3.Type][]types.Resource, prev encodings) (map[resourcev3.Type][]encoded, encodings, error) {
 	type job struct {
 		typ resourcev3.Type
 		i   int
@@ -50,6 +58,10 @@ func marshalAll(res map[resourcev3.Type][]types.Resource) (map[resourcev3.Type][
 	for typ, list := range res {
 		out[typ] = make([]encoded, len(list))
 		for i, r := range list {
+			if e, ok := prev[r]; ok {
+				out[typ][i] = e
+				continue
+			}
 			jobs = append(jobs, job{typ, i, r})
 		}
 	}
@@ -75,10 +87,16 @@ func marshalAll(res map[resourcev3.Type][]types.Resource) (map[resourcev3.Type][
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	next := make(encodings, len(prev))
+	for typ, list := range res {
+		for i, r := range list {
+			next[r] = out[typ][i]
+		}
+	}
+	return out, next, nil
 }
 
 // typeOrder fixes the order in which types enter content hashes.

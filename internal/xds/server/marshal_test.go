@@ -42,7 +42,7 @@ func translated(t testing.TB, n int) map[resourcev3.Type][]types.Resource {
 // delta version hash) must be the original resource, byte for byte.
 func TestPremarshalledCopiesEncodeToTheOriginalBytes(t *testing.T) {
 	res := translated(t, 20)
-	enc, err := marshalAll(res)
+	enc, _, err := marshalAll(res, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	versions map[string]fleetVersion
-	changed  chan struct{}
+	// encodings are each fleet's latest resource encodings (marshal.go).
+	encodings map[string]encodings
+	changed   chan struct{}
 }
 
 type fleetVersion struct {
@@ -73,10 +75,11 @@ func New(o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{
-		log:      o.Logger,
-		cache:    cachev3.NewSnapshotCache(true, fleetHash{}, cpLogger{o.Logger}),
-		versions: map[string]fleetVersion{},
-		changed:  make(chan struct{}, 1),
+		log:       o.Logger,
+		cache:     cachev3.NewSnapshotCache(true, fleetHash{}, cpLogger{o.Logger}),
+		versions:  map[string]fleetVersion{},
+		encodings: map[string]encodings{},
+		changed:   make(chan struct{}, 1),
 	}
 	s.tracker = newTracker(s.signal, o.OnNACK)
 	return s
@@ -149,13 +152,17 @@ type SetResult struct {
 // proxy is sent only the types that changed (a new route is no reason to
 // resend every cluster); the newest type version is the fleet's.
 func (s *Server) SetSnapshot(ctx context.Context, fleet string, res map[resourcev3.Type][]types.Resource) (SetResult, error) {
-	enc, err := marshalAll(res)
+	s.mu.Lock()
+	prev := s.encodings[fleet]
+	s.mu.Unlock()
+	enc, known, err := marshalAll(res, prev)
 	if err != nil {
 		return SetResult{}, err
 	}
 	perType, hash := typeHashes(enc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.encodings[fleet] = known
 	cur := s.versions[fleet]
 	if cur.hash == hash {
 		return SetResult{Version: cur.version()}, nil
@@ -199,6 +206,7 @@ func (s *Server) RemoveFleet(fleet string) {
 	defer s.mu.Unlock()
 	s.cache.ClearSnapshot(fleet)
 	delete(s.versions, fleet)
+	delete(s.encodings, fleet)
 }
 
 // Version returns the version a fleet is served ("" when none).

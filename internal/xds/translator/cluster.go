@@ -35,7 +35,7 @@ func addCluster(spec clusterSpec, s *Sink) error {
 	if s.HasCluster(spec.name) {
 		return nil
 	}
-	c, cla, err := buildCluster(spec, s)
+	c, cla, err := buildClusterMemo(spec, s)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ type Sink struct {
 	clusters  map[string]bool
 	endpoints map[string]bool
 	secrets   map[string]bool
+	memo      *memoRun // nil: no memo
 }
 
 func newSink() *Sink {
@@ -113,6 +114,9 @@ func (s *Sink) AddCluster(c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssig
 // emits one Secret per listener that uses a certificate, so a certificate
 // shared by two listeners appears twice there; here it appears once.
 func (s *Sink) AddSecret(sec *tlsv3.Secret) bool {
+	if s.memo != nil && s.memo.capture != nil {
+		*s.memo.capture = append(*s.memo.capture, sec)
+	}
 	if s.secrets[sec.GetName()] {
 		return false
 	}

@@ -10,7 +10,10 @@ import (
 // nil); the error, when not nil, is an Errors value listing the IR objects
 // that could not be expressed and were left out.
 func Translate(x *ir.Xds) (*Resources, error) {
-	s := newSink()
+	return translate(x, newSink())
+}
+
+func translate(x *ir.Xds, s *Sink) (*Resources, error) {
 	e := &errs{}
 	if x == nil {
 		return &s.res, nil
