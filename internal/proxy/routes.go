@@ -182,6 +182,24 @@ func compilePerFilter(m map[string]*anypb.Any) (map[string]perFilter, error) {
 }
 
 func compileRouteConfig(rc *routev3.RouteConfiguration) (*routeTable, error) {
+	t, err := newRouteTable(rc)
+	if err != nil {
+		return nil, err
+	}
+	vhs := make([]compiledVhost, 0, len(rc.GetVirtualHosts()))
+	for _, v := range rc.GetVirtualHosts() {
+		cv, err := compileVhostFor(v, t.perFilter)
+		if err != nil {
+			return nil, fmt.Errorf("route config %s: %v", rc.GetName(), err)
+		}
+		vhs = append(vhs, cv)
+	}
+	return t.link(vhs)
+}
+
+// newRouteTable compiles a route configuration's own fields; its virtual
+// hosts are linked in by link.
+func newRouteTable(rc *routev3.RouteConfiguration) (*routeTable, error) {
 	if err := checkFields("RouteConfiguration "+rc.GetName(), rc, "name", "virtual_hosts", "response_headers_to_add",
 		"response_headers_to_remove", "request_headers_to_add", "request_headers_to_remove",
 		"most_specific_header_mutations_wins", "validate_clusters", "ignore_port_in_host_matching",
@@ -200,42 +218,62 @@ func compileRouteConfig(rc *routev3.RouteConfiguration) (*routeTable, error) {
 	if t.perFilter, err = compilePerFilter(rc.GetTypedPerFilterConfig()); err != nil {
 		return nil, fmt.Errorf("route config %s: %v", rc.GetName(), err)
 	}
+	return t, nil
+}
+
+// compiledVhost is a compiled virtual host with its domains and the
+// clusters its routes name. It is immutable once built, so a route
+// configuration may share it with the one before (see compileRouteBytes).
+type compiledVhost struct {
+	vh       *vhost
+	domains  []string
+	clusters []string
+}
+
+// compileVhostFor compiles a virtual host of a table whose per-filter
+// configs are tablePF: per-filter configs are layered here once, route
+// configuration, then virtual host, then route; the most specific wins.
+func compileVhostFor(v *routev3.VirtualHost, tablePF map[string]perFilter) (compiledVhost, error) {
 	clusters := map[string]bool{}
-	for _, v := range rc.GetVirtualHosts() {
-		vh, err := compileVhost(v, clusters)
-		if err != nil {
-			return nil, fmt.Errorf("route config %s: %v", rc.GetName(), err)
+	vh, err := compileVhost(v, clusters)
+	if err != nil {
+		return compiledVhost{}, err
+	}
+	for _, r := range vh.routes {
+		r.merged = mergePerFilter(tablePF, vh.perFilter, r.perFilter)
+	}
+	cv := compiledVhost{vh: vh, domains: v.GetDomains()}
+	for c := range clusters {
+		cv.clusters = append(cv.clusters, c)
+	}
+	return cv, nil
+}
+
+// link indexes the virtual hosts by domain.
+func (t *routeTable) link(vhs []compiledVhost) (*routeTable, error) {
+	clusters := map[string]bool{}
+	for _, cv := range vhs {
+		for _, c := range cv.clusters {
+			clusters[c] = true
 		}
-		for _, d := range v.GetDomains() {
+		for _, d := range cv.domains {
 			d = strings.ToLower(d)
 			dup := false
 			switch {
 			case d == "*":
 				dup = t.star != nil
-				t.star = vh
+				t.star = cv.vh
 			case strings.HasPrefix(d, "*"):
-				t.suffix = append(t.suffix, wildHost{d[1:], vh})
+				t.suffix = append(t.suffix, wildHost{d[1:], cv.vh})
 			case strings.HasSuffix(d, "*"):
-				t.prefix = append(t.prefix, wildHost{d[:len(d)-1], vh})
+				t.prefix = append(t.prefix, wildHost{d[:len(d)-1], cv.vh})
 			default:
 				_, dup = t.exact[d]
-				t.exact[d] = vh
+				t.exact[d] = cv.vh
 			}
 			if dup {
-				return nil, fmt.Errorf("route config %s: duplicate domain %q", rc.GetName(), d)
+				return nil, fmt.Errorf("route config %s: duplicate domain %q", t.name, d)
 			}
-		}
-	}
-	// Per-filter configs are layered once here: route config, then virtual
-	// host, then route; the most specific wins.
-	seenVH := map[*vhost]bool{}
-	for _, vh := range t.allVhosts() {
-		if seenVH[vh] {
-			continue
-		}
-		seenVH[vh] = true
-		for _, r := range vh.routes {
-			r.merged = mergePerFilter(t.perFilter, vh.perFilter, r.perFilter)
 		}
 	}
 	// Longer wildcards are more specific; Envoy picks the longest match.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 
 	"crypto/tls"
@@ -9,7 +10,6 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -69,31 +69,42 @@ type compiled struct {
 func compileResources(typeURL string, res []*anypb.Any, bc filters.BuildContext, memo *compileMemo) (*compiled, error) {
 	c := &compiled{}
 	seen := map[string]bool{}
-	next := compileMemo{}
+	next := compileMemo{whole: map[string]compiledOne{}}
+	if typeURL == typeRDS {
+		next.vhosts = map[string]compiledVhost{}
+	}
 	for _, a := range res {
 		if a.GetTypeUrl() != typeURL {
 			return nil, fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), typeURL)
 		}
-		e, ok := (*memo)[string(a.GetValue())]
+		e, ok := memo.whole[string(a.GetValue())]
 		if !ok {
 			var err error
-			if e, err = compileOne(typeURL, a, bc); err != nil {
+			if e, err = compileOne(typeURL, a, bc, memo.vhosts); err != nil {
 				return nil, err
 			}
+			maps.Copy(next.vhosts, e.hosts)
+		} else if typeURL == typeRDS {
+			// Keep the virtual hosts of a configuration reused whole.
+			maps.Copy(next.vhosts, e.hosts)
 		}
 		if seen[e.name] {
 			return nil, fmt.Errorf("duplicate resource %q", e.name)
 		}
 		seen[e.name] = true
-		next[string(a.GetValue())] = e
+		next.whole[string(a.GetValue())] = e
 		c.add(typeURL, e)
 	}
 	*memo = next
 	return c, nil
 }
 
-// compileMemo maps a resource's bytes to its compilation.
-type compileMemo map[string]compiledOne
+// compileMemo maps a resource's bytes to its compilation, and for route
+// configurations, a virtual host's bytes to its (compileRouteBytes).
+type compileMemo struct {
+	whole  map[string]compiledOne
+	vhosts map[string]compiledVhost
+}
 
 // compiledOne is one resource compiled: its name, the *listenerCfg,
 // *clusterCfg, *routeTable, *endpointSet or *secret, and its warnings.
@@ -101,6 +112,8 @@ type compiledOne struct {
 	name     string
 	v        any
 	warnings []string
+	// hosts are a route configuration's virtual hosts by their bytes.
+	hosts map[string]compiledVhost
 }
 
 func (c *compiled) add(typeURL string, e compiledOne) {
@@ -134,7 +147,7 @@ func (c *compiled) add(typeURL string, e compiledOne) {
 	c.warnings = append(c.warnings, e.warnings...)
 }
 
-func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext) (compiledOne, error) {
+func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext, prevHosts map[string]compiledVhost) (compiledOne, error) {
 	switch typeURL {
 	case typeLDS:
 		var l listenerv3.Listener
@@ -142,21 +155,21 @@ func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext) (compiled
 			return compiledOne{}, err
 		}
 		lc, warn, err := compileListener(&l, bc)
-		return compiledOne{l.GetName(), lc, warn}, err
+		return compiledOne{name: l.GetName(), v: lc, warnings: warn}, err
 	case typeCDS:
 		var cl clusterv3.Cluster
 		if err := a.UnmarshalTo(&cl); err != nil {
 			return compiledOne{}, err
 		}
 		cc, warn, err := compileCluster(&cl)
-		return compiledOne{cl.GetName(), cc, warn}, err
+		return compiledOne{name: cl.GetName(), v: cc, warnings: warn}, err
 	case typeRDS:
-		var rc routev3.RouteConfiguration
-		if err := a.UnmarshalTo(&rc); err != nil {
+		hosts := map[string]compiledVhost{}
+		t, err := compileRouteBytes(a.GetValue(), prevHosts, hosts)
+		if err != nil {
 			return compiledOne{}, err
 		}
-		t, err := compileRouteConfig(&rc)
-		return compiledOne{rc.GetName(), t, nil}, err
+		return compiledOne{name: t.name, v: t, hosts: hosts}, nil
 	case typeEDS:
 		var cla endpointv3.ClusterLoadAssignment
 		if err := a.UnmarshalTo(&cla); err != nil {
@@ -166,14 +179,14 @@ func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext) (compiled
 		if err != nil {
 			return compiledOne{}, fmt.Errorf("cluster load assignment %s: %v", cla.GetClusterName(), err)
 		}
-		return compiledOne{cla.GetClusterName(), set, nil}, nil
+		return compiledOne{name: cla.GetClusterName(), v: set}, nil
 	case typeSDS:
 		var sec tlsv3.Secret
 		if err := a.UnmarshalTo(&sec); err != nil {
 			return compiledOne{}, err
 		}
 		cs, err := compileSecret(&sec)
-		return compiledOne{sec.GetName(), cs, nil}, err
+		return compiledOne{name: sec.GetName(), v: cs}, err
 	}
 	return compiledOne{}, fmt.Errorf("unexpected type %s", typeURL)
 }

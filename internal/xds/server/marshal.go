@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 
@@ -16,6 +17,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Marshalling dominates the cost of a push: go-control-plane's snapshot
@@ -67,15 +69,23 @@ func marshalAll(res map[resourcev3.Type][]types.Resource, prev encodings) (map[r
 	}
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)/64))
 	errs := make([]error, workers)
+	parts := make([]encodings, workers) // virtual hosts' encodings, per worker
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
+		parts[w] = encodings{}
 		go func() {
 			defer wg.Done()
 			opts := proto.MarshalOptions{Deterministic: true}
 			for k := w; k < len(jobs); k += workers {
 				j := jobs[k]
-				b, err := opts.Marshal(j.r)
+				var b []byte
+				var err error
+				if rc, ok := j.r.(*routev3.RouteConfiguration); ok {
+					b, err = encodeRouteConfig(rc, prev, parts[w], opts)
+				} else {
+					b, err = opts.Marshal(j.r)
+				}
 				if err != nil {
 					errs[w] = fmt.Errorf("%s %s: %w", j.typ, nameOf(j.r), err)
 					return
@@ -91,12 +101,56 @@ func marshalAll(res map[resourcev3.Type][]types.Resource, prev encodings) (map[r
 		}
 	}
 	next := make(encodings, len(prev))
+	for _, p := range parts {
+		maps.Copy(next, p)
+	}
 	for typ, list := range res {
 		for i, r := range list {
 			next[r] = out[typ][i]
 		}
 	}
 	return out, next, nil
+}
+
+// encodeRouteConfig encodes a route configuration around its virtual
+// hosts' encodings, marshalling only the virtual hosts prev does not hold
+// (a route edit among 1000 hosts changes one) and recording all of them in
+// vh. Go's deterministic encoding writes fields in number order, so the
+// configuration's bytes are its name (field 1), each virtual host (field
+// 2), then everything else: the same bytes as marshalling it whole, which
+// a test checks.
+func encodeRouteConfig(rc *routev3.RouteConfiguration, prev, vh encodings, opts proto.MarshalOptions) ([]byte, error) {
+	rest := &routev3.RouteConfiguration{}
+	rc.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Number() != 2 {
+			rest.ProtoReflect().Set(fd, v)
+		}
+		return true
+	})
+	head, err := opts.Marshal(rest)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := afterName(head, rc.GetName())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 2*len(head))
+	out = append(out, head[:len(head)-len(tail)]...)
+	for _, v := range rc.GetVirtualHosts() {
+		e, ok := prev[v]
+		if !ok {
+			b, err := opts.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("virtual host %s: %w", v.GetName(), err)
+			}
+			e = encoded{name: v.GetName(), raw: b}
+		}
+		vh[v] = e
+		out = protowire.AppendTag(out, 2, protowire.BytesType)
+		out = protowire.AppendBytes(out, e.raw)
+	}
+	return append(out, tail...), nil
 }
 
 // typeOrder fixes the order in which types enter content hashes.

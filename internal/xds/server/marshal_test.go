@@ -154,3 +154,46 @@ func TestSotWSendsOnlyTheTypesThatChanged(t *testing.T) {
 		t.Fatalf("clusters were resent at %q; their content did not change", got)
 	}
 }
+
+// TestReusedEncodingsGiveTheOriginalBytes: after an edit, with the
+// translator's memo handing over the same messages, the encodings taken
+// from the previous snapshot (whole clusters, virtual hosts spliced into
+// the route configuration) must still be the resources' exact bytes.
+func TestReusedEncodingsGiveTheOriginalBytes(t *testing.T) {
+	cfg := &egv1a1.EnvoyGateway{}
+	resource.SetConfigDefaults(cfg)
+	memo := pipeline.NewMemo()
+	run := func(in []byte) map[resourcev3.Type][]types.Resource {
+		set, problems := resource.LoadBytes("in.yaml", in)
+		if len(problems) > 0 {
+			t.Fatal(problems)
+		}
+		return pipeline.Run(set, cfg, pipeline.Options{Memo: memo}).Fleets[0].Resources.ByType()
+	}
+	first := run(routegen.Bytes(50, 4))
+	_, known, err := marshalAll(first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(routegen.Bytes(50, 4), []byte("host-7.example.com"), []byte("host-7.example.org"), 1)
+	second := run(edited)
+	enc, _, err := marshalAll(second, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused := 0
+	for typ, list := range second {
+		for i, r := range list {
+			want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+			if !bytes.Equal(enc[typ][i].raw, want) {
+				t.Fatalf("%s %s: reused encoding differs from the resource", typ, nameOf(r))
+			}
+			if _, ok := known[r]; ok {
+				reused++
+			}
+		}
+	}
+	if reused < 90 {
+		t.Fatalf("only %d resources were reused: the memo or the encodings cache is not working", reused)
+	}
+}

@@ -33,13 +33,19 @@ type clusterSpec struct {
 // of spec into s, once per name.
 func addCluster(spec clusterSpec, s *Sink) error {
 	if s.HasCluster(spec.name) {
+		s.memo.usedCluster(spec.name)
 		return nil
+	}
+	if s.memo != nil {
+		s.memo.inAddCluster = true
+		defer func() { s.memo.inAddCluster = false }()
 	}
 	c, cla, err := buildClusterMemo(spec, s)
 	if err != nil {
 		return err
 	}
 	s.AddCluster(c, cla)
+	s.memo.usedCluster(spec.name)
 	return nil
 }
 

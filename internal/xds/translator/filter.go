@@ -78,7 +78,11 @@ type ListenerContext struct {
 	Sink *Sink
 }
 
-// RouteContext is what a filter sees for one route.
+// RouteContext is what a filter sees for one route. What a filter does to
+// the route must depend on IR alone: a Memo reuses a route whose IR did
+// not change, so anything read from Xds or Listener would go stale. Secrets
+// go through Sink.AddSecret (replayed on reuse); clusters through the
+// translator's addCluster.
 type RouteContext struct {
 	Xds      *ir.Xds
 	Listener *ir.HTTPListener

@@ -2,9 +2,11 @@ package translator
 
 import (
 	"reflect"
+	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/portico-gw/portico/internal/ir"
@@ -24,6 +26,25 @@ import (
 // serves one fleet and one Translate call at a time.
 type Memo struct {
 	clusters map[string]clusterMemo
+	routes   map[string]routeMemo // by listener and route name
+	vhosts   map[string]vhostMemo // by listener and hostname
+}
+
+// routeMemo is a built route with what building it asked of the Sink, to
+// be asked again when the route is reused: the clusters (through
+// addCluster, whether built, reused or already there) and the secrets
+// its filters added, in order.
+type routeMemo struct {
+	ir    *ir.HTTPRoute
+	route *routev3.Route
+	ops   []routeOp
+	// invalid marks a capture that saw a Sink call it cannot replay.
+	invalid bool
+}
+
+type routeOp struct {
+	cluster *clusterMemo
+	secret  *tlsv3.Secret
 }
 
 type clusterMemo struct {
@@ -34,18 +55,22 @@ type clusterMemo struct {
 }
 
 // NewMemo returns an empty Memo.
-func NewMemo() *Memo { return &Memo{clusters: map[string]clusterMemo{}} }
+func NewMemo() *Memo {
+	return &Memo{clusters: map[string]clusterMemo{}, routes: map[string]routeMemo{}, vhosts: map[string]vhostMemo{}}
+}
 
 // TranslateMemo is Translate, reusing what m remembers from the previous
 // call and remembering this one's clusters (m may be nil: Translate).
 func TranslateMemo(x *ir.Xds, m *Memo) (*Resources, error) {
 	s := newSink()
 	if m != nil {
-		s.memo = &memoRun{prev: m.clusters, next: map[string]clusterMemo{}}
+		s.memo = &memoRun{prev: m.clusters, next: map[string]clusterMemo{},
+			routePrev: m.routes, routeNext: map[string]routeMemo{},
+			vhostPrev: m.vhosts, vhostNext: map[string]vhostMemo{}}
 	}
 	res, err := translate(x, s)
 	if m != nil {
-		m.clusters = s.memo.next
+		m.clusters, m.routes, m.vhosts = s.memo.next, s.memo.routeNext, s.memo.vhostNext
 	}
 	return res, err
 }
@@ -57,6 +82,108 @@ type memoRun struct {
 	// for (including ones another cluster added first), to be asked
 	// for again when the cluster is reused.
 	capture *[]*tlsv3.Secret
+
+	routePrev, routeNext map[string]routeMemo
+	vhostPrev, vhostNext map[string]vhostMemo
+	// route is the capture of the route being built (nil: none);
+	// inAddCluster is set while addCluster runs, whose Sink calls the
+	// capture records as one cluster op.
+	route        *routeMemo
+	inAddCluster bool
+}
+
+// usedCluster records, in a route capture, that the route asked for the
+// named cluster (built, reused or already added this run).
+func (r *memoRun) usedCluster(name string) {
+	if r == nil || r.route == nil {
+		return
+	}
+	e, ok := r.next[name]
+	if !ok {
+		r.route.invalid = true
+		return
+	}
+	r.route.ops = append(r.route.ops, routeOp{cluster: &e})
+}
+
+// sinkCall records, in a route capture, a Sink call made outside
+// addCluster: secrets are replayable, anything else is not.
+func (r *memoRun) sinkCall(sec *tlsv3.Secret) {
+	if r == nil || r.route == nil || r.inAddCluster {
+		return
+	}
+	if sec == nil {
+		r.route.invalid = true
+		return
+	}
+	r.route.ops = append(r.route.ops, routeOp{secret: sec})
+}
+
+func routeKey(l *ir.HTTPListener, name string) string { return l.Name + "\x00" + name }
+
+// buildRouteMemo is buildRoute through the memo. A route's output depends
+// on its IR alone (route filters read RouteContext.IR only; see there),
+// so a deeply equal IR gives the previous route, with its Sink calls
+// replayed.
+func buildRouteMemo(x *ir.Xds, l *ir.HTTPListener, r *ir.HTTPRoute, s *Sink) (*routev3.Route, error) {
+	m := s.memo
+	if m == nil {
+		return buildRoute(x, l, r, s)
+	}
+	key := routeKey(l, r.Name)
+	if e, ok := m.routePrev[key]; ok && reflect.DeepEqual(e.ir, r) {
+		for _, op := range e.ops {
+			if op.secret != nil {
+				s.AddSecret(op.secret)
+				continue
+			}
+			c := op.cluster
+			if !s.HasCluster(c.spec.name) {
+				for _, sec := range c.secrets {
+					s.AddSecret(sec)
+				}
+				s.AddCluster(c.c, c.cla)
+			}
+			m.next[c.spec.name] = *c
+		}
+		m.routeNext[key] = e
+		return e.route, nil
+	}
+	capture := &routeMemo{ir: r}
+	m.route = capture
+	route, err := buildRoute(x, l, r, s)
+	m.route = nil
+	if err == nil && !capture.invalid {
+		capture.route = route
+		m.routeNext[key] = *capture
+	}
+	return route, err
+}
+
+// reuseVhost returns the previous virtual host of the listener and
+// hostname when the new one is built from the same input: the same name
+// and domains, the very same route messages in order, and deeply equal
+// listener metadata (what addVirtualHosts builds a virtual host from;
+// keep the two in step). Otherwise it returns vh.
+func reuseVhost(s *Sink, l *ir.HTTPListener, hostname string, vh *routev3.VirtualHost) *routev3.VirtualHost {
+	m := s.memo
+	if m == nil {
+		return vh
+	}
+	key := routeKey(l, hostname)
+	out := vhostMemo{vh: vh, meta: l.Metadata}
+	if p, ok := m.vhostPrev[key]; ok && p.vh.GetName() == vh.GetName() && slices.Equal(p.vh.GetDomains(), vh.GetDomains()) &&
+		slices.Equal(p.vh.GetRoutes(), vh.GetRoutes()) && reflect.DeepEqual(p.meta, l.Metadata) {
+		out = p
+	}
+	m.vhostNext[key] = out
+	return out.vh
+}
+
+// vhostMemo is a virtual host with the listener metadata it was built with.
+type vhostMemo struct {
+	vh   *routev3.VirtualHost
+	meta *ir.ResourceMetadata
 }
 
 // buildClusterMemo is buildCluster through the memo.

@@ -24,6 +24,11 @@ func memoIR(ports []uint32, tls map[int]bool, ca string) *ir.Xds {
 			PathMatch:   &ir.StringMatch{Prefix: proto.String(fmt.Sprintf("/r%d", i))},
 			Destination: &ir.RouteDestination{Name: fmt.Sprintf("httproute/default/r%d/rule/0", i), Settings: []*ir.DestinationSetting{st}}})
 	}
+	// The last route also mirrors to the first route's cluster: a cluster
+	// that is already there when the route asks for it.
+	if n := len(l.Routes); n > 1 {
+		l.Routes[n-1].Mirrors = []*ir.MirrorPolicy{{Destination: l.Routes[0].Destination}}
+	}
 	return &ir.Xds{HTTP: []*ir.HTTPListener{l}}
 }
 
@@ -54,18 +59,21 @@ func nameOf(m proto.Message) string {
 // cluster whose input did not change must be the same message.
 func TestMemoGivesWhatAFreshTranslationGives(t *testing.T) {
 	steps := []struct {
-		name  string
-		x     *ir.Xds
-		reuse []int // routes whose cluster must be reused from the step before
+		name   string
+		x      *ir.Xds
+		reuse  []int // routes whose cluster must be reused from the step before
+		routes []int // routes that must be reused
 	}{
-		{"start", memoIR([]uint32{1, 2, 3}, map[int]bool{0: true, 2: true}, "ca-1"), nil},
-		{"same input", memoIR([]uint32{1, 2, 3}, map[int]bool{0: true, 2: true}, "ca-1"), []int{0, 1, 2}},
-		{"one port moves", memoIR([]uint32{1, 5, 3}, map[int]bool{0: true, 2: true}, "ca-1"), []int{0, 2}},
-		// r0, which added the CA first, loses TLS: the reused r2 must still
-		// bring the secret along.
-		{"first TLS user drops TLS", memoIR([]uint32{1, 5, 3}, map[int]bool{2: true}, "ca-1"), []int{1, 2}},
-		{"CA rotates", memoIR([]uint32{1, 5, 3}, map[int]bool{2: true}, "ca-2"), []int{0, 1}},
-		{"a route goes", memoIR([]uint32{1, 5}, map[int]bool{}, "ca-2"), []int{0}},
+		{"start", memoIR([]uint32{1, 2, 3}, map[int]bool{0: true, 2: true}, "ca-1"), nil, nil},
+		{"same input", memoIR([]uint32{1, 2, 3}, map[int]bool{0: true, 2: true}, "ca-1"), []int{0, 1, 2}, []int{0, 1, 2}},
+		{"one port moves", memoIR([]uint32{1, 5, 3}, map[int]bool{0: true, 2: true}, "ca-1"), []int{0, 2}, []int{0, 2}},
+		// r0, which added the CA first, loses TLS: the reused r2 cluster
+		// must still bring the secret along. r2 mirrors r0, so its route
+		// is rebuilt.
+		{"first TLS user drops TLS", memoIR([]uint32{1, 5, 3}, map[int]bool{2: true}, "ca-1"), []int{1, 2}, []int{1}},
+		{"CA rotates", memoIR([]uint32{1, 5, 3}, map[int]bool{2: true}, "ca-2"), []int{0, 1}, []int{0, 1}},
+		{"a route goes", memoIR([]uint32{1, 5}, map[int]bool{}, "ca-2"), []int{0}, []int{0}},
+		{"nothing changes", memoIR([]uint32{1, 5}, map[int]bool{}, "ca-2"), []int{0, 1}, []int{0, 1}},
 	}
 	m := NewMemo()
 	var prev *Resources
@@ -90,6 +98,15 @@ func TestMemoGivesWhatAFreshTranslationGives(t *testing.T) {
 				t.Errorf("%s: cluster %s was rebuilt although its input did not change", st.name, name)
 			}
 		}
+		for _, i := range st.routes {
+			if findRoute(got, i) == nil || findRoute(got, i) != findRoute(prev, i) {
+				t.Errorf("%s: route %d was rebuilt although its input did not change", st.name, i)
+			}
+		}
+		sameVhost := prev != nil && got.Routes[0].VirtualHosts[0] == prev.Routes[0].VirtualHosts[0]
+		if all := prev != nil && len(st.routes) == len(st.x.HTTP[0].Routes); sameVhost != all {
+			t.Errorf("%s: virtual host reused %v, want %v", st.name, sameVhost, all)
+		}
 		prev = got
 	}
 }
@@ -98,6 +115,18 @@ func find(r *Resources, cluster string) proto.Message {
 	for _, c := range r.Clusters {
 		if c.GetName() == cluster {
 			return c
+		}
+	}
+	return nil
+}
+
+func findRoute(r *Resources, i int) proto.Message {
+	if r == nil {
+		return nil
+	}
+	for _, rt := range r.Routes[0].VirtualHosts[0].Routes {
+		if rt.GetName() == fmt.Sprintf("httproute/default/r%d/rule/0/match/0/*", i) {
+			return rt
 		}
 	}
 	return nil

@@ -74,6 +74,7 @@ func newSink() *Sink {
 // AddListener adds l unless a listener of that name exists; it reports
 // whether l was added.
 func (s *Sink) AddListener(l *listenerv3.Listener) bool {
+	s.memo.sinkCall(nil)
 	if s.listeners[l.GetName()] {
 		return false
 	}
@@ -84,6 +85,7 @@ func (s *Sink) AddListener(l *listenerv3.Listener) bool {
 
 // AddRouteConfig adds rc unless one of that name exists.
 func (s *Sink) AddRouteConfig(rc *routev3.RouteConfiguration) bool {
+	s.memo.sinkCall(nil)
 	if s.routes[rc.GetName()] {
 		return false
 	}
@@ -98,6 +100,7 @@ func (s *Sink) HasCluster(name string) bool { return s.clusters[name] }
 // AddCluster adds c (and its load assignment when not nil) unless a
 // cluster of that name exists.
 func (s *Sink) AddCluster(c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment) bool {
+	s.memo.sinkCall(nil)
 	if s.clusters[c.GetName()] {
 		return false
 	}
@@ -117,6 +120,7 @@ func (s *Sink) AddSecret(sec *tlsv3.Secret) bool {
 	if s.memo != nil && s.memo.capture != nil {
 		*s.memo.capture = append(*s.memo.capture, sec)
 	}
+	s.memo.sinkCall(sec)
 	if s.secrets[sec.GetName()] {
 		return false
 	}

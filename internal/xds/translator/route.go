@@ -18,17 +18,19 @@ func newRouteConfig(name string) *routev3.RouteConfiguration {
 // left out with an error.
 func addVirtualHosts(x *ir.Xds, l *ir.HTTPListener, rc *routev3.RouteConfiguration, s *Sink, e *errs) {
 	byHost := map[string]*routev3.VirtualHost{}
+	first := len(rc.VirtualHosts)
 	for _, r := range l.Routes {
 		if r == nil {
 			continue
 		}
-		route, err := buildRoute(x, l, r, s)
+		route, err := buildRouteMemo(x, l, r, s)
 		if err != nil {
 			e.add("HTTPRoute", r.Name, err)
 			continue
 		}
 		vh := byHost[r.Hostname]
 		if vh == nil {
+			// reuseVhost compares what this is built from.
 			vh = &routev3.VirtualHost{
 				Name:     virtualHostName(x, l, r.Hostname),
 				Domains:  []string{r.Hostname},
@@ -38,6 +40,9 @@ func addVirtualHosts(x *ir.Xds, l *ir.HTTPListener, rc *routev3.RouteConfigurati
 			rc.VirtualHosts = append(rc.VirtualHosts, vh)
 		}
 		vh.Routes = append(vh.Routes, route)
+	}
+	for i, vh := range rc.VirtualHosts[first:] {
+		rc.VirtualHosts[first+i] = reuseVhost(s, l, vh.GetDomains()[0], vh)
 	}
 }
 

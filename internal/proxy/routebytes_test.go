@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/portico-gw/portico/internal/proxy/filters"
+)
+
+// routeConfig has n virtual hosts; host i routes /i to cluster c<port[i]>.
+func routeConfig(ports []int, tablePerFilter bool) *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{Name: "default/eg/http", IgnorePortInHostMatching: true}
+	for i, p := range ports {
+		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{Name: fmt.Sprintf("h%d", i),
+			Domains: []string{fmt.Sprintf("h%d.example.com", i)}, Routes: []*routev3.Route{{Name: fmt.Sprintf("r%d", i),
+				Match:                &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: fmt.Sprintf("/%d", i)}},
+				Action:               &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: fmt.Sprintf("c%d", p)}}},
+				TypedPerFilterConfig: map[string]*anypb.Any{"envoy.filters.http.lua/x": mustAnyT(&routev3.FilterConfig{})}}}})
+	}
+	if tablePerFilter {
+		rc.TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.lua/y": mustAnyT(&routev3.FilterConfig{})}
+	}
+	return rc
+}
+
+func mustAnyT(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func encode(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Compiling the bytes, with or without virtual hosts to reuse, must give
+// the table compiling the message gives; unchanged hosts are shared, the
+// edited one is not, and a table-level per-filter config turns reuse off.
+func TestCompileRouteBytesReusesUnchangedVirtualHosts(t *testing.T) {
+	for _, tablePF := range []bool{false, true} {
+		first := map[string]compiledVhost{}
+		t1, err := compileRouteBytes(encode(t, routeConfig([]int{1, 2, 3}, tablePF)), nil, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := routeConfig([]int{1, 9, 3}, tablePF)
+		second := map[string]compiledVhost{}
+		t2, err := compileRouteBytes(encode(t, edited), first, second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := compileRouteConfig(edited)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(t2, want) {
+			t.Fatalf("table per-filter %v: compiled from bytes with reuse, the table differs from a fresh compile", tablePF)
+		}
+		for i, shared := range []bool{!tablePF, false, !tablePF} {
+			host := fmt.Sprintf("h%d.example.com", i)
+			if got := t1.exact[host] == t2.exact[host]; got != shared {
+				t.Errorf("table per-filter %v: host %d shared %v, want %v", tablePF, i, got, shared)
+			}
+		}
+		if !tablePF && len(second) != 3 {
+			t.Errorf("%d virtual hosts recorded for the next response, want 3", len(second))
+		}
+	}
+}
+
+func TestCompileRouteBytesRejectsGarbage(t *testing.T) {
+	good := encode(t, routeConfig([]int{1}, false))
+	for name, raw := range map[string][]byte{
+		"truncated":        good[:len(good)-3],
+		"bad tag":          {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"bad virtual host": append(append([]byte{}, good...), 0x12, 0x02, 0x0a, 0x05),
+	} {
+		if _, err := compileRouteBytes(raw, nil, map[string]compiledVhost{}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A duplicate domain across a reused and a new host is still caught.
+	rc := routeConfig([]int{1, 2}, false)
+	rc.VirtualHosts[1].Domains = rc.VirtualHosts[0].Domains
+	prev := map[string]compiledVhost{}
+	if _, err := compileRouteBytes(encode(t, routeConfig([]int{1}, false)), nil, prev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := compileRouteBytes(encode(t, rc), prev, map[string]compiledVhost{}); err == nil || !strings.Contains(err.Error(), "duplicate domain") {
+		t.Fatalf("duplicate domain: %v", err)
+	}
+}
+
+// A SotW response resends every cluster: those whose bytes did not change
+// keep their compilation, a changed or duplicated one does not.
+func TestCompileResourcesReusesUnchangedResources(t *testing.T) {
+	memo := &compileMemo{}
+	pack := func(cs ...*clusterv3.Cluster) []*anypb.Any {
+		var out []*anypb.Any
+		for _, c := range cs {
+			a := &anypb.Any{}
+			if err := anypb.MarshalFrom(a, c, proto.MarshalOptions{Deterministic: true}); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	edsCluster := func(name string, timeout time.Duration) *clusterv3.Cluster {
+		return &clusterv3.Cluster{Name: name, ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{ServiceName: name, EdsConfig: &corev3.ConfigSource{
+				ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}},
+			ConnectTimeout: durationpb.New(timeout)}
+	}
+	c1, err := compileResources(typeCDS, pack(edsCluster("a", time.Second), edsCluster("b", time.Second)), filters.BuildContext{}, memo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := compileResources(typeCDS, pack(edsCluster("a", time.Second), edsCluster("b", 7*time.Second)), filters.BuildContext{}, memo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.clusters["a"] != c2.clusters["a"] {
+		t.Error("unchanged cluster a was compiled again")
+	}
+	if c1.clusters["b"] == c2.clusters["b"] || c2.clusters["b"].connectTimeout != 7*time.Second {
+		t.Error("changed cluster b was not compiled again")
+	}
+	if _, err := compileResources(typeCDS, pack(edsCluster("a", time.Second), edsCluster("a", time.Second)), filters.BuildContext{}, memo); err == nil ||
+		!strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("a duplicate served from the memo was accepted: %v", err)
+	}
+}
