@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portico-gw/portico/internal/treeequal"
 )
 
 // Object is one object as `kubectl get -o json` would show it, without spec.
@@ -203,7 +205,7 @@ func (s *Store) PublishResults(results ...any) ([]Object, error) {
 				// to its key's object of last time converts the same.
 				if key, ok := keyOf(e); ok {
 					if old := s.src[key]; old != nil && old != "" {
-						if m := s.memo[old]; m != nil && m.key == key && reflect.DeepEqual(old, ptr) {
+						if m := s.memo[old]; m != nil && m.key == key && treeequal.Equal(old, ptr) {
 							p.reuse(m, ptr)
 							return m.obj, true, nil
 						}

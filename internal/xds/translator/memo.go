@@ -1,7 +1,6 @@
 package translator
 
 import (
-	"reflect"
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -10,6 +9,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/treeequal"
 )
 
 // Memo carries a fleet's clusters from one translation to the next, so
@@ -131,7 +131,7 @@ func buildRouteMemo(x *ir.Xds, l *ir.HTTPListener, r *ir.HTTPRoute, s *Sink) (*r
 		return buildRoute(x, l, r, s)
 	}
 	key := routeKey(l, r.Name)
-	if e, ok := m.routePrev[key]; ok && reflect.DeepEqual(e.ir, r) {
+	if e, ok := m.routePrev[key]; ok && treeequal.Equal(e.ir, r) {
 		for _, op := range e.ops {
 			if op.secret != nil {
 				s.AddSecret(op.secret)
@@ -173,7 +173,7 @@ func reuseVhost(s *Sink, l *ir.HTTPListener, hostname string, vh *routev3.Virtua
 	key := routeKey(l, hostname)
 	out := vhostMemo{vh: vh, meta: l.Metadata}
 	if p, ok := m.vhostPrev[key]; ok && p.vh.GetName() == vh.GetName() && slices.Equal(p.vh.GetDomains(), vh.GetDomains()) &&
-		slices.Equal(p.vh.GetRoutes(), vh.GetRoutes()) && reflect.DeepEqual(p.meta, l.Metadata) {
+		slices.Equal(p.vh.GetRoutes(), vh.GetRoutes()) && treeequal.Equal(p.meta, l.Metadata) {
 		out = p
 	}
 	m.vhostNext[key] = out
@@ -192,7 +192,7 @@ func buildClusterMemo(spec clusterSpec, s *Sink) (*clusterv3.Cluster, *endpointv
 	if r == nil {
 		return buildCluster(spec, s)
 	}
-	if e, ok := r.prev[spec.name]; ok && reflect.DeepEqual(e.spec, spec) {
+	if e, ok := r.prev[spec.name]; ok && treeequal.Equal(e.spec, spec) {
 		for _, sec := range e.secrets {
 			s.AddSecret(sec)
 		}

@@ -32,9 +32,8 @@ func addVirtualHosts(x *ir.Xds, l *ir.HTTPListener, rc *routev3.RouteConfigurati
 		if vh == nil {
 			// reuseVhost compares what this is built from.
 			vh = &routev3.VirtualHost{
-				Name:     virtualHostName(x, l, r.Hostname),
-				Domains:  []string{r.Hostname},
-				Metadata: resourceMetadata(l.Metadata),
+				Name:    virtualHostName(x, l, r.Hostname),
+				Domains: []string{r.Hostname},
 			}
 			byHost[r.Hostname] = vh
 			rc.VirtualHosts = append(rc.VirtualHosts, vh)
@@ -42,7 +41,12 @@ func addVirtualHosts(x *ir.Xds, l *ir.HTTPListener, rc *routev3.RouteConfigurati
 		vh.Routes = append(vh.Routes, route)
 	}
 	for i, vh := range rc.VirtualHosts[first:] {
-		rc.VirtualHosts[first+i] = reuseVhost(s, l, vh.GetDomains()[0], vh)
+		// The metadata is built only for a virtual host not reused.
+		if reused := reuseVhost(s, l, vh.GetDomains()[0], vh); reused != vh {
+			rc.VirtualHosts[first+i] = reused
+		} else {
+			vh.Metadata = resourceMetadata(l.Metadata)
+		}
 	}
 }
 
