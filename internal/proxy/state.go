@@ -69,9 +69,9 @@ type compiled struct {
 func compileResources(typeURL string, res []*anypb.Any, bc filters.BuildContext, memo *compileMemo) (*compiled, error) {
 	c := &compiled{}
 	seen := map[string]bool{}
-	next := compileMemo{whole: map[string]compiledOne{}}
+	next := compileMemo{whole: make(map[string]compiledOne, len(res))}
 	if typeURL == typeRDS {
-		next.vhosts = map[string]compiledVhost{}
+		next.vhosts = make(map[string]compiledVhost, len(memo.vhosts))
 	}
 	for _, a := range res {
 		if a.GetTypeUrl() != typeURL {

@@ -73,7 +73,7 @@ func marshalAll(res map[resourcev3.Type][]types.Resource, prev encodings) (map[r
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
-		parts[w] = encodings{}
+		parts[w] = make(encodings, len(prev)/workers)
 		go func() {
 			defer wg.Done()
 			opts := proto.MarshalOptions{Deterministic: true}

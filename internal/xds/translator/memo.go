@@ -64,9 +64,9 @@ func NewMemo() *Memo {
 func TranslateMemo(x *ir.Xds, m *Memo) (*Resources, error) {
 	s := newSink()
 	if m != nil {
-		s.memo = &memoRun{prev: m.clusters, next: map[string]clusterMemo{},
-			routePrev: m.routes, routeNext: map[string]routeMemo{},
-			vhostPrev: m.vhosts, vhostNext: map[string]vhostMemo{}}
+		s.memo = &memoRun{prev: m.clusters, next: make(map[string]clusterMemo, len(m.clusters)),
+			routePrev: m.routes, routeNext: make(map[string]routeMemo, len(m.routes)),
+			vhostPrev: m.vhosts, vhostNext: make(map[string]vhostMemo, len(m.vhosts))}
 	}
 	res, err := translate(x, s)
 	if m != nil {
