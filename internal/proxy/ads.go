@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -28,11 +29,21 @@ type adsSession struct {
 	since    time.Time // when pending started
 }
 
+// adsWindow is the ADS connection's HTTP/2 flow-control window.
+const adsWindow = 16 << 20
+
 // runADS keeps one ADS stream up, reconnecting with back-off. The accepted
 // state survives reconnects, so a control plane restart never empties the
 // proxy.
 func (p *Proxy) runADS(ctx context.Context) error {
-	conn, err := grpc.NewClient(p.opts.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(p.opts.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// One route configuration holds a gateway's every route: about
+		// 700 KB for 1000 routes, 7 MB for 10000. gRPC's 4 MB default
+		// would refuse the larger ones (Envoy sets no such limit), and
+		// its 64 KB flow-control window would make a 700 KB response
+		// wait for a dozen window updates from this side.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+		grpc.WithInitialWindowSize(adsWindow), grpc.WithInitialConnWindowSize(adsWindow))
 	if err != nil {
 		return fmt.Errorf("proxy: ads client: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/portico-gw/portico/internal/proxy"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -161,5 +162,28 @@ func TestInitialFetchTimeout(t *testing.T) {
 	// Accepted-but-not-enforced settings are reported, not dropped.
 	if w := strings.Join(h.p.Status().Warnings, ";"); !strings.Contains(w, "cluster ghost: outlier_detection enforces consecutive 5xx") {
 		t.Errorf("warnings: %s", w)
+	}
+}
+
+// A gateway's routes share one route configuration: with thousands of
+// routes it passes gRPC's default 4 MB message limit, which the proxy
+// must not apply (Envoy has none).
+func TestLargeRouteConfiguration(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	be := backend(t, "big")
+	rc := &routev3.RouteConfiguration{Name: "big"}
+	pad := strings.Repeat("x", 400)
+	for i := range 12000 {
+		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{Name: fmt.Sprintf("h%d-%s", i, pad),
+			Domains: []string{fmt.Sprintf("h%d.example.com", i)}, Routes: []*routev3.Route{{Match: prefix("/"), Action: routeTo("c")}}})
+	}
+	if n := proto.Size(rc); n <= 4<<20 {
+		t.Fatalf("the route configuration is %d bytes, not over 4 MB", n)
+	}
+	h.pushAndWait(t, map[string][]types.Resource{resourcev3.ListenerType: {listener("l", port, "big", nil)},
+		resourcev3.RouteType: {rc}, resourcev3.ClusterType: {edsCluster("c", nil)}, resourcev3.EndpointType: {cla("c", be)}})
+	if r := get(t, port, "h11999.example.com", "/"); r.code != 200 || r.echo.Backend != "big" {
+		t.Fatalf("last host: %d %q", r.code, r.echo.Backend)
 	}
 }
