@@ -188,7 +188,7 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 	if !s.pending {
 		s.pending, s.since = true, time.Now()
 	}
-	if len(s.state.missing()) == 0 {
+	if len(s.state.missingOf(subs)) == 0 {
 		s.serve()
 	}
 	return nil

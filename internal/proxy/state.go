@@ -281,9 +281,11 @@ func (s *xdsState) subscriptions() map[string][]string {
 
 // missing lists what is still needed before the config can be served
 // without warming holes (Envoy's cluster and listener warming).
-func (s *xdsState) missing() []string {
+func (s *xdsState) missing() []string { return s.missingOf(s.subscriptions()) }
+
+// missingOf is missing with the subscriptions already computed.
+func (s *xdsState) missingOf(subs map[string][]string) []string {
 	var out []string
-	subs := s.subscriptions()
 	have := map[string]func(string) bool{
 		typeRDS: func(n string) bool { _, ok := s.routes[n]; return ok },
 		typeEDS: func(n string) bool { _, ok := s.endpoints[n]; return ok },

@@ -33,10 +33,14 @@ import (
 // the original bytes. The copies are only ever marshalled; Consistent()
 // and the config dumps look at the real resources.
 
-// encoded is one resource's deterministic encoding.
+// encoded is one resource's deterministic encoding, its digest and the
+// pre-marshalled copy the cache serves (nil for a virtual host, which is
+// only ever part of a route configuration).
 type encoded struct {
 	name string
 	raw  []byte
+	sum  [32]byte
+	copy types.Resource
 }
 
 // encodings remembers the encoding of each resource message of a fleet's
@@ -90,7 +94,12 @@ func marshalAll(res map[resourcev3.Type][]types.Resource, prev encodings) (map[r
 					errs[w] = fmt.Errorf("%s %s: %w", j.typ, nameOf(j.r), err)
 					return
 				}
-				out[j.typ][j.i] = encoded{name: nameOf(j.r), raw: b}
+				e := encoded{name: nameOf(j.r), raw: b, sum: sha256.Sum256(b)}
+				if e.copy, err = premarshalled(j.typ, e); err != nil {
+					errs[w] = err
+					return
+				}
+				out[j.typ][j.i] = e
 			}
 		}()
 	}
@@ -157,7 +166,7 @@ func encodeRouteConfig(rc *routev3.RouteConfiguration, prev, vh encodings, opts 
 var typeOrder = []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType,
 	resourcev3.EndpointType, resourcev3.SecretType, resourcev3.RuntimeType, resourcev3.ExtensionConfigType}
 
-// typeHashes digests each type's encodings (the translators order
+// typeHashes digests each type's encoding digests (the translators order
 // resources, so equal input gives equal digests) and the whole set.
 func typeHashes(enc map[resourcev3.Type][]encoded) (map[resourcev3.Type]string, string) {
 	per := map[resourcev3.Type]string{}
@@ -165,8 +174,7 @@ func typeHashes(enc map[resourcev3.Type][]encoded) (map[resourcev3.Type]string, 
 	for _, t := range typeOrder {
 		h := sha256.New()
 		for _, e := range enc[t] {
-			fmt.Fprintf(h, "%d\n", len(e.raw))
-			h.Write(e.raw)
+			h.Write(e.sum[:])
 		}
 		sum := hex.EncodeToString(h.Sum(nil))[:12]
 		per[t] = sum

@@ -186,9 +186,7 @@ func (s *Server) SetSnapshot(ctx context.Context, fleet string, res map[resource
 		next.types[typ] = tv
 		items := make([]types.Resource, len(list))
 		for i, e := range list {
-			if items[i], err = premarshalled(typ, e); err != nil {
-				return SetResult{Version: cur.version()}, err
-			}
+			items[i] = e.copy
 		}
 		snap.Resources[cachev3.GetResponseType(typ)] = cachev3.NewResources(tv.version, items)
 	}
