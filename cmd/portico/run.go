@@ -19,6 +19,7 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/runner"
 )
@@ -27,6 +28,7 @@ func newRunCommand() *cobra.Command {
 	var (
 		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel string
 		paths                                                                                     []string
+		debounce                                                                                  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--config envoy-gateway.yaml] [-f FILE|DIR ...]",
@@ -80,7 +82,7 @@ works on a machine with nothing else installed.`,
 				log.Info("demo backend listening", "address", addr)
 			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
-				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Logger: log})
+				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -101,6 +103,7 @@ works on a machine with nothing else installed.`,
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
 	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000, the quickstart's Service)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")
 	return cmd
 }
 

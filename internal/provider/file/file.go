@@ -31,12 +31,15 @@ import (
 )
 
 // DefaultDebounce is how long the files must stay quiet before a reload:
-// editors and `cp -r` produce bursts of events for one logical change. An
-// editor's save (backup rename, write, rename or delete) takes well under a
-// millisecond; 50ms covers it with a wide margin while keeping the delay from
-// save to served configuration short (it was 200ms, most of that delay once
-// a reload itself got cheap).
-const DefaultDebounce = 50 * time.Millisecond
+// editors and `cp -r` produce bursts of events for one logical change, and
+// the quiet period only has to outlast the gaps inside a burst. Measured
+// on a loaded 2-core machine: `sed -i` spans 0.7 ms, appends to 100 files
+// 2.8 ms, and `cp` or `tar -x` of 1000 files 1.4 s with no gap over 8.5 ms.
+// 20 ms covers those gaps twice over; the delay from save to served
+// configuration is the debounce plus a reload of a few tens of
+// milliseconds, so the debounce is most of it (it was 200 ms, then 50).
+// `portico run --debounce` raises it for writers that pause mid-change.
+const DefaultDebounce = 20 * time.Millisecond
 
 // Options configure a Provider.
 type Options struct {
