@@ -173,22 +173,26 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 		all = append(all, s.warnings[ty]...)
 	}
 	p.update(func(st *Status) { st.Warnings = all })
-	// New LDS/CDS may reference other RDS/EDS names.
-	subs := s.state.subscriptions()
-	for _, st := range dependent {
-		if !slices.Equal(subs[st], s.subs[st]) {
-			s.subs[st] = subs[st]
-			s.state.prune(s.subs)
-			req := &discoveryv3.DiscoveryRequest{TypeUrl: st, ResourceNames: subs[st], VersionInfo: s.state.versions[st], ResponseNonce: s.nonce[st]}
-			if err := s.send(req); err != nil {
-				return err
+	// New LDS/CDS may reference other RDS/EDS names; only they can. (With
+	// 1000 clusters, recomputing the names after every response was a
+	// good part of handling one.)
+	if t == typeLDS || t == typeCDS {
+		subs := s.state.subscriptions()
+		for _, st := range dependent {
+			if !slices.Equal(subs[st], s.subs[st]) {
+				s.subs[st] = subs[st]
+				s.state.prune(s.subs)
+				req := &discoveryv3.DiscoveryRequest{TypeUrl: st, ResourceNames: subs[st], VersionInfo: s.state.versions[st], ResponseNonce: s.nonce[st]}
+				if err := s.send(req); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	if !s.pending {
 		s.pending, s.since = true, time.Now()
 	}
-	if len(s.state.missingOf(subs)) == 0 {
+	if len(s.state.missingOf(s.subs)) == 0 {
 		s.serve()
 	}
 	return nil

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"slices"
 	"maps"
 	"sort"
 
@@ -201,19 +202,25 @@ func (s *xdsState) apply(typeURL string, c *compiled, subs map[string][]string) 
 	case typeCDS:
 		s.clusters = orEmpty(c.clusters)
 	case typeRDS:
-		for k, v := range c.routes {
-			s.routes[k] = v
-		}
+		keepSubscribed(s.routes, c.routes, subs[typeRDS])
 	case typeEDS:
-		for k, v := range c.endpoints {
-			s.endpoints[k] = v
-		}
+		keepSubscribed(s.endpoints, c.endpoints, subs[typeEDS])
 	case typeSDS:
-		for k, v := range c.secrets {
-			s.secrets[k] = v
+		keepSubscribed(s.secrets, c.secrets, subs[typeSDS])
+	}
+	if typeURL == typeLDS || typeURL == typeCDS {
+		s.prune(subs)
+	}
+}
+
+// keepSubscribed stores a named-type response's resources, leaving out any
+// the proxy did not ask for (names is sorted).
+func keepSubscribed[T any](into, from map[string]T, names []string) {
+	for k, v := range from {
+		if _, ok := slices.BinarySearch(names, k); ok {
+			into[k] = v
 		}
 	}
-	s.prune(subs)
 }
 
 func orEmpty[T any](m map[string]T) map[string]T {
