@@ -52,7 +52,12 @@ func (p *Proxy) runADS(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := p.stream(ctx, conn, state)
+		var err error
+		if p.opts.SotW {
+			err = p.stream(ctx, conn, state)
+		} else {
+			err = p.streamDelta(ctx, conn, state)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -200,7 +205,9 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 
 // bind opens the sockets of a new LDS before it is ACKed, so a port that
 // cannot be bound NACKs the update as Envoy does.
-func (s *adsSession) bind(c *compiled) error {
+func (s *adsSession) bind(c *compiled) error { return s.p.bind(c) }
+
+func (p *Proxy) bind(c *compiled) error {
 	byAddr := map[string]string{}
 	var addrs []string
 	for name, l := range c.listeners {
@@ -210,7 +217,7 @@ func (s *adsSession) bind(c *compiled) error {
 		byAddr[l.addr] = name
 		addrs = append(addrs, l.addr)
 	}
-	return s.p.socks.prepare(addrs)
+	return p.socks.prepare(addrs)
 }
 
 func (s *adsSession) nack(r *discoveryv3.DiscoveryResponse, err error) error {
@@ -229,21 +236,25 @@ func (s *adsSession) nack(r *discoveryv3.DiscoveryResponse, err error) error {
 
 // serve swaps in the runtime built from the accepted state.
 func (s *adsSession) serve() {
-	p := s.p
-	rts, used, problems := s.state.runtime(p.pool, p.alog)
+	s.p.swapIn(s.state)
+	s.pending = false
+}
+
+// swapIn builds the runtime of an accepted state and serves it.
+func (p *Proxy) swapIn(state *xdsState) {
+	rts, used, problems := state.runtime(p.pool, p.alog)
 	for _, pr := range problems {
 		p.log.Warn("serving with a missing dependency", "detail", pr)
 	}
 	p.socks.commit(rts)
 	p.pool.retain(used)
-	s.pending = false
 	p.ready.Store(true)
 	p.update(func(st *Status) {
 		st.Applied++
 		st.Ready = true
 		st.Listening = p.socks.addrs()
 	})
-	p.log.Info("config applied", "versions", versionsString(s.state.versions))
+	p.log.Info("config applied", "versions", versionsString(state.versions))
 }
 
 func versionsString(v map[string]string) string {

@@ -50,7 +50,15 @@ type harness struct {
 
 	mu     sync.Mutex
 	nacked []string // error_detail messages the server saw
+
+	// last is the previous push: with delta xDS (the proxy's default) a
+	// type whose resources did not change is not sent again, so it keeps
+	// its older version.
+	last map[string][]types.Resource
 }
+
+// newHarnessSotW is newHarness with the proxy speaking SotW ADS.
+func newHarnessSotW(t testing.TB) *harness { return newHarnessWith(t, true) }
 
 // startXDS serves ADS on addr (a fixed address when restarting).
 func (h *harness) startXDS(t testing.TB, addr string) {
@@ -88,22 +96,24 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, false) }
+
+func newHarnessWith(t testing.TB, sotw bool) *harness {
 	tt, _ := t.(*testing.T)
 	h := &harness{t: tt, cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil), log: &syncBuf{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cb := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, r *discoveryv3.DiscoveryRequest) error {
-		if r.GetErrorDetail() != nil {
-			h.mu.Lock()
-			h.nacked = append(h.nacked, r.GetErrorDetail().GetMessage())
-			h.mu.Unlock()
-		}
+		h.sawNACK(r.GetErrorDetail().GetMessage(), r.GetErrorDetail() != nil)
+		return nil
+	}, StreamDeltaRequestFunc: func(_ int64, r *discoveryv3.DeltaDiscoveryRequest) error {
+		h.sawNACK(r.GetErrorDetail().GetMessage(), r.GetErrorDetail() != nil)
 		return nil
 	}}
 	h.srv = serverv3.NewServer(ctx, h.cache, cb)
 	h.startXDS(t, "127.0.0.1:0")
 	p, err := proxy.New(proxy.Options{XDSAddress: h.xds, NodeID: nodeID, Cluster: "test", AccessLog: h.log,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second, InitialFetchTimeout: 1500 * time.Millisecond})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second, InitialFetchTimeout: 1500 * time.Millisecond,
+		SotW: sotw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +126,15 @@ func newHarness(t testing.TB) *harness {
 		h.gs.Stop()
 	})
 	return h
+}
+
+func (h *harness) sawNACK(msg string, nack bool) {
+	if !nack {
+		return
+	}
+	h.mu.Lock()
+	h.nacked = append(h.nacked, msg)
+	h.mu.Unlock()
 }
 
 func (h *harness) nacks() []string {
@@ -141,6 +160,8 @@ func (h *harness) push(t testing.TB, res map[string][]types.Resource) string {
 
 func (h *harness) pushAndWait(t testing.TB, res map[string][]types.Resource) {
 	t.Helper()
+	last := h.last
+	h.last = res
 	v := h.push(t, res)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -151,6 +172,9 @@ func (h *harness) pushAndWait(t testing.TB, res map[string][]types.Resource) {
 		for k, rs := range res {
 			if len(rs) == 0 {
 				continue // nothing subscribes to an empty type
+			}
+			if sameResources(last[k], rs) && s.Versions[map[string]string{resourcev3.ListenerType: "LDS", resourcev3.RouteType: "RDS", resourcev3.ClusterType: "CDS", resourcev3.EndpointType: "EDS"}[k]] != "" {
+				continue // not sent again over delta xDS
 			}
 			short := map[string]string{resourcev3.ListenerType: "LDS", resourcev3.RouteType: "RDS", resourcev3.ClusterType: "CDS", resourcev3.EndpointType: "EDS"}[k]
 			if short != "" && s.Versions[short] != v {
@@ -325,3 +349,15 @@ func get(t testing.TB, port uint32, host, uri string, hdr ...string) result {
 }
 
 func itoa(p uint32) string { return strconv.Itoa(int(p)) }
+
+func sameResources(a, b []types.Resource) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -33,6 +33,9 @@ type Options struct {
 	// InitialFetchTimeout is how long to wait for RDS/EDS referenced by a
 	// new LDS/CDS before serving without them (default 15s, as Envoy).
 	InitialFetchTimeout time.Duration
+	// SotW speaks state-of-the-world ADS instead of incremental (delta)
+	// ADS, for control planes that serve only that.
+	SotW bool
 }
 
 // Status is a snapshot of what the proxy has accepted and serves.

@@ -43,12 +43,14 @@ type xdsState struct {
 	versions  map[string]string
 	// memo is each type's compile cache (see compileResources).
 	memo map[string]*compileMemo
+	// resVersions are the accepted resources' versions per type (delta).
+	resVersions map[string]map[string]string
 }
 
 func newState() *xdsState {
 	return &xdsState{listeners: map[string]*listenerCfg{}, clusters: map[string]*clusterCfg{},
 		routes: map[string]*routeTable{}, endpoints: map[string]*endpointSet{}, secrets: map[string]*secret{},
-		versions: map[string]string{}, memo: map[string]*compileMemo{}}
+		versions: map[string]string{}, memo: map[string]*compileMemo{}, resVersions: map[string]map[string]string{}}
 }
 
 // compiled is a response's resources after compilation, not yet applied.

@@ -14,6 +14,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -232,4 +233,25 @@ func nameOf(r types.Resource) string {
 		return c.GetClusterName()
 	}
 	return ""
+}
+
+// versionMap is the snapshot's per-resource versions for delta xDS, as
+// go-control-plane's ConstructVersionMap would compute them (the SHA-256
+// of the encoding, in hex) but from the digests already at hand instead
+// of marshalling and hashing every resource again. Every type gets a map,
+// empty or not, as there.
+func versionMap(enc map[resourcev3.Type][]encoded) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for i := range types.UnknownType {
+		url, err := cachev3.GetResponseTypeURL(i)
+		if err != nil {
+			continue
+		}
+		m := make(map[string]string, len(enc[url]))
+		for _, e := range enc[url] {
+			m[e.name] = hex.EncodeToString(e.sum[:])
+		}
+		out[url] = m
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -11,6 +12,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
@@ -195,5 +197,32 @@ func TestReusedEncodingsGiveTheOriginalBytes(t *testing.T) {
 	}
 	if reused < 90 {
 		t.Fatalf("only %d resources were reused: the memo or the encodings cache is not working", reused)
+	}
+}
+
+// The delta versions the server hands go-control-plane must be the ones it
+// would compute itself, or a proxy resuming a stream would be resent (or,
+// worse, not sent) resources.
+func TestVersionMapMatchesGoControlPlane(t *testing.T) {
+	res := translated(t, 20)
+	enc, _, err := marshalAll(res, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := cachev3.NewSnapshot("1", res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.ConstructVersionMap(); err != nil {
+		t.Fatal(err)
+	}
+	got := versionMap(enc)
+	for url, want := range snap.VersionMap {
+		if len(want) > 0 && !reflect.DeepEqual(got[url], want) {
+			t.Errorf("%s: versions differ", url)
+		}
+		if got[url] == nil {
+			t.Errorf("%s: no version map", url)
+		}
 	}
 }

@@ -177,7 +177,7 @@ func (s *Server) SetSnapshot(ctx context.Context, fleet string, res map[resource
 	if err := check.Consistent(); err != nil {
 		return SetResult{Version: cur.version()}, fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
-	snap := &cachev3.Snapshot{}
+	snap := &cachev3.Snapshot{VersionMap: versionMap(enc)}
 	for typ, list := range enc {
 		tv := cur.types[typ]
 		if tv.hash != perType[typ] || tv.version == "" {
