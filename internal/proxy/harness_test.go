@@ -354,8 +354,13 @@ func sameResources(a, b []types.Resource) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
-		if !proto.Equal(a[i], b[i]) {
+	// By name: basic() lists clusters in map order.
+	byName := map[string]types.Resource{}
+	for _, r := range a {
+		byName[cachev3.GetResourceName(r)] = r
+	}
+	for _, r := range b {
+		if o, ok := byName[cachev3.GetResourceName(r)]; !ok || !proto.Equal(o, r) {
 			return false
 		}
 	}

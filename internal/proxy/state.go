@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"fmt"
-	"slices"
 	"maps"
+	"slices"
 	"sort"
 
 	"crypto/tls"
