@@ -1,5 +1,5 @@
 // Package proxy is Portico's built-in data plane: an HTTP proxy configured
-// only through xDS (SotW ADS over gRPC), behaving as Envoy does for the
+// only through xDS (delta ADS over gRPC, or SotW with Options.SotW), behaving as Envoy does for the
 // config Portico emits. Anything it cannot honour is NACKed with a precise
 // reason naming the resource and field; nothing is silently ignored.
 //
@@ -10,9 +10,14 @@
 // # xDS
 //
 // One ADS stream subscribes to CDS and LDS (wildcard), then to the EDS, RDS
-// and SDS (Secret) names they reference. Each response is compiled in full before it is
-// ACKed (version + nonce); any error NACKs it with error_detail and the
-// previous config keeps serving. A listener whose port cannot be bound NACKs
+// and SDS (Secret) names they reference. Incremental (delta) xDS is the
+// default, as Envoy runs under Portico: responses carry what changed and
+// the names removed, and are merged into a copy of the type's state. Each
+// response is compiled and the result checked in full before it is ACKed;
+// any error NACKs it with error_detail and the previous config keeps
+// serving. A resource (or a route configuration's virtual host) whose
+// bytes equal the previous response's reuses its compiled form, so a push
+// costs what changed. A listener whose port cannot be bound NACKs
 // the LDS update. Config is served only once every referenced RDS/EDS has
 // arrived (Envoy's warming), or after InitialFetchTimeout without them
 // (missing RDS: 404s, missing EDS: 503 no healthy upstream). Each swap
