@@ -1,7 +1,9 @@
 package translator
 
 import (
+	"runtime"
 	"slices"
+	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -125,13 +127,14 @@ func routeKey(l *ir.HTTPListener, name string) string { return l.Name + "\x00" +
 // on its IR alone (route filters read RouteContext.IR only; see there),
 // so a deeply equal IR gives the previous route, with its Sink calls
 // replayed.
-func buildRouteMemo(x *ir.Xds, l *ir.HTTPListener, r *ir.HTTPRoute, s *Sink) (*routev3.Route, error) {
+// reusable is what reusableRoutes found for this route.
+func buildRouteMemo(x *ir.Xds, l *ir.HTTPListener, r *ir.HTTPRoute, s *Sink, reusable bool) (*routev3.Route, error) {
 	m := s.memo
 	if m == nil {
 		return buildRoute(x, l, r, s)
 	}
 	key := routeKey(l, r.Name)
-	if e, ok := m.routePrev[key]; ok && treeequal.Equal(e.ir, r) {
+	if e, ok := m.routePrev[key]; ok && reusable {
 		for _, op := range e.ops {
 			if op.secret != nil {
 				s.AddSecret(op.secret)
@@ -158,6 +161,36 @@ func buildRouteMemo(x *ir.Xds, l *ir.HTTPListener, r *ir.HTTPRoute, s *Sink) (*r
 		m.routeNext[key] = *capture
 	}
 	return route, err
+}
+
+// reusableRoutes reports, for each of the listener's routes, whether the
+// memo holds a route built from deeply equal IR. The comparisons are most
+// of a reload's translation when little changed and are independent, so
+// they are spread over the cores; building stays sequential, in order.
+func (r *memoRun) reusableRoutes(l *ir.HTTPListener) []bool {
+	out := make([]bool, len(l.Routes))
+	if r == nil || len(r.routePrev) == 0 {
+		return out
+	}
+	check := func(i int) {
+		if rt := l.Routes[i]; rt != nil {
+			e, ok := r.routePrev[routeKey(l, rt.Name)]
+			out[i] = ok && treeequal.Equal(e.ir, rt)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(l.Routes)/128+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(l.Routes); i += workers {
+				check(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // reuseVhost returns the previous virtual host of the listener and

@@ -19,11 +19,12 @@ func newRouteConfig(name string) *routev3.RouteConfiguration {
 func addVirtualHosts(x *ir.Xds, l *ir.HTTPListener, rc *routev3.RouteConfiguration, s *Sink, e *errs) {
 	byHost := map[string]*routev3.VirtualHost{}
 	first := len(rc.VirtualHosts)
-	for _, r := range l.Routes {
+	reusable := s.memo.reusableRoutes(l)
+	for i, r := range l.Routes {
 		if r == nil {
 			continue
 		}
-		route, err := buildRouteMemo(x, l, r, s)
+		route, err := buildRouteMemo(x, l, r, s, reusable[i])
 		if err != nil {
 			e.add("HTTPRoute", r.Name, err)
 			continue
