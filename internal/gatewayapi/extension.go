@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -300,6 +301,11 @@ func (p *extensionPass) attachBackends(r *ir.HTTPRoute, ns, name string, rule in
 		r.Destination = &ir.RouteDestination{Name: fmt.Sprintf("httproute/%s/%s/rule/%d", ns, name, rule), Metadata: r.Metadata}
 	}
 	if r.Destination != nil {
-		r.Destination.ExtensionBackends = append(r.Destination.ExtensionBackends, refs...)
+		// The routes of one rule (its matches times its hostnames) share
+		// the rule's destination: write to a copy of it, or each route
+		// would append the backends to the shared one again.
+		d := *r.Destination
+		d.ExtensionBackends = append(slices.Clip(d.ExtensionBackends), refs...)
+		r.Destination = &d
 	}
 }

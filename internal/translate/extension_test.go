@@ -109,7 +109,8 @@ func TestCustomBackendClusterHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got atomic.Value
-	s := sdk.Serve(lis, &clusterServer{got: &got})
+	var count atomic.Int64
+	s := sdk.Serve(lis, &clusterServer{got: &got, count: &count})
 	defer s.Stop()
 	cfg, err := resource.ParseConfig("eg.yaml", []byte(`apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: EnvoyGateway
@@ -149,8 +150,12 @@ kind: HTTPRoute
 metadata: {name: files, namespace: default}
 spec:
   parentRefs: [{name: eg}]
+  hostnames: [a.example.com, b.example.com]
   rules:
   - backendRefs: [{group: example.extensions.io, kind: S3Backend, name: bucket}]
+    # Two matches and two hostnames make four routes of the rule: the
+    # backend must still be handed over once.
+    matches: [{path: {type: PathPrefix, value: /a}}, {path: {type: PathPrefix, value: /b}}]
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +169,9 @@ spec:
 	if got.Load() != "bucket" {
 		t.Errorf("cluster hook got backend %v", got.Load())
 	}
+	if n := count.Load(); n != 1 {
+		t.Errorf("cluster hook got the backend %d times, want once", n)
+	}
 	data, _ := report.Output.Marshal("yaml")
 	if !strings.Contains(string(data), "s3.example.com") || !strings.Contains(string(data), "cluster: httproute/default/files/rule/0") {
 		t.Errorf("custom backend cluster not filled in:\n%s", data)
@@ -172,13 +180,15 @@ spec:
 
 type clusterServer struct {
 	sdk.Base
-	got *atomic.Value
+	got   *atomic.Value
+	count *atomic.Int64
 }
 
 func (s *clusterServer) PostClusterModify(_ context.Context, req *pb.PostClusterModifyRequest) (*pb.PostClusterModifyResponse, error) {
 	type s3 struct {
 		sdk.Object
 	}
+	s.count.Store(int64(len(req.GetPostClusterContext().GetBackendExtensionResources())))
 	for _, r := range req.GetPostClusterContext().GetBackendExtensionResources() {
 		b, err := sdk.Decode[s3](r)
 		if err != nil {
@@ -196,4 +206,80 @@ func (s *clusterServer) PostClusterModify(_ context.Context, req *pb.PostCluster
 		}}}},
 	}}}
 	return &pb.PostClusterModifyResponse{Cluster: c}, nil
+}
+
+// A rule mixing a Service and a custom backend has a destination that all
+// its routes (matches times hostnames) share: the custom backend must
+// reach the Cluster hook once, not once per route.
+func TestMixedCustomBackendReachesTheHookOnce(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Value
+	var count atomic.Int64
+	s := sdk.Serve(lis, &clusterServer{got: &got, count: &count})
+	defer s.Stop()
+	cfg, err := resource.ParseConfig("eg.yaml", []byte(`apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyGateway
+extensionManager:
+  backendResources:
+    - {group: example.extensions.io, version: v1alpha1, kind: S3Backend}
+  hooks:
+    xdsTranslator:
+      post: [Cluster]
+  service:
+    unix: {path: `+sock+`}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(t.TempDir(), "in.yaml")
+	if err := os.WriteFile(in, []byte(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: eg}
+spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: default}
+spec:
+  gatewayClassName: eg
+  listeners: [{name: http, protocol: HTTP, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.0.0.9
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: example.extensions.io/v1alpha1
+kind: S3Backend
+metadata: {name: bucket, namespace: default}
+spec: {bucket: my-bucket}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: files, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [a.example.com, b.example.com]
+  rules:
+  - backendRefs: [{name: web, port: 8080}, {group: example.extensions.io, kind: S3Backend, name: bucket}]
+    matches: [{path: {type: PathPrefix, value: /a}}, {path: {type: PathPrefix, value: /b}}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	report, err := Run(Options{Paths: []string{in}, Config: cfg, To: []string{ToXDS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Problems) > 0 || len(report.Errors) > 0 {
+		t.Fatalf("problems %v errors %v", report.Problems, report.Errors)
+	}
+	if got.Load() != "bucket" || count.Load() != 1 {
+		t.Errorf("cluster hook got backend %v %d times, want bucket once", got.Load(), count.Load())
+	}
 }
