@@ -38,7 +38,7 @@ func (t *translation) processHTTPRoutes() {
 		// unchanged route then also compares equal to last time's at a
 		// glance (status.Store), its slices being the same.
 		route := &gwapiv1.HTTPRoute{TypeMeta: in.TypeMeta, ObjectMeta: in.ObjectMeta, Spec: in.Spec}
-		rules, resolved, partial := t.translateRules(route)
+		rules, resolved, partial := t.rulesOf(in, route)
 		attached := false
 		for _, pref := range route.Spec.ParentRefs {
 			ps, ok := t.attachRoute(route, pref, rules)

@@ -40,6 +40,9 @@ type Options struct {
 	EnableLua bool
 	// LuaValidator checks Lua scripts; nil means luavalidate.Validate.
 	LuaValidator LuaValidator
+	// Memo, when set, carries translated routes between calls (see Memo);
+	// the result is the same without it.
+	Memo *Memo
 }
 
 // Result is the output of one translation: the objects Portico owns, each
@@ -74,7 +77,12 @@ type translation struct {
 // Translate turns the input set into IR and statuses.
 func Translate(in *resource.Set, opts Options) *Result {
 	if ext := newExtensionPass(in); ext != nil {
+		opts.Memo = nil // the pass translates a rewritten input
 		return ext.translate(opts)
+	}
+	if opts.Memo != nil {
+		opts.Memo.begin(in, opts)
+		defer opts.Memo.end()
 	}
 	if opts.ControllerName == "" {
 		opts.ControllerName = DefaultControllerName

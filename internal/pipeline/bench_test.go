@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
 	"github.com/portico-gw/portico/bench/routegen"
 	"github.com/portico-gw/portico/internal/resource"
 )
@@ -24,6 +26,20 @@ func BenchmarkRunMemoOneEdit1000(b *testing.B) {
 		}
 		sets[i] = set
 	}
+	// As the file provider hands them over: the second set shares every
+	// object but the edited route with the first.
+	shared := *sets[0]
+	shared.HTTPRoutes = append([]*gwapiv1.HTTPRoute(nil), sets[0].HTTPRoutes...)
+	for k, r := range shared.HTTPRoutes {
+		if r.Name == "route-7" {
+			for _, e := range sets[1].HTTPRoutes {
+				if e.Name == "route-7" {
+					shared.HTTPRoutes[k] = e
+				}
+			}
+		}
+	}
+	sets[1] = &shared
 	cfg := config(false)
 	memo := NewMemo()
 	Run(sets[0], cfg, Options{Memo: memo})

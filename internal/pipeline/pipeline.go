@@ -43,11 +43,14 @@ type Options struct {
 // Memo holds each fleet's translator.Memo between runs. A Memo serves one
 // Run at a time.
 type Memo struct {
+	routes *gatewayapi.Memo
 	fleets map[string]*translator.Memo
 }
 
 // NewMemo returns an empty Memo.
-func NewMemo() *Memo { return &Memo{fleets: map[string]*translator.Memo{}} }
+func NewMemo() *Memo {
+	return &Memo{routes: gatewayapi.NewMemo(), fleets: map[string]*translator.Memo{}}
+}
 
 // fleet returns the memo of a fleet (nil without a Memo or with hooks).
 func (o Options) fleetMemo(key string) *translator.Memo {
@@ -104,6 +107,9 @@ func (r *Result) Fleet(key string) *Fleet {
 func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	gopts := TranslationOptions(cfg)
 	gopts.DNSDomain = opts.DNSDomain
+	if opts.Memo != nil && opts.Extensions == nil {
+		gopts.Memo = opts.Memo.routes
+	}
 	gw := gatewayapi.Translate(set, gopts)
 	policies := gatewayapi.ProcessEnvoyPatchPolicies(set, gopts, gw)
 	out := &Result{Gateway: gw, EnvoyPatchPolicies: policies}
