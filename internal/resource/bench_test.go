@@ -2,6 +2,8 @@ package resource
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,4 +78,35 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCacheReloadOneEdit1000 is the file provider's reload after one
+// of 1000 route files changed: what a route edit costs before translation.
+//
+//	go test ./internal/resource -run XXX -bench CacheReload -benchmem
+func BenchmarkCacheReloadOneEdit1000(b *testing.B) {
+	dir := b.TempDir()
+	docs := strings.Split(string(routes1000()), "---\n")[1:]
+	for i, d := range docs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%04d.yaml", i)), []byte(d), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := NewCache()
+	if _, _, err := c.Load([]string{dir}); err != nil {
+		b.Fatal(err)
+	}
+	edited := filepath.Join(dir, "r0007.yaml")
+	i := 0
+	for b.Loop() {
+		i++
+		data := strings.Replace(docs[7], "www-7.", fmt.Sprintf("www-7-%d.", i%2), 1)
+		if err := os.WriteFile(edited, []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		c.Changed(edited)
+		if _, probs, err := c.Load([]string{dir}); err != nil || len(probs) > 0 {
+			b.Fatal(err, probs)
+		}
+	}
 }

@@ -79,14 +79,21 @@ func (c *Cache) dirty(changed map[string]bool, all bool, path string) bool {
 	if all {
 		return true
 	}
-	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
-		if changed[p] {
+	if len(changed) == 0 {
+		return false
+	}
+	path = filepath.Clean(path)
+	if changed[path] {
+		return true
+	}
+	// A watcher names a handful of paths per reload: checking each as a
+	// folder holding path is cheaper than walking path's 10 parents.
+	for p := range changed {
+		if len(path) > len(p) && strings.HasPrefix(path, p) && (p == string(filepath.Separator) || path[len(p)] == filepath.Separator) {
 			return true
 		}
-		if d := filepath.Dir(p); d == p {
-			return false
-		}
 	}
+	return false
 }
 
 // Load is resource.Load, reusing what c remembers (c may be nil: no cache).

@@ -133,3 +133,31 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func TestDirtyMatchesFilesAndTheFoldersHoldingThem(t *testing.T) {
+	c := NewCache()
+	for _, tc := range []struct {
+		changed []string
+		path    string
+		want    bool
+	}{
+		{nil, "/a/b/r.yaml", false},
+		{[]string{"/a/b/r.yaml"}, "/a/b/r.yaml", true},
+		{[]string{"/a/b/r.yaml"}, "/a/b/s.yaml", false},
+		{[]string{"/a/b"}, "/a/b/r.yaml", true},
+		{[]string{"/a"}, "/a/b/r.yaml", true},
+		{[]string{"/a/b/"}, "/a/b/r.yaml", true},
+		{[]string{"/a/b"}, "/a/bc/r.yaml", false},
+		{[]string{"/"}, "/a/b/r.yaml", true},
+		{[]string{"dir"}, "dir/r.yaml", true},
+		{[]string{"dir"}, "dirt/r.yaml", false},
+	} {
+		changed := map[string]bool{}
+		for _, p := range tc.changed {
+			changed[filepath.Clean(p)] = true
+		}
+		if got := c.dirty(changed, false, tc.path); got != tc.want {
+			t.Errorf("changed %v, %s: dirty = %v, want %v", tc.changed, tc.path, got, tc.want)
+		}
+	}
+}
