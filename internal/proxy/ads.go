@@ -100,16 +100,22 @@ func (p *Proxy) stream(ctx context.Context, conn *grpc.ClientConn, state *xdsSta
 			return err
 		}
 	}
-	type recv struct {
-		r   *discoveryv3.DiscoveryResponse
+	return pump(ctx, sctx, cli.Recv, s.handle, func() { p.fetchTimeout(state, &s.pending, s.since, s.serve) })
+}
+
+// pump feeds a stream's responses to handle, one at a time, and calls tick
+// every 250 ms, until the stream or ctx ends.
+func pump[R any](ctx, sctx context.Context, recv func() (R, error), handle func(R) error, tick func()) error {
+	type msg struct {
+		r   R
 		err error
 	}
-	ch := make(chan recv, 1)
+	ch := make(chan msg, 1)
 	go func() {
 		for {
-			r, err := cli.Recv()
+			r, err := recv()
 			select {
-			case ch <- recv{r, err}:
+			case ch <- msg{r, err}:
 			case <-sctx.Done():
 				return
 			}
@@ -118,27 +124,41 @@ func (p *Proxy) stream(ctx context.Context, conn *grpc.ClientConn, state *xdsSta
 			}
 		}
 	}()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-tick.C:
-			// Envoy's initial_fetch_timeout: serve without what never came.
-			if s.pending && time.Since(s.since) > p.opts.InitialFetchTimeout {
-				p.log.Warn("serving without missing resources after initial fetch timeout", "missing", state.missing())
-				s.serve()
-			}
+		case <-ticker.C:
+			tick()
 		case m := <-ch:
 			if m.err != nil {
 				return m.err
 			}
-			if err := s.handle(m.r); err != nil {
+			if err := handle(m.r); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// fetchTimeout is Envoy's initial_fetch_timeout: once a config has waited
+// that long for resources that never came, it is served without them.
+func (p *Proxy) fetchTimeout(state *xdsState, pending *bool, since time.Time, serve func()) {
+	if *pending && time.Since(since) > p.opts.InitialFetchTimeout {
+		p.log.Warn("serving without missing resources after initial fetch timeout", "missing", state.missing())
+		serve()
+	}
+}
+
+// warningsOf joins the per-type warnings in a fixed type order.
+func warningsOf(byType map[string][]string) []string {
+	var all []string
+	for _, ty := range []string{typeLDS, typeRDS, typeCDS, typeEDS, typeSDS} {
+		all = append(all, byType[ty]...)
+	}
+	return all
 }
 
 // handle compiles a response, ACKs or NACKs it, updates subscriptions and
@@ -173,11 +193,7 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 	// Warnings are kept per type so a CDS update does not hide the
 	// listener's.
 	s.warnings[t] = c.warnings
-	var all []string
-	for _, ty := range []string{typeLDS, typeRDS, typeCDS, typeEDS, typeSDS} {
-		all = append(all, s.warnings[ty]...)
-	}
-	p.update(func(st *Status) { st.Warnings = all })
+	p.update(func(st *Status) { st.Warnings = warningsOf(s.warnings) })
 	// New LDS/CDS may reference other RDS/EDS names; only they can. (With
 	// 1000 clusters, recomputing the names after every response was a
 	// good part of handling one.)

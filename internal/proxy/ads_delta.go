@@ -29,8 +29,8 @@ type deltaSession struct {
 	p        *Proxy
 	state    *xdsState
 	send     func(*discoveryv3.DeltaDiscoveryRequest) error
-	subs     map[string][]string // RDS, EDS and SDS names subscribed
-	warnings map[string][]string
+	subs     map[string][]string            // RDS, EDS and SDS names subscribed
+	warnings map[string]map[string][]string // by type, then resource
 	pending  bool
 	since    time.Time
 }
@@ -42,7 +42,7 @@ func (p *Proxy) streamDelta(ctx context.Context, conn *grpc.ClientConn, state *x
 	if err != nil {
 		return err
 	}
-	s := &deltaSession{p: p, state: state, send: cli.Send, subs: state.subscriptions(), warnings: map[string][]string{}}
+	s := &deltaSession{p: p, state: state, send: cli.Send, subs: state.subscriptions(), warnings: map[string]map[string][]string{}}
 	first := true
 	for _, t := range []string{typeCDS, typeLDS, typeRDS, typeEDS, typeSDS} {
 		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, InitialResourceVersions: state.resourceVersions(t)}
@@ -60,44 +60,7 @@ func (p *Proxy) streamDelta(ctx context.Context, conn *grpc.ClientConn, state *x
 			return err
 		}
 	}
-	type recv struct {
-		r   *discoveryv3.DeltaDiscoveryResponse
-		err error
-	}
-	ch := make(chan recv, 1)
-	go func() {
-		for {
-			r, err := cli.Recv()
-			select {
-			case ch <- recv{r, err}:
-			case <-sctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-			if s.pending && time.Since(s.since) > p.opts.InitialFetchTimeout {
-				p.log.Warn("serving without missing resources after initial fetch timeout", "missing", state.missing())
-				s.serve()
-			}
-		case m := <-ch:
-			if m.err != nil {
-				return m.err
-			}
-			if err := s.handle(m.r); err != nil {
-				return err
-			}
-		}
-	}
+	return pump(ctx, sctx, cli.Recv, s.handle, func() { p.fetchTimeout(state, &s.pending, s.since, s.serve) })
 }
 
 // handle compiles the changed resources, merges them (and the removals)
@@ -148,12 +111,8 @@ func (s *deltaSession) handle(r *discoveryv3.DeltaDiscoveryResponse) error {
 	for _, w := range c.warnings {
 		p.log.Warn("config accepted with a limitation", "detail", w)
 	}
-	s.warnings[t] = whole.warnings
-	var all []string
-	for _, ty := range []string{typeLDS, typeRDS, typeCDS, typeEDS, typeSDS} {
-		all = append(all, s.warnings[ty]...)
-	}
-	p.update(func(st *Status) { st.Warnings = all })
+	s.noteWarnings(t, c, r.GetRemovedResources())
+	p.update(func(st *Status) { st.Warnings = s.allWarnings() })
 	if t == typeLDS || t == typeCDS {
 		if err := s.resubscribe(); err != nil {
 			return err
@@ -203,6 +162,33 @@ func (s *deltaSession) nack(r *discoveryv3.DeltaDiscoveryResponse, err error) er
 	p.update(func(st *Status) { st.LastNACK, st.NACKs = msg, st.NACKs+1 })
 	return s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: r.GetNonce(),
 		ErrorDetail: &status.Status{Code: int32(codes.InvalidArgument), Message: msg}})
+}
+
+// noteWarnings keeps each resource's warnings until it changes or goes.
+func (s *deltaSession) noteWarnings(t string, c *compiled, removed []string) {
+	m := s.warnings[t]
+	if m == nil {
+		m = map[string][]string{}
+		s.warnings[t] = m
+	}
+	for _, n := range removed {
+		delete(m, n)
+	}
+	for n := range c.names(t) {
+		delete(m, n)
+	}
+	maps.Copy(m, c.warnByName)
+}
+
+// allWarnings lists the accepted resources' warnings by type, then name.
+func (s *deltaSession) allWarnings() []string {
+	byType := map[string][]string{}
+	for t, m := range s.warnings {
+		for _, n := range slices.Sorted(maps.Keys(m)) {
+			byType[t] = append(byType[t], m[n]...)
+		}
+	}
+	return warningsOf(byType)
 }
 
 func (s *deltaSession) serve() {

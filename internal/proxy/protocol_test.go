@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -61,6 +62,44 @@ func TestConfigLifeOverBothProtocols(t *testing.T) {
 			h.pushAndWait(t, basic(port, routes("a", "b"), map[string][]string{"a": {a}, "b": {b}}))
 			expect("v5", "/a", 200, "a")
 			expect("v5", "/b", 200, "b")
+		})
+	}
+}
+
+// A resource's warning lasts as long as the resource, whichever protocol:
+// a delta push of another cluster must not drop it, removing the cluster
+// must.
+func TestWarningsFollowTheirResources(t *testing.T) {
+	for _, sotw := range []bool{false, true} {
+		t.Run(map[bool]string{false: "delta", true: "sotw"}[sotw], func(t *testing.T) {
+			h := newHarnessWith(t, sotw)
+			port := freePort(t)
+			be := backend(t, "a")
+			warned := func(c *clusterv3.Cluster) { c.OutlierDetection = &clusterv3.OutlierDetection{} }
+			push := func(clusters ...*clusterv3.Cluster) {
+				res := basic(port, simpleRoutes("a"), nil)
+				res[resourcev3.ClusterType], res[resourcev3.EndpointType] = nil, nil
+				for _, c := range clusters {
+					res[resourcev3.ClusterType] = append(res[resourcev3.ClusterType], c)
+					res[resourcev3.EndpointType] = append(res[resourcev3.EndpointType], cla(c.GetName(), be))
+				}
+				h.pushAndWait(t, res)
+			}
+			has := func() bool {
+				return strings.Contains(strings.Join(h.p.Status().Warnings, ";"), "cluster w: outlier_detection")
+			}
+			push(edsCluster("a", nil), edsCluster("w", warned))
+			if !has() {
+				t.Fatalf("no warning for cluster w: %v", h.p.Status().Warnings)
+			}
+			push(edsCluster("a", nil), edsCluster("w", warned), edsCluster("b", nil))
+			if !has() {
+				t.Fatalf("adding cluster b dropped cluster w's warning: %v", h.p.Status().Warnings)
+			}
+			push(edsCluster("a", nil), edsCluster("b", nil))
+			if has() {
+				t.Fatalf("cluster w is gone, its warning stayed: %v", h.p.Status().Warnings)
+			}
 		})
 	}
 }

@@ -61,6 +61,9 @@ type compiled struct {
 	endpoints map[string]*endpointSet
 	secrets   map[string]*secret
 	warnings  []string
+	// warnByName are the warnings by resource, for delta responses, which
+	// carry only the resources that changed.
+	warnByName map[string][]string
 }
 
 // compileResources compiles a response. A resource whose bytes equal one
@@ -148,6 +151,12 @@ func (c *compiled) add(typeURL string, e compiledOne) {
 		c.secrets[e.name] = e.v.(*secret)
 	}
 	c.warnings = append(c.warnings, e.warnings...)
+	if len(e.warnings) > 0 {
+		if c.warnByName == nil {
+			c.warnByName = map[string][]string{}
+		}
+		c.warnByName[e.name] = e.warnings
+	}
 }
 
 func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext, prevHosts map[string]compiledVhost) (compiledOne, error) {
