@@ -198,29 +198,25 @@ func (s *deltaSession) serve() {
 
 // names are the names of c's resources of the type.
 func (c *compiled) names(typeURL string) map[string]struct{} {
-	out := map[string]struct{}{}
-	add := func(n string) { out[n] = struct{}{} }
 	switch typeURL {
 	case typeLDS:
-		for n := range c.listeners {
-			add(n)
-		}
+		return keySet(c.listeners)
 	case typeCDS:
-		for n := range c.clusters {
-			add(n)
-		}
+		return keySet(c.clusters)
 	case typeRDS:
-		for n := range c.routes {
-			add(n)
-		}
+		return keySet(c.routes)
 	case typeEDS:
-		for n := range c.endpoints {
-			add(n)
-		}
+		return keySet(c.endpoints)
 	case typeSDS:
-		for n := range c.secrets {
-			add(n)
-		}
+		return keySet(c.secrets)
+	}
+	return nil
+}
+
+func keySet[T any](m map[string]T) map[string]struct{} {
+	out := make(map[string]struct{}, len(m))
+	for k := range m {
+		out[k] = struct{}{}
 	}
 	return out
 }

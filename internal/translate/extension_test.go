@@ -99,119 +99,12 @@ func TestExtensionFailureMarksGateway(t *testing.T) {
 	}
 }
 
-// TestCustomBackendClusterHook: an HTTPRoute backendRef of a
-// backendResources kind becomes a cluster that the Cluster hook receives
-// with the backend object, and fills in.
-func TestCustomBackendClusterHook(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "ext.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got atomic.Value
-	var count atomic.Int64
-	s := sdk.Serve(lis, &clusterServer{got: &got, count: &count})
-	defer s.Stop()
-	cfg, err := resource.ParseConfig("eg.yaml", []byte(`apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: EnvoyGateway
-extensionManager:
-  backendResources:
-    - {group: example.extensions.io, version: v1alpha1, kind: S3Backend}
-  hooks:
-    xdsTranslator:
-      post: [Cluster]
-  service:
-    unix: {path: `+sock+`}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.yaml")
-	if err := os.WriteFile(in, []byte(`apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: eg}
-spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: eg, namespace: default}
-spec:
-  gatewayClassName: eg
-  listeners: [{name: http, protocol: HTTP, port: 80}]
----
-apiVersion: example.extensions.io/v1alpha1
-kind: S3Backend
-metadata: {name: bucket, namespace: default}
-spec: {bucket: my-bucket}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: files, namespace: default}
-spec:
-  parentRefs: [{name: eg}]
-  hostnames: [a.example.com, b.example.com]
-  rules:
-  - backendRefs: [{group: example.extensions.io, kind: S3Backend, name: bucket}]
-    # Two matches and two hostnames make four routes of the rule: the
-    # backend must still be handed over once.
-    matches: [{path: {type: PathPrefix, value: /a}}, {path: {type: PathPrefix, value: /b}}]
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	report, err := Run(Options{Paths: []string{in}, Config: cfg, To: []string{ToXDS}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(report.Problems) > 0 || len(report.Errors) > 0 {
-		t.Fatalf("problems %v errors %v", report.Problems, report.Errors)
-	}
-	if got.Load() != "bucket" {
-		t.Errorf("cluster hook got backend %v", got.Load())
-	}
-	if n := count.Load(); n != 1 {
-		t.Errorf("cluster hook got the backend %d times, want once", n)
-	}
-	data, _ := report.Output.Marshal("yaml")
-	if !strings.Contains(string(data), "s3.example.com") || !strings.Contains(string(data), "cluster: httproute/default/files/rule/0") {
-		t.Errorf("custom backend cluster not filled in:\n%s", data)
-	}
-}
-
-type clusterServer struct {
-	sdk.Base
-	got   *atomic.Value
-	count *atomic.Int64
-}
-
-func (s *clusterServer) PostClusterModify(_ context.Context, req *pb.PostClusterModifyRequest) (*pb.PostClusterModifyResponse, error) {
-	type s3 struct {
-		sdk.Object
-	}
-	s.count.Store(int64(len(req.GetPostClusterContext().GetBackendExtensionResources())))
-	for _, r := range req.GetPostClusterContext().GetBackendExtensionResources() {
-		b, err := sdk.Decode[s3](r)
-		if err != nil {
-			return nil, err
-		}
-		s.got.Store(b.Metadata.Name)
-	}
-	c := req.GetCluster()
-	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
-	c.EdsClusterConfig = nil
-	c.LoadAssignment = &endpointv3.ClusterLoadAssignment{ClusterName: c.Name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
-		LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-				Address: "s3.example.com", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 443}}}},
-		}}}},
-	}}}
-	return &pb.PostClusterModifyResponse{Cluster: c}, nil
-}
-
-// A rule mixing a Service and a custom backend has a destination that all
-// its routes (matches times hostnames) share: the custom backend must
-// reach the Cluster hook once, not once per route.
-func TestMixedCustomBackendReachesTheHookOnce(t *testing.T) {
+// customBackendRun translates input (the Gateway is added) with an
+// extension server whose Cluster hook fills in S3Backend clusters, and
+// returns the output and what the hook saw: the backend's name and how many
+// backend objects it was handed.
+func customBackendRun(t *testing.T, input string) (out, backend string, handed int64) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "ext.sock")
 	lis, err := net.Listen("unix", sock)
 	if err != nil {
@@ -248,17 +141,59 @@ spec:
   gatewayClassName: eg
   listeners: [{name: http, protocol: HTTP, port: 80}]
 ---
-apiVersion: v1
+apiVersion: example.extensions.io/v1alpha1
+kind: S3Backend
+metadata: {name: bucket, namespace: default}
+spec: {bucket: my-bucket}
+---
+`+input), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	report, err := Run(Options{Paths: []string{in}, Config: cfg, To: []string{ToXDS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Problems) > 0 || len(report.Errors) > 0 {
+		t.Fatalf("problems %v errors %v", report.Problems, report.Errors)
+	}
+	data, _ := report.Output.Marshal("yaml")
+	name, _ := got.Load().(string)
+	return string(data), name, count.Load()
+}
+
+// TestCustomBackendClusterHook: an HTTPRoute backendRef of a
+// backendResources kind becomes a cluster that the Cluster hook receives
+// with the backend object, and fills in. Two matches and two hostnames
+// make four routes of the rule: the backend is still handed over once.
+func TestCustomBackendClusterHook(t *testing.T) {
+	out, backend, handed := customBackendRun(t, `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: files, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [a.example.com, b.example.com]
+  rules:
+  - backendRefs: [{group: example.extensions.io, kind: S3Backend, name: bucket}]
+    matches: [{path: {type: PathPrefix, value: /a}}, {path: {type: PathPrefix, value: /b}}]
+`)
+	if backend != "bucket" || handed != 1 {
+		t.Errorf("cluster hook got backend %q %d times, want bucket once", backend, handed)
+	}
+	if !strings.Contains(out, "s3.example.com") || !strings.Contains(out, "cluster: httproute/default/files/rule/0") {
+		t.Errorf("custom backend cluster not filled in:\n%s", out)
+	}
+}
+
+// A rule mixing a Service and a custom backend has a destination that all
+// its routes (matches times hostnames) share: the custom backend must
+// reach the Cluster hook once, not once per route.
+func TestMixedCustomBackendReachesTheHookOnce(t *testing.T) {
+	_, backend, handed := customBackendRun(t, `apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: default}
 spec:
   clusterIP: 10.0.0.9
   ports: [{name: http, port: 8080}]
----
-apiVersion: example.extensions.io/v1alpha1
-kind: S3Backend
-metadata: {name: bucket, namespace: default}
-spec: {bucket: my-bucket}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -269,17 +204,38 @@ spec:
   rules:
   - backendRefs: [{name: web, port: 8080}, {group: example.extensions.io, kind: S3Backend, name: bucket}]
     matches: [{path: {type: PathPrefix, value: /a}}, {path: {type: PathPrefix, value: /b}}]
-`), 0o600); err != nil {
-		t.Fatal(err)
+`)
+	if backend != "bucket" || handed != 1 {
+		t.Errorf("cluster hook got backend %q %d times, want bucket once", backend, handed)
 	}
-	report, err := Run(Options{Paths: []string{in}, Config: cfg, To: []string{ToXDS}})
-	if err != nil {
-		t.Fatal(err)
+}
+
+type clusterServer struct {
+	sdk.Base
+	got   *atomic.Value
+	count *atomic.Int64
+}
+
+func (s *clusterServer) PostClusterModify(_ context.Context, req *pb.PostClusterModifyRequest) (*pb.PostClusterModifyResponse, error) {
+	type s3 struct {
+		sdk.Object
 	}
-	if len(report.Problems) > 0 || len(report.Errors) > 0 {
-		t.Fatalf("problems %v errors %v", report.Problems, report.Errors)
+	s.count.Store(int64(len(req.GetPostClusterContext().GetBackendExtensionResources())))
+	for _, r := range req.GetPostClusterContext().GetBackendExtensionResources() {
+		b, err := sdk.Decode[s3](r)
+		if err != nil {
+			return nil, err
+		}
+		s.got.Store(b.Metadata.Name)
 	}
-	if got.Load() != "bucket" || count.Load() != 1 {
-		t.Errorf("cluster hook got backend %v %d times, want bucket once", got.Load(), count.Load())
-	}
+	c := req.GetCluster()
+	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+	c.EdsClusterConfig = nil
+	c.LoadAssignment = &endpointv3.ClusterLoadAssignment{ClusterName: c.Name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
+		LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+				Address: "s3.example.com", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 443}}}},
+		}}}},
+	}}}
+	return &pb.PostClusterModifyResponse{Cluster: c}, nil
 }
