@@ -202,11 +202,12 @@ func (st *reqState) forward(s *filters.Stream) {
 		st.mirror(out, body, a.mirrors, a.timeout)
 	}
 
-	ctx := r.Context()
-	if a.timeout > 0 {
+	ctx, ownTimeout := r.Context(), false
+	if a.timeout > 0 && !st.w.timers.armRoute(a.timeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.timeout)
 		defer cancel()
+		ownTimeout = true
 	}
 	maxAttempts := 1
 	if rp != nil && replayable {
@@ -282,10 +283,11 @@ func (st *reqState) forward(s *filters.Stream) {
 			if st.streamTimeoutReply(w, r) {
 				return
 			}
-			globalTimeout := ctx.Err() != nil && r.Context().Err() == nil
-			perTry := actx.Err() != nil && !globalTimeout && r.Context().Err() == nil
+			globalTimeout := routeTimedOut(ctx, r, ownTimeout)
+			gone := downstreamDone(r)
+			perTry := actx.Err() != nil && !globalTimeout && !gone
 			connect := isConnectError(err)
-			if r.Context().Err() == nil {
+			if !gone {
 				c.report(h, map[bool]int{true: 504, false: 503}[perTry || globalTimeout])
 			}
 			if isIdle(actx) && !globalTimeout {
@@ -293,7 +295,7 @@ func (st *reqState) forward(s *filters.Stream) {
 				st.localReply(w, http.StatusRequestTimeout, "stream timeout", "stream_idle_timeout", st.attemptHeader(attempt, wc))
 				return
 			}
-			if r.Context().Err() != nil {
+			if gone {
 				st.flags = "DC"
 				return
 			}
