@@ -40,7 +40,8 @@
 // upgrade_configs, common_http_protocol_options idle_timeout and
 // headers_with_underscores_action, request_headers_timeout,
 // stream_idle_timeout (default 5m, 408 "stream timeout") and request_timeout
-// (408 "request timeout"), access_log (file, stdout and stderr loggers; text
+// (408 "request timeout"), access_log (file, stdout and stderr loggers,
+// buffered and flushed within a second as Envoy buffers file logs; text
 // or JSON formats with the common commands, unknown commands NACK; access log
 // filters as for local replies; /dev/stdout is Options.AccessLog). An HCM
 // without access_log logs in Envoy's default format to Options.AccessLog
