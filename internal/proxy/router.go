@@ -133,6 +133,11 @@ func (st *reqState) forward(s *filters.Stream) {
 	// Build the upstream request once; attempts clone it.
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
+	// Connection is hop-by-hop: a downstream that closes its connection
+	// (Connection: close, HTTP/1.0) does not close the upstream one, as
+	// with Envoy; r.Close would have made the transport send
+	// Connection: close and drop a pooled connection per request.
+	out.Close = false
 	uri := rewritePath(r.URL.RequestURI(), &st.rt.m, a.prefixRewrite, a.hasPrefixRW, a.regexRewrite, a.regexSubst)
 	suppress := st.lr.hcm.suppressEnvoy
 	if uri != r.URL.RequestURI() {
