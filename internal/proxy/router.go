@@ -182,7 +182,7 @@ func (st *reqState) forward(s *filters.Stream) {
 		if websocket && (k == "Connection" || k == "Upgrade") {
 			continue
 		}
-		out.Header.Del(k)
+		delete(out.Header, k) // canonical already: Del would canonicalise again
 	}
 	if te := out.Header.Get("Te"); te != "" && !strings.Contains(te, "trailers") {
 		out.Header.Del("Te")
@@ -265,7 +265,14 @@ func (st *reqState) forward(s *filters.Stream) {
 		actx, idle, stopIdle := withIdle(actx, a.idleTimeout)
 		cancelTry := cancel
 		cancel = func() { stopIdle(); cancelTry() }
-		req := out.WithContext(actx)
+		// Without retries or an attempt context, out itself is sent:
+		// WithContext's copy was an allocation on every request. With
+		// retries each attempt gets its own copy, since a failed attempt's
+		// transport may still read the one it was given.
+		req := out
+		if maxAttempts > 1 || actx != out.Context() {
+			req = out.WithContext(actx)
+		}
 		if attempt > 1 {
 			// A failed attempt's transport may still hold the old map.
 			req.Header = out.Header.Clone()
@@ -407,7 +414,7 @@ func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc 
 	}
 	if !websocket || resp.StatusCode != http.StatusSwitchingProtocols {
 		for _, k := range hopHeaders {
-			hdr.Del(k)
+			delete(hdr, k)
 		}
 	}
 	st.responseOps(hdr, wc)
