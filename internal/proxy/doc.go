@@ -81,6 +81,11 @@
 // least request (power of choice_count on in-flight requests), random; from
 // lb_policy or the first supported loadBalancingPolicy extension. Upstream
 // HTTP/1.1, HTTP/2 (h2c, or TLS ALPN), auto_config, use_downstream_protocol.
+// Plaintext HTTP/1.1 goes through the proxy's own client (h1client.go: the
+// exchange runs on the request's goroutine, connections are pooled per
+// host); HTTP/2, TLS and websocket upgrades through net/http's Transport.
+// The former adds no User-Agent (as Envoy; net/http adds Go-http-client),
+// and a downstream Connection: close does not close upstream connections.
 // Upstream TLS from an UpstreamTlsContext: SNI, trusted_ca and SAN matchers
 // (inline, over SDS, or combined), client certificates, ALPN, TLS versions.
 // cipher_suites/ecdh_curves are accepted with a warning (Go's defaults).
