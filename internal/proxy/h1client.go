@@ -103,6 +103,7 @@ type h1Conn struct {
 	reused bool      // served an exchange before this one
 	idleAt time.Time // when it went back to the pool
 	nread  int64     // bytes read in this exchange
+	unsent bool      // the request's first write failed with nothing sent
 	limit  int64     // bytes the response head may still take; <0: no limit
 
 	// Per exchange.
@@ -173,8 +174,11 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Nothing came back on a connection that had been idle: the
 		// upstream most likely closed it as the request went out. A new
 		// connection is tried when sending again cannot repeat a side
-		// effect; the pool's probe makes this rare.
-		if !c.reused || c.nread > 0 || !retryable || ctx.Err() != nil {
+		// effect: nothing of a bodiless request left (any method), or
+		// the request can be repeated (net/http's nothingWrittenError
+		// and isReplayable rules). The pool's probe makes this rare.
+		safe := (c.unsent && bodyLen == 0) || (c.nread == 0 && retryable)
+		if !c.reused || !safe || ctx.Err() != nil {
 			closeBody(req)
 			return nil, err
 		}
@@ -183,12 +187,14 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // exchange sends req on c and reads the response head. On error c is closed.
 func (c *h1Conn) exchange(ctx context.Context, req *http.Request, bodyLen int64) (*http.Response, error) {
-	c.nread = 0
+	c.nread, c.unsent = 0, false
 	c.wstate.Store(wDone)
 	c.stop = context.AfterFunc(ctx, c.interrupt)
 	c.writeHead(req, bodyLen)
 	if bodyLen == 0 {
+		head := c.bw.Buffered()
 		if err := c.bw.Flush(); err != nil {
+			c.unsent = c.bw.Buffered() == head
 			return nil, c.fail(ctx, err)
 		}
 	} else {

@@ -324,6 +324,31 @@ func TestH1PoolUpstreamMisbehaviour(t *testing.T) {
 		}
 	})
 
+	t.Run("a bodiless request that could not be sent at all is sent again", func(t *testing.T) {
+		// The upstream resets the connection after its answer; with the
+		// probe off, the next request's write fails with nothing sent,
+		// which is safe to repeat even for POST. A request whose bytes
+		// left (nothing read back) is not repeated when it is a POST.
+		rst := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+			if _, _, err := readRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			closed <- struct{}{}
+		})
+		tp := newTestPool(t, rst, 0)
+		tp.peek = func(*h1Conn) bool { return true }
+		for i := 0; i < 3; i++ {
+			_, got, err := tp.do(t, newReq(t, context.Background(), "POST", rst, "/", nil))
+			if err != nil || got != "ok" {
+				t.Fatalf("POST %d after a reset: %q %v", i, got, err)
+			}
+			<-closed
+		}
+	})
+
 	t.Run("a body that ends early is an error and the connection is not reused", func(t *testing.T) {
 		reset := rawServer(t, func(c net.Conn, br *bufio.Reader) {
 			if _, _, err := readRequest(br); err != nil {
