@@ -45,12 +45,14 @@ func TestConfiguredAccessLogs(t *testing.T) {
 	h.pushAndWait(t, res)
 	get(t, port, "x", "/ok")
 	get(t, port, "x", "/missing")
-	time.Sleep(20 * time.Millisecond)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	// File logs are buffered as Envoy's are: the lines arrive within the
+	// flush interval.
+	var b []byte
+	var lines []string
+	for deadline := time.Now().Add(10 * time.Second); len(lines) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ = os.ReadFile(path)
+		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("json log lines: %q", b)
 	}

@@ -223,8 +223,18 @@ func checkADSSource(cs *corev3.ConfigSource) error {
 	return fmt.Errorf("only ads config sources are supported, got %T", cs.GetConfigSourceSpecifier())
 }
 
-// newTransport builds the connection pool for one upstream host.
+// newTransport builds the connection pool for one upstream host: h1Pool
+// for plaintext HTTP/1.1, net/http's Transport for HTTP/2 and TLS (and
+// behind h1Pool for upgrades).
 func newTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTripper {
+	if !h2 && cc.tls == nil {
+		return newH1Pool(network, addr, cc.connectTimeout, cc.breakers.maxConnections,
+			func() http.RoundTripper { return newNetTransport(cc, network, addr, false) })
+	}
+	return newNetTransport(cc, network, addr, h2)
+}
+
+func newNetTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTripper {
 	d := &net.Dialer{Timeout: cc.connectTimeout, KeepAlive: 30 * time.Second}
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
 	t := &http.Transport{

@@ -45,7 +45,8 @@
 // upgrade_configs, common_http_protocol_options idle_timeout and
 // headers_with_underscores_action, request_headers_timeout,
 // stream_idle_timeout (default 5m, 408 "stream timeout") and request_timeout
-// (408 "request timeout"), access_log (file, stdout and stderr loggers; text
+// (408 "request timeout"), access_log (file, stdout and stderr loggers,
+// buffered and flushed within a second as Envoy buffers file logs; text
 // or JSON formats with the common commands, unknown commands NACK; access log
 // filters as for local replies; /dev/stdout is Options.AccessLog). An HCM
 // without access_log logs in Envoy's default format to Options.AccessLog
@@ -85,6 +86,11 @@
 // least request (power of choice_count on in-flight requests), random; from
 // lb_policy or the first supported loadBalancingPolicy extension. Upstream
 // HTTP/1.1, HTTP/2 (h2c, or TLS ALPN), auto_config, use_downstream_protocol.
+// Plaintext HTTP/1.1 goes through the proxy's own client (h1client.go: the
+// exchange runs on the request's goroutine, connections are pooled per
+// host); HTTP/2, TLS and websocket upgrades through net/http's Transport.
+// The former adds no User-Agent (as Envoy; net/http adds Go-http-client),
+// and a downstream Connection: close does not close upstream connections.
 // Upstream TLS from an UpstreamTlsContext: SNI, trusted_ca and SAN matchers
 // (inline, over SDS, or combined), client certificates, ALPN, TLS versions.
 // cipher_suites/ecdh_curves are accepted with a warning (Go's defaults).

@@ -117,7 +117,7 @@ func (h *host) transport(h2 bool) http.RoundTripper {
 
 func (h *host) closeIdle() {
 	for _, t := range []http.RoundTripper{h.tr1, h.tr2} {
-		if t, ok := t.(*http.Transport); ok && t != nil {
+		if t, ok := t.(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()
 		}
 	}

@@ -105,6 +105,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	err := p.runADS(ctx)
 	p.draining.Store(true)
 	p.socks.closeAll()
+	p.alog.flush() // buffered file access logs
 	if ctx.Err() != nil {
 		return nil
 	}

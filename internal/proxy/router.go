@@ -133,6 +133,11 @@ func (st *reqState) forward(s *filters.Stream) {
 	// Build the upstream request once; attempts clone it.
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
+	// Connection is hop-by-hop: a downstream that closes its connection
+	// (Connection: close, HTTP/1.0) does not close the upstream one, as
+	// with Envoy; r.Close would have made the transport send
+	// Connection: close and drop a pooled connection per request.
+	out.Close = false
 	uri := rewritePath(r.URL.RequestURI(), &st.rt.m, a.prefixRewrite, a.hasPrefixRW, a.regexRewrite, a.regexSubst)
 	suppress := st.lr.hcm.suppressEnvoy
 	if uri != r.URL.RequestURI() {
@@ -177,7 +182,7 @@ func (st *reqState) forward(s *filters.Stream) {
 		if websocket && (k == "Connection" || k == "Upgrade") {
 			continue
 		}
-		out.Header.Del(k)
+		delete(out.Header, k) // canonical already: Del would canonicalise again
 	}
 	if te := out.Header.Get("Te"); te != "" && !strings.Contains(te, "trailers") {
 		out.Header.Del("Te")
@@ -202,11 +207,12 @@ func (st *reqState) forward(s *filters.Stream) {
 		st.mirror(out, body, a.mirrors, a.timeout)
 	}
 
-	ctx := r.Context()
-	if a.timeout > 0 {
+	ctx, ownTimeout := r.Context(), false
+	if a.timeout > 0 && !st.w.timers.armRoute(a.timeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.timeout)
 		defer cancel()
+		ownTimeout = true
 	}
 	maxAttempts := 1
 	if rp != nil && replayable {
@@ -259,7 +265,14 @@ func (st *reqState) forward(s *filters.Stream) {
 		actx, idle, stopIdle := withIdle(actx, a.idleTimeout)
 		cancelTry := cancel
 		cancel = func() { stopIdle(); cancelTry() }
-		req := out.WithContext(actx)
+		// Without retries or an attempt context, out itself is sent:
+		// WithContext's copy was an allocation on every request. With
+		// retries each attempt gets its own copy, since a failed attempt's
+		// transport may still read the one it was given.
+		req := out
+		if maxAttempts > 1 || actx != out.Context() {
+			req = out.WithContext(actx)
+		}
 		if attempt > 1 {
 			// A failed attempt's transport may still hold the old map.
 			req.Header = out.Header.Clone()
@@ -282,10 +295,11 @@ func (st *reqState) forward(s *filters.Stream) {
 			if st.streamTimeoutReply(w, r) {
 				return
 			}
-			globalTimeout := ctx.Err() != nil && r.Context().Err() == nil
-			perTry := actx.Err() != nil && !globalTimeout && r.Context().Err() == nil
+			globalTimeout := routeTimedOut(ctx, r, ownTimeout)
+			gone := downstreamDone(r)
+			perTry := actx.Err() != nil && !globalTimeout && !gone
 			connect := isConnectError(err)
-			if r.Context().Err() == nil {
+			if !gone {
 				c.report(h, map[bool]int{true: 504, false: 503}[perTry || globalTimeout])
 			}
 			if isIdle(actx) && !globalTimeout {
@@ -293,7 +307,7 @@ func (st *reqState) forward(s *filters.Stream) {
 				st.localReply(w, http.StatusRequestTimeout, "stream timeout", "stream_idle_timeout", st.attemptHeader(attempt, wc))
 				return
 			}
-			if r.Context().Err() != nil {
+			if gone {
 				st.flags = "DC"
 				return
 			}
@@ -400,7 +414,7 @@ func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc 
 	}
 	if !websocket || resp.StatusCode != http.StatusSwitchingProtocols {
 		for _, k := range hopHeaders {
-			hdr.Del(k)
+			delete(hdr, k)
 		}
 	}
 	st.responseOps(hdr, wc)
