@@ -42,6 +42,7 @@ func main() {
 	debounce := flag.Duration("debounce", 0, "file provider debounce (0: its default, "+file.DefaultDebounce.String()+")")
 	poll := flag.Duration("poll", time.Millisecond, "interval between probe requests while waiting for a change")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the changes phase to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the changes phase to this file")
 	flag.Parse()
 	if *routes < 1 || *changes < 1 {
 		log.Fatal("-routes and -changes must be at least 1")
@@ -94,6 +95,11 @@ func main() {
 			log.Fatal(err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memprofile != "" {
+		// Count only what the changes allocate: the profile is cumulative.
+		runtime.MemProfileRate = 64 << 10
+		defer writeHeapProfile(*memprofile)
 	}
 	var adds, edits []time.Duration
 	next := *routes
@@ -281,4 +287,15 @@ spec:
             type: PathPrefix
             value: /
 `, i, i, b, ports[b])
+}
+
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		log.Fatal(err)
+	}
 }

@@ -145,9 +145,9 @@ func encodeRouteConfig(rc *routev3.RouteConfiguration, prev, vh encodings, opts 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 2*len(head))
-	out = append(out, head[:len(head)-len(tail)]...)
-	for _, v := range rc.GetVirtualHosts() {
+	hosts := make([][]byte, len(rc.GetVirtualHosts()))
+	size := len(head)
+	for i, v := range rc.GetVirtualHosts() {
 		e, ok := prev[v]
 		if !ok {
 			b, err := opts.Marshal(v)
@@ -157,8 +157,15 @@ func encodeRouteConfig(rc *routev3.RouteConfiguration, prev, vh encodings, opts 
 			e = encoded{name: v.GetName(), raw: b}
 		}
 		vh[v] = e
+		hosts[i] = e.raw
+		size += protowire.SizeTag(2) + protowire.SizeBytes(len(e.raw))
+	}
+	// Sized once: the configuration is most of a push's bytes.
+	out := make([]byte, 0, size)
+	out = append(out, head[:len(head)-len(tail)]...)
+	for _, h := range hosts {
 		out = protowire.AppendTag(out, 2, protowire.BytesType)
-		out = protowire.AppendBytes(out, e.raw)
+		out = protowire.AppendBytes(out, h)
 	}
 	return append(out, tail...), nil
 }
