@@ -41,6 +41,7 @@ type encoded struct {
 	name string
 	raw  []byte
 	sum  [32]byte
+	hex  string // sum in hex: the resource's delta version
 	copy types.Resource
 }
 
@@ -96,6 +97,7 @@ func marshalAll(res map[resourcev3.Type][]types.Resource, prev encodings) (map[r
 					return
 				}
 				e := encoded{name: nameOf(j.r), raw: b, sum: sha256.Sum256(b)}
+				e.hex = hex.EncodeToString(e.sum[:])
 				if e.copy, err = premarshalled(j.typ, e); err != nil {
 					errs[w] = err
 					return
@@ -256,7 +258,7 @@ func versionMap(enc map[resourcev3.Type][]encoded) map[string]map[string]string 
 		}
 		m := make(map[string]string, len(enc[url]))
 		for _, e := range enc[url] {
-			m[e.name] = hex.EncodeToString(e.sum[:])
+			m[e.name] = e.hex
 		}
 		out[url] = m
 	}

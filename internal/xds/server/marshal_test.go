@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"reflect"
 	"testing"
 
@@ -223,6 +226,34 @@ func TestVersionMapMatchesGoControlPlane(t *testing.T) {
 		}
 		if got[url] == nil {
 			t.Errorf("%s: no version map", url)
+		}
+	}
+}
+
+// BenchmarkSetSnapshotOneEdit1000 is a push after one route of 1000
+// changed, with the translator memo warm, as the runner makes it.
+//
+//	go test ./internal/xds/server -run XXX -bench SetSnapshot -benchmem
+func BenchmarkSetSnapshotOneEdit1000(b *testing.B) {
+	cfg := &egv1a1.EnvoyGateway{}
+	resource.SetConfigDefaults(cfg)
+	memo := pipeline.NewMemo()
+	var sets [2]map[resourcev3.Type][]types.Resource
+	for i := range sets {
+		in := bytes.Replace(routegen.Bytes(1000, 4), []byte("host-7.example.com"), fmt.Appendf(nil, "host-7-%d.example.com", i), 1)
+		set, problems := resource.LoadBytes("in.yaml", in)
+		if len(problems) > 0 {
+			b.Fatal(problems)
+		}
+		sets[i] = pipeline.Run(set, cfg, pipeline.Options{Memo: memo}).Fleets[0].Resources.ByType()
+	}
+	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.SetSnapshot(ctx, fleet, sets[i%2]); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
