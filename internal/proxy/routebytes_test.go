@@ -148,3 +148,39 @@ func TestCompileResourcesReusesUnchangedResources(t *testing.T) {
 		t.Errorf("a duplicate served from the memo was accepted: %v", err)
 	}
 }
+
+// FuzzCompileRouteBytes: route configurations arrive as bytes from the
+// control plane. Whatever they hold, compiling must not panic, and when
+// they decode, splitting at the virtual hosts (with or without reuse) must
+// agree with compiling the decoded message.
+//
+//	go test ./internal/proxy -run XXX -fuzz FuzzCompileRouteBytes -fuzztime 30s
+func FuzzCompileRouteBytes(f *testing.F) {
+	for _, rc := range []*routev3.RouteConfiguration{routeConfig([]int{1, 2}, false), routeConfig([]int{3}, true), {Name: "empty"}} {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		prev := map[string]compiledVhost{}
+		got, err := compileRouteBytes(raw, nil, prev)
+		var rc routev3.RouteConfiguration
+		if uerr := proto.Unmarshal(raw, &rc); uerr != nil {
+			return // undecodable bytes: an error is all that is asked
+		}
+		want, werr := compileRouteConfig(&rc)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("bytes: %v; message: %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatal("compiling the bytes and the message differ")
+		}
+		// Again, reusing every virtual host just compiled.
+		again, err := compileRouteBytes(raw, prev, map[string]compiledVhost{})
+		if err != nil || !reflect.DeepEqual(again, want) {
+			t.Fatalf("with reuse: %v", err)
+		}
+	})
+}
