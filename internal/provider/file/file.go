@@ -167,6 +167,9 @@ func (p *Provider) Run(ctx context.Context, fn func(Update)) error {
 	// An edit made between Load and the watches being set would otherwise
 	// wait for the next edit: compare the files with what Load saw.
 	if now, err := hashFiles(p.opts.Paths); err != nil || !maps.Equal(now, p.seen) {
+		// No event names what changed then, and a same-sized rewrite
+		// within a time stamp tick looks unchanged to a stat.
+		p.cache.ChangedAll()
 		timer = time.NewTimer(0)
 		fire = timer.C
 	}

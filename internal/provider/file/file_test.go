@@ -204,3 +204,56 @@ func TestRunCoalescesEditorSave(t *testing.T) {
 		t.Fatal("no reload")
 	}
 }
+
+// Rewrites in place that keep the size and the time stamp (both edits land
+// within one tick of the kernel's coarse clock, or a tool restores the
+// time) are seen through the watcher's events: the reload reads what the
+// events name, not only what stat says moved.
+func TestRunSeesSameSizedRewritesInPlace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.yaml")
+	stamp := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	inPlace := func(v string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(configMap("a", v)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inPlace("one")
+	p := New(Options{Paths: []string{dir}, Debounce: 20 * time.Millisecond})
+	if u := p.Load(); !u.Applied || value(u, "a") != "one" {
+		t.Fatalf("first load: %v %q", u.Err, value(u, "a"))
+	}
+	// Before the watch exists: no event will name this one.
+	inPlace("two")
+	ctx, cancel := context.WithCancel(context.Background())
+	updates := make(chan Update, 16)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, func(u Update) { updates <- u }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for i, v := range []string{"two", "six", "ten"} { // same length as "one"
+		if i > 0 {
+			inPlace(v)
+		}
+		deadline := time.After(10 * time.Second)
+	wait:
+		for {
+			select {
+			case u := <-updates:
+				if value(u, "a") == v {
+					break wait
+				}
+			case <-deadline:
+				t.Fatalf("the rewrite to %q was never loaded", v)
+			}
+		}
+	}
+}
