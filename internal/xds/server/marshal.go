@@ -264,3 +264,20 @@ func versionMap(enc map[resourcev3.Type][]encoded) map[string]map[string]string 
 	}
 	return out
 }
+
+// resourceType is the type URL of a served copy.
+func resourceType(r types.Resource) string {
+	switch r.(type) {
+	case *listenerv3.Listener:
+		return resourcev3.ListenerType
+	case *routev3.RouteConfiguration:
+		return resourcev3.RouteType
+	case *clusterv3.Cluster:
+		return resourcev3.ClusterType
+	case *endpointv3.ClusterLoadAssignment:
+		return resourcev3.EndpointType
+	case *tlsv3.Secret:
+		return resourcev3.SecretType
+	}
+	return ""
+}

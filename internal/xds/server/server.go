@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -224,6 +226,40 @@ func (v fleetVersion) version() string {
 	return strconv.FormatInt(v.generation, 10) + "-" + v.hash
 }
 
+// heldVersion is the type's current version when a resuming delta request
+// holds exactly the fleet's current resources of that type (all of them
+// for a wildcard subscription, the named ones otherwise); "" if not. The
+// server then sends nothing for the type, yet the proxy serves it.
+func (s *Server) heldVersion(fleet string, req *discoveryv3.DeltaDiscoveryRequest) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.versions[fleet]
+	if !ok {
+		return ""
+	}
+	typ := req.GetTypeUrl()
+	current := map[string]string{}
+	for _, e := range s.encodings[fleet] {
+		if e.copy != nil && resourceType(e.copy) == typ {
+			current[e.name] = e.hex
+		}
+	}
+	held := req.GetInitialResourceVersions()
+	names := req.GetResourceNamesSubscribe()
+	if len(names) == 0 || slices.Contains(names, "*") {
+		if !maps.Equal(held, current) {
+			return ""
+		}
+	} else {
+		for _, n := range names {
+			if v, ok := current[n]; ok && held[n] != v {
+				return ""
+			}
+		}
+	}
+	return cur.types[typ].version
+}
+
 func (s *Server) callbacks() serverv3.Callbacks {
 	t := s.tracker
 	return serverv3.CallbackFuncs{
@@ -261,6 +297,11 @@ func (s *Server) callbacks() serverv3.Callbacks {
 			rejected := t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(),
 				req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 			node := t.node(id)
+			if req.GetResponseNonce() == "" && len(req.GetInitialResourceVersions()) > 0 {
+				if v := s.heldVersion(node.GetCluster(), req); v != "" {
+					t.claim(id, req.GetTypeUrl(), v)
+				}
+			}
 			if rejected != "" {
 				s.log.Warn("proxy rejected configuration", "fleet", node.GetCluster(),
 					"node", node.GetId(), "type", req.GetTypeUrl(), "version", rejected,

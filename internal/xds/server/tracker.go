@@ -223,6 +223,22 @@ func (t *tracker) request(id int64, node *corev3.Node, typeURL, nonce, errDetail
 	return ""
 }
 
+// claim records that a resuming proxy already holds the type at version:
+// the server will send nothing for it, which is as good as an ACK.
+func (t *tracker) claim(id int64, typeURL, version string) {
+	t.mu.Lock()
+	s := t.streams[id]
+	if s != nil {
+		if tt := t.track(s, typeURL); len(tt.pending) == 0 && tt.acked == "" {
+			tt.acked = version
+		}
+	}
+	t.mu.Unlock()
+	if s != nil {
+		t.notify()
+	}
+}
+
 // node is the node a stream identified itself with (nil before that).
 func (t *tracker) node(id int64) *corev3.Node {
 	t.mu.Lock()
