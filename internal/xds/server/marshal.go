@@ -93,10 +93,10 @@ func marshalAll(res map[resourcev3.Type][]types.Resource, prev encodings) (map[r
 					b, err = opts.Marshal(j.r)
 				}
 				if err != nil {
-					errs[w] = fmt.Errorf("%s %s: %w", j.typ, nameOf(j.r), err)
+					errs[w] = fmt.Errorf("%s %s: %w", j.typ, cachev3.GetResourceName(j.r), err)
 					return
 				}
-				e := encoded{name: nameOf(j.r), raw: b, sum: sha256.Sum256(b)}
+				e := encoded{name: cachev3.GetResourceName(j.r), raw: b, sum: sha256.Sum256(b)}
 				e.hex = hex.EncodeToString(e.sum[:])
 				if e.copy, err = premarshalled(j.typ, e); err != nil {
 					errs[w] = err
@@ -234,16 +234,6 @@ func afterName(raw []byte, name string) ([]byte, error) {
 	return raw[n+m:], nil
 }
 
-func nameOf(r types.Resource) string {
-	if n, ok := r.(interface{ GetName() string }); ok {
-		return n.GetName()
-	}
-	if c, ok := r.(interface{ GetClusterName() string }); ok {
-		return c.GetClusterName()
-	}
-	return ""
-}
-
 // versionMap is the snapshot's per-resource versions for delta xDS, as
 // go-control-plane's ConstructVersionMap would compute them (the SHA-256
 // of the encoding, in hex) but from the digests already at hand instead
@@ -263,21 +253,4 @@ func versionMap(enc map[resourcev3.Type][]encoded) map[string]map[string]string 
 		out[url] = m
 	}
 	return out
-}
-
-// resourceType is the type URL of a served copy.
-func resourceType(r types.Resource) string {
-	switch r.(type) {
-	case *listenerv3.Listener:
-		return resourcev3.ListenerType
-	case *routev3.RouteConfiguration:
-		return resourcev3.RouteType
-	case *clusterv3.Cluster:
-		return resourcev3.ClusterType
-	case *endpointv3.ClusterLoadAssignment:
-		return resourcev3.EndpointType
-	case *tlsv3.Secret:
-		return resourcev3.SecretType
-	}
-	return ""
 }

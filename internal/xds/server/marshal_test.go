@@ -66,10 +66,10 @@ func TestPremarshalledCopiesEncodeToTheOriginalBytes(t *testing.T) {
 			}
 			got, err := proto.Marshal(cp)
 			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("%s %s: the copy encodes to %d bytes, the original to %d (err %v)", typ, nameOf(r), len(got), len(want), err)
+				t.Fatalf("%s %s: the copy encodes to %d bytes, the original to %d (err %v)", typ, cachev3.GetResourceName(r), len(got), len(want), err)
 			}
-			if nameOf(cp) != nameOf(r) {
-				t.Fatalf("%s: the copy is named %q, the original %q", typ, nameOf(cp), nameOf(r))
+			if cachev3.GetResourceName(cp) != cachev3.GetResourceName(r) {
+				t.Fatalf("%s: the copy is named %q, the original %q", typ, cachev3.GetResourceName(cp), cachev3.GetResourceName(r))
 			}
 		}
 	}
@@ -104,7 +104,7 @@ func TestSotWSendsOnlyTheTypesThatChanged(t *testing.T) {
 	}
 	var edsNames []string
 	for _, r := range res[resourcev3.EndpointType] {
-		edsNames = append(edsNames, nameOf(r))
+		edsNames = append(edsNames, cachev3.GetResourceName(r))
 	}
 	node := &corev3.Node{Id: "proxy-1", Cluster: fleet}
 	for _, req := range []*discoveryv3.DiscoveryRequest{{Node: node, TypeUrl: resourcev3.ClusterType},
@@ -191,7 +191,7 @@ func TestReusedEncodingsGiveTheOriginalBytes(t *testing.T) {
 		for i, r := range list {
 			want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 			if !bytes.Equal(enc[typ][i].raw, want) {
-				t.Fatalf("%s %s: reused encoding differs from the resource", typ, nameOf(r))
+				t.Fatalf("%s %s: reused encoding differs from the resource", typ, cachev3.GetResourceName(r))
 			}
 			if _, ok := known[r]; ok {
 				reused++

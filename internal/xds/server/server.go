@@ -237,13 +237,13 @@ func (s *Server) heldVersion(fleet string, req *discoveryv3.DeltaDiscoveryReques
 	if !ok {
 		return ""
 	}
-	typ := req.GetTypeUrl()
-	current := map[string]string{}
-	for _, e := range s.encodings[fleet] {
-		if e.copy != nil && resourceType(e.copy) == typ {
-			current[e.name] = e.hex
-		}
+	snap, err := s.cache.GetSnapshot(fleet)
+	if err != nil {
+		return ""
 	}
+	// The delta version map the snapshot was given (versionMap).
+	typ := req.GetTypeUrl()
+	current := snap.GetVersionMap(typ)
 	held := req.GetInitialResourceVersions()
 	names := req.GetResourceNamesSubscribe()
 	if len(names) == 0 || slices.Contains(names, "*") {
