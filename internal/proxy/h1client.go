@@ -205,7 +205,7 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, bodyLen int64)
 	var resp *http.Response
 	var err error
 	for n := 0; ; n++ {
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err = c.readResponse(req)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}
