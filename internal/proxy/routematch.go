@@ -33,6 +33,11 @@ func (t *routeTable) selectVhost(host string) *vhost {
 }
 
 func stripPort(host string) string {
+	// Most hosts carry no port: SplitHostPort would fail on them, and its
+	// error was an allocation per request.
+	if strings.IndexByte(host, ':') < 0 {
+		return host
+	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		return h
 	}
