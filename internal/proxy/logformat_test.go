@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// egJSONFormat is Envoy Gateway's default JSON access log format.
+var egJSONFormat = map[string]any{
+	":authority": "%REQ(:AUTHORITY)%", "bytes_received": "%BYTES_RECEIVED%", "bytes_sent": "%BYTES_SENT%",
+	"connection_termination_details": "%CONNECTION_TERMINATION_DETAILS%", "downstream_local_address": "%DOWNSTREAM_LOCAL_ADDRESS%",
+	"downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%", "duration": "%DURATION%", "method": "%REQ(:METHOD)%",
+	"protocol": "%PROTOCOL%", "requested_server_name": "%REQUESTED_SERVER_NAME%", "response_code": "%RESPONSE_CODE%",
+	"response_code_details": "%RESPONSE_CODE_DETAILS%", "response_flags": "%RESPONSE_FLAGS%", "route_name": "%ROUTE_NAME%",
+	"start_time": "%START_TIME%", "upstream_cluster": "%UPSTREAM_CLUSTER%", "upstream_host": "%UPSTREAM_HOST%",
+	"upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%", "upstream_transport_failure_reason": "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
+	"user-agent": "%REQ(USER-AGENT)%", "x-envoy-origin-path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+	"x-envoy-upstream-service-time": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%", "x-forwarded-for": "%REQ(X-FORWARDED-FOR)%",
+	"x-request-id": "%REQ(X-REQUEST-ID)%",
+}
+
+// loggedRequest is a finished request as the access log sees it.
+func loggedRequest() *reqState {
+	r := httptest.NewRequest("GET", "http://www.example.com/get?x=1", nil)
+	r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 10080}))
+	r.Header.Set("User-Agent", "curl/8.5.0")
+	r.Header.Set("X-Forwarded-For", "10.0.0.1")
+	r.Header.Set("X-Request-Id", "3c5a2e42-1b7f-4b0e-9d0c-6a1f2f1e9b33")
+	w := &respWriter{ResponseWriter: httptest.NewRecorder(), code: 200, bytes: 128}
+	w.Header().Set("X-Envoy-Upstream-Service-Time", "1")
+	return &reqState{req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: w, body: &countingBody{},
+		upstreamHost: "127.0.0.1:3000", cluster: "httproute/default/backend/rule/0", details: "via_upstream",
+		rt: &route{name: "httproute/default/backend/rule/0/match/0/www_example_com"}}
+}
+
+// BenchmarkRenderEGJSON renders Envoy Gateway's default JSON access log
+// line, which the proxy does once per request.
+//
+//	go test ./internal/proxy -run '^$' -bench RenderEGJSON -benchmem
+func BenchmarkRenderEGJSON(b *testing.B) {
+	s, err := structpb.NewStruct(egJSONFormat)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := &logSpec{}
+	if err := spec.compileFormat(&corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: s}}); err != nil {
+		b.Fatal(err)
+	}
+	st := loggedRequest()
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = spec.render(buf[:0], st)
+	}
+}
+
+// The millisecond memo never gives one millisecond's stamp to another.
+func TestAppendStartTime(t *testing.T) {
+	base := time.Date(2026, 11, 27, 12, 0, 0, 0, time.FixedZone("x", 3600))
+	for _, d := range []time.Duration{0, 400 * time.Microsecond, time.Millisecond, 0, 1500 * time.Millisecond, time.Hour} {
+		tm := base.Add(d)
+		want := tm.UTC().Format(startTimeLayout)
+		for i := 0; i < 2; i++ { // computed, then from the memo
+			if got := string(appendStartTime([]byte("x"), tm)); got != "x"+want {
+				t.Fatalf("%v: %q, want %q", tm, got, "x"+want)
+			}
+		}
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "<tag>&", "tab\there", "é", "\x7f", "\x00"} {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("%q: %s, want %s", s, got, want)
+		}
+	}
+}
