@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,8 +131,14 @@ func (st *reqState) forward(s *filters.Stream) {
 		return
 	}
 
-	// Build the upstream request once; attempts clone it.
-	out := r.Clone(r.Context())
+	// Build the upstream request once; attempts clone it. Unlike
+	// Request.Clone the URL is shared: it is only ever replaced, never
+	// changed in place, and its copy was an allocation per request.
+	out := new(http.Request)
+	*out = *r
+	out.Header = r.Header.Clone()
+	out.Trailer = r.Trailer.Clone()
+	out.TransferEncoding = slices.Clone(r.TransferEncoding)
 	out.RequestURI = ""
 	// Connection is hop-by-hop: a downstream that closes its connection
 	// (Connection: close, HTTP/1.0) does not close the upstream one, as
