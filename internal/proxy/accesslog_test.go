@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +74,35 @@ func TestConfiguredAccessLogs(t *testing.T) {
 	}
 	if got := h.log.String(); got != "NR /missing route_not_found\n" {
 		t.Errorf("filtered stdout log: %q", got)
+	}
+}
+
+// The access log sees the request headers as the router finalized them,
+// as Envoy's does: route additions and removals, and the router's own
+// x-envoy-* headers, are in %REQ()%.
+func TestAccessLogSeesFinalizedRequestHeaders(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	logs := []*accesslogv3.AccessLog{{Name: "envoy.access_loggers.file", ConfigType: &accesslogv3.AccessLog_TypedConfig{
+		TypedConfig: mustAny(&filev3.FileAccessLog{Path: "/dev/stdout", AccessLogFormat: &filev3.FileAccessLog_LogFormat{
+			LogFormat: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormat{
+				TextFormat: "%REQ(X-ROUTE)% %REQ(X-GONE)% %REQ(X-ENVOY-EXPECTED-RQ-TIMEOUT-MS)%\n"}}}})}}}
+	rc := simpleRoutes("a")
+	ra := rc.VirtualHosts[0].Routes[0].GetRoute()
+	ra.Timeout = durationpb.New(3 * time.Second)
+	rc.VirtualHosts[0].Routes[0].RequestHeadersToAdd = []*corev3.HeaderValueOption{hv("x-route", "added", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)}
+	rc.VirtualHosts[0].Routes[0].RequestHeadersToRemove = []string{"x-gone"}
+	res := basic(port, rc, map[string][]string{"a": {backend(t, "a")}})
+	res[resourcev3.ListenerType][0] = listener("l", port, "rc", func(m *hcmv3.HttpConnectionManager) { m.AccessLog = logs })
+	h.pushAndWait(t, res)
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+itoa(port)+"/", nil)
+	req.Header.Set("X-Gone", "sent by the client")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := h.log.String(); got != "added - 3000\n" {
+		t.Errorf("access log line %q, want %q", got, "added - 3000\n")
 	}
 }
