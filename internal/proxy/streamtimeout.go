@@ -31,39 +31,59 @@ const defaultStreamIdle = 5 * time.Minute
 // it fires it cancels for whichever deadline has passed, or re-arms for the
 // next. Activity only records a time: resetting a timer on every read and
 // write, and a timer and closure per deadline per request, were a fifth of
-// the proxy's allocations on bench/proxy.sh. The timers are pooled, so a
-// request's stream timers usually cost no allocation at all.
+// the proxy's allocations on bench/proxy.sh. They are not pooled: the
+// upstream body writer may still read the request body, and so touch the
+// timers, after the stream ended.
 type streamTimers struct {
-	timer *time.Timer // runs fire; created once, reused while pooled
+	timer *time.Timer // runs fire
 	base  time.Time   // the stream's start: deadlines are offsets from it
 	idleD time.Duration
 	last  atomic.Int64 // offset of the last activity
 
 	mu        sync.Mutex
-	cancel    context.CancelCauseFunc
+	cc        causeCanceler           // the request's context, when it is one
+	cancel    context.CancelCauseFunc // else the timers' own context's
 	requestAt time.Duration // 0: none, or the request is complete
 	routeAt   time.Duration // 0: none
 	armedAt   time.Duration // when the timer is due; 0: not armed
 	done      bool
 }
 
-var timerPool sync.Pool
+// causeCanceler is a request context its handler may cancel with a cause
+// (Portico's HTTP/1 server's). The timers then cancel it directly rather
+// than derive a context of their own, which cost a context, a registration
+// with the parent and a copy of the request, per request.
+type causeCanceler interface {
+	context.Context
+	CancelCause(cause error)
+	Cause() error
+}
 
 func startTimers(r *http.Request, idle, request time.Duration) (*http.Request, *streamTimers) {
 	if idle <= 0 && request <= 0 {
 		return r, nil
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
-	t, _ := timerPool.Get().(*streamTimers)
-	if t == nil {
-		t = &streamTimers{}
+	t := &streamTimers{}
+	if cc, ok := r.Context().(causeCanceler); ok {
+		t.cc = cc
+	} else {
+		var ctx context.Context
+		ctx, t.cancel = context.WithCancelCause(r.Context())
+		r = r.WithContext(ctx)
 	}
-	t.base, t.idleD, t.cancel, t.requestAt, t.routeAt, t.armedAt, t.done = time.Now(), idle, cancel, request, 0, 0, false
-	t.last.Store(0)
+	t.base, t.idleD, t.requestAt = time.Now(), idle, request
 	t.mu.Lock()
 	t.armLocked()
 	t.mu.Unlock()
-	return r.WithContext(ctx), t
+	return r, t
+}
+
+// cause is context.Cause for request contexts, causeCanceler's included.
+func cause(ctx context.Context) error {
+	if cc, ok := ctx.(causeCanceler); ok {
+		return cc.Cause()
+	}
+	return context.Cause(ctx)
 }
 
 // next is the earliest pending deadline, 0 when there is none.
@@ -108,22 +128,22 @@ func (t *streamTimers) fire() {
 	}
 	t.armedAt = 0
 	now := time.Since(t.base)
-	var cause error
+	var why error
 	var at time.Duration
 	if t.requestAt > 0 && t.requestAt <= now {
-		cause, at = errRequestTimeout, t.requestAt
+		why, at = errRequestTimeout, t.requestAt
 	}
-	if t.routeAt > 0 && t.routeAt <= now && (cause == nil || t.routeAt < at) {
-		cause, at = errRouteTimeout, t.routeAt
+	if t.routeAt > 0 && t.routeAt <= now && (why == nil || t.routeAt < at) {
+		why, at = errRouteTimeout, t.routeAt
 	}
 	if t.idleD > 0 {
-		if idleAt := time.Duration(t.last.Load()) + t.idleD; idleAt <= now && (cause == nil || idleAt < at) {
-			cause = errStreamIdle
+		if idleAt := time.Duration(t.last.Load()) + t.idleD; idleAt <= now && (why == nil || idleAt < at) {
+			why = errStreamIdle
 		}
 	}
-	if cause != nil {
+	if why != nil {
 		t.done = true
-		t.cancel(cause)
+		t.cancelWith(t.cc, t.cancel, why)
 		return
 	}
 	t.armLocked()
@@ -163,28 +183,32 @@ func (t *streamTimers) armRoute(d time.Duration) bool {
 	return true
 }
 
-// stop ends the stream. The timers go back to the pool only when the timer
-// certainly will not run fire again: a fire already under way would
-// otherwise act on the next stream that takes them.
+// stop ends the stream.
 func (t *streamTimers) stop() {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	t.done = true
-	cancel := t.cancel
-	t.cancel = nil
-	reusable := t.armedAt == 0 || t.timer.Stop()
+	if t.armedAt != 0 {
+		t.timer.Stop()
+	}
 	t.mu.Unlock()
-	cancel(context.Canceled)
-	if reusable {
-		timerPool.Put(t)
+	t.cancelWith(t.cc, t.cancel, context.Canceled)
+}
+
+// cancelWith ends the stream's context with why.
+func (t *streamTimers) cancelWith(cc causeCanceler, cancel context.CancelCauseFunc, why error) {
+	if cc != nil {
+		cc.CancelCause(why)
+	} else {
+		cancel(why)
 	}
 }
 
 // streamTimeoutReply answers a request whose stream timer fired, if one did.
 func (st *reqState) streamTimeoutReply(w http.ResponseWriter, r *http.Request) bool {
-	switch context.Cause(r.Context()) {
+	switch cause(r.Context()) {
 	case errStreamIdle:
 		st.flags = "SI"
 		st.localReply(w, http.StatusRequestTimeout, "stream timeout", "stream_idle_timeout", nil)
@@ -203,12 +227,12 @@ func routeTimedOut(ctx context.Context, r *http.Request, own bool) bool {
 	if own {
 		return ctx.Err() != nil && r.Context().Err() == nil
 	}
-	return context.Cause(r.Context()) == errRouteTimeout
+	return cause(r.Context()) == errRouteTimeout
 }
 
 // downstreamDone reports whether the request's context ended for another
 // reason than the route's timeout: the client went away or a stream timer
 // fired.
 func downstreamDone(r *http.Request) bool {
-	return r.Context().Err() != nil && context.Cause(r.Context()) != errRouteTimeout
+	return r.Context().Err() != nil && cause(r.Context()) != errRouteTimeout
 }
