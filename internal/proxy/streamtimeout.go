@@ -43,9 +43,9 @@ type streamTimers struct {
 	mu        sync.Mutex
 	cc        causeCanceler           // the request's context, when it is one
 	cancel    context.CancelCauseFunc // else the timers' own context's
-	requestAt time.Duration // 0: none, or the request is complete
-	routeAt   time.Duration // 0: none
-	armedAt   time.Duration // when the timer is due; 0: not armed
+	requestAt time.Duration           // 0: none, or the request is complete
+	routeAt   time.Duration           // 0: none
+	armedAt   time.Duration           // when the timer is due; 0: not armed
 	done      bool
 }
 
