@@ -63,7 +63,7 @@ type connReader struct {
 	c        *conn
 	hasByte  bool
 	byteBuf  [1]byte
-	hijacked bool
+	hijacked atomic.Bool // the handler's now: body reads on other goroutines may still come
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
@@ -76,7 +76,7 @@ func (cr *connReader) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	n, err := cr.c.rwc.Read(p)
-	if err != nil && !cr.hijacked {
+	if err != nil && !cr.hijacked.Load() {
 		if x := cr.c.cur.Load(); x != nil {
 			x.ctx.cancel()
 		}

@@ -282,7 +282,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, fmt.Errorf("unexpected Peek failure reading buffered byte: %v", err)
 		}
 	}
-	c.cr.hijacked = true
+	c.cr.hijacked.Store(true)
 	c.bw.Reset(c.rwc)
 	return c.rwc, bufio.NewReadWriter(c.br, c.bw), nil
 }
