@@ -39,8 +39,11 @@ type conn struct {
 	hijacked   bool
 	handedOff  bool
 	lastMethod string
-	deadline   bool // a read deadline is set
-	idle       bool // the read deadline is the idle timeout
+	idle       bool // waiting for a request under the idle timeout
+
+	deadlineAt      time.Time   // the read deadline set, zero if none (conn goroutine)
+	staleDeadline   atomic.Bool // deadlineAt outlived the head it was for
+	handlerDeadline atomic.Bool // the handler set a read deadline
 
 	bgMu      sync.Mutex
 	bgCond    sync.Cond
@@ -70,6 +73,7 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	cr.c.dropStaleDeadline()
 	if cr.hasByte {
 		p[0] = cr.byteBuf[0]
 		cr.hasByte = false
@@ -139,16 +143,6 @@ func (c *conn) release() {
 	c.br, c.bw = nil, nil
 }
 
-func (c *conn) setReadDeadline(d time.Duration) {
-	if d > 0 {
-		c.rwc.SetReadDeadline(time.Now().Add(d))
-		c.deadline = true
-	} else if c.deadline {
-		c.rwc.SetReadDeadline(time.Time{})
-		c.deadline = false
-	}
-}
-
 // h2Prefix starts the HTTP/2 client preface; net/http decides the rest
 // (a full preface is HTTP/2, "PRI * HTTP/2.0" alone an HTTP/1 upgrade).
 const h2Prefix = "PRI * HTTP/2.0"
@@ -163,7 +157,7 @@ func (c *conn) serve() {
 		c.rwc.Close()
 		c.release()
 	}()
-	c.setReadDeadline(c.srv.ReadHeaderTimeout)
+	c.armReadDeadline(c.srv.ReadHeaderTimeout, true)
 	if c.handOffH2() {
 		return
 	}
@@ -177,7 +171,7 @@ func (c *conn) serve() {
 		if c.srv.shuttingDown() {
 			return
 		}
-		c.setReadDeadline(c.srv.IdleTimeout)
+		c.armReadDeadline(c.srv.IdleTimeout, false)
 		c.idle = true
 	}
 }
@@ -251,7 +245,7 @@ func (c *conn) serveRequest() bool {
 		// covers the rest of the head, unless it is all here already.
 		c.idle = false
 		if c.srv.ReadHeaderTimeout > 0 && !c.headBuffered() {
-			c.setReadDeadline(c.srv.ReadHeaderTimeout)
+			c.armReadDeadline(c.srv.ReadHeaderTimeout, true)
 		}
 	}
 	head, view, err := c.readHead()
@@ -268,7 +262,7 @@ func (c *conn) serveRequest() bool {
 		c.replyError(err)
 		return false
 	}
-	c.setReadDeadline(0)
+	c.headRead()
 	c.lastMethod = x.req.Method
 	x.w.init(c, x)
 	r := &x.req
@@ -308,6 +302,7 @@ func (c *conn) serveRequest() bool {
 	if x.body.x != nil {
 		x.body.Close()
 	}
+	c.requestDone()
 	c.cur.Store(nil)
 	clear(c.hdr)
 	c.stage = c.stage[:0]

@@ -309,6 +309,46 @@ func TestTimeouts(t *testing.T) {
 	expectClosed(t, c, 2*time.Second)
 }
 
+// The idle or header deadline a request was read under does not reach
+// its body, nor the watch for the client leaving during a long handler.
+func TestDeadlinesEndWithTheHead(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	_, addr, _ := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/long" {
+			select {
+			case <-r.Context().Done():
+				t.Error("cancelled while the client waits")
+			case <-time.After(4 * timeout):
+			}
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("body: %v", err)
+		}
+		w.Write(b)
+	}), func(s *Server) {
+		s.IdleTimeout = timeout
+		s.ReadHeaderTimeout = timeout
+	})
+	c := dial(t, addr)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, get11) // the next one is read under the idle deadline
+	readResponse(t, br, "GET")
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n")
+	time.Sleep(3 * timeout)
+	io.WriteString(c, "late")
+	if _, body := readResponse(t, br, "POST"); body != "late" {
+		t.Fatalf("slow body: %q", body)
+	}
+	io.WriteString(c, "GET /long HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, _ := readResponse(t, br, "GET"); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	// And the idle timeout still closes the connection afterwards.
+	expectClosed(t, c, time.Second)
+}
+
 // Shutdown closes idle connections at once, lets a request in progress
 // finish (its response says the connection closes), then returns.
 func TestShutdownDrains(t *testing.T) {

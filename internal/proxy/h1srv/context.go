@@ -162,6 +162,7 @@ func (c *conn) backgroundRead() {
 	c.bgAborted = false
 	x := c.cur.Load()
 	c.bgMu.Unlock()
+	c.dropStaleDeadline()
 
 	n, err := c.rwc.Read(c.cr.byteBuf[:])
 

@@ -276,6 +276,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.stopBackgroundRead()
 	c.hijacked = true
 	c.srv.forget(c)
+	c.staleDeadline.Store(false)
 	c.rwc.SetDeadline(time.Time{})
 	if c.cr.hasByte {
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
@@ -289,7 +290,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // SetReadDeadline, SetWriteDeadline and EnableFullDuplex serve
 // http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.staleDeadline.Store(false) // the handler's deadline wins
+	w.c.handlerDeadline.Store(true)
+	return w.c.rwc.SetReadDeadline(t)
+}
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
 
 func (w *response) EnableFullDuplex() error {
