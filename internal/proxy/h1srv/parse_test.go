@@ -58,8 +58,8 @@ func parseOne(raw []byte) (r *http.Request, status int, err error) {
 }
 
 // stdParse is net/http's server reading the same bytes: http.ReadRequest
-// and then the checks its conn.readRequest adds.
-func stdParse(raw []byte) (*http.Request, int) {
+// and then the checks its conn.readRequest adds, with their reasons.
+func stdParse(raw []byte) (*http.Request, int, string) {
 	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
 	// ReadRequest drops the Host header the server checks; read it again.
 	var hostHeader textproto.MIMEHeader
@@ -70,34 +70,34 @@ func stdParse(raw []byte) (*http.Request, int) {
 	}
 	switch {
 	case err == io.EOF:
-		return nil, 0
+		return nil, 0, ""
 	case err != nil && (strings.Contains(err.Error(), "transfer encoding")):
-		return nil, http.StatusNotImplemented
+		return nil, http.StatusNotImplemented, ""
 	case err != nil:
-		return nil, http.StatusBadRequest
+		return nil, http.StatusBadRequest, ""
 	}
 	h2Upgrade := req.Method == "PRI" && len(req.Header) == 0 && req.URL.Path == "*" && req.Proto == "HTTP/2.0"
 	if req.ProtoMajor != 1 && !(req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*") {
-		return nil, http.StatusHTTPVersionNotSupported
+		return nil, http.StatusHTTPVersionNotSupported, "unsupported protocol version"
 	}
 	hosts, haveHost := hostHeader["Host"]
 	if req.ProtoAtLeast(1, 1) && (!haveHost || len(hosts) == 0) && !h2Upgrade && req.Method != "CONNECT" {
-		return nil, http.StatusBadRequest
+		return nil, http.StatusBadRequest, "missing required Host header"
 	}
 	if len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]) {
-		return nil, http.StatusBadRequest
+		return nil, http.StatusBadRequest, "malformed Host header"
 	}
 	for k, vv := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, http.StatusBadRequest
+			return nil, http.StatusBadRequest, "invalid header name"
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, http.StatusBadRequest
+				return nil, http.StatusBadRequest, "invalid header value"
 			}
 		}
 	}
-	return req, 0
+	return req, 0, ""
 }
 
 func TestParseStatus(t *testing.T) {
@@ -157,8 +157,8 @@ func TestParseStatus(t *testing.T) {
 			t.Errorf("%q: status %d %q (%v), want %d %q", trunc(tc.raw), status, text, err, tc.status, tc.text)
 		}
 		if len(tc.raw) < 1<<16 {
-			if _, std := stdParse([]byte(tc.raw)); std != tc.status {
-				t.Errorf("%q: net/http answers %d, the table says %d", tc.raw, std, tc.status)
+			if _, std, stdText := stdParse([]byte(tc.raw)); std != tc.status || stdText != tc.text {
+				t.Errorf("%q: net/http answers %d %q, the table says %d %q", tc.raw, std, stdText, tc.status, tc.text)
 			}
 		}
 	}
@@ -248,9 +248,13 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: A\r\n\r\n1;x\r\na\r\n0\r\nA: 1\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		got, status, err := parseOne(raw)
-		want, wantStatus := stdParse(raw)
-		if status != wantStatus {
-			t.Fatalf("%q: status %d (%v), net/http %d", raw, status, err, wantStatus)
+		want, wantStatus, wantText := stdParse(raw)
+		var text string
+		if pe, ok := err.(*protoError); ok {
+			text = pe.text
+		}
+		if status != wantStatus || text != wantText {
+			t.Fatalf("%q: status %d %q (%v), net/http %d %q", raw, status, text, err, wantStatus, wantText)
 		}
 		if want == nil || got == nil {
 			return
