@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/proxy/h1srv"
 )
 
 // socketRT is what a bound socket serves: its filter chains' runtimes and,
@@ -64,10 +66,15 @@ func (s *socketRT) chain(i int) (*listenerRT, *tls.Config) {
 
 // boundListener is one listening socket. Its config is swapped atomically;
 // requests in flight keep the listenerRT they started with.
+//
+// Plaintext HTTP/1 connections are served by h1srv; TLS and HTTP/2 prior
+// knowledge ones are handed to net/http through fwd.
 type boundListener struct {
 	net.Listener
 	addr string
+	h1   *h1srv.Server
 	srv  *http.Server
+	fwd  *h1srv.Handoff
 	cur  atomic.Pointer[socketRT]
 	on   bool // Serve started
 }
@@ -172,12 +179,18 @@ func (s *sockets) commit(rts map[string]*socketRT) {
 			p.SetHTTP1(true)
 			p.SetHTTP2(true)
 			p.SetUnencryptedHTTP2(true)
-			b.srv = &http.Server{Handler: b, Protocols: p, IdleTimeout: h.idleTimeout, ReadHeaderTimeout: h.headersTimeout,
-				ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-			s.wg.Add(1)
+			errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+			b.fwd = h1srv.NewHandoff(b.Addr())
+			b.srv = &http.Server{Handler: b, Protocols: p, IdleTimeout: h.idleTimeout, ReadHeaderTimeout: h.headersTimeout, ErrorLog: errLog}
+			b.h1 = &h1srv.Server{Handler: b, IdleTimeout: h.idleTimeout, ReadHeaderTimeout: h.headersTimeout, ErrorLog: errLog, Other: b.fwd.Deliver}
+			s.wg.Add(2)
 			go func() {
 				defer s.wg.Done()
-				_ = b.srv.Serve(b)
+				_ = b.srv.Serve(b.fwd)
+			}()
+			go func() {
+				defer s.wg.Done()
+				_ = b.h1.Serve(b)
 			}()
 		}
 	}
@@ -195,7 +208,16 @@ func (s *sockets) drainOne(b *boundListener) {
 		defer s.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), s.drain)
 		defer cancel()
-		if err := b.srv.Shutdown(ctx); err != nil {
+		// net/http closes fwd only if its Serve started; a connection
+		// still being handed over must not wait for it.
+		defer b.fwd.Close()
+		// Both at once: net/http's idle connections close as soon as
+		// h1srv's do.
+		h1done := make(chan error, 1)
+		go func() { h1done <- b.h1.Shutdown(ctx) }()
+		err := b.srv.Shutdown(ctx)
+		if err2 := <-h1done; err != nil || err2 != nil {
+			b.h1.Close()
 			b.srv.Close()
 		}
 	}()

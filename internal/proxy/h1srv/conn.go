@@ -1,0 +1,419 @@
+package h1srv
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one downstream connection, served by one goroutine: the
+// bufio.Reader and Writer, the head scanner and the response scratch
+// buffers are reused by every request on it.
+type conn struct {
+	srv        *Server
+	rwc        net.Conn
+	remoteAddr string
+	localAddr  net.Addr
+	state      atomic.Int32 // connIdle, connActive, connClosed (for Shutdown)
+
+	cr connReader
+	cw connWriter
+	br *bufio.Reader
+	bw *bufio.Writer
+
+	scan     scanner
+	hdr      http.Header // the ResponseWriter's, cleared between requests
+	head     []byte      // response head being built
+	stage    []byte      // body held before the head is committed
+	keys     []string    // header sort scratch
+	declared []string    // declared trailer names
+
+	cur        atomic.Pointer[exchange]
+	werr       error
+	hijacked   bool
+	handedOff  bool
+	lastMethod string
+	idle       bool // waiting for a request under the idle timeout
+
+	deadlineAt      time.Time   // the read deadline set, zero if none (conn goroutine)
+	staleDeadline   atomic.Bool // deadlineAt outlived the head it was for
+	handlerDeadline atomic.Bool // the handler set a read deadline
+
+	bgMu      sync.Mutex
+	bgCond    sync.Cond
+	bgState   int
+	bgAborted bool
+	bgTimer   *time.Timer
+	inHandler bool
+}
+
+const (
+	connIdle = iota
+	connActive
+	connClosed
+)
+
+// connReader feeds the bufio.Reader: it first returns a byte the
+// background read took, and cancels the request when reading fails (the
+// client is gone), as net/http's connReader.
+type connReader struct {
+	c        *conn
+	hasByte  bool
+	byteBuf  [1]byte
+	hijacked atomic.Bool // the handler's now: body reads on other goroutines may still come
+}
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	cr.c.dropStaleDeadline()
+	if cr.hasByte {
+		p[0] = cr.byteBuf[0]
+		cr.hasByte = false
+		return 1, nil
+	}
+	n, err := cr.c.rwc.Read(p)
+	if err != nil && !cr.hijacked.Load() {
+		if x := cr.c.cur.Load(); x != nil {
+			x.ctx.cancel()
+		}
+	}
+	return n, err
+}
+
+// connWriter notes the first write error and cancels the request.
+type connWriter struct{ c *conn }
+
+func (cw connWriter) Write(p []byte) (int, error) {
+	n, err := cw.c.rwc.Write(p)
+	if err != nil && cw.c.werr == nil {
+		cw.c.werr = err
+		if x := cw.c.cur.Load(); x != nil {
+			x.ctx.cancel()
+		}
+	}
+	return n, err
+}
+
+type connBufs struct {
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	head  []byte
+	stage []byte
+}
+
+var bufsPool sync.Pool
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{srv: s, rwc: rwc, localAddr: rwc.LocalAddr(), hdr: make(http.Header)}
+	if ra := rwc.RemoteAddr(); ra != nil {
+		c.remoteAddr = ra.String()
+	}
+	c.cr.c, c.cw.c = c, c
+	c.bgCond.L = &c.bgMu
+	if b, ok := bufsPool.Get().(*connBufs); ok {
+		b.br.Reset(&c.cr)
+		b.bw.Reset(c.cw)
+		c.br, c.bw, c.head, c.stage = b.br, b.bw, b.head, b.stage
+	} else {
+		c.br = bufio.NewReaderSize(&c.cr, 4096)
+		c.bw = bufio.NewWriterSize(c.cw, 4096)
+		c.head = make([]byte, 0, 512)
+		c.stage = make([]byte, 0, bufferBeforeChunking)
+	}
+	return c
+}
+
+// release returns the buffers for another connection (not after a
+// hijack: the handler holds them).
+func (c *conn) release() {
+	if c.hijacked || c.br == nil {
+		return
+	}
+	c.br.Reset(nil)
+	c.bw.Reset(nil)
+	bufsPool.Put(&connBufs{br: c.br, bw: c.bw, head: c.head[:0], stage: c.stage[:0]})
+	c.br, c.bw = nil, nil
+}
+
+// h2Prefix starts the HTTP/2 client preface; net/http decides the rest
+// (a full preface is HTTP/2, "PRI * HTTP/2.0" alone an HTTP/1 upgrade).
+const h2Prefix = "PRI * HTTP/2.0"
+
+// serve runs the connection until it closes or is handed over.
+func (c *conn) serve() {
+	defer func() {
+		if c.hijacked || c.handedOff {
+			return
+		}
+		c.srv.forget(c)
+		c.rwc.Close()
+		c.release()
+	}()
+	c.armReadDeadline(c.srv.ReadHeaderTimeout, true)
+	if c.handOffH2() {
+		return
+	}
+	for {
+		if !c.waitForRequest() {
+			return
+		}
+		if !c.serveRequest() {
+			return
+		}
+		if c.srv.shuttingDown() {
+			return
+		}
+		c.armReadDeadline(c.srv.IdleTimeout, false)
+		c.idle = true
+	}
+}
+
+// handOffH2 gives a connection that opens with the HTTP/2 preface to
+// Server.Other, with the bytes read so far replayed.
+func (c *conn) handOffH2() bool {
+	if c.srv.Other == nil {
+		return false
+	}
+	for {
+		b, _ := c.br.Peek(c.br.Buffered())
+		if len(b) == 0 {
+			if _, err := c.br.Peek(1); err != nil {
+				return false
+			}
+			continue
+		}
+		m := min(len(b), len(h2Prefix))
+		if string(b[:m]) != h2Prefix[:m] {
+			return false
+		}
+		if m == len(h2Prefix) {
+			break
+		}
+		if _, err := c.br.Peek(len(b) + 1); err != nil {
+			return false
+		}
+	}
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	pc := &prefacedConn{Conn: c.rwc, pre: bytes.Clone(buffered)}
+	c.srv.forget(c)
+	c.rwc.SetReadDeadline(time.Time{})
+	c.release()
+	c.handedOff = true
+	c.srv.Other(pc)
+	return true
+}
+
+// waitForRequest waits, idle, for the first byte of a request; Shutdown
+// may close the connection meanwhile.
+func (c *conn) waitForRequest() bool {
+	if c.br.Buffered() > 0 || c.cr.hasByte {
+		return c.state.CompareAndSwap(connIdle, connActive) || c.state.Load() == connActive
+	}
+	c.state.Store(connIdle)
+	if c.srv.shuttingDown() {
+		return false
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		return false
+	}
+	return c.state.CompareAndSwap(connIdle, connActive)
+}
+
+// serveRequest reads one request, runs the handler and finishes the
+// response. It reports whether the connection may serve another.
+func (c *conn) serveRequest() bool {
+	if c.lastMethod == "POST" {
+		// RFC 7230 section 3 tolerance for old clients that end a POST
+		// body with an extra CRLF, as net/http.
+		peek, _ := c.br.Peek(4)
+		n := 0
+		for n < len(peek) && (peek[n] == '\r' || peek[n] == '\n') {
+			n++
+		}
+		c.br.Discard(n)
+	}
+	if c.idle {
+		// The idle timeout ran until the first byte; the header timeout
+		// covers the rest of the head, unless it is all here already.
+		c.idle = false
+		if c.srv.ReadHeaderTimeout > 0 && !c.headBuffered() {
+			c.armReadDeadline(c.srv.ReadHeaderTimeout, true)
+		}
+	}
+	head, view, err := c.readHead()
+	if err != nil {
+		c.replyError(err)
+		return false
+	}
+	s := string(head)
+	if view {
+		c.br.Discard(len(head))
+	}
+	x, err := c.newExchange(s)
+	if err != nil {
+		c.replyError(err)
+		return false
+	}
+	c.headRead()
+	c.lastMethod = x.req.Method
+	x.w.init(c, x)
+	r := &x.req
+	*r = *r.WithContext(&x.ctx) // inlined: no second Request is allocated
+	c.cur.Store(x)
+
+	if hasToken(get(r.Header, "Expect"), "100-continue") {
+		if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.ContentLength != 0 {
+			x.body.expect = true
+			x.w.canWriteContinue.Store(true)
+		}
+	} else if get(r.Header, "Expect") != "" {
+		// Not an expectation we can meet (RFC 9110 10.1.1).
+		c.hdr.Set("Connection", "close")
+		x.w.WriteHeader(http.StatusExpectationFailed)
+		x.w.finish()
+		if x.body.x != nil {
+			x.body.Close()
+		}
+		return false
+	}
+
+	c.bgMu.Lock()
+	c.inHandler = true
+	c.bgMu.Unlock()
+	if r.Body == http.NoBody {
+		c.armBackgroundRead()
+	}
+	if !c.runHandler(x) {
+		return false
+	}
+	if c.hijacked {
+		return false
+	}
+	x.w.finish()
+	c.stopBackgroundRead()
+	if x.body.x != nil {
+		x.body.Close()
+	}
+	c.requestDone()
+	c.cur.Store(nil)
+	clear(c.hdr)
+	c.stage = c.stage[:0]
+	if !x.w.shouldReuseConnection() {
+		if x.w.requestBodyLimitHit || x.w.closedRequestBodyEarly() {
+			c.closeWriteAndWait()
+		}
+		return false
+	}
+	return true
+}
+
+// headBuffered reports whether a whole request head is already buffered,
+// in which case no header timeout needs arming.
+func (c *conn) headBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
+}
+
+// runHandler calls the handler; a panic ends the connection, logged
+// unless it is http.ErrAbortHandler, with only what was already committed
+// sent (net/http sends nothing if the response had not started).
+func (c *conn) runHandler(x *exchange) (ok bool) {
+	defer func() {
+		c.bgMu.Lock()
+		c.inHandler = false
+		c.bgMu.Unlock()
+		if ok {
+			return
+		}
+		// A nil recover is runtime.Goexit: no panic to report.
+		if err := recover(); err != nil && err != http.ErrAbortHandler {
+			const size = 64 << 10
+			buf := make([]byte, size)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.logf("http: panic serving %v: %v\n%s", c.remoteAddr, err, buf)
+		}
+		x.ctx.cancel()
+		x.w.disableWriteContinue()
+		if !c.hijacked {
+			c.stopBackgroundRead()
+			if x.w.committed {
+				c.bw.Flush()
+			}
+		}
+	}()
+	if x.req.RequestURI == "*" && x.req.Method == "OPTIONS" {
+		globalOptions(&x.w, &x.req)
+	} else {
+		c.srv.Handler.ServeHTTP(&x.w, &x.req)
+	}
+	x.ctx.cancel()
+	return true
+}
+
+// globalOptions answers "OPTIONS *" as net/http's server does, without
+// the handler.
+func globalOptions(w *response, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		// Up to 4 KiB of body is read; more closes the connection.
+		n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, 4<<10+1))
+		if n > 4<<10 {
+			w.requestTooLarge()
+		}
+	}
+}
+
+// replyError answers a request net/http would refuse, as net/http
+// words it, then the connection closes.
+func (c *conn) replyError(err error) {
+	const errorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+	pe, ok := err.(*protoError)
+	if !ok {
+		return // the client went away or timed out: nothing to say
+	}
+	status := http.StatusText(pe.code)
+	var msg string
+	switch {
+	case pe.code == http.StatusNotImplemented:
+		msg = "HTTP/1.1 501 " + status + errorHeaders + "Unsupported transfer encoding"
+	case pe.text != "":
+		msg = "HTTP/1.1 " + itoa3(pe.code) + " " + status + ": " + pe.text + errorHeaders + itoa3(pe.code) + " " + status + ": " + pe.text
+	default:
+		msg = "HTTP/1.1 " + itoa3(pe.code) + " " + status + errorHeaders + itoa3(pe.code) + " " + status
+	}
+	c.bw.WriteString(msg)
+	c.bw.Flush()
+	if pe.code == http.StatusRequestHeaderFieldsTooLarge {
+		// The client may still be sending its head: let it read the
+		// answer before our close turns into a reset.
+		c.closeWriteAndWait()
+	}
+}
+
+func itoa3(n int) string {
+	return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+}
+
+// rstAvoidanceDelay is how long a closing connection keeps reading after
+// its last response, so that unread request bytes do not make the close a
+// reset that destroys the response in the client's buffers.
+const rstAvoidanceDelay = 500 * time.Millisecond
+
+// closeWriteAndWait half-closes and drains the connection for at most
+// rstAvoidanceDelay (net/http sleeps that long instead).
+func (c *conn) closeWriteAndWait() {
+	c.bw.Flush()
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.rwc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
+	io.Copy(io.Discard, c.rwc)
+}

@@ -1,0 +1,194 @@
+// Package h1srv is a plaintext HTTP/1.1 server for the proxy's downstream
+// connections. It keeps net/http's observable behaviour for handlers (the
+// same *http.Request, ResponseWriter semantics, Flusher, Hijacker, error
+// answers) at a fraction of the cost: one goroutine per connection,
+// buffers reused across requests, the request head parsed in place, the
+// response head and a small body written with one system call, and no
+// per-request background read unless a handler runs long.
+//
+// Deliberate differences from net/http: no Content-Type sniffing (a proxy
+// passes responses through as they are); a connection that has not
+// started a request counts as idle for Shutdown at once (net/http waits
+// 5 s); a request whose first byte arrived before Shutdown is still
+// answered (net/http drops it); the ResponseWriter's Header map is reused
+// by the connection's next request, so it must not be touched after the
+// handler returns (the ResponseWriter contract already says so). TLS and
+// HTTP/2 connections are not served here: Server.Other gets them.
+package h1srv
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves HTTP/1.x on plaintext connections.
+type Server struct {
+	Handler http.Handler
+	// ReadHeaderTimeout bounds reading a request head; IdleTimeout the
+	// wait for the next request on a kept-alive connection. Zero: none.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// ErrorLog receives panics and handler misuse; nil: the log package.
+	ErrorLog *log.Logger
+	// Other owns the connections this server does not speak: TLS ones
+	// (*tls.Conn, passed on as accepted) and plaintext ones opening with
+	// the HTTP/2 preface, which arrive wrapped so that the bytes already
+	// read are read again. Nil closes them.
+	Other func(net.Conn)
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	drained   chan struct{} // closed when shutting down and no conn is left
+	shutdown  atomic.Bool
+}
+
+// Serve accepts connections on ln until it is closed. It returns
+// http.ErrServerClosed after Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]struct{}{}
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return http.ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Out of file descriptors and the like: back off as net/http.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.logf("http: Accept error: %v; retrying in %v", err, delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if _, ok := rwc.(*tls.Conn); ok {
+			s.handOff(rwc)
+			continue
+		}
+		c := newConn(s, rwc)
+		if !s.track(c) {
+			rwc.Close()
+			c.release()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) handOff(c net.Conn) {
+	if s.Other == nil {
+		c.Close()
+		return
+	}
+	s.Other(c)
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[*conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// forget stops tracking a connection that closed, or that a handler
+// hijacked or Other took.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
+	delete(s.conns, c)
+	if s.drained != nil && len(s.conns) == 0 {
+		close(s.drained)
+		s.drained = nil
+	}
+}
+
+func (s *Server) shuttingDown() bool { return s.shutdown.Load() }
+
+// Shutdown stops accepting, closes idle connections, and waits for the
+// others to finish the response in progress (they close after it). When
+// ctx ends first it returns ctx's error; Close then ends the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	var drained chan struct{}
+	if len(s.conns) > 0 {
+		drained = make(chan struct{})
+		s.drained = drained
+	}
+	for c := range s.conns {
+		// A connection waiting for a request closes now; one serving
+		// a request sees the flag after its response.
+		if c.state.CompareAndSwap(connIdle, connClosed) {
+			c.rwc.Close()
+		}
+	}
+	s.mu.Unlock()
+	if drained == nil {
+		return nil
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shutdown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.state.Store(connClosed)
+		c.rwc.Close()
+	}
+	return nil
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
