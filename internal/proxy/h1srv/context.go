@@ -19,6 +19,7 @@ type reqCtx struct {
 	mu       sync.Mutex
 	done     chan struct{}
 	canceled atomic.Bool
+	cause    error // why it was cancelled; guarded by mu
 	nextID   uint64
 	funcs    []afterFunc
 	inline   [2]afterFunc
@@ -98,12 +99,22 @@ func (x *reqCtx) stopAfter(id uint64) bool {
 	return false
 }
 
-func (x *reqCtx) cancel() {
+func (x *reqCtx) cancel() { x.CancelCause(nil) }
+
+// CancelCause cancels the request with a cause that Cause reports (nil:
+// context.Canceled), as context.WithCancelCause's cancel function does.
+// The proxy's stream timers use it so that they need no context of their
+// own; the first cancellation's cause is kept.
+func (x *reqCtx) CancelCause(cause error) {
 	x.mu.Lock()
 	if x.canceled.Load() {
 		x.mu.Unlock()
 		return
 	}
+	if cause == nil {
+		cause = context.Canceled
+	}
+	x.cause = cause
 	x.canceled.Store(true)
 	if x.done != nil {
 		close(x.done)
@@ -114,6 +125,13 @@ func (x *reqCtx) cancel() {
 	for _, a := range funcs {
 		go a.f()
 	}
+}
+
+// Cause is context.Cause for this context: nil until it is cancelled.
+func (x *reqCtx) Cause() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.cause
 }
 
 // backgroundReadDelay is how long a handler may run, once the request
