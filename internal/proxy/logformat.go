@@ -34,15 +34,67 @@ type logCmd struct {
 	// argKey and altKey are arg and alt as canonical header keys ("" for
 	// pseudo-headers), computed once rather than per logged request.
 	argKey, altKey string
+	op             logOp
+	// argPseudo and altPseudo say which request-line value arg and alt
+	// name, if any (pseudoNone for headers).
+	argPseudo, altPseudo pseudo
 }
 
-// logCmds lists the commands the proxy can render; others NACK by name.
-var logCmds = map[string]bool{"START_TIME": true, "REQ": true, "RESP": true, "TRAILER": true, "PROTOCOL": true,
-	"RESPONSE_CODE": true, "RESPONSE_CODE_DETAILS": true, "RESPONSE_FLAGS": true, "BYTES_RECEIVED": true,
-	"BYTES_SENT": true, "DURATION": true, "UPSTREAM_HOST": true, "UPSTREAM_CLUSTER": true,
-	"UPSTREAM_LOCAL_ADDRESS": true, "UPSTREAM_TRANSPORT_FAILURE_REASON": true, "DOWNSTREAM_LOCAL_ADDRESS": true,
-	"DOWNSTREAM_REMOTE_ADDRESS": true, "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": true, "REQUESTED_SERVER_NAME": true,
-	"ROUTE_NAME": true, "CONNECTION_TERMINATION_DETAILS": true, "HOSTNAME": true, "LOCAL_REPLY_BODY": true}
+// pseudo is a request header that is not in the header map.
+type pseudo uint8
+
+const (
+	pseudoNone pseudo = iota
+	pseudoAuthority
+	pseudoPath
+	pseudoMethod
+)
+
+func pseudoOf(name string) pseudo {
+	switch pseudoName(name) {
+	case ":authority", "host":
+		return pseudoAuthority
+	case ":path":
+		return pseudoPath
+	case ":method":
+		return pseudoMethod
+	}
+	return pseudoNone
+}
+
+// logOp is a command's name resolved once, when the format is compiled:
+// rendering switches on it for every field of every logged request.
+type logOp uint8
+
+// The commands the proxy can render; others NACK by name.
+const (
+	opLiteral logOp = iota
+	opStartTime
+	opReq
+	opResp
+	opTrailer
+	opProtocol
+	opResponseCode
+	opResponseCodeDetails
+	opResponseFlags
+	opBytesReceived
+	opBytesSent
+	opDuration
+	opUpstreamHost
+	opUpstreamCluster
+	opUpstreamLocalAddress
+	opUpstreamTransportFailureReason
+	opDownstreamLocalAddress
+	opDownstreamRemoteAddress
+	opDownstreamRemoteAddressWithoutPort
+	opRequestedServerName
+	opRouteName
+	opConnectionTerminationDetails
+	opHostname
+	opLocalReplyBody
+)
+
+var logOps = map[string]logOp{"START_TIME": opStartTime, "REQ": opReq, "RESP": opResp, "TRAILER": opTrailer, "PROTOCOL": opProtocol, "RESPONSE_CODE": opResponseCode, "RESPONSE_CODE_DETAILS": opResponseCodeDetails, "RESPONSE_FLAGS": opResponseFlags, "BYTES_RECEIVED": opBytesReceived, "BYTES_SENT": opBytesSent, "DURATION": opDuration, "UPSTREAM_HOST": opUpstreamHost, "UPSTREAM_CLUSTER": opUpstreamCluster, "UPSTREAM_LOCAL_ADDRESS": opUpstreamLocalAddress, "UPSTREAM_TRANSPORT_FAILURE_REASON": opUpstreamTransportFailureReason, "DOWNSTREAM_LOCAL_ADDRESS": opDownstreamLocalAddress, "DOWNSTREAM_REMOTE_ADDRESS": opDownstreamRemoteAddress, "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": opDownstreamRemoteAddressWithoutPort, "REQUESTED_SERVER_NAME": opRequestedServerName, "ROUTE_NAME": opRouteName, "CONNECTION_TERMINATION_DETAILS": opConnectionTerminationDetails, "HOSTNAME": opHostname, "LOCAL_REPLY_BODY": opLocalReplyBody}
 
 // numericCmds render as JSON numbers.
 var numericCmds = map[string]bool{"RESPONSE_CODE": true, "BYTES_RECEIVED": true, "BYTES_SENT": true, "DURATION": true}
@@ -82,10 +134,13 @@ func parseLogFormat(s string) ([]logCmd, error) {
 				c.max, _ = strconv.Atoi(rest[1:])
 			}
 		}
-		if !logCmds[c.name] {
+		op, ok := logOps[c.name]
+		if !ok {
 			return nil, fmt.Errorf("access log command %%%s%% is not supported", c.name)
 		}
+		c.op = op
 		c.argKey, c.altKey = headerKey(c.arg), headerKey(c.alt)
+		c.argPseudo, c.altPseudo = pseudoOf(c.arg), pseudoOf(c.alt)
 		out = append(out, c)
 	}
 	return out, nil
@@ -93,7 +148,7 @@ func parseLogFormat(s string) ([]logCmd, error) {
 
 // appendText appends the command's text-format rendering ("-" when empty)
 // to dst.
-func (c logCmd) appendText(dst []byte, st *reqState) []byte {
+func (c *logCmd) appendText(dst []byte, st *reqState) []byte {
 	if d, ok := c.appendFast(dst, st); ok {
 		return d
 	}
@@ -104,77 +159,77 @@ func (c logCmd) appendText(dst []byte, st *reqState) []byte {
 // byte counts, duration) straight into dst rather than into a string
 // first: one allocation less each, per logged request. Their values are
 // never empty and need no JSON escaping. ok is false for other commands.
-func (c logCmd) appendFast(dst []byte, st *reqState) (_ []byte, ok bool) {
+func (c *logCmd) appendFast(dst []byte, st *reqState) (_ []byte, ok bool) {
 	if c.max != 0 {
 		return dst, false
 	}
-	switch c.name {
-	case "START_TIME":
+	switch c.op {
+	case opStartTime:
 		return appendStartTime(dst, st.start), true
-	case "RESPONSE_CODE":
+	case opResponseCode:
 		return strconv.AppendInt(dst, int64(st.w.code), 10), true
-	case "BYTES_RECEIVED":
+	case opBytesReceived:
 		return strconv.AppendInt(dst, st.body.n.Load(), 10), true
-	case "BYTES_SENT":
+	case opBytesSent:
 		return strconv.AppendInt(dst, st.w.bytes, 10), true
-	case "DURATION":
+	case opDuration:
 		return strconv.AppendInt(dst, time.Since(st.start).Milliseconds(), 10), true
 	}
 	return dst, false
 }
 
 // value renders one command for a finished request ("" when unknown).
-func (c logCmd) value(st *reqState) string {
+func (c *logCmd) value(st *reqState) string {
 	r := st.req
 	var v string
-	switch c.name {
-	case "START_TIME":
+	switch c.op {
+	case opStartTime:
 		v = string(appendStartTime(nil, st.start))
-	case "REQ":
-		if v = st.reqValueKey(c.arg, c.argKey); v == "" && c.alt != "" {
-			v = st.reqValueKey(c.alt, c.altKey)
+	case opReq:
+		if v = st.reqValueKey(c.arg, c.argKey, c.argPseudo); v == "" && c.alt != "" {
+			v = st.reqValueKey(c.alt, c.altKey, c.altPseudo)
 		}
-	case "RESP":
+	case opResp:
 		if v = firstValue(st.w.Header(), c.arg, c.argKey); v == "" && c.alt != "" {
 			v = firstValue(st.w.Header(), c.alt, c.altKey)
 		}
-	case "TRAILER":
+	case opTrailer:
 		v = st.w.Header().Get(http.TrailerPrefix + c.arg)
-	case "PROTOCOL":
+	case opProtocol:
 		v = r.Proto
-	case "RESPONSE_CODE":
+	case opResponseCode:
 		v = strconv.Itoa(st.w.code)
-	case "RESPONSE_CODE_DETAILS":
+	case opResponseCodeDetails:
 		v = st.details
-	case "RESPONSE_FLAGS":
+	case opResponseFlags:
 		v = st.flags
-	case "BYTES_RECEIVED":
+	case opBytesReceived:
 		v = strconv.FormatInt(st.body.n.Load(), 10)
-	case "BYTES_SENT":
+	case opBytesSent:
 		v = strconv.FormatInt(st.w.bytes, 10)
-	case "DURATION":
+	case opDuration:
 		v = strconv.FormatInt(time.Since(st.start).Milliseconds(), 10)
-	case "UPSTREAM_HOST":
+	case opUpstreamHost:
 		v = st.upstreamHost
-	case "UPSTREAM_CLUSTER":
+	case opUpstreamCluster:
 		v = st.cluster
-	case "DOWNSTREAM_REMOTE_ADDRESS":
+	case opDownstreamRemoteAddress:
 		v = r.RemoteAddr
-	case "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT":
+	case opDownstreamRemoteAddressWithoutPort:
 		v, _, _ = net.SplitHostPort(r.RemoteAddr)
-	case "DOWNSTREAM_LOCAL_ADDRESS":
+	case opDownstreamLocalAddress:
 		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 			v = localAddrString(a)
 		}
-	case "REQUESTED_SERVER_NAME":
+	case opRequestedServerName:
 		if r.TLS != nil {
 			v = r.TLS.ServerName
 		}
-	case "ROUTE_NAME":
+	case opRouteName:
 		if st.rt != nil {
 			v = st.rt.name
 		}
-	case "HOSTNAME":
+	case opHostname:
 		v = hostname
 	}
 	if c.max > 0 && len(v) > c.max {
@@ -305,7 +360,8 @@ func (spec *logSpec) setText(s string) error {
 // this runs once per request and was a sixth of the proxy's CPU.
 func (spec *logSpec) render(dst []byte, st *reqState) []byte {
 	if spec.json == nil {
-		for _, c := range spec.text {
+		for i := range spec.text {
+			c := &spec.text[i]
 			if c.name == "" {
 				dst = append(dst, c.lit...)
 				continue
@@ -327,7 +383,7 @@ func (spec *logSpec) render(dst []byte, st *reqState) []byte {
 					dst = d
 					continue
 				}
-			} else if f.cmds[0].name == "START_TIME" {
+			} else if f.cmds[0].op == opStartTime {
 				d, ok := f.cmds[0].appendFast(append(dst, '"'), st)
 				if ok {
 					dst = append(d, '"')
@@ -347,7 +403,8 @@ func (spec *logSpec) render(dst []byte, st *reqState) []byte {
 			continue
 		}
 		var s strings.Builder
-		for _, c := range f.cmds {
+		for i := range f.cmds {
+			c := &f.cmds[i]
 			if c.name == "" {
 				s.WriteString(c.lit)
 			} else {
@@ -435,8 +492,17 @@ func firstValue(h http.Header, name, key string) string {
 	return ""
 }
 
-// reqValueKey is reqValue with name's canonical key computed in advance.
-func (st *reqState) reqValueKey(name, key string) string {
+// reqValueKey is reqValue with name's canonical key and pseudo-header
+// kind computed in advance.
+func (st *reqState) reqValueKey(name, key string, p pseudo) string {
+	switch p {
+	case pseudoAuthority:
+		return st.req.Host
+	case pseudoPath:
+		return st.req.URL.RequestURI()
+	case pseudoMethod:
+		return st.req.Method
+	}
 	if key == "" || (key == "X-Envoy-Original-Path" && st.originalPath != "") {
 		return st.reqValue(name)
 	}
