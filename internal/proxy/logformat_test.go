@@ -65,7 +65,7 @@ func BenchmarkRenderEGJSON(b *testing.B) {
 // The millisecond memo never gives one millisecond's stamp to another.
 func TestAppendStartTime(t *testing.T) {
 	base := time.Date(2026, 11, 27, 12, 0, 0, 0, time.FixedZone("x", 3600))
-	for _, d := range []time.Duration{0, 400 * time.Microsecond, time.Millisecond, 0, 1500 * time.Millisecond, time.Hour} {
+	for _, d := range []time.Duration{0, 400 * time.Microsecond, time.Millisecond, 0, 1500 * time.Millisecond, 1999*time.Millisecond + 999*time.Microsecond, 2 * time.Second, time.Hour, 10 * time.Millisecond} {
 		tm := base.Add(d)
 		want := tm.UTC().Format(startTimeLayout)
 		for i := 0; i < 2; i++ { // computed, then from the memo
