@@ -217,9 +217,10 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, bodyLen int64)
 	}
 	c.limit = maxResponseHeader
 	var resp *http.Response
+	var respLen int64
 	var err error
 	for n := 0; ; n++ {
-		resp, err = c.readResponse(req)
+		resp, respLen, err = c.readResponse(req)
 		if err != nil {
 			return nil, c.fail(ctx, err)
 		}
@@ -234,6 +235,12 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, bodyLen int64)
 	c.limit = -1
 	keep := !resp.Close && !req.Close && !hasToken(req.Header["Connection"], "close") &&
 		resp.StatusCode != http.StatusSwitchingProtocols
+	if respLen > 0 {
+		b := &h1Body{c: c, keep: keep, ctx: ctx, length: lengthBody{br: c.br, n: respLen}}
+		b.rc = &b.length
+		resp.Body = b
+		return resp, nil
+	}
 	if resp.Body == http.NoBody {
 		// HEAD, 204, 304, Content-Length: 0: the exchange is over.
 		c.release(keep)
@@ -323,6 +330,9 @@ type h1Body struct {
 	ctx  context.Context
 	done atomic.Bool // the connection was released
 	err  error       // what Read returns once done
+	// length is rc for a simple response (readResponse), allocated with
+	// the h1Body.
+	length lengthBody
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {

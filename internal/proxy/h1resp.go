@@ -16,21 +16,23 @@ import (
 // dozen allocations per proxied request on bench/proxy.sh (its textproto
 // reader, header map, line copies and body wrapper); the simple path makes
 // five.
-func (c *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
+//
+// A simple response's body is left to the caller: its Body is http.NoBody
+// and bodyLen its length, so that the caller can make the body reader part
+// of its own allocation. bodyLen is 0 otherwise.
+func (c *h1Conn) readResponse(req *http.Request) (resp *http.Response, bodyLen int64, err error) {
 	head, err := bufferedHead(c.br)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if head != nil {
 		if resp, ok := parseSimpleHead(head, req); ok {
 			_, _ = c.br.Discard(len(head))
-			if resp.ContentLength > 0 {
-				resp.Body = &lengthBody{br: c.br, n: resp.ContentLength}
-			}
-			return resp, nil
+			return resp, resp.ContentLength, nil
 		}
 	}
-	return http.ReadResponse(c.br, req)
+	resp, err = http.ReadResponse(c.br, req)
+	return resp, 0, err
 }
 
 // bufferedHead waits until br holds a whole response head (up to the blank

@@ -97,6 +97,11 @@ func (st *reqState) runFilters(i int, s *filters.Stream) {
 				enabled = !pf.disabled
 			}
 		}
+		if _, ok := f.f.(*filters.Router); ok {
+			// The router is last and only continues to forwarding:
+			// calling it through Serve cost a closure per request.
+			break
+		}
 		if enabled {
 			next := i + 1
 			f.f.Serve(s, func(s *filters.Stream) { st.runFilters(next, s) })
