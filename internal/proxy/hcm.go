@@ -41,6 +41,7 @@ type reqState struct {
 	originalPath string // before prefix/regex rewrite
 	vh           *vhost
 	rt           *route
+	vals         []string // setHeader's storage, from exchange.vals
 }
 
 var emptyTable = &routeTable{exact: map[string]*vhost{}}
@@ -52,6 +53,7 @@ type exchange struct {
 	w    respWriter
 	body countingBody
 	s    filters.Stream
+	vals [8]string
 }
 
 // serve is the HttpConnectionManager: it normalises the request, selects
@@ -61,7 +63,7 @@ func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{}
 	x.w.ResponseWriter = w
 	st := &x.st
-	*st = reqState{lr: lr, req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: &x.w}
+	*st = reqState{lr: lr, req: r, origURI: r.URL.RequestURI(), start: time.Now(), w: &x.w, vals: x.vals[:]}
 	r, timers := startTimers(r, h.streamIdle, h.requestTimeout)
 	defer timers.stop()
 	st.w.timers = timers
@@ -163,22 +165,22 @@ func (h *hcmCfg) preprocess(st *reqState, r *http.Request) bool {
 		}
 	}
 	if h.genRequestID && r.Header.Get("X-Request-Id") == "" {
-		r.Header.Set("X-Request-Id", newUUID())
+		st.setHeader(r.Header, "X-Request-Id", newUUID())
 	}
 	if r.Header.Get("X-Forwarded-Proto") == "" || h.useRemote {
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
 		}
-		r.Header.Set("X-Forwarded-Proto", scheme)
+		st.setHeader(r.Header, "X-Forwarded-Proto", scheme)
 	}
 	if h.useRemote && !h.skipXFF {
 		ip, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err == nil {
 			if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
-				r.Header.Set("X-Forwarded-For", prior+","+ip)
+				st.setHeader(r.Header, "X-Forwarded-For", prior+","+ip)
 			} else {
-				r.Header.Set("X-Forwarded-For", ip)
+				st.setHeader(r.Header, "X-Forwarded-For", ip)
 			}
 		}
 	}
@@ -289,7 +291,7 @@ func (st *reqState) localReply(w http.ResponseWriter, code int, body, details st
 	if extra != nil {
 		extra(hdr)
 	}
-	st.lr.hcm.serverHeader(hdr)
+	st.serverHeader(hdr)
 	if strings.HasPrefix(st.req.Header.Get("Content-Type"), "application/grpc") {
 		hdr.Set("Content-Type", "application/grpc")
 		hdr.Set("Grpc-Status", strconv.Itoa(grpcStatusFor(ri.code)))
@@ -310,16 +312,32 @@ func (st *reqState) localReply(w http.ResponseWriter, code int, body, details st
 }
 
 // serverHeader applies server_header_transformation.
-func (h *hcmCfg) serverHeader(hdr http.Header) {
+func (st *reqState) serverHeader(hdr http.Header) {
+	h := st.lr.hcm
 	switch {
 	case h.passServer:
 	case h.appendServer:
 		if hdr.Get("Server") == "" {
-			hdr.Set("Server", h.serverName)
+			st.setHeader(hdr, "Server", h.serverName)
 		}
 	default:
-		hdr.Set("Server", h.serverName)
+		st.setHeader(hdr, "Server", h.serverName)
 	}
+}
+
+// setHeader is h.Set(key, v) for a canonical key, with the value's slice
+// taken from the request's own storage: the few headers the proxy sets on
+// every request (x-request-id, x-forwarded-*, server, ...) were an
+// allocation each.
+func (st *reqState) setHeader(h http.Header, key, v string) {
+	if len(st.vals) == 0 {
+		h[key] = []string{v}
+		return
+	}
+	s := st.vals[:1:1]
+	st.vals = st.vals[1:]
+	s[0] = v
+	h[key] = s
 }
 
 func newUUID() string {

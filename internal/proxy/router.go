@@ -199,7 +199,7 @@ func (st *reqState) forward(s *filters.Stream) {
 	}
 	st.requestOps(out, wc)
 	if a.timeout > 0 && !suppress {
-		out.Header.Set("X-Envoy-Expected-Rq-Timeout-Ms", strconv.FormatInt(a.timeout.Milliseconds(), 10))
+		st.setHeader(out.Header, "X-Envoy-Expected-Rq-Timeout-Ms", a.timeoutMs)
 	}
 
 	// Buffer a small body so that retries can replay it.
@@ -432,9 +432,9 @@ func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc 
 		hdr.Set("X-Envoy-Attempt-Count", strconv.Itoa(attempt))
 	}
 	if !st.lr.hcm.suppressEnvoy {
-		hdr.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+		st.setHeader(hdr, "X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 	}
-	st.lr.hcm.serverHeader(hdr)
+	st.serverHeader(hdr)
 	if websocket && resp.StatusCode == http.StatusSwitchingProtocols {
 		st.tunnel(w, resp)
 		return

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,6 +102,7 @@ type routeAction struct {
 	hostHeader    string
 	appendXFH     bool
 	timeout       time.Duration // 0: none
+	timeoutMs     string        // timeout in milliseconds, for x-envoy-expected-rq-timeout-ms
 	idleTimeout   time.Duration
 	retry         *retryPolicy
 	websocket     bool
@@ -527,6 +529,7 @@ func compileAction(a *routev3.RouteAction, vh *vhost, clusters map[string]bool) 
 	if a.Timeout != nil {
 		ra.timeout = a.GetTimeout().AsDuration()
 	}
+	ra.timeoutMs = strconv.FormatInt(ra.timeout.Milliseconds(), 10)
 	if a.IdleTimeout != nil {
 		ra.idleTimeout = a.GetIdleTimeout().AsDuration()
 	}
