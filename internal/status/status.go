@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portico-gw/portico/internal/treeequal"
@@ -88,16 +89,18 @@ func objectOf(e reflect.Value) (Object, bool, error) {
 		return Object{}, false, nil
 	}
 	s := e.Elem()
-	meta, status, tm := s.FieldByName("ObjectMeta"), s.FieldByName("Status"), s.FieldByName("TypeMeta")
-	if !meta.IsValid() || !status.IsValid() {
+	f := fieldsOf(s.Type())
+	if f == nil {
 		return Object{}, false, nil
 	}
+	meta, status := s.Field(f.meta), s.Field(f.status)
 	o := Object{Kind: s.Type().Name(), APIVersion: apiVersions[s.Type().PkgPath()]}
-	if tm.IsValid() {
-		if k := tm.FieldByName("Kind").String(); k != "" {
+	if f.typeMeta >= 0 {
+		tm := s.Field(f.typeMeta)
+		if k := tm.Field(f.kind).String(); k != "" {
 			o.Kind = k
 		}
-		if av := tm.FieldByName("APIVersion").String(); av != "" {
+		if av := tm.Field(f.apiVersion).String(); av != "" {
 			o.APIVersion = av
 		}
 	}
@@ -115,6 +118,47 @@ func objectOf(e reflect.Value) (Object, bool, error) {
 		o.Status = map[string]any{}
 	}
 	return o, true, nil
+}
+
+// statusFields are the field indices objectOf reads in one struct type:
+// looking them up by name for every object of every publication was a
+// tenth of it.
+type statusFields struct {
+	meta, status, typeMeta int // typeMeta -1: none
+	kind, apiVersion       int // in TypeMeta
+	namespace, name        int // in ObjectMeta
+}
+
+var fieldCache sync.Map // reflect.Type -> *statusFields (nil: not an object)
+
+// fieldsOf is t's statusFields, nil when t has no ObjectMeta and Status
+// (or an ObjectMeta without string Namespace and Name).
+func fieldsOf(t reflect.Type) *statusFields {
+	if v, ok := fieldCache.Load(t); ok {
+		return v.(*statusFields)
+	}
+	var f *statusFields
+	meta, okM := t.FieldByName("ObjectMeta")
+	status, okS := t.FieldByName("Status")
+	if okM && okS && len(meta.Index) == 1 && len(status.Index) == 1 && meta.Type.Kind() == reflect.Struct {
+		ns, okN := meta.Type.FieldByName("Namespace")
+		name, okName := meta.Type.FieldByName("Name")
+		if okN && okName && len(ns.Index) == 1 && len(name.Index) == 1 &&
+			ns.Type.Kind() == reflect.String && name.Type.Kind() == reflect.String {
+			f = &statusFields{meta: meta.Index[0], status: status.Index[0], typeMeta: -1,
+				namespace: ns.Index[0], name: name.Index[0]}
+			if tm, ok := t.FieldByName("TypeMeta"); ok && len(tm.Index) == 1 && tm.Type.Kind() == reflect.Struct {
+				k, okK := tm.Type.FieldByName("Kind")
+				av, okA := tm.Type.FieldByName("APIVersion")
+				if okK && okA && len(k.Index) == 1 && len(av.Index) == 1 &&
+					k.Type.Kind() == reflect.String && av.Type.Kind() == reflect.String {
+					f.typeMeta, f.kind, f.apiVersion = tm.Index[0], k.Index[0], av.Index[0]
+				}
+			}
+		}
+	}
+	fieldCache.Store(t, f)
+	return f
 }
 
 func roundTrip(in any, out *map[string]any) error {
@@ -139,6 +183,10 @@ type Store struct {
 	// when the key was seen twice).
 	memo map[any]*memo
 	src  map[string]any
+	// spare holds the maps of the publication before last, cleared and
+	// filled again by the next: allocating maps for 1000s of entries on
+	// every publication was most of its garbage.
+	spare *publication
 }
 
 // memo is one published object and the transition times stamped on it.
@@ -192,6 +240,7 @@ func (s *Store) PublishResults(results ...any) ([]Object, error) {
 	p := s.start()
 	var out []Object
 	var firstErr error
+	var keyBuf []byte
 	for _, result := range results {
 		objs, err := fromResult(result, func(e reflect.Value) (Object, bool, error) {
 			var ptr any
@@ -203,9 +252,12 @@ func (s *Store) PublishResults(results ...any) ([]Object, error) {
 				}
 				// A new translation copies every object again: one equal
 				// to its key's object of last time converts the same.
-				if key, ok := keyOf(e); ok {
-					if old := s.src[key]; old != nil && old != "" {
-						if m := s.memo[old]; m != nil && m.key == key && treeequal.Equal(old, ptr) {
+				if key, ok := appendKey(keyBuf[:0], e); ok {
+					keyBuf = key
+					if old := s.src[string(key)]; old != nil && old != "" {
+						ov := reflect.ValueOf(old)
+						if m := s.memo[old]; m != nil && m.key == string(key) && ov.Type() == e.Type() &&
+							sameInputs(ov, e, fieldsOf(e.Elem().Type())) {
 							p.reuse(m, ptr)
 							return m.obj, true, nil
 						}
@@ -227,30 +279,44 @@ func (s *Store) PublishResults(results ...any) ([]Object, error) {
 	return out, firstErr
 }
 
-// keyOf is Object.Key of what objectOf makes of e, without converting it.
-func keyOf(e reflect.Value) (string, bool) {
+// appendKey appends Object.Key of what objectOf makes of e to dst,
+// without converting it; ok is false when e is not an object. Callers
+// look maps up with string(key), which does not allocate.
+func appendKey(dst []byte, e reflect.Value) (_ []byte, ok bool) {
 	s := e.Elem()
 	if s.Kind() != reflect.Struct {
-		return "", false
+		return dst, false
 	}
-	meta := s.FieldByName("ObjectMeta")
-	if !meta.IsValid() || !s.FieldByName("Status").IsValid() {
-		return "", false
+	f := fieldsOf(s.Type())
+	if f == nil {
+		return dst, false
 	}
-	kind := s.Type().Name()
-	if tm := s.FieldByName("TypeMeta"); tm.IsValid() {
-		if k := tm.FieldByName("Kind").String(); k != "" {
-			kind = k
-		}
+	kind := ""
+	if f.typeMeta >= 0 {
+		kind = s.Field(f.typeMeta).Field(f.kind).String()
 	}
-	ns, name := meta.FieldByName("Namespace"), meta.FieldByName("Name")
-	if ns.Kind() != reflect.String || name.Kind() != reflect.String {
-		return "", false
+	if kind == "" {
+		kind = s.Type().Name()
 	}
-	if ns.String() == "" {
-		return kind + " " + name.String(), true
+	meta := s.Field(f.meta)
+	ns, name := meta.Field(f.namespace).String(), meta.Field(f.name).String()
+	dst = append(append(dst, kind...), ' ')
+	if ns != "" {
+		dst = append(append(dst, ns...), '/')
 	}
-	return kind + " " + ns.String() + "/" + name.String(), true
+	return append(dst, name...), true
+}
+
+// sameInputs reports whether a and b (pointers to structs of one type
+// with fields f) give the same Object: objectOf reads only their type
+// meta, object meta and status, so the rest (a route's spec) is not
+// compared.
+func sameInputs(a, b reflect.Value, f *statusFields) bool {
+	x, y := a.Elem(), b.Elem()
+	if f.typeMeta >= 0 && !treeequal.EqualValues(x.Field(f.typeMeta), y.Field(f.typeMeta)) {
+		return false
+	}
+	return treeequal.EqualValues(x.Field(f.meta), y.Field(f.meta)) && treeequal.EqualValues(x.Field(f.status), y.Field(f.status))
 }
 
 // publication is one Publish in progress.
@@ -264,9 +330,19 @@ type publication struct {
 }
 
 func (s *Store) start() *publication {
+	now := s.now().UTC().Format(time.RFC3339)
+	if p := s.spare; p != nil {
+		s.spare = nil
+		clear(p.times)
+		clear(p.seen)
+		clear(p.memo)
+		clear(p.src)
+		p.now = now
+		return p
+	}
 	// Sized like the last publication's: growing maps of 1000s of
 	// entries from empty was a third of a reload's status work.
-	return &publication{s: s, now: s.now().UTC().Format(time.RFC3339), times: make(map[string]stamp, len(s.times)),
+	return &publication{s: s, now: now, times: make(map[string]stamp, len(s.times)),
 		seen: make(map[string]Object, len(s.prev)), memo: make(map[any]*memo, len(s.memo)), src: make(map[string]any, len(s.src))}
 }
 
@@ -311,7 +387,11 @@ func (p *publication) record(m *memo, ptr any) {
 }
 
 func (p *publication) finish() {
-	p.s.prev, p.s.times, p.s.memo, p.s.src = p.seen, p.times, p.memo, p.src
+	s := p.s
+	if s.prev != nil && s.times != nil && s.memo != nil && s.src != nil {
+		s.spare = &publication{s: s, seen: s.prev, times: s.times, memo: s.memo, src: s.src}
+	}
+	s.prev, s.times, s.memo, s.src = p.seen, p.times, p.memo, p.src
 }
 
 // walkConditions calls fn for each condition in any "conditions" list of

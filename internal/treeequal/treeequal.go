@@ -24,6 +24,10 @@ func Equal(a, b any) bool {
 	return equal(va, vb)
 }
 
+// EqualValues is Equal for values already in hand (fields reached by
+// reflection): no interface round trip.
+func EqualValues(a, b reflect.Value) bool { return equal(a, b) }
+
 func equal(a, b reflect.Value) bool {
 	if !a.IsValid() || !b.IsValid() {
 		return a.IsValid() == b.IsValid()
