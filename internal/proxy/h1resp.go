@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"github.com/portico-gw/portico/internal/proxy/h1srv"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -128,7 +129,7 @@ func parseSimpleHead(head []byte, req *http.Request) (*http.Response, bool) {
 		if colon <= 0 {
 			return nil, false // also a continuation line: net/http's
 		}
-		key, ok := canonicalKey(kv[:colon])
+		key, ok := h1srv.CanonicalKey(kv[:colon])
 		if !ok {
 			return nil, false
 		}
@@ -199,40 +200,6 @@ func parseLength(v string) int64 {
 		n = n*10 + int64(v[i]-'0')
 	}
 	return n
-}
-
-// canonicalKey is k as a canonical header key: k itself when it already
-// is one (no allocation), else textproto's canonical form. ok is false
-// when k has a byte a header name may not have.
-func canonicalKey(k string) (string, bool) {
-	upper := true
-	canonical := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !tokenByte(c) {
-			return "", false
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			canonical = false
-		}
-		upper = c == '-'
-	}
-	if canonical {
-		return k, true
-	}
-	return textproto.CanonicalMIMEHeaderKey(k), true
-}
-
-// tokenByte reports whether c may appear in a header name (RFC 9110 token).
-func tokenByte(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }
 
 // lengthBody is a response body of known length read from the connection:

@@ -69,6 +69,15 @@ var commonKeys = func() map[string]string {
 	return m
 }()
 
+// CanonicalKey is k in net/textproto's canonical form, k itself (no
+// allocation) when it already is, interned when it is a common header;
+// ok is false when k is not a valid header name. The proxy's upstream
+// client parses response heads with it.
+func CanonicalKey(k string) (key string, ok bool) {
+	key, kind := canonicalKey(k)
+	return key, kind == keyOK
+}
+
 // canonicalKey returns k in canonical form (net/textproto's
 // CanonicalMIMEHeaderKey rules). k is a substring of the request head: an
 // already canonical key is returned as is, without allocating.
