@@ -3,10 +3,11 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"github.com/portico-gw/portico/internal/proxy/h1srv"
 	"io"
 	"net/http"
 	"net/textproto"
+
+	"github.com/portico-gw/portico/internal/proxy/h1srv"
 )
 
 // readResponse reads a response head from c. The usual upstream answer
