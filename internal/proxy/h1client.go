@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -211,6 +212,12 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, bodyLen int64)
 			c.unsent = c.bw.Buffered() == head
 			return nil, c.fail(ctx, err)
 		}
+		// The answer cannot be there yet: reading now would fail with
+		// EAGAIN and park. Letting the other runnable requests go first
+		// often finds it arrived; on bench/proxy.sh this and the same
+		// yield in h1srv took the proxy from 3.9 to 3.2 reads per request
+		// (perf stat), with fewer context switches.
+		runtime.Gosched()
 	} else {
 		c.wstate.Store(wWriting)
 		go c.writeBody(req, bodyLen)

@@ -221,6 +221,11 @@ func (c *conn) waitForRequest() bool {
 	if c.srv.shuttingDown() {
 		return false
 	}
+	// The client has just been answered and cannot have sent its next
+	// request yet: reading at once costs a read that fails with EAGAIN.
+	// Other runnable connections go first (see the same yield in the
+	// proxy's upstream client).
+	runtime.Gosched()
 	if _, err := c.br.Peek(1); err != nil {
 		return false
 	}
