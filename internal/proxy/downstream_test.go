@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// Plaintext HTTP/1 downstreams are served by h1srv, which passes an
-// upstream response through without inventing a Content-Type (Envoy
-// does not either; net/http would sniff "text/html"); HTTP/2 with prior
-// knowledge on the same port still reaches net/http's server.
+// Plaintext HTTP/1 downstreams are served by h1srv, HTTP/2 with prior
+// knowledge on the same port still reaches net/http's server; both pass an
+// upstream response through without inventing a Content-Type (Envoy does
+// not either; net/http would sniff "text/html").
 func TestDownstreamProtocols(t *testing.T) {
 	h := newHarness(t)
 	port := freePort(t)
@@ -36,8 +36,8 @@ func TestDownstreamProtocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if b, _ := io.ReadAll(resp.Body); resp.ProtoMajor != 2 || string(b) != "<html>HTTP/1.1" {
-		t.Fatalf("h2c: %s %q", resp.Proto, b)
+	if b, _ := io.ReadAll(resp.Body); resp.ProtoMajor != 2 || string(b) != "<html>HTTP/1.1" || resp.Header["Content-Type"] != nil {
+		t.Fatalf("h2c: %s %q Content-Type %q", resp.Proto, b, resp.Header["Content-Type"])
 	}
 }
 

@@ -435,6 +435,12 @@ func (st *reqState) copyResponse(w http.ResponseWriter, resp *http.Response, wc 
 		st.setHeader(hdr, "X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 	}
 	st.serverHeader(hdr)
+	if _, ok := hdr["Content-Type"]; !ok {
+		// Envoy passes a response without a Content-Type through as it
+		// is; net/http, which serves TLS and HTTP/2 downstreams, would
+		// sniff one unless the key is present with no value.
+		hdr["Content-Type"] = nil
+	}
 	if websocket && resp.StatusCode == http.StatusSwitchingProtocols {
 		st.tunnel(w, resp)
 		return
