@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,27 +190,10 @@ func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte, seen map
 	if !st.IsDir() {
 		return read(p, st) // a file named explicitly is read whatever its extension
 	}
-	var files []string
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml", ".json":
-			files = append(files, path)
-		}
-		return nil
-	})
+	files, err := inputFiles(p)
 	if err != nil {
 		return err
 	}
-	sort.Strings(files)
 	infos, err := statAll(files)
 	if err != nil {
 		return err

@@ -70,28 +70,10 @@ func (l *loader) loadPath(p string) error {
 		// A file named explicitly is read whatever its extension.
 		return l.loadFile(p)
 	}
-	var files []string
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			// Hidden folders (.git, editor state) are never input.
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml", ".json":
-			files = append(files, path)
-		}
-		return nil
-	})
+	files, err := inputFiles(p)
 	if err != nil {
 		return err
 	}
-	sort.Strings(files) // WalkDir is lexical per folder; sort makes the whole order explicit
 	for _, f := range files {
 		if err := l.loadFile(f); err != nil {
 			return err
@@ -199,4 +181,32 @@ func (l *loader) loadDoc(u unit) []result {
 	// documents are parsed (it is several times the size of the decoded object).
 	doc.root = nil
 	return out
+}
+
+// inputFiles lists the input files under the folder dir: .yaml, .yml and
+// .json files, hidden folders (.git, editor state) skipped, sorted (WalkDir
+// is lexical per folder; sorting makes the whole order explicit).
+func inputFiles(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	return files, nil
 }
