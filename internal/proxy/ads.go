@@ -25,8 +25,7 @@ type adsSession struct {
 	subs     map[string][]string
 	nonce    map[string]string
 	warnings map[string][]string
-	pending  bool      // accepted state not yet served
-	since    time.Time // when pending started
+	waiting
 }
 
 // adsWindow is the ADS connection's HTTP/2 flow-control window.
@@ -100,7 +99,7 @@ func (p *Proxy) stream(ctx context.Context, conn *grpc.ClientConn, state *xdsSta
 			return err
 		}
 	}
-	return pump(ctx, sctx, cli.Recv, s.handle, func() { p.fetchTimeout(state, &s.pending, s.since, s.serve) })
+	return pump(ctx, sctx, cli.Recv, s.handle, func() { s.expire(p, state) })
 }
 
 // pump feeds a stream's responses to handle, one at a time, and calls tick
@@ -143,12 +142,35 @@ func pump[R any](ctx, sctx context.Context, recv func() (R, error), handle func(
 	}
 }
 
-// fetchTimeout is Envoy's initial_fetch_timeout: once a config has waited
-// that long for resources that never came, it is served without them.
-func (p *Proxy) fetchTimeout(state *xdsState, pending *bool, since time.Time, serve func()) {
-	if *pending && time.Since(since) > p.opts.InitialFetchTimeout {
+// waiting is an accepted config not served yet because resources it
+// references have not arrived; both ADS sessions keep one.
+type waiting struct {
+	pending bool      // accepted state not yet served
+	since   time.Time // when pending started
+}
+
+// accepted serves state once nothing its subscriptions name is missing.
+func (w *waiting) accepted(p *Proxy, state *xdsState, subs map[string][]string) {
+	if !w.pending {
+		w.pending, w.since = true, time.Now()
+	}
+	if len(state.missingOf(subs)) == 0 {
+		w.serve(p, state)
+	}
+}
+
+// serve swaps in the runtime built from the accepted state.
+func (w *waiting) serve(p *Proxy, state *xdsState) {
+	p.swapIn(state)
+	w.pending = false
+}
+
+// expire is Envoy's initial_fetch_timeout: once a config has waited that
+// long for resources that never came, it is served without them.
+func (w *waiting) expire(p *Proxy, state *xdsState) {
+	if w.pending && time.Since(w.since) > p.opts.InitialFetchTimeout {
 		p.log.Warn("serving without missing resources after initial fetch timeout", "missing", state.missing())
-		serve()
+		w.serve(p, state)
 	}
 }
 
@@ -210,12 +232,7 @@ func (s *adsSession) handle(r *discoveryv3.DiscoveryResponse) error {
 			}
 		}
 	}
-	if !s.pending {
-		s.pending, s.since = true, time.Now()
-	}
-	if len(s.state.missingOf(s.subs)) == 0 {
-		s.serve()
-	}
+	s.accepted(s.p, s.state, s.subs)
 	return nil
 }
 
@@ -248,12 +265,6 @@ func (s *adsSession) nack(r *discoveryv3.DiscoveryResponse, err error) error {
 		req.ResourceNames = nil
 	}
 	return s.send(req)
-}
-
-// serve swaps in the runtime built from the accepted state.
-func (s *adsSession) serve() {
-	s.p.swapIn(s.state)
-	s.pending = false
 }
 
 // swapIn builds the runtime of an accepted state and serves it.

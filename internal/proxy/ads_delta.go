@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -31,8 +30,7 @@ type deltaSession struct {
 	send     func(*discoveryv3.DeltaDiscoveryRequest) error
 	subs     map[string][]string            // RDS, EDS and SDS names subscribed
 	warnings map[string]map[string][]string // by type, then resource
-	pending  bool
-	since    time.Time
+	waiting
 }
 
 func (p *Proxy) streamDelta(ctx context.Context, conn *grpc.ClientConn, state *xdsState) error {
@@ -60,7 +58,7 @@ func (p *Proxy) streamDelta(ctx context.Context, conn *grpc.ClientConn, state *x
 			return err
 		}
 	}
-	return pump(ctx, sctx, cli.Recv, s.handle, func() { p.fetchTimeout(state, &s.pending, s.since, s.serve) })
+	return pump(ctx, sctx, cli.Recv, s.handle, func() { s.expire(p, state) })
 }
 
 // handle compiles the changed resources, merges them (and the removals)
@@ -118,12 +116,7 @@ func (s *deltaSession) handle(r *discoveryv3.DeltaDiscoveryResponse) error {
 			return err
 		}
 	}
-	if !s.pending {
-		s.pending, s.since = true, time.Now()
-	}
-	if len(s.state.missingOf(s.subs)) == 0 {
-		s.serve()
-	}
+	s.accepted(s.p, s.state, s.subs)
 	return nil
 }
 
@@ -189,11 +182,6 @@ func (s *deltaSession) allWarnings() []string {
 		}
 	}
 	return warningsOf(byType)
-}
-
-func (s *deltaSession) serve() {
-	s.p.swapIn(s.state)
-	s.pending = false
 }
 
 // names are the names of c's resources of the type.
