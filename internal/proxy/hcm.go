@@ -88,7 +88,7 @@ func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // runFilters runs the HCM's enabled filters from the i-th on, then the
-// router.
+// router (not among them: see compileHCM).
 func (st *reqState) runFilters(i int, s *filters.Stream) {
 	h, lr := st.lr.hcm, st.lr
 	for ; i < len(h.filters); i++ {
@@ -98,11 +98,6 @@ func (st *reqState) runFilters(i int, s *filters.Stream) {
 			if pf, ok := st.rt.mergedPerFilter(st.vh, lr.routes)[f.name]; ok {
 				enabled = !pf.disabled
 			}
-		}
-		if _, ok := f.f.(*filters.Router); ok {
-			// The router is last and only continues to forwarding:
-			// calling it through Serve cost a closure per request.
-			break
 		}
 		if enabled {
 			next := i + 1

@@ -290,6 +290,7 @@ func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCf
 		return nil, nil, err
 	}
 	seen := map[string]bool{}
+	hasRouter := false
 	for i, f := range h.GetHttpFilters() {
 		if seen[f.GetName()] {
 			return nil, nil, fmt.Errorf("http filter %q appears twice", f.GetName())
@@ -319,11 +320,16 @@ func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCf
 			return nil, nil, fmt.Errorf("http filter %q: %v", f.GetName(), err)
 		}
 		if r, ok := inst.(*filters.Router); ok {
+			// The router only continues to forwarding, which the HCM
+			// does after the last filter anyway (even with the router
+			// disabled): it is not run as a filter.
 			hc.suppressEnvoy = r.SuppressEnvoyHeaders
+			hasRouter = true
+			continue
 		}
 		hc.filters = append(hc.filters, hcmFilter{name: f.GetName(), f: inst, disabled: f.GetDisabled()})
 	}
-	if len(hc.filters) == 0 {
+	if !hasRouter {
 		return nil, nil, fmt.Errorf("no http filters: the router is required")
 	}
 	return hc, warnings, nil
