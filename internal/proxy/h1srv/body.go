@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // maxPostHandlerReadBytes is how much unread request body the server
@@ -42,7 +44,14 @@ type body struct {
 	sawEOF     bool
 	closed     bool
 	earlyClose bool // closed with more than maxPostHandlerReadBytes unread
+	abandoned  bool // a Strict server gave up on the rest (conn.abandonBody)
+	// eof mirrors sawEOF for readers that must not wait for mu, which a
+	// read blocked on the client holds.
+	eof atomic.Bool
 }
+
+// errBodyAbandoned is what reads of a body the server gave up on return.
+var errBodyAbandoned = errors.New("h1srv: request body abandoned: the response is complete")
 
 func (b *body) init(x *exchange, n int64, closing bool) {
 	b.x, b.br, b.closing = x, x.w.c.br, closing
@@ -58,6 +67,9 @@ func (b *body) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.abandoned {
+		return 0, errBodyAbandoned
 	}
 	if b.expect {
 		b.x.w.sendContinue()
@@ -101,6 +113,7 @@ func (b *body) readLocked(p []byte) (n int, err error) {
 		}
 	}
 	if b.sawEOF {
+		b.eof.Store(true)
 		b.x.w.c.bodyDone()
 	}
 	return n, err
@@ -114,7 +127,7 @@ func (b *body) Close() error {
 	}
 	var err error
 	switch {
-	case b.sawEOF:
+	case b.sawEOF, b.abandoned:
 	case !b.chunked && b.closing:
 		// The connection closes next: no point reading to the end.
 	case !b.chunked && b.remain > maxPostHandlerReadBytes:
@@ -141,6 +154,9 @@ type lockedBody struct{ b *body }
 func (l lockedBody) Read(p []byte) (int, error) {
 	if l.b.closed {
 		return 0, http.ErrBodyReadAfterClose
+	}
+	if l.b.abandoned {
+		return 0, errBodyAbandoned
 	}
 	return l.b.readLocked(p)
 }
@@ -354,4 +370,25 @@ func (b *body) readTrailer() error {
 		maps.Copy(r.Trailer, t)
 	}
 	return nil
+}
+
+// abandonBody ends a request whose handler returned before its body was
+// read to the end (Strict servers): Envoy answers and then closes such a
+// connection rather than wait for what the client may still send. A read
+// of the body blocked on the client (the proxy's upload to an upstream
+// that already answered, or timed out) is interrupted with a past read
+// deadline; it is set again until that read lets go of the body, since
+// the reader may clear a stale head deadline just after it was set.
+func (c *conn) abandonBody(b *body) {
+	c.staleDeadline.Store(false)
+	for {
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+		if b.mu.TryLock() {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.abandoned = true
+	b.mu.Unlock()
+	c.deadlineAt = aLongTimeAgo
 }
