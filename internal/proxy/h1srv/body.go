@@ -18,9 +18,9 @@ const maxPostHandlerReadBytes = 256 << 10
 
 var (
 	errTrailerEOF    = errors.New("http: unexpected EOF reading trailer")
-	errLongTrailer   = errors.New("http: suspiciously long trailer after chunked body")
-	errBadChunk      = errors.New("malformed chunked encoding")
-	errChunkLineLong = errors.New("header line too long")
+	errLongTrailer   = framingError("http: suspiciously long trailer after chunked body")
+	errBadChunk      = framingError("malformed chunked encoding")
+	errChunkLineLong = framingError("header line too long")
 )
 
 // body is a request body: Content-Length delimited or chunked, read
@@ -48,6 +48,21 @@ type body struct {
 	// eof mirrors sawEOF for readers that must not wait for mu, which a
 	// read blocked on the client holds.
 	eof atomic.Bool
+}
+
+// framingError is a body the client framed wrongly (a bad chunk), as
+// opposed to one cut short: the texts are net/http's.
+type framingError string
+
+func (e framingError) Error() string { return string(e) }
+
+// IsFramingError reports whether err, from reading a request body, says
+// the client broke the body's framing (a malformed chunk or trailer),
+// which Envoy answers with 400 rather than as an upstream failure.
+func IsFramingError(err error) bool {
+	var fe framingError
+	var pe *protoError
+	return errors.As(err, &fe) || errors.As(err, &pe)
 }
 
 // errBodyAbandoned is what reads of a body the server gave up on return.
@@ -252,10 +267,10 @@ func (b *body) beginChunk() {
 	// A chunk line must end with CRLF, with no other CR (RFC 9112
 	// errata 7633).
 	if i := bytes.IndexByte(line, '\r'); i == -1 {
-		b.err = errors.New("chunked line ends with bare LF")
+		b.err = framingError("chunked line ends with bare LF")
 		return
 	} else if i != len(line)-2 {
-		b.err = errors.New("invalid CR in chunked line")
+		b.err = framingError("invalid CR in chunked line")
 		return
 	}
 	line = line[:len(line)-2]
@@ -279,7 +294,7 @@ func (b *body) beginChunk() {
 	b.remain = int64(size)
 	b.excess = max(b.excess-16-2*int64(size), 0)
 	if b.excess > 16*1024 {
-		b.err = errors.New("chunked encoding contains too much non-data")
+		b.err = framingError("chunked encoding contains too much non-data")
 	}
 	if size == 0 {
 		b.err = io.EOF
@@ -288,7 +303,7 @@ func (b *body) beginChunk() {
 
 func parseHex(v []byte) (n uint64, err error) {
 	if len(v) == 0 {
-		return 0, errors.New("empty hex number for chunk length")
+		return 0, framingError("empty hex number for chunk length")
 	}
 	for i, c := range v {
 		switch {
@@ -299,17 +314,17 @@ func parseHex(v []byte) (n uint64, err error) {
 		case 'A' <= c && c <= 'F':
 			c = c - 'A' + 10
 		default:
-			return 0, errors.New("invalid byte in chunk length")
+			return 0, framingError("invalid byte in chunk length")
 		}
 		if i == 16 {
-			return 0, errors.New("http chunk length too large")
+			return 0, framingError("http chunk length too large")
 		}
 		n = n<<4 | uint64(c)
 	}
 	// net/http's reader keeps sizes to 64 bits; a body length must also
 	// fit an int64.
 	if n > 1<<63-1 {
-		return 0, errors.New("http chunk length too large")
+		return 0, framingError("http chunk length too large")
 	}
 	return n, nil
 }

@@ -22,6 +22,7 @@ type conn struct {
 	remoteAddr string
 	localAddr  net.Addr
 	state      atomic.Int32 // connIdle, connActive, connClosed (for Shutdown)
+	idleSince  atomic.Int64 // about when it last became idle, Unix ns (for CloseIdle)
 
 	cr connReader
 	cw connWriter
@@ -42,6 +43,7 @@ type conn struct {
 	lastMethod string
 	idle       bool // waiting for a request under the idle timeout
 
+	lastArmed   int64       // when armReadDeadline last looked at the clock, Unix ns
 	lim         *Limits     // the server's, read before each request
 	headTimeout *protoError // a Strict server's answer when the head deadline armed fires
 
@@ -116,7 +118,9 @@ type connBufs struct {
 var bufsPool sync.Pool
 
 func newConn(s *Server, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, localAddr: rwc.LocalAddr(), hdr: make(http.Header), lim: s.currentLimits()}
+	c := &conn{srv: s, rwc: rwc, localAddr: rwc.LocalAddr(), hdr: make(http.Header), lim: s.currentLimits(),
+		lastArmed: time.Now().UnixNano()}
+	c.idleSince.Store(c.lastArmed)
 	if ra := rwc.RemoteAddr(); ra != nil {
 		c.remoteAddr = ra.String()
 	}
@@ -241,6 +245,7 @@ func (c *conn) waitForRequest() bool {
 		return c.state.CompareAndSwap(connIdle, connActive) || c.state.Load() == connActive
 	}
 	c.state.Store(connIdle)
+	c.idleSince.Store(c.lastArmed)
 	if c.srv.shuttingDown() {
 		return false
 	}

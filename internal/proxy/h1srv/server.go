@@ -21,12 +21,14 @@
 package h1srv
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,6 +227,37 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// CloseIdle closes up to n of the connections waiting for a request
+// (not yet sent its first byte, or kept alive between requests), those
+// idle the longest first, and returns how many it closed. The proxy's
+// connection limit uses it to make room under pressure, as Envoy's
+// overload manager closes idle connections.
+func (s *Server) CloseIdle(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	s.mu.Lock()
+	var idle []*conn
+	for c := range s.conns {
+		if c.state.Load() == connIdle {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(idle, func(a, b *conn) int { return cmp.Compare(a.idleSince.Load(), b.idleSince.Load()) })
+	closed := 0
+	for _, c := range idle {
+		if closed == n {
+			break
+		}
+		if c.state.CompareAndSwap(connIdle, connClosed) {
+			c.rwc.Close()
+			closed++
+		}
+	}
+	return closed
 }
 
 // Close closes the listeners and every connection at once.
