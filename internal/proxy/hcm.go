@@ -154,7 +154,7 @@ func (h *hcmCfg) preprocess(st *reqState, r *http.Request) bool {
 	if r.Method == http.MethodConnect {
 		// CONNECT needs an upgrade config Portico does not support:
 		// Envoy answers it with its own 403.
-		st.localReply(st.w, http.StatusForbidden, "", "upgrade_failed", nil)
+		st.refuseUpgrade()
 		return false
 	}
 	if h.stripAnyPort {
@@ -184,10 +184,8 @@ func (h *hcmCfg) normalisePath(st *reqState, r *http.Request) bool {
 	}
 	if frag >= 0 {
 		path, hasQuery = path[:frag], false
-		uri = path
 	} else if i := strings.IndexByte(query, '#'); i >= 0 {
 		query = query[:i]
-		uri = path + "?" + query
 	}
 	redirect := false
 	if h.escapedSlashes != hcmv3.HttpConnectionManager_KEEP_UNCHANGED {

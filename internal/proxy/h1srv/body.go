@@ -135,7 +135,15 @@ func (b *body) readLocked(p []byte) (n int, err error) {
 }
 
 func (b *body) Close() error {
-	b.mu.Lock()
+	if b.x.w.c.srv.Strict && !b.mu.TryLock() {
+		// A read blocked on the client holds the lock (the proxy's upload
+		// to an upstream that failed or timed out): closing must not wait
+		// for the client. The server gives up on the body when the
+		// handler returns (abandonBody), which ends that read.
+		return nil
+	} else if !b.x.w.c.srv.Strict {
+		b.mu.Lock()
+	}
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil
