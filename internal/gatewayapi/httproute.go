@@ -71,6 +71,11 @@ func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentR
 		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False", string(reason), msg, gen)}
 		return ps, true
 	}
+	if string(*ref.Group) == gwapiv1.GroupName && string(*ref.Kind) == kindListenerSet && t.parentIsOurs(ref) {
+		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False",
+			ReasonUnsupportedKind, kindMessage(kindListenerSet, "routes cannot attach to one"), gen)}
+		return ps, true
+	}
 	if string(*ref.Group) != gwapiv1.GroupName || string(*ref.Kind) != "Gateway" {
 		return ps, false
 	}

@@ -58,6 +58,16 @@ type Result struct {
 	EnvoyProxies []*egv1a1.EnvoyProxy
 	// EnvoyExtensionPolicies carry their status (one entry per ancestor).
 	EnvoyExtensionPolicies []*egv1a1.EnvoyExtensionPolicy
+	// SecurityPolicies carry their status (one entry per ancestor).
+	SecurityPolicies []*egv1a1.SecurityPolicy
+	// The kinds below are loaded but not translated yet; they carry a
+	// status that says so (Accepted=False, UnsupportedKind).
+	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	GRPCRoutes         []*gwapiv1.GRPCRoute
+	TLSRoutes          []*gwapiv1.TLSRoute
+	TCPRoutes          []*gwapiv1.TCPRoute
+	UDPRoutes          []*gwapiv1.UDPRoute
+	ListenerSets       []*gwapiv1.ListenerSet
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
 	XdsIR map[string]*ir.Xds
@@ -97,6 +107,10 @@ func Translate(in *resource.Set, opts Options) *Result {
 	t.processGateways(classes)
 	t.processBackends()
 	t.processHTTPRoutes()
+	t.processUnsupportedRoutes()
+	t.processListenerSets()
+	t.processBackendTLSPolicies()
+	t.processSecurityPolicies()
 	t.processEnvoyExtensionPolicies()
 	t.finish()
 	return t.result
