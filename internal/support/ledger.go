@@ -39,7 +39,7 @@ var Ledger = []Entry{
 
 	yes("HTTPRoute", "spec.hostnames", ""),
 	yes("HTTPRoute", "spec.parentRefs", "Gateways; a ListenerSet parent is Accepted=False (UnsupportedKind)"),
-	notYet("HTTPRoute", "spec.useDefaultGateways", RuleFails, "default Gateways: the route attaches through parentRefs only", `"None"`),
+	notYet("HTTPRoute", "spec.useDefaultGateways", RouteNoted, "default Gateways: the route attaches through parentRefs only", `"None"`),
 	yes("HTTPRoute", "spec.rules", ""),
 	yes("HTTPRoute", "spec.rules[].name", ""),
 	yes("HTTPRoute", "spec.rules[].matches", ""),

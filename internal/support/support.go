@@ -77,6 +77,9 @@ const (
 	// GatewayNoted: the Gateway serves without the field; its Accepted
 	// condition says so (reason UnsupportedField).
 	GatewayNoted
+	// RouteNoted: the route's parents get PartiallyInvalid=True
+	// (UnsupportedValue) naming the field; the route serves without it.
+	RouteNoted
 )
 
 // Describe is the user-facing sentence for an effect.
@@ -98,6 +101,8 @@ func (e Effect) Describe() string {
 		return "Accepted=False; routes using the Backend answer 500"
 	case GatewayNoted:
 		return "Gateway Accepted reason UnsupportedField names it; the Gateway serves without it"
+	case RouteNoted:
+		return "PartiallyInvalid=True (UnsupportedValue) names it; the route serves without it"
 	}
 	return ""
 }
