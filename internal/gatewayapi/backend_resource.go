@@ -129,7 +129,7 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		return nil
 	}
 	if info.invalid != "" {
-		probs.ref(gwapiv1.RouteReasonInvalidKind, "Backend %s/%s is invalid: %s.", ns, br.Name, info.invalid)
+		probs.ref(gwapiv1.RouteReasonInvalidKind, "Backend %s/%s is invalid: %s.", ns, br.Name, strings.TrimSuffix(info.invalid, "."))
 		return nil
 	}
 	b := info.obj
