@@ -17,7 +17,7 @@ import (
 type gatewayContext struct {
 	gw        *gwapiv1.Gateway
 	irKey     string
-	proxy     *egv1a1.EnvoyProxy // the class's EnvoyProxy, if any
+	proxy     *egv1a1.EnvoyProxy // the Gateway's or else the class's EnvoyProxy, if any
 	listeners []*listenerContext
 }
 
@@ -53,13 +53,17 @@ func (t *translation) processGateways(classes map[string]*classInfo) {
 		// conditions depend on the data plane, so the runtime sets them, and
 		// offline translation (like egctl) shows listener status only.
 		gw.Status = gwapiv1.GatewayStatus{}
-		if class.paramErr != "" {
+		proxy, invalid := class.params.proxy, class.gatewayErr
+		if invalid == "" && gw.Spec.Infrastructure != nil && gw.Spec.Infrastructure.ParametersRef != nil && !class.params.merged() {
+			proxy, invalid = t.gatewayProxy(gw)
+		}
+		if invalid != "" {
 			gw.Status.Conditions = []metav1.Condition{newCondition(string(gwapiv1.GatewayConditionAccepted), "False",
-				string(gwapiv1.GatewayReasonInvalidParameters), class.paramErr, gw.Generation)}
+				string(gwapiv1.GatewayReasonInvalidParameters), invalid, gw.Generation)}
 			t.result.Gateways = append(t.result.Gateways, gw)
 			continue
 		}
-		gc := &gatewayContext{gw: gw, irKey: key(gw.Namespace, gw.Name), proxy: class.params.proxy}
+		gc := &gatewayContext{gw: gw, irKey: key(gw.Namespace, gw.Name), proxy: proxy}
 		if class.params.merged() {
 			gc.irKey = class.gc.Name
 		}

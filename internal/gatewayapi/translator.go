@@ -56,6 +56,9 @@ type Result struct {
 	Backends []*egv1a1.Backend
 	// EnvoyProxies are the GatewayClass parameters, with their status.
 	EnvoyProxies []*egv1a1.EnvoyProxy
+	// EnvoyProxiesForGateways are the EnvoyProxies only Gateways name (by
+	// infrastructure.parametersRef), with their status.
+	EnvoyProxiesForGateways []*egv1a1.EnvoyProxy
 	// EnvoyExtensionPolicies carry their status (one entry per ancestor).
 	EnvoyExtensionPolicies []*egv1a1.EnvoyExtensionPolicy
 	// SecurityPolicies carry their status (one entry per ancestor).
@@ -81,6 +84,7 @@ type translation struct {
 	index    *index
 	gateways []*gatewayContext
 	backends map[string]*backendInfo
+	proxies  map[string]*proxyInfo
 	result   *Result
 }
 
@@ -98,13 +102,15 @@ func Translate(in *resource.Set, opts Options) *Result {
 		opts.ControllerName = DefaultControllerName
 	}
 	t := &translation{
-		opts:   opts,
-		in:     in,
-		index:  newIndex(in),
-		result: &Result{XdsIR: map[string]*ir.Xds{}},
+		opts:    opts,
+		in:      in,
+		index:   newIndex(in),
+		result:  &Result{XdsIR: map[string]*ir.Xds{}},
+		proxies: map[string]*proxyInfo{},
 	}
 	classes := t.processGatewayClasses()
 	t.processGateways(classes)
+	t.collectEnvoyProxies()
 	t.processBackends()
 	t.processHTTPRoutes()
 	t.processUnsupportedRoutes()
@@ -131,7 +137,7 @@ func (t *translation) finish() {
 					Path:     "/ready",
 					IPFamily: "IPv4",
 				},
-				AccessLog:       &ir.AccessLog{JSON: []ir.JSONAccessLog{{Path: "/dev/stdout"}}},
+				AccessLog:       accessLogIR(gc.proxy),
 				XDSNameSchemeV2: t.opts.XDSNameSchemeV2,
 				FilterOrder:     filterOrder(gc.proxy),
 			}
@@ -142,7 +148,9 @@ func (t *translation) finish() {
 			if lc.ir == nil {
 				continue
 			}
-			sortRoutes(lc.ir.Routes)
+			if !preserveRouteOrder(gc.proxy) {
+				sortRoutes(lc.ir.Routes)
+			}
 			x.HTTP = append(x.HTTP, lc.ir)
 		}
 	}

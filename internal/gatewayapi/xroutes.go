@@ -100,7 +100,9 @@ func listenerSetParent(ls *gwapiv1.ListenerSet) (string, string) {
 // not supported, with each of its listeners.
 func (t *translation) processListenerSets() {
 	sets := append([]*gwapiv1.ListenerSet(nil), t.in.ListenerSets...)
-	sort.SliceStable(sets, func(i, j int) bool { return key(sets[i].Namespace, sets[i].Name) < key(sets[j].Namespace, sets[j].Name) })
+	sort.SliceStable(sets, func(i, j int) bool {
+		return key(sets[i].Namespace, sets[i].Name) < key(sets[j].Namespace, sets[j].Name)
+	})
 	for _, in := range sets {
 		gns, gname := listenerSetParent(in)
 		if !t.gatewayIsOurs(gns, gname) {

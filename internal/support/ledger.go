@@ -96,7 +96,7 @@ var Ledger = []Entry{
 	yes("EnvoyPatchPolicy", "spec.jsonPatches", ""),
 
 	notYet("EnvoyProxy", "spec.backendTLS", PolicyRejected, ""),
-	yes("EnvoyProxy", "spec.bootstrap", "validated with Envoy Gateway's rules; an invalid one is InvalidParameters"),
+	notYet("EnvoyProxy", "spec.bootstrap", PolicyRejected, "validated with Envoy Gateway's rules (an invalid one makes its users InvalidParameters); a valid one is not applied yet"),
 	notYet("EnvoyProxy", "spec.concurrency", PolicyRejected, ""),
 	notYet("EnvoyProxy", "spec.dynamicModules", PolicyRejected, ""),
 	notYet("EnvoyProxy", "spec.extraArgs", PolicyRejected, "command line arguments of an Envoy process"),

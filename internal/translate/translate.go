@@ -130,6 +130,7 @@ func addGatewayAPI(out Output, pr *pipeline.Result) {
 	r := pr.Gateway
 	addOne(out, "gatewayClass", "gatewayClasses", "GatewayClass", r.GatewayClasses)
 	addOne(out, "envoyProxyForGatewayClass", "envoyProxiesForGatewayClasses", egv1a1.KindEnvoyProxy, r.EnvoyProxies)
+	addList(out, "envoyProxiesForGateways", egv1a1.KindEnvoyProxy, r.EnvoyProxiesForGateways)
 	addList(out, "gateways", "Gateway", r.Gateways)
 	addList(out, "backends", egv1a1.KindBackend, r.Backends)
 	addList(out, "httpRoutes", "HTTPRoute", r.HTTPRoutes)
