@@ -43,13 +43,13 @@ var compatCases = map[string]compatCase{
 	"multiple-xds.route.json":    {skip: "duplicate HTTPRoute default/backend in the input is reported, not translated twice"},
 	"default-namespace.all.yaml": {ignore: []string{"gateways/*/status/listeners/*/supportedKinds"}},
 
-	"backend-endpoint.all.yaml":                     {skip: "EnvoyExtensionPolicy and BackendTLSPolicy are later issues"},
-	"default-resources.all.yaml":                    {skip: "TCP, UDP, TLS and gRPC routes are not translated yet"},
-	"valid-envoyproxy.all.yaml":                     {skip: "TCP, UDP, TLS and gRPC routes are not translated yet"},
+	"backend-endpoint.all.yaml":  {skip: "EnvoyExtensionPolicy and BackendTLSPolicy are later issues"},
+	"default-resources.all.yaml": {skip: "TCP, UDP, TLS and gRPC routes are not translated yet"},
+	"valid-envoyproxy.all.yaml":  {skip: "TCP, UDP, TLS and gRPC routes are not translated yet"},
 	// The bootstrap is judged as Envoy Gateway judges it. The Gateway's
 	// listeners and routes are not printed by egctl once the class is
 	// invalid, and neither by Portico.
-	"invalid-envoyproxy.all.yaml": {},
+	"invalid-envoyproxy.all.yaml":                   {},
 	"envoy-patch-policy.all.yaml":                   {skip: "EnvoyPatchPolicy is issue 4; this output is also from an older Envoy Gateway (text access log)"},
 	"no-service-cluster-ip.all.yaml":                {skip: "egctl --add-missing-resources invents endpoints; Portico reports the missing address instead"},
 	"jwt-single-route-single-match-to-xds.all.json": {skip: "SecurityPolicy JWT is a later issue"},
