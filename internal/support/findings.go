@@ -43,15 +43,15 @@ func Findings(kind string, obj any) []Finding {
 // walkPath follows segments (json names, "[]" for list elements) from v and
 // calls found for every value at the end of the path, with its concrete path.
 func walkPath(v reflect.Value, segs []string, prefix string, found func(string, reflect.Value)) {
+	if len(segs) == 0 {
+		found(prefix, v)
+		return
+	}
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
 			return
 		}
 		v = v.Elem()
-	}
-	if len(segs) == 0 {
-		found(prefix, v)
-		return
 	}
 	name, list := strings.CutSuffix(segs[0], "[]")
 	if v.Kind() != reflect.Struct {
@@ -113,16 +113,24 @@ func fieldByJSONName(v reflect.Value, name string) (reflect.Value, bool) {
 	return reflect.Value{}, false
 }
 
-// isSet reports whether a value counts as written by the user.
+// isSet reports whether a value counts as written by the user: a non-nil
+// pointer does (`sessionPersistence: {}` asks for session persistence), as
+// does any non-zero value.
 func isSet(v reflect.Value, e Entry) bool {
 	if !v.IsValid() || v.IsZero() {
 		return false
+	}
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		v = v.Elem()
 	}
 	if (v.Kind() == reflect.Slice || v.Kind() == reflect.Map) && v.Len() == 0 {
 		return false
 	}
 	if e.Value != "" {
 		return v.Kind() == reflect.String && v.String() == e.Value
+	}
+	if v.IsZero() && v.Kind() != reflect.Struct {
+		return false // a pointer to a zero scalar: not written
 	}
 	if e.Default != "" {
 		if b, err := json.Marshal(v.Interface()); err == nil && string(b) == e.Default {
