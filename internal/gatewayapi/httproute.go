@@ -81,8 +81,13 @@ func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentR
 	}
 	gc := t.gatewayContext(string(*ref.Namespace), string(ref.Name))
 	if gc == nil {
-		if t.index.gateways[key(string(*ref.Namespace), string(ref.Name))] != nil {
-			return ps, false // another controller's Gateway
+		if g := t.index.gateways[key(string(*ref.Namespace), string(ref.Name))]; g != nil {
+			if t.classExists(string(g.Spec.GatewayClassName)) {
+				return ps, false // another controller's Gateway
+			}
+			// No controller will ever take this Gateway (see classMissing).
+			return reject(gwapiv1.RouteReasonNoMatchingParent, fmt.Sprintf("Gateway %s/%s is not accepted: its GatewayClass %q does not exist.",
+				*ref.Namespace, ref.Name, g.Spec.GatewayClassName))
 		}
 		// Envoy Gateway stays silent here; in standalone mode Portico is the
 		// only controller, so it says what is wrong.
