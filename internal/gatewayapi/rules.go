@@ -66,8 +66,12 @@ func (t *translation) translateRules(route *gwapiv1.HTTPRoute) ([]*routeRule, me
 // supported yet, by rule index (-1 for route-level fields). Filters are
 // left out: applyFilter judges them by type.
 func unsupportedRouteFields(route *gwapiv1.HTTPRoute) map[int][]string {
+	findings := support.Select(support.Findings("HTTPRoute", route), support.NotYet)
+	if len(findings) == 0 {
+		return nil
+	}
 	out := map[int][]string{}
-	for _, f := range support.Select(support.Findings("HTTPRoute", route), support.NotYet) {
+	for _, f := range findings {
 		rest, ok := strings.CutPrefix(f.Path, "spec.rules[")
 		if !ok {
 			out[-1] = append(out[-1], f.Path)

@@ -2,9 +2,10 @@ package support
 
 import (
 	"encoding/json"
-	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // Finding is a field set on an object that Portico does not support (NotYet)
@@ -26,25 +27,61 @@ type Finding struct {
 func Findings(kind string, obj any) []Finding {
 	var out []Finding
 	root := reflect.ValueOf(obj)
-	for _, e := range Ledger {
-		if e.Kind != kind || e.State == Supported {
-			continue
-		}
-		walkPath(root, strings.Split(e.Path, "."), "", func(concrete string, v reflect.Value) {
-			if !isSet(v, e) {
-				return
-			}
-			out = append(out, Finding{Entry: e, Path: concrete})
-		})
+	rows := compiledRows()[kind]
+	if len(rows) == 0 {
+		return nil
+	}
+	indices := make([]int, 0, 8) // list indices on the way down, reused
+	for i := range rows {
+		walkPath(root, &rows[i], rows[i].segs, indices, &out)
 	}
 	return out
 }
 
-// walkPath follows segments (json names, "[]" for list elements) from v and
-// calls found for every value at the end of the path, with its concrete path.
-func walkPath(v reflect.Value, segs []string, prefix string, found func(string, reflect.Value)) {
+// compiledRow is a NotYet or NoEffect row with its path split once.
+type compiledRow struct {
+	entry Entry
+	segs  []segment
+}
+
+type segment struct {
+	name string
+	list bool
+}
+
+var (
+	compileOnce sync.Once
+	compiled    map[string][]compiledRow
+)
+
+// compiledRows returns the rows that produce findings, by kind. The ledger
+// is a constant table, so this is computed once.
+func compiledRows() map[string][]compiledRow {
+	compileOnce.Do(func() {
+		compiled = map[string][]compiledRow{}
+		for _, e := range Ledger {
+			if e.State == Supported {
+				continue
+			}
+			var segs []segment
+			for _, s := range strings.Split(e.Path, ".") {
+				name, list := strings.CutSuffix(s, "[]")
+				segs = append(segs, segment{name: name, list: list})
+			}
+			compiled[e.Kind] = append(compiled[e.Kind], compiledRow{entry: e, segs: segs})
+		}
+	})
+	return compiled
+}
+
+// walkPath follows the row's remaining segments from v and adds a finding
+// for every value set at the end of the path, with the list indices taken on
+// the way.
+func walkPath(v reflect.Value, row *compiledRow, segs []segment, indices []int, out *[]Finding) {
 	if len(segs) == 0 {
-		found(prefix, v)
+		if isSet(v, row.entry) {
+			*out = append(*out, Finding{Entry: row.entry, Path: concretePath(row.segs, indices)})
+		}
 		return
 	}
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
@@ -53,20 +90,15 @@ func walkPath(v reflect.Value, segs []string, prefix string, found func(string, 
 		}
 		v = v.Elem()
 	}
-	name, list := strings.CutSuffix(segs[0], "[]")
 	if v.Kind() != reflect.Struct {
 		return
 	}
-	f, ok := fieldByJSONName(v, name)
+	f, ok := fieldByJSONName(v, segs[0].name)
 	if !ok {
 		return
 	}
-	p := name
-	if prefix != "" {
-		p = prefix + "." + name
-	}
-	if !list {
-		walkPath(f, segs[1:], p, found)
+	if !segs[0].list {
+		walkPath(f, row, segs[1:], indices, out)
 		return
 	}
 	for f.Kind() == reflect.Pointer {
@@ -79,38 +111,94 @@ func walkPath(v reflect.Value, segs []string, prefix string, found func(string, 
 		return
 	}
 	for i := range f.Len() {
-		walkPath(f.Index(i), segs[1:], fmt.Sprintf("%s[%d]", p, i), found)
+		walkPath(f.Index(i), row, segs[1:], append(indices, i), out)
 	}
+}
+
+// concretePath writes the path with its list indices: spec.rules[1].name.
+func concretePath(segs []segment, indices []int) string {
+	var b strings.Builder
+	for i, s := range segs {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.name)
+		if s.list && len(indices) > 0 {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(indices[0]))
+			b.WriteByte(']')
+			indices = indices[1:]
+		}
+	}
+	return b.String()
+}
+
+// fieldIndex caches, per struct type and JSON name, the index path of the
+// field (through inline embedded structs), or nil when there is none. Keyed
+// by the reflect.Type itself, a lookup allocates nothing.
+var fieldIndex = struct {
+	sync.RWMutex
+	m map[reflect.Type]map[string][]int
+}{m: map[reflect.Type]map[string][]int{}}
+
+func cachedFieldIndex(t reflect.Type, name string) []int {
+	fieldIndex.RLock()
+	idx, ok := fieldIndex.m[t][name]
+	fieldIndex.RUnlock()
+	if ok {
+		return idx
+	}
+	idx = jsonFieldIndex(t, name)
+	fieldIndex.Lock()
+	if fieldIndex.m[t] == nil {
+		fieldIndex.m[t] = map[string][]int{}
+	}
+	fieldIndex.m[t][name] = idx
+	fieldIndex.Unlock()
+	return idx
 }
 
 // fieldByJSONName finds a struct field by its JSON name, looking into
 // embedded (inline) structs as encoding/json does.
 func fieldByJSONName(v reflect.Value, name string) (reflect.Value, bool) {
-	t := v.Type()
+	path := cachedFieldIndex(v.Type(), name)
+	if path == nil {
+		return reflect.Value{}, false
+	}
+	for _, i := range path {
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return reflect.Value{}, false
+			}
+			v = v.Elem()
+		}
+		v = v.Field(i)
+	}
+	return v, true
+}
+
+func jsonFieldIndex(t reflect.Type, name string) []int {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		tag := sf.Tag.Get("json")
 		jsonName, _, _ := strings.Cut(tag, ",")
 		if sf.Anonymous && (jsonName == "" || strings.Contains(tag, "inline")) {
-			inner := v.Field(i)
+			inner := sf.Type
 			for inner.Kind() == reflect.Pointer {
-				if inner.IsNil() {
-					break
-				}
 				inner = inner.Elem()
 			}
 			if inner.Kind() == reflect.Struct {
-				if f, ok := fieldByJSONName(inner, name); ok {
-					return f, true
+				if sub := jsonFieldIndex(inner, name); sub != nil {
+					return append([]int{i}, sub...)
 				}
 			}
 			continue
 		}
 		if jsonName == name {
-			return v.Field(i), true
+			return []int{i}
 		}
 	}
-	return reflect.Value{}, false
+	return nil
 }
 
 // isSet reports whether a value counts as written by the user: a non-nil
