@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"testing"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
-	"github.com/portico-gw/portico/internal/runner"
 )
 
 // TestPatchPolicyGuideExamples runs the two policies of Envoy Gateway's
@@ -170,12 +168,7 @@ func TestNACKBlamesOnlyThePolicyThatCausedIt(t *testing.T) {
 // /status.
 func (e *env) patchProgrammed(name string) map[string]any {
 	e.t.Helper()
-	_, b := e.admin("/status")
-	var l runner.StatusList
-	if err := json.Unmarshal(b, &l); err != nil {
-		e.t.Fatalf("/status: %v", err)
-	}
-	for _, o := range l.Items {
+	for _, o := range e.statusList().Items {
 		if o.Kind != egv1a1.KindEnvoyPatchPolicy || o.Metadata["name"] != name {
 			continue
 		}
