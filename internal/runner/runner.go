@@ -286,6 +286,10 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		r.publish()
 		return
 	}
+	if u.Err != nil {
+		r.log.Warn("edits applied except the held files, whose last good version keeps serving", "generation", u.Generation,
+			"held", u.Held, "err", u.Err)
+	}
 	start := time.Now()
 	result, err := safely(r.log, func() *pipeline.Result {
 		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo})

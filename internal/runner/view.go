@@ -56,8 +56,11 @@ type PorticoStatus struct {
 type ProviderStatus struct {
 	Generation int  `json:"generation"`
 	Applied    bool `json:"applied"`
-	// Error says why the latest load was not applied.
-	Error    string   `json:"error,omitempty"`
+	// Error says why the latest load, or its held files, were not applied.
+	Error string `json:"error,omitempty"`
+	// Held are edited files with problems whose last good version is
+	// served while the other files' edits are applied.
+	Held     []string `json:"held,omitempty"`
 	Problems []string `json:"problems,omitempty"`
 }
 
@@ -95,7 +98,7 @@ func (r *Runner) publish() {
 	v := &view{dumps: map[string]fleetDump{}}
 	list := StatusList{APIVersion: "v1", Kind: "List", Items: []status.Object{},
 		Portico: PorticoStatus{Fleets: map[string]FleetStatus{}}}
-	list.Portico.Provider = ProviderStatus{Generation: r.last.Generation, Applied: r.last.Applied}
+	list.Portico.Provider = ProviderStatus{Generation: r.last.Generation, Applied: r.last.Applied, Held: r.last.Held}
 	if r.last.Err != nil {
 		list.Portico.Provider.Error = r.last.Err.Error()
 	}

@@ -76,7 +76,7 @@ func Run(opts Options) (*Report, error) {
 		cfg = OfflineDefaults()
 	}
 	set, problems, err := resource.Load(opts.Paths, append([]resource.Option{
-		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin)}, extensionLoadOptions(cfg)...)...)
+		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin), resource.WithPipes()}, extensionLoadOptions(cfg)...)...)
 	if err != nil {
 		return nil, err
 	}
