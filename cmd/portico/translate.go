@@ -13,8 +13,8 @@ import (
 // newTranslateCommand is egctl's `x translate`, with the same flags.
 func newTranslateCommand() *cobra.Command {
 	var (
-		from, output, configPath string
-		opts                     translate.Options
+		from, output, configPath, dnsDomain string
+		opts                                translate.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "translate",
@@ -63,7 +63,9 @@ func newTranslateCommand() *cobra.Command {
 	f.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	f.StringSliceVarP(&opts.Paths, "file", "f", nil, "input file, folder, or - for stdin (repeatable)")
 	f.StringVarP(&opts.Namespace, "namespace", "n", translate.DefaultNamespace, "namespace for objects that set none")
-	f.StringVar(&opts.DNSDomain, "dns-domain", "cluster.local", "cluster DNS domain")
+	// egctl's flag, accepted so its command lines work: Portico resolves a
+	// Service through its EndpointSlices or cluster IP, never its DNS name.
+	f.StringVar(&dnsDomain, "dns-domain", "cluster.local", "cluster DNS domain (accepted for egctl compatibility; Services resolve through EndpointSlices or their cluster IP)")
 	f.StringVar(&configPath, "config", "", "EnvoyGateway configuration file (extensionApis, runtimeFlags, ...)")
 	f.StringVar(&opts.ExtensionServer, "extension-server", "", "run the extension hooks against this server (host:port or unix:///path); without an extensionManager in --config, every post hook is called")
 	f.BoolVar(&opts.Diff, "diff", false, "show, per EnvoyPatchPolicy, a unified diff of the xDS before and after its patches")

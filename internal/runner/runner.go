@@ -65,6 +65,13 @@ type Options struct {
 	KeepReadyListener bool
 	// Debounce is the file provider's quiet period (0: its default).
 	Debounce time.Duration
+	// Namespace is given to namespaced objects that name none (default
+	// "default", as kubectl apply does).
+	Namespace string
+	// ServiceStandIn, when set, is the host:port that serves every Service
+	// whose endpoints cannot be known without a cluster (--demo-backend);
+	// without it such a Service is reported on the routes that use it.
+	ServiceStandIn string
 	// ProxyAccessLog receives built-in proxies' access logs (nil: stdout).
 	ProxyAccessLog io.Writer
 	// Logger (nil: slog.Default()).
@@ -133,6 +140,9 @@ func New(o Options) (*Runner, error) {
 	if o.DataPlane == "" {
 		o.DataPlane = host.Builtin
 	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
 	cfg := o.Config
 	if cfg == nil {
 		// Empty is the default: the translator fills in the controller name.
@@ -148,7 +158,7 @@ func New(o Options) (*Runner, error) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
 	r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
-		LoadOptions: extension.LoadOptions(cfg)})
+		LoadOptions: append(extension.LoadOptions(cfg), resource.WithDefaultNamespace(o.Namespace))})
 	if err := r.setupExtensions(); err != nil {
 		return nil, err
 	}
@@ -292,7 +302,8 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 	}
 	start := time.Now()
 	result, err := safely(r.log, func() *pipeline.Result {
-		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo})
+		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
+			Standalone: true, ServiceStandIn: r.opts.ServiceStandIn})
 	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.

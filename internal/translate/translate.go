@@ -32,8 +32,6 @@ type Options struct {
 	Stdin io.Reader
 	// Namespace is given to objects without one.
 	Namespace string
-	// DNSDomain is the cluster DNS suffix used for Service FQDNs.
-	DNSDomain string
 	// To is any of gateway-api, xds, ir.
 	To []string
 	// Types selects xDS sections: all, bootstrap, cluster, listener, route, endpoint.
@@ -88,7 +86,7 @@ func Run(opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer closeHooks()
-	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, DNSDomain: opts.DNSDomain, Extensions: hooks})
+	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, Extensions: hooks})
 	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {
 		addGatewayAPI(report.Output, result)
