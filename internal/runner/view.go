@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -116,7 +117,11 @@ func (r *Runner) publish() {
 		}
 		if !f.ready {
 			ready = false
-			waiting = append(waiting, key)
+			_, _, msg := programmed(f, ps)
+			if f.extFailed {
+				msg += r.retryNote()
+			}
+			waiting = append(waiting, "fleet "+key+": "+msg)
 		}
 		list.Portico.Fleets[key] = FleetStatus{Version: f.version, Error: f.err, LeftOut: f.xlateErrs, Proxies: orEmpty(ps)}
 		v.dumps[key] = fleetDump{version: f.version, resources: f.resources}
@@ -133,7 +138,7 @@ func (r *Runner) publish() {
 	case r.result == nil:
 		v.readyMsg = "no configuration loaded yet"
 	case !ready:
-		v.readyMsg = fmt.Sprintf("waiting for a proxy to serve fleet(s) %v", waiting)
+		v.readyMsg = "not ready:\n" + strings.Join(waiting, "\n")
 	default:
 		v.readyMsg = "ok"
 	}
