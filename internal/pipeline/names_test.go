@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ spec:
 	for _, l := range f.Resources.Listeners {
 		names = append(names, l.Name)
 	}
-	if !containsName(names, "default/two/zeta") || containsName(names, "default/two/alpha") {
+	if !slices.Contains(names, "default/two/zeta") || slices.Contains(names, "default/two/alpha") {
 		t.Fatalf("listeners %v, want default/two/zeta (the first declared)", names)
 	}
 }
@@ -214,13 +215,4 @@ func routesByName(r *Result) map[string]*routev3.Route {
 		}
 	}
 	return out
-}
-
-func containsName(names []string, n string) bool {
-	for _, x := range names {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }

@@ -173,18 +173,11 @@ func commonFamily(f commondnsv3.DnsLookupFamily) dnsFamily {
 	return familyAuto // AUTO, and UNSPECIFIED which defaults to it
 }
 
+// clusterFamily reads a STRICT_DNS or LOGICAL_DNS cluster's own field:
+// the same values as the extension's enum, which numbers them one higher
+// (its 0 is UNSPECIFIED).
 func clusterFamily(f clusterv3.Cluster_DnsLookupFamily) dnsFamily {
-	switch f {
-	case clusterv3.Cluster_V4_ONLY:
-		return familyV4Only
-	case clusterv3.Cluster_V6_ONLY:
-		return familyV6Only
-	case clusterv3.Cluster_V4_PREFERRED:
-		return familyV4Preferred
-	case clusterv3.Cluster_ALL:
-		return familyAll
-	}
-	return familyAuto
+	return commonFamily(commondnsv3.DnsLookupFamily(f + 1))
 }
 
 // isDNSCluster reports whether a cluster resolves host names.

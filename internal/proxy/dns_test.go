@@ -266,3 +266,16 @@ func TestDNSFirstFailure(t *testing.T) {
 		t.Fatal("the failure was not recorded with a retry time")
 	}
 }
+
+// STRICT_DNS and LOGICAL_DNS read the cluster's own lookup family, whose
+// enum is numbered one lower than the extension's.
+func TestClusterLookupFamily(t *testing.T) {
+	for f, want := range map[clusterv3.Cluster_DnsLookupFamily]dnsFamily{
+		clusterv3.Cluster_AUTO: familyAuto, clusterv3.Cluster_V4_ONLY: familyV4Only, clusterv3.Cluster_V6_ONLY: familyV6Only,
+		clusterv3.Cluster_V4_PREFERRED: familyV4Preferred, clusterv3.Cluster_ALL: familyAll,
+	} {
+		if got := clusterFamily(f); got != want {
+			t.Errorf("%v: %v, want %v", f, got, want)
+		}
+	}
+}
