@@ -13,8 +13,11 @@ import (
 // applyGatewayFindings applies the ledger's verdict on the Gateway fields
 // Portico does not support (or that mean nothing in standalone mode):
 // listener-level ones stop the listener (they may be security settings:
-// client certificate validation, TLS options), the others are named in the
-// Gateway's Accepted condition while the Gateway serves.
+// client certificate validation, TLS options), the others make the
+// Gateway Accepted=False naming them. None of them can open a route (each
+// only withholds something: a client certificate to backends, ListenerSet
+// or default-Gateway attachment), so the Gateway's listeners keep serving;
+// but a feature Portico does not implement is never reported accepted.
 func applyGatewayFindings(gc *gatewayContext, findings []support.Finding) {
 	var noted []string
 	for _, f := range findings {
@@ -32,8 +35,8 @@ func applyGatewayFindings(gc *gatewayContext, findings []support.Finding) {
 	gw := gc.gw
 	switch {
 	case len(noted) > 0:
-		gw.Status.Conditions = []metav1Condition{newCondition(string(gwapiv1.GatewayConditionAccepted), "True", ReasonUnsupportedField,
-			joinSentences(fmt.Sprintf("%s %s not supported by Portico yet; the Gateway serves without %s.",
+		gw.Status.Conditions = []metav1Condition{newCondition(string(gwapiv1.GatewayConditionAccepted), "False", ReasonUnsupportedField,
+			joinSentences(fmt.Sprintf("%s %s not supported by Portico yet; the listeners serve without %s.",
 				strings.Join(noted, ", "), isAre(len(noted)), itThem(len(noted))), noEffect), gw.Generation)}
 	case noEffect != "":
 		gw.Status.Conditions = []metav1Condition{newCondition(string(gwapiv1.GatewayConditionAccepted), "True",

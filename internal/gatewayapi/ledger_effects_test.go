@@ -275,7 +275,7 @@ func checkEffect(t *testing.T, r *Result, e support.Entry, name string) {
 		want(statusOf(r, e.Kind), "Accepted", "False", "")
 		fails500("route rb to the Backend", routeRB != nil && routeRB.DirectResponse != nil && routeRB.DirectResponse.StatusCode == 500)
 	case e.Effect == support.GatewayNoted:
-		want(statusOf(r, e.Kind), "Accepted", "True", ReasonUnsupportedField)
+		want(statusOf(r, e.Kind), "Accepted", "False", ReasonUnsupportedField)
 	default:
 		t.Fatalf("no check for effect %v", e.Effect)
 	}

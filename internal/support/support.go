@@ -74,8 +74,9 @@ const (
 	// BackendRejected: the Backend is Accepted=False naming the field, and
 	// the routes that use it answer 500 (ResolvedRefs=False).
 	BackendRejected
-	// GatewayNoted: the Gateway serves without the field; its Accepted
-	// condition says so (reason UnsupportedField).
+	// GatewayNoted: the Gateway is Accepted=False (UnsupportedField) naming
+	// the field; its listeners serve without it (no such field can open a
+	// route: each only withholds something).
 	GatewayNoted
 	// RouteNoted: the route's parents get PartiallyInvalid=True
 	// (UnsupportedValue) naming the field; the route serves without it.
@@ -100,7 +101,7 @@ func (e Effect) Describe() string {
 	case BackendRejected:
 		return "Accepted=False; routes using the Backend answer 500"
 	case GatewayNoted:
-		return "Gateway Accepted reason UnsupportedField names it; the Gateway serves without it"
+		return "Gateway Accepted=False (UnsupportedField) names it; the listeners serve without it"
 	case RouteNoted:
 		return "PartiallyInvalid=True (UnsupportedValue) names it; the route serves without it"
 	}
