@@ -42,6 +42,9 @@ type Options struct {
 	// descriptor limit, shared by every proxy in the process; negative:
 	// none.
 	MaxDownstreamConnections int
+	// Resolver resolves the host names of DNS clusters (nil: the system
+	// resolver, net.DefaultResolver).
+	Resolver Resolver
 }
 
 // Status is a snapshot of what the proxy has accepted and serves.
@@ -98,7 +101,7 @@ func New(o Options) (*Proxy, error) {
 	if o.InitialFetchTimeout == 0 {
 		o.InitialFetchTimeout = 15 * time.Second
 	}
-	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{},
+	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{resolver: o.Resolver},
 		changed: make(chan struct{})}
 	p.socks = &sockets{drain: o.DrainTimeout, log: o.Logger}
 	switch {

@@ -164,6 +164,14 @@ func start(t *testing.T, files map[string]string, gwPort int) *env {
 // startWith is start with an EnvoyGateway configuration.
 func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
 	t.Helper()
+	e := startNoWait(t, cfg, files, gwPort)
+	e.waitReady()
+	return e
+}
+
+// startNoWait is startWith without waiting for readiness.
+func startNoWait(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
+	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		writeFile(t, filepath.Join(dir, name), data)
@@ -191,7 +199,6 @@ func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, 
 			t.Error(err)
 		}
 	})
-	e.waitReady()
 	return e
 }
 
@@ -217,7 +224,7 @@ func (e *env) waitReady() {
 		if code == http.StatusOK {
 			return true
 		}
-		if c := e.programmed(); c.Reason == "Invalid" {
+		if c := e.programmed(); c.Reason == "Invalid" && strings.Contains(c.Message, " rejected ") {
 			e.t.Fatalf("the built-in proxy rejected the initial configuration: %s", c.Message)
 		}
 		return false
@@ -228,15 +235,21 @@ type condition struct {
 	Type, Status, Reason, Message string
 }
 
-// programmed is the Gateway's Programmed condition from /status.
-func (e *env) programmed() condition {
+// statusList is /status, decoded.
+func (e *env) statusList() runner.StatusList {
 	e.t.Helper()
 	_, b := e.admin("/status")
 	var l runner.StatusList
 	if err := json.Unmarshal(b, &l); err != nil {
 		e.t.Fatalf("/status: %v", err)
 	}
-	for _, o := range l.Items {
+	return l
+}
+
+// programmed is the Gateway's Programmed condition from /status.
+func (e *env) programmed() condition {
+	e.t.Helper()
+	for _, o := range e.statusList().Items {
 		if o.Kind != "Gateway" {
 			continue
 		}
