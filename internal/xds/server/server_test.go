@@ -36,7 +36,7 @@ func startServer(t *testing.T) (*Server, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, l) }()
+	go func() { done <- s.Serve(ctx, l, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
