@@ -135,13 +135,22 @@ func getEcho(t *testing.T, gw int, path string) {
 // `portico run -f <quickstart> --demo-backend ADDR` serves a real response
 // with nothing else running.
 func TestRunQuickstartWithDemoBackend(t *testing.T) {
+	gw, _ := runQuickstart(t)
+	getEcho(t, gw, "/get")
+}
+
+// runQuickstart runs `portico run` on the quickstart with the demo backend
+// until the test ends and returns the Gateway's and the admin's ports once
+// it is ready.
+func runQuickstart(t *testing.T) (gw, admin int) {
+	t.Helper()
 	dir, gw, backend := quickstart(t)
-	admin := freePort(t)
+	admin = freePort(t)
 	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),
 		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", "127.0.0.1:0",
 		"--listener-address", "127.0.0.1", "--log-level", "error", "--state-dir", t.TempDir())
 	waitReady(t, admin, done)
-	getEcho(t, gw, "/get")
+	return gw, admin
 }
 
 // `portico run --data-plane none` and `portico proxy --cluster ns/gw` as a

@@ -43,12 +43,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // `portico run` now runs it as a child process; one killed with SIGKILL is
 // restarted and serves again, and its exit shows in /status and /metrics.
 func TestProxyChildRestartsAfterSIGKILL(t *testing.T) {
-	dir, gw, backend := quickstart(t)
-	admin := freePort(t)
-	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", "127.0.0.1:0",
-		"--listener-address", "127.0.0.1", "--log-level", "error", "--state-dir", t.TempDir())
-	waitReady(t, admin, done)
+	gw, admin := runQuickstart(t)
 	getEcho(t, gw, "/before")
 
 	ps := processes(t, admin)
