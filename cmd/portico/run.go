@@ -28,10 +28,10 @@ import (
 
 func newRunCommand() *cobra.Command {
 	var (
-		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, stateDir string
-		paths                                                                                               []string
-		debounce                                                                                            time.Duration
-		luaLimits                                                                                           budget.Limits
+		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace, stateDir string
+		paths                                                                                                          []string
+		debounce                                                                                                       time.Duration
+		luaLimits                                                                                                      budget.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--config envoy-gateway.yaml] [-f FILE|DIR ...]",
@@ -55,11 +55,19 @@ makes them); a client without a certificate signed by that CA gets nothing.
 
 Admin endpoints (--admin-address): /healthz, /readyz, /status, /config_dump, /metrics.
 
---demo-backend ADDR starts a small echo server on ADDR (it answers with a JSON echo
-of the request, like the Gateway API conformance echo server), so that
+Objects that name no namespace go to -n (default "default"), as with kubectl apply.
+
+A Service with no EndpointSlice, no clusterIP and no externalName (Envoy Gateway's
+quickstart: a cluster would assign them) has no address here: the routes using it
+report ResolvedRefs=False and answer 500. --demo-backend ADDR starts a small echo
+server on ADDR (a JSON echo of the request, like the Gateway API conformance echo
+server) that stands in for every such Service, so that
   portico run -f examples/quickstart --demo-backend 127.0.0.1:3000
   curl -H 'Host: www.example.com' http://127.0.0.1:10080/
-works on a machine with nothing else installed.`,
+works on a machine with nothing else installed.
+
+Stop it with Ctrl-C (SIGINT) or SIGTERM: proxies, the demo backend and the servers
+shut down and the ports are released.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := cli.NewLogger(logLevel)
@@ -85,12 +93,12 @@ works on a machine with nothing else installed.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			standIn := ""
 			if demoBackend != "" {
-				addr, err := startDemoBackend(ctx, demoBackend, log)
-				if err != nil {
+				if standIn, err = startDemoBackend(ctx, demoBackend, log); err != nil {
 					return fmt.Errorf("--demo-backend: %w", err)
 				}
-				log.Info("demo backend listening", "address", addr)
+				log.Info("demo backend listening; it serves every Service without an address", "address", standIn)
 			}
 			if stateDir == "" {
 				if stateDir = runner.ConfigStateDir(cfg); stateDir == "" {
@@ -99,7 +107,7 @@ works on a machine with nothing else installed.`,
 			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
-				StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel})
+				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel})
 			if err != nil {
 				return err
 			}
@@ -119,7 +127,8 @@ works on a machine with nothing else installed.`,
 	f.StringVar(&stateDir, "state-dir", "", "where the certificates are kept (default: the config's provider.custom.infrastructure.host.configHome, else "+runner.DefaultStateDir()+")")
 	f.StringVar(&envoyPath, "envoy-path", "", "envoy binary for --data-plane envoy (default: envoy on PATH)")
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
-	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000, the quickstart's Service)")
+	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000) standing in for every Service without an address")
+	f.StringVarP(&namespace, "namespace", "n", "default", "namespace for objects that set none (kubectl apply's default)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")
 	cli.LuaLimitFlags(f, &luaLimits)
