@@ -311,3 +311,18 @@ func FuzzGsubMatchesGopherLua(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLoopCall is the budget's per-instruction cost: one call of a
+// script that runs about 40,000 instructions.
+func BenchmarkLoopCall(b *testing.B) {
+	f := build(b, `function envoy_on_request(h)
+  local x = 0
+  for i = 1, 10000 do x = x + i % 7 end
+  h:headers():add("x-in", tostring(x))
+end`)
+	r := httptest.NewRequest("GET", "/", nil)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		serve(f, r.Clone(r.Context()), nil)
+	}
+}
