@@ -50,7 +50,7 @@ pids+=($!)
 # The built-in proxy: the quickstart pointed at the static backend.
 gw_port=$(freeport)
 mkdir -p "$work/config"
-sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
+sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" -e "/^  ports:$/i\\  clusterIP: 127.0.0.1" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
 admin=127.0.0.1:$(freeport)
 printf 'apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyGateway\nadmin:\n  enablePprof: %s\n' \
   "$([ -n "${PPROF:-}" ] && echo true || echo false)" > "$work/eg.yaml"

@@ -45,12 +45,13 @@ type Exit struct {
 
 // process is the supervised state behind Process.
 type process struct {
-	mu sync.Mutex
-	st Process
+	fleet, command string // fixed
+	mu             sync.Mutex
+	st             Process
 }
 
 func newProcess(fleet, command string) *process {
-	return &process{st: Process{Fleet: fleet, Command: command}}
+	return &process{fleet: fleet, command: command, st: Process{Fleet: fleet, Command: command}}
 }
 
 func (p *process) status() Process {
@@ -101,7 +102,7 @@ func (p *process) stopped() {
 func (i *Infra) supervise(ctx context.Context, p *process, newCmd func(fleet string) *exec.Cmd) error {
 	backoff := restartMin
 	for {
-		cmd := newCmd(p.st.Fleet)
+		cmd := newCmd(p.fleet)
 		setParentDeathSignal(cmd)
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
@@ -128,7 +129,7 @@ func (i *Infra) supervise(ctx context.Context, p *process, newCmd func(fleet str
 				backoff = restartMin
 			}
 			p.exited(err, uptime, backoff)
-			i.log.Error("proxy process exited; restarting", "fleet", p.st.Fleet, "command", p.st.Command,
+			i.log.Error("proxy process exited; restarting", "fleet", p.fleet, "command", p.command,
 				"status", p.status().LastExit.Status, "uptime", uptime.Round(time.Millisecond), "backoff", backoff)
 			i.opts.OnChange()
 		}
