@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,20 +36,7 @@ func startTLSServer(t *testing.T, cfg *tls.Config) (*Server, string) {
 	if _, err := s.SetSnapshot(context.Background(), fleet, secretSnapshot()); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, l, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return s, l.Addr().String()
+	return s, serve(t, s, cfg)
 }
 
 // fetchSecrets opens a delta and a SotW ADS stream for the fleet's
