@@ -12,12 +12,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/proxy/accesslog"
 	"github.com/portico-gw/portico/internal/proxy/budget"
+	"github.com/portico-gw/portico/internal/proxy/cluster"
 	"github.com/portico-gw/portico/internal/proxy/filters"
-	// Filters in their own packages register themselves when linked.
-	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
-	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
+
+	// Every filter package, linked so that it registers itself: the one
+	// list of them is package all.
+	_ "github.com/portico-gw/portico/internal/proxy/filters/all"
+	"github.com/portico-gw/portico/internal/proxy/listener"
+	"github.com/portico-gw/portico/internal/proxy/xdsclient"
 )
+
+// Resolver looks up the addresses of a host name (DNS clusters);
+// *net.Resolver is one.
+type Resolver = cluster.Resolver
 
 // Options configure a Proxy. Everything else comes from xDS.
 type Options struct {
@@ -52,7 +61,7 @@ type Options struct {
 	SotW bool
 	// MaxDownstreamConnections bounds the connections the listeners hold
 	// at once (Envoy's global_downstream_max_connections; see
-	// connlimit.go). 0: a limit derived from the process's file
+	// listener/connlimit.go). 0: a limit derived from the process's file
 	// descriptor limit, shared by every proxy in the process; negative:
 	// none.
 	MaxDownstreamConnections int
@@ -84,11 +93,14 @@ type Status struct {
 type Proxy struct {
 	opts     Options
 	log      *slog.Logger
-	alog     *accessLogger
-	socks    *sockets
-	pool     *hostPool
+	alog     *accesslog.Logger
+	socks    *listener.Sockets
+	pool     *cluster.Pool
 	draining atomic.Bool
 	ready    atomic.Bool
+	// clusters are the clusters being served, for filters that reach
+	// them outside a request (a Wasm module's download).
+	clusters atomic.Pointer[cluster.Set]
 
 	mu      sync.Mutex
 	status  Status
@@ -115,15 +127,8 @@ func New(o Options) (*Proxy, error) {
 	if o.InitialFetchTimeout == 0 {
 		o.InitialFetchTimeout = 15 * time.Second
 	}
-	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{resolver: o.Resolver},
-		changed: make(chan struct{})}
-	p.socks = &sockets{drain: o.DrainTimeout, log: o.Logger}
-	switch {
-	case o.MaxDownstreamConnections > 0:
-		p.socks.limit = newConnLimit(o.MaxDownstreamConnections)
-	case o.MaxDownstreamConnections == 0:
-		p.socks.limit = processConnLimit()
-	}
+	p := &Proxy{opts: o, log: o.Logger, alog: accesslog.NewLogger(o.AccessLog), pool: cluster.NewPool(o.Resolver),
+		socks: listener.NewSockets(o.DrainTimeout, o.Logger, o.MaxDownstreamConnections), changed: make(chan struct{})}
 	p.status.Versions = map[string]string{}
 	return p, nil
 }
@@ -131,10 +136,12 @@ func New(o Options) (*Proxy, error) {
 // Run connects to the ADS server and serves until ctx ends, then drains
 // every listener and returns.
 func (p *Proxy) Run(ctx context.Context) error {
-	err := p.runADS(ctx)
+	err := xdsclient.Run(ctx, xdsclient.Options{Address: p.opts.XDSAddress, TLS: p.opts.XDSTLS, Dialer: p.opts.XDSDialer,
+		NodeID: p.opts.NodeID, Cluster: p.opts.Cluster, SotW: p.opts.SotW, InitialFetchTimeout: p.opts.InitialFetchTimeout,
+		Logger: p.log}, &configs{p: p, memo: map[string]*compileMemo{}})
 	p.draining.Store(true)
-	p.socks.closeAll()
-	p.alog.flush() // buffered file access logs
+	p.socks.CloseAll()
+	p.alog.Flush() // buffered file access logs
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -181,5 +188,15 @@ func (p *Proxy) update(fn func(s *Status)) {
 }
 
 func (p *Proxy) buildContext() filters.BuildContext {
-	return filters.BuildContext{Serving: func() bool { return !p.draining.Load() && p.ready.Load() }, LuaLimits: p.opts.LuaLimits}
+	return filters.BuildContext{
+		Serving: func() bool { return !p.draining.Load() && p.ready.Load() },
+		Upstreams: func() filters.Upstreams {
+			if c := p.clusters.Load(); c != nil {
+				return *c
+			}
+			return cluster.Set{}
+		},
+		Logger:    p.log,
+		LuaLimits: p.opts.LuaLimits,
+	}
 }

@@ -21,11 +21,10 @@ func TestHookWriter(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	for _, u := range []string{"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-		"type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"} {
-		if _, ok := Lookup(u); !ok {
-			t.Errorf("%s not registered", u)
-		}
+	// The router is the contract's own; every other filter registers from
+	// its package (filters/all's test checks those).
+	if _, ok := Lookup("type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"); !ok {
+		t.Error("the router is not registered")
 	}
 	defer func() {
 		if recover() == nil {

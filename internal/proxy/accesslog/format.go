@@ -1,0 +1,567 @@
+// Package accesslog is the built-in proxy's access log: Envoy's
+// substitution formats (text and JSON, compiled once), AccessLogFilters
+// (shared with local_reply_config mappers), and the logger that writes
+// lines to stdout, stderr or files, buffered as Envoy buffers file logs. It
+// reads a finished stream through its streaminfo.StreamInfo only.
+package accesslog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/textproto"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/portico-gw/portico/internal/proxy/streaminfo"
+	"github.com/portico-gw/portico/internal/proxy/xdsconf"
+)
+
+// Envoy's default access log format, used when a log has no format.
+const defaultLogFormat = `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" ` +
+	`%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ` +
+	`%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" ` +
+	`"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"` + "\n"
+
+// logCmd is one %COMMAND(arg?alt):max% of an access log format.
+type logCmd struct {
+	lit            string // literal text when name == ""
+	name, arg, alt string
+	max            int
+	// argKey and altKey are arg and alt as canonical header keys ("" for
+	// pseudo-headers), computed once rather than per logged request.
+	argKey, altKey string
+	op             logOp
+	// argPseudo and altPseudo say which request-line value arg and alt
+	// name, if any (pseudoNone for headers).
+	argPseudo, altPseudo pseudo
+}
+
+// pseudo is a request header that is not in the header map.
+type pseudo uint8
+
+const (
+	pseudoNone pseudo = iota
+	pseudoAuthority
+	pseudoPath
+	pseudoMethod
+)
+
+func pseudoOf(name string) pseudo {
+	switch streaminfo.PseudoName(name) {
+	case ":authority", "host":
+		return pseudoAuthority
+	case ":path":
+		return pseudoPath
+	case ":method":
+		return pseudoMethod
+	}
+	return pseudoNone
+}
+
+// logOp is a command's name resolved once, when the format is compiled:
+// rendering switches on it for every field of every logged request.
+type logOp uint8
+
+// The commands the proxy can render; others NACK by name.
+const (
+	opLiteral logOp = iota
+	opStartTime
+	opReq
+	opResp
+	opTrailer
+	opProtocol
+	opResponseCode
+	opResponseCodeDetails
+	opResponseFlags
+	opBytesReceived
+	opBytesSent
+	opDuration
+	opUpstreamHost
+	opUpstreamCluster
+	opUpstreamLocalAddress
+	opUpstreamTransportFailureReason
+	opDownstreamLocalAddress
+	opDownstreamRemoteAddress
+	opDownstreamRemoteAddressWithoutPort
+	opRequestedServerName
+	opRouteName
+	opConnectionTerminationDetails
+	opHostname
+	opLocalReplyBody
+)
+
+var logOps = map[string]logOp{"START_TIME": opStartTime, "REQ": opReq, "RESP": opResp, "TRAILER": opTrailer, "PROTOCOL": opProtocol, "RESPONSE_CODE": opResponseCode, "RESPONSE_CODE_DETAILS": opResponseCodeDetails, "RESPONSE_FLAGS": opResponseFlags, "BYTES_RECEIVED": opBytesReceived, "BYTES_SENT": opBytesSent, "DURATION": opDuration, "UPSTREAM_HOST": opUpstreamHost, "UPSTREAM_CLUSTER": opUpstreamCluster, "UPSTREAM_LOCAL_ADDRESS": opUpstreamLocalAddress, "UPSTREAM_TRANSPORT_FAILURE_REASON": opUpstreamTransportFailureReason, "DOWNSTREAM_LOCAL_ADDRESS": opDownstreamLocalAddress, "DOWNSTREAM_REMOTE_ADDRESS": opDownstreamRemoteAddress, "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": opDownstreamRemoteAddressWithoutPort, "REQUESTED_SERVER_NAME": opRequestedServerName, "ROUTE_NAME": opRouteName, "CONNECTION_TERMINATION_DETAILS": opConnectionTerminationDetails, "HOSTNAME": opHostname, "LOCAL_REPLY_BODY": opLocalReplyBody}
+
+// numericCmds render as JSON numbers.
+var numericCmds = map[string]bool{"RESPONSE_CODE": true, "BYTES_RECEIVED": true, "BYTES_SENT": true, "DURATION": true}
+
+func parseLogFormat(s string) ([]logCmd, error) {
+	var out []logCmd
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			out = append(out, logCmd{lit: s})
+			break
+		}
+		if i > 0 {
+			out = append(out, logCmd{lit: s[:i]})
+		}
+		s = s[i+1:]
+		if strings.HasPrefix(s, "%") { // "%%" is a literal percent
+			out = append(out, logCmd{lit: "%"})
+			s = s[1:]
+			continue
+		}
+		j := strings.IndexByte(s, '%')
+		if j < 0 {
+			return nil, fmt.Errorf("unterminated %% in access log format")
+		}
+		body := s[:j]
+		s = s[j+1:]
+		c := logCmd{name: body}
+		if k := strings.IndexByte(body, '('); k >= 0 {
+			end := strings.LastIndexByte(body, ')')
+			if end < k {
+				return nil, fmt.Errorf("access log command %q: missing ')'", body)
+			}
+			c.name, c.arg = body[:k], body[k+1:end]
+			c.arg, c.alt, _ = strings.Cut(c.arg, "?")
+			if rest := body[end+1:]; strings.HasPrefix(rest, ":") {
+				c.max, _ = strconv.Atoi(rest[1:])
+			}
+		}
+		op, ok := logOps[c.name]
+		if !ok {
+			return nil, fmt.Errorf("access log command %%%s%% is not supported", c.name)
+		}
+		c.op = op
+		c.argKey, c.altKey = headerKey(c.arg), headerKey(c.alt)
+		c.argPseudo, c.altPseudo = pseudoOf(c.arg), pseudoOf(c.alt)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// appendText appends the command's text-format rendering ("-" when empty)
+// to dst.
+func (c *logCmd) appendText(dst []byte, info *streaminfo.StreamInfo) []byte {
+	if d, ok := c.appendFast(dst, info); ok {
+		return d
+	}
+	return append(dst, orDash(c.value(info))...)
+}
+
+// appendFast formats the commands every default line carries (time, code,
+// byte counts, duration) straight into dst rather than into a string
+// first: one allocation less each, per logged request. Their values are
+// never empty and need no JSON escaping. ok is false for other commands.
+func (c *logCmd) appendFast(dst []byte, info *streaminfo.StreamInfo) (_ []byte, ok bool) {
+	if c.max != 0 {
+		return dst, false
+	}
+	switch c.op {
+	case opStartTime:
+		return appendStartTime(dst, info.Start), true
+	case opResponseCode:
+		return strconv.AppendInt(dst, int64(info.ResponseCode), 10), true
+	case opBytesReceived:
+		return strconv.AppendInt(dst, info.BytesReceived.Load(), 10), true
+	case opBytesSent:
+		return strconv.AppendInt(dst, info.BytesSent, 10), true
+	case opDuration:
+		return strconv.AppendInt(dst, time.Since(info.Start).Milliseconds(), 10), true
+	}
+	return dst, false
+}
+
+// value renders one command for a finished request ("" when unknown).
+func (c *logCmd) value(info *streaminfo.StreamInfo) string {
+	r := info.Request
+	var v string
+	switch c.op {
+	case opStartTime:
+		v = string(appendStartTime(nil, info.Start))
+	case opReq:
+		if v = reqValueKey(info, c.arg, c.argKey, c.argPseudo); v == "" && c.alt != "" {
+			v = reqValueKey(info, c.alt, c.altKey, c.altPseudo)
+		}
+	case opResp:
+		if v = firstValue(info.ResponseHeader, c.arg, c.argKey); v == "" && c.alt != "" {
+			v = firstValue(info.ResponseHeader, c.alt, c.altKey)
+		}
+	case opTrailer:
+		v = info.ResponseHeader.Get(http.TrailerPrefix + c.arg)
+	case opProtocol:
+		v = r.Proto
+	case opResponseCode:
+		v = strconv.Itoa(info.ResponseCode)
+	case opResponseCodeDetails:
+		v = info.ResponseCodeDetails
+	case opResponseFlags:
+		v = info.ResponseFlags
+	case opBytesReceived:
+		v = strconv.FormatInt(info.BytesReceived.Load(), 10)
+	case opBytesSent:
+		v = strconv.FormatInt(info.BytesSent, 10)
+	case opDuration:
+		v = strconv.FormatInt(time.Since(info.Start).Milliseconds(), 10)
+	case opUpstreamHost:
+		v = info.UpstreamHost
+	case opUpstreamCluster:
+		v = info.UpstreamCluster
+	case opDownstreamRemoteAddress:
+		v = r.RemoteAddr
+	case opDownstreamRemoteAddressWithoutPort:
+		v, _, _ = net.SplitHostPort(r.RemoteAddr)
+	case opDownstreamLocalAddress:
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			v = localAddrString(a)
+		}
+	case opRequestedServerName:
+		if r.TLS != nil {
+			v = r.TLS.ServerName
+		}
+	case opRouteName:
+		v = info.RouteName
+	case opHostname:
+		v = streaminfo.Hostname
+	}
+	if c.max > 0 && len(v) > c.max {
+		v = v[:c.max]
+	}
+	return v
+}
+
+// Spec is one configured access log: where, what and when.
+type Spec struct {
+	path   string // "" for stdout
+	text   []logCmd
+	json   map[string][]logCmd
+	fields []jsonField // json, sorted by key
+	filter Filter
+}
+
+const (
+	fileLogType   = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+	stdoutLogType = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+	stderrLogType = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
+)
+
+// Compile compiles an HCM's access_log entries.
+func Compile(logs []*accesslogv3.AccessLog) ([]*Spec, error) {
+	var out []*Spec
+	for _, l := range logs {
+		spec := &Spec{}
+		var format *corev3.SubstitutionFormatString
+		tc := l.GetTypedConfig()
+		switch tc.GetTypeUrl() {
+		case fileLogType:
+			var f filev3.FileAccessLog
+			if err := tc.UnmarshalTo(&f); err != nil {
+				return nil, err
+			}
+			spec.path = f.GetPath()
+			switch af := f.GetAccessLogFormat().(type) {
+			case *filev3.FileAccessLog_LogFormat:
+				format = af.LogFormat
+			case *filev3.FileAccessLog_Format:
+				format = &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormat{TextFormat: af.Format}}
+			case *filev3.FileAccessLog_JsonFormat:
+				format = &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: af.JsonFormat}}
+			case *filev3.FileAccessLog_TypedJsonFormat:
+				format = &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: af.TypedJsonFormat}}
+			}
+		case stdoutLogType, stderrLogType:
+			var f streamv3.StdoutAccessLog
+			if err := tc.UnmarshalTo(&f); err != nil {
+				var e streamv3.StderrAccessLog
+				if err2 := tc.UnmarshalTo(&e); err2 != nil {
+					return nil, err
+				}
+				format = e.GetLogFormat()
+			} else {
+				format = f.GetLogFormat()
+			}
+			spec.path = "/dev/stdout"
+			if tc.GetTypeUrl() == stderrLogType {
+				spec.path = "/dev/stderr"
+			}
+		default:
+			return nil, fmt.Errorf("access log %q: type %s is not supported", l.GetName(), tc.GetTypeUrl())
+		}
+		if err := spec.compileFormat(format); err != nil {
+			return nil, fmt.Errorf("access log %q: %v", l.GetName(), err)
+		}
+		if l.GetFilter() != nil {
+			f, err := CompileFilter(l.GetFilter())
+			if err != nil {
+				return nil, fmt.Errorf("access log %q: %v", l.GetName(), err)
+			}
+			spec.filter = f
+		}
+		out = append(out, spec)
+	}
+	return out, nil
+}
+
+func (spec *Spec) compileFormat(f *corev3.SubstitutionFormatString) error {
+	if f == nil {
+		var err error
+		spec.text, err = parseLogFormat(defaultLogFormat)
+		return err
+	}
+	if err := xdsconf.CheckFields("log_format", f, "text_format", "json_format", "text_format_source", "omit_empty_values", "content_type", "json_format_options"); err != nil {
+		return err
+	}
+	switch x := f.GetFormat().(type) {
+	case *corev3.SubstitutionFormatString_TextFormat:
+		return spec.setText(x.TextFormat)
+	case *corev3.SubstitutionFormatString_TextFormatSource:
+		s, err := xdsconf.ReadDataSource(x.TextFormatSource)
+		if err != nil {
+			return err
+		}
+		return spec.setText(s)
+	case *corev3.SubstitutionFormatString_JsonFormat:
+		spec.json = map[string][]logCmd{}
+		for k, v := range x.JsonFormat.GetFields() {
+			sv, ok := v.GetKind().(*structpb.Value_StringValue)
+			if !ok {
+				return fmt.Errorf("json_format key %q: only string values are supported", k)
+			}
+			cmds, err := parseLogFormat(sv.StringValue)
+			if err != nil {
+				return err
+			}
+			spec.json[k] = cmds
+			kb, _ := json.Marshal(k)
+			spec.fields = append(spec.fields, jsonField{name: k, key: string(kb) + ":", cmds: cmds,
+				numeric: len(cmds) == 1 && numericCmds[cmds[0].name]})
+		}
+		sort.Slice(spec.fields, func(i, j int) bool { return spec.fields[i].name < spec.fields[j].name })
+	}
+	return nil
+}
+
+func (spec *Spec) setText(s string) error {
+	cmds, err := parseLogFormat(s)
+	spec.text = cmds
+	return err
+}
+
+// render formats the line: text as Envoy writes it ("-" for empty values),
+// or JSON with sorted keys, numbers for numeric commands and null for
+// empty values. It appends to dst so that the logger can reuse buffers:
+// this runs once per request and was a sixth of the proxy's CPU.
+func (spec *Spec) render(dst []byte, info *streaminfo.StreamInfo) []byte {
+	if spec.json == nil {
+		for i := range spec.text {
+			c := &spec.text[i]
+			if c.name == "" {
+				dst = append(dst, c.lit...)
+				continue
+			}
+			dst = c.appendText(dst, info)
+		}
+		return dst
+	}
+	dst = append(dst, '{')
+	for i := range spec.fields {
+		f := &spec.fields[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, f.key...)
+		if len(f.cmds) == 1 && f.cmds[0].name != "" {
+			if f.numeric {
+				if d, ok := f.cmds[0].appendFast(dst, info); ok {
+					dst = d
+					continue
+				}
+			} else if f.cmds[0].op == opStartTime {
+				d, ok := f.cmds[0].appendFast(append(dst, '"'), info)
+				if ok {
+					dst = append(d, '"')
+					continue
+				}
+				dst = d[:len(d)-1] // drop the quote: not ours to render
+			}
+			v := f.cmds[0].value(info)
+			switch {
+			case v == "":
+				dst = append(dst, "null"...)
+			case f.numeric:
+				dst = append(dst, v...)
+			default:
+				dst = appendJSONString(dst, v)
+			}
+			continue
+		}
+		var s strings.Builder
+		for i := range f.cmds {
+			c := &f.cmds[i]
+			if c.name == "" {
+				s.WriteString(c.lit)
+			} else {
+				s.WriteString(orDash(c.value(info)))
+			}
+		}
+		dst = appendJSONString(dst, s.String())
+	}
+	return append(dst, "}\n"...)
+}
+
+// jsonField is one key of a JSON log format, its key pre-encoded.
+type jsonField struct {
+	name    string
+	key     string // `"name":`
+	cmds    []logCmd
+	numeric bool
+}
+
+// startTimeLayout is %START_TIME%'s default format.
+const startTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// stampMemo is the last second formatted for %START_TIME%, up to and
+// including the decimal point.
+type stampMemo struct {
+	sec    int64
+	prefix []byte
+}
+
+var lastStamp atomic.Pointer[stampMemo]
+
+// appendStartTime appends t in startTimeLayout. Requests in the same
+// second share the formatting of the date and time, and only the
+// milliseconds are appended per request: formatting was a fifth of
+// rendering Envoy Gateway's JSON log line. (Keyed by the millisecond, the
+// memo missed most of the time: requests end out of their start order.)
+func appendStartTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	sec := t.Unix()
+	m := lastStamp.Load()
+	if m == nil || m.sec != sec {
+		b := t.Truncate(time.Second).AppendFormat(make([]byte, 0, len(startTimeLayout)), startTimeLayout)
+		m = &stampMemo{sec: sec, prefix: b[:len(b)-len("000Z")]}
+		lastStamp.Store(m)
+	}
+	ms := t.Nanosecond() / int(time.Millisecond)
+	dst = append(dst, m.prefix...)
+	return append(dst, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
+// jsonPlain marks the bytes encoding/json copies into a string unescaped.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendJSONString appends s as encoding/json writes it. Plain printable
+// ASCII (the usual header values) is copied as is; anything json.Marshal
+// would escape (quotes, control characters, <>&, non-ASCII) takes
+// json.Marshal's own path, so the output stays byte-identical.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !jsonPlain[s[i]] {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// headerKey is name's canonical header key, or "" for pseudo-headers and
+// Host, which reqHeader answers from the request line.
+func headerKey(name string) string {
+	if name == "" || strings.HasPrefix(name, ":") || strings.EqualFold(name, "host") {
+		return ""
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
+}
+
+// firstValue is h.Get(name) with the key canonicalised in advance.
+func firstValue(h http.Header, name, key string) string {
+	if key == "" {
+		return h.Get(name)
+	}
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// reqValueKey is reqValue with name's canonical key and pseudo-header
+// kind computed in advance.
+func reqValueKey(info *streaminfo.StreamInfo, name, key string, p pseudo) string {
+	switch p {
+	case pseudoAuthority:
+		return info.Request.Host
+	case pseudoPath:
+		return info.Request.URL.RequestURI()
+	case pseudoMethod:
+		return info.Request.Method
+	}
+	if key == "" || (key == "X-Envoy-Original-Path" && info.OriginalPath != "") {
+		return reqValue(info, name)
+	}
+	switch vs := info.Request.Header[key]; len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return vs[0]
+	default:
+		return strings.Join(vs, ",")
+	}
+}
+
+// reqValue reads a request header for the access log. The router sets
+// x-envoy-original-path on the upstream request only, so it is kept here.
+func reqValue(info *streaminfo.StreamInfo, name string) string {
+	if strings.EqualFold(name, "x-envoy-original-path") && info.OriginalPath != "" {
+		return info.OriginalPath
+	}
+	v, _ := streaminfo.RequestHeader(info.Request, name)
+	return v
+}
+
+// localAddrMemo remembers the last formatted local TCP address: a
+// listener's connections share one, and formatting it for
+// %DOWNSTREAM_LOCAL_ADDRESS% was an allocation per logged request.
+type localAddrMemo struct {
+	ip   net.IP
+	port int
+	zone string
+	s    string
+}
+
+var lastLocalAddr atomic.Pointer[localAddrMemo]
+
+// localAddrString is a.String(), from the memo when a is the same address.
+func localAddrString(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if m := lastLocalAddr.Load(); m != nil && m.port == t.Port && m.zone == t.Zone && bytes.Equal(m.ip, t.IP) {
+		return m.s
+	}
+	s := t.String()
+	lastLocalAddr.Store(&localAddrMemo{ip: bytes.Clone(t.IP), port: t.Port, zone: t.Zone, s: s})
+	return s
+}

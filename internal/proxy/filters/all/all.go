@@ -1,0 +1,12 @@
+// Package all links every HTTP filter of the built-in proxy. A filter
+// package registers its factory with filters.Register in its init, which
+// runs only if something imports the package: this list is that import,
+// and the one place a new filter is added (the proxy imports this
+// package; tests that build a proxy get every filter through it).
+package all
+
+import (
+	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/healthcheck"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
+)

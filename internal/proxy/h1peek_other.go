@@ -1,7 +1,0 @@
-//go:build !unix
-
-package proxy
-
-// peekAlive cannot probe without MSG_PEEK; a request on a connection the
-// upstream closed is then retried by h1Pool.RoundTrip when that is safe.
-func peekAlive(*h1Conn) bool { return true }

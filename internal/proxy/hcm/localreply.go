@@ -1,0 +1,273 @@
+package hcm
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/portico-gw/portico/internal/proxy/accesslog"
+	"github.com/portico-gw/portico/internal/proxy/route"
+	"github.com/portico-gw/portico/internal/proxy/streaminfo"
+	"github.com/portico-gw/portico/internal/proxy/xdsconf"
+)
+
+// mapper is one local_reply_config mapper.
+type mapper struct {
+	filter  accesslog.Filter
+	status  int
+	body    *string
+	format  *bodyFormat
+	headers route.HeaderOps
+}
+
+// localReplyCfg is the HCM's compiled local_reply_config.
+type localReplyCfg struct {
+	mappers []mapper
+	format  *bodyFormat
+}
+
+// bodyFormat is a SubstitutionFormatString for local reply bodies.
+type bodyFormat struct {
+	text        string
+	json        *structpb.Struct
+	contentType string
+}
+
+var bodyCmd = regexp.MustCompile(`%([A-Z_]+)(?:\(([^)]*)\))?%`)
+
+var bodyCmds = map[string]bool{"LOCAL_REPLY_BODY": true, "RESPONSE_CODE": true, "RESPONSE_CODE_DETAILS": true,
+	"RESPONSE_FLAGS": true, "REQ": true, "PROTOCOL": true, "START_TIME": true}
+
+func checkCmds(s string) error {
+	for _, m := range bodyCmd.FindAllStringSubmatch(s, -1) {
+		if !bodyCmds[m[1]] {
+			return fmt.Errorf("format command %%%s%% is not supported", m[1])
+		}
+	}
+	return nil
+}
+
+func compileBodyFormat(f *corev3.SubstitutionFormatString) (*bodyFormat, error) {
+	if f == nil {
+		return nil, nil
+	}
+	if err := xdsconf.CheckFields("body_format", f, "text_format", "json_format", "text_format_source", "content_type", "omit_empty_values"); err != nil {
+		return nil, err
+	}
+	bf := &bodyFormat{contentType: f.GetContentType()}
+	switch x := f.GetFormat().(type) {
+	case *corev3.SubstitutionFormatString_TextFormat:
+		bf.text = x.TextFormat
+	case *corev3.SubstitutionFormatString_TextFormatSource:
+		s, err := xdsconf.ReadDataSource(x.TextFormatSource)
+		if err != nil {
+			return nil, err
+		}
+		bf.text = s
+	case *corev3.SubstitutionFormatString_JsonFormat:
+		bf.json = x.JsonFormat
+		b, _ := json.Marshal(x.JsonFormat.AsMap())
+		if err := checkCmds(string(b)); err != nil {
+			return nil, err
+		}
+		if bf.contentType == "" {
+			bf.contentType = "application/json"
+		}
+		return bf, nil
+	}
+	if err := checkCmds(bf.text); err != nil {
+		return nil, err
+	}
+	if bf.contentType == "" {
+		bf.contentType = "text/plain"
+	}
+	return bf, nil
+}
+
+// render is the reply's body: code and body are the reply's (after the
+// mapper), the rest comes from the stream.
+func (bf *bodyFormat) render(info *streaminfo.StreamInfo, code int, body string) string {
+	sub := func(s string) string {
+		return bodyCmd.ReplaceAllStringFunc(s, func(m string) string {
+			p := bodyCmd.FindStringSubmatch(m)
+			switch p[1] {
+			case "LOCAL_REPLY_BODY":
+				return body
+			case "RESPONSE_CODE":
+				return strconv.Itoa(code)
+			case "RESPONSE_CODE_DETAILS":
+				return info.ResponseCodeDetails
+			case "RESPONSE_FLAGS":
+				if info.ResponseFlags == "" {
+					return "-"
+				}
+				return info.ResponseFlags
+			case "PROTOCOL":
+				return info.Request.Proto
+			case "START_TIME":
+				return info.Start.UTC().Format("2006-01-02T15:04:05.000Z")
+			case "REQ":
+				name, _, _ := strings.Cut(p[2], "?")
+				v, ok := streaminfo.RequestHeader(info.Request, name)
+				if !ok {
+					return "-"
+				}
+				return v
+			}
+			return m
+		})
+	}
+	if bf.json != nil {
+		out := map[string]any{}
+		for k, v := range bf.json.AsMap() {
+			if s, ok := v.(string); ok {
+				out[k] = sub(s)
+			} else {
+				out[k] = v
+			}
+		}
+		b, _ := json.Marshal(out)
+		return string(b) + "\n"
+	}
+	return sub(bf.text)
+}
+
+func compileLocalReply(c *hcmv3.LocalReplyConfig) (*localReplyCfg, error) {
+	if c == nil {
+		return nil, nil
+	}
+	lr := &localReplyCfg{}
+	var err error
+	if lr.format, err = compileBodyFormat(c.GetBodyFormat()); err != nil {
+		return nil, fmt.Errorf("local_reply_config: %v", err)
+	}
+	for i, m := range c.GetMappers() {
+		var mp mapper
+		if mp.filter, err = accesslog.CompileFilter(m.GetFilter()); err != nil {
+			return nil, fmt.Errorf("local_reply_config mapper %d: %v", i, err)
+		}
+		if m.GetStatusCode() != nil {
+			mp.status = int(m.GetStatusCode().GetValue())
+		}
+		if m.GetBody() != nil {
+			b, err := xdsconf.ReadDataSource(m.GetBody())
+			if err != nil {
+				return nil, err
+			}
+			mp.body = &b
+		}
+		if mp.format, err = compileBodyFormat(m.GetBodyFormatOverride()); err != nil {
+			return nil, fmt.Errorf("local_reply_config mapper %d: %v", i, err)
+		}
+		if mp.headers, err = route.CompileHeaderOps(m.GetHeadersToAdd(), nil); err != nil {
+			return nil, fmt.Errorf("local_reply_config mapper %d: %v", i, err)
+		}
+		lr.mappers = append(lr.mappers, mp)
+	}
+	return lr, nil
+}
+
+// localReply sends a response generated by the proxy, through the HCM's
+// local_reply_config, as Envoy's sendLocalReply does. gRPC requests get a
+// trailers-only gRPC error instead of an HTTP status.
+func (st *reqState) localReply(w http.ResponseWriter, code int, body, details string, extra func(http.Header)) {
+	st.info.ResponseCodeDetails = details
+	hdr := w.Header()
+	code, body, format := st.mapLocalReply(hdr, code, body)
+	out, ct := body, "text/plain"
+	if format != nil {
+		out, ct = format.render(&st.info, code, body), format.contentType
+	}
+	if extra != nil {
+		extra(hdr)
+	}
+	st.serverHeader(hdr)
+	if strings.HasPrefix(st.info.Request.Header.Get("Content-Type"), "application/grpc") {
+		hdr.Set("Content-Type", "application/grpc")
+		hdr.Set("Grpc-Status", strconv.Itoa(grpcStatusFor(code)))
+		if out != "" {
+			hdr.Set("Grpc-Message", url.PathEscape(out))
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if out != "" {
+		hdr.Set("Content-Type", ct)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(code)
+	if st.info.Request.Method != http.MethodHead && out != "" {
+		_, _ = w.Write([]byte(out))
+	}
+}
+
+// serverHeader applies server_header_transformation.
+func (st *reqState) serverHeader(hdr http.Header) {
+	h := st.lr.cfg
+	switch {
+	case h.passServer:
+	case h.appendServer:
+		if hdr.Get("Server") == "" {
+			st.setHeader(hdr, "Server", h.serverName)
+		}
+	default:
+		st.setHeader(hdr, "Server", h.serverName)
+	}
+}
+
+// mapLocalReply runs local_reply_config's mappers on a reply: the first
+// whose filter matches may change its status, body, headers and format.
+// The filters see the reply's status as the stream's response code.
+func (st *reqState) mapLocalReply(hdr http.Header, code int, body string) (int, string, *bodyFormat) {
+	lr := st.lr.cfg.localReply
+	if lr == nil {
+		return code, body, nil
+	}
+	format := lr.format
+	sent := st.info.ResponseCode
+	st.info.ResponseCode = code
+	defer func() { st.info.ResponseCode = sent }()
+	for _, m := range lr.mappers {
+		if !m.filter(&st.info) {
+			continue
+		}
+		if m.status != 0 {
+			code = m.status
+		}
+		if m.body != nil {
+			body = *m.body
+		}
+		m.headers.Apply(hdr, st.info.Request, nil)
+		if m.format != nil {
+			format = m.format
+		}
+		break
+	}
+	return code, body, format
+}
+
+// grpcStatusFor maps an HTTP status to a gRPC status as Envoy does for
+// local replies to gRPC requests.
+func grpcStatusFor(code int) int {
+	switch code {
+	case 400:
+		return 13
+	case 401:
+		return 16
+	case 403:
+		return 7
+	case 404:
+		return 12
+	case 429, 502, 503, 504:
+		return 14
+	}
+	return 2
+}
