@@ -1,7 +1,6 @@
 package lua
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,11 +16,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
 )
-
-// dynamicMetadataKey is where the stream's dynamic metadata lives in
-// filters.Stream.Metadata, shared by every Lua filter of the chain (and by
-// any other filter that wants to read what a script set).
-const dynamicMetadataKey = "envoy.dynamic_metadata"
 
 // reqStream is the per-request state both phases share. Stream info and
 // dynamic metadata are built on first use: most scripts touch neither, and
@@ -45,15 +39,7 @@ func (rs *reqStream) dynamicMetadata() map[string]map[string]any {
 	if rs.dynamic != nil {
 		return rs.dynamic
 	}
-	s := rs.s
-	if s.Metadata == nil {
-		s.Metadata = map[string]any{}
-	}
-	dm, _ := s.Metadata[dynamicMetadataKey].(map[string]map[string]any)
-	if dm == nil {
-		dm = map[string]map[string]any{}
-		s.Metadata[dynamicMetadataKey] = dm
-	}
+	dm := rs.s.DynamicMetadata()
 	rs.dynamic = dm
 	return dm
 }
@@ -305,22 +291,16 @@ func (b *reqBackend) Body() ([]byte, error) {
 		return b.body, nil
 	}
 	b.read = true
-	r := b.rs.s.Request
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	data, complete, err := filters.ReadRequestBody(b.rs.s, MaxBody)
 	if err != nil {
 		b.bodyErr = err
 		return nil, err
 	}
-	if len(data) > MaxBody {
+	if !complete {
 		b.bodyErr = fmt.Errorf("request body larger than %d bytes", MaxBody)
 		return nil, b.bodyErr
 	}
 	b.body = data
-	// The upstream still gets the body.
-	r.Body = io.NopCloser(bytes.NewReader(data))
 	if len(data) == 0 {
 		return nil, nil
 	}
@@ -334,10 +314,7 @@ func (b *reqBackend) commitBody() {
 	if !b.dirty {
 		return
 	}
-	r := b.rs.s.Request
-	r.Body = io.NopCloser(bytes.NewReader(b.body))
-	r.ContentLength = int64(len(b.body))
-	r.Header.Set("Content-Length", strconv.Itoa(len(b.body)))
+	filters.SetRequestBody(b.rs.s, b.body)
 }
 
 // Respond writes the script's answer.
