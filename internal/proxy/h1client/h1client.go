@@ -11,12 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/textproto"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -336,57 +333,6 @@ func (c *h1Conn) bodyDone(err error) {
 	}
 }
 
-// h1Body is a response body; its end returns the connection to the pool.
-type h1Body struct {
-	c    *h1Conn
-	rc   io.ReadCloser // http.ReadResponse's body, reading c.br
-	keep bool
-	ctx  context.Context
-	done atomic.Bool // the connection was released
-	err  error       // what Read returns once done
-	// length is rc for a simple response (readResponse), allocated with
-	// the h1Body.
-	length lengthBody
-}
-
-func (b *h1Body) Read(p []byte) (int, error) {
-	if b.done.Load() {
-		return 0, b.err
-	}
-	n, err := b.rc.Read(p)
-	if err != nil {
-		if err == io.EOF {
-			b.err = err
-			b.finish(true)
-			return n, err
-		}
-		if b.ctx.Err() != nil {
-			// The read failed because the context's interrupt ran.
-			err = fmt.Errorf("%w (%v)", b.ctx.Err(), err)
-		}
-		b.err = err
-		b.finish(false)
-	}
-	return n, err
-}
-
-// Close before the end closes the connection: draining an unknown amount
-// from a possibly slow upstream would hold the caller (net/http does the
-// same). rc is not closed: its Close drains.
-func (b *h1Body) Close() error {
-	if b.err == nil {
-		b.err = errBodyClosed
-	}
-	b.finish(false)
-	return nil
-}
-
-func (b *h1Body) finish(ok bool) {
-	if b.done.CompareAndSwap(false, true) {
-		b.c.release(ok && b.keep)
-	}
-}
-
 // get returns an idle connection that is still open (probed when probe
 // is set), or dials one.
 func (p *Pool) get(ctx context.Context, probe bool) (*h1Conn, error) {
@@ -544,84 +490,3 @@ func (p *Pool) CloseIdleConnections() {
 		t.CloseIdleConnections()
 	}
 }
-
-// outgoingLength is the request body's length, -1 when unknown (chunked).
-// ok is false for a body that says it is empty but may not be: net/http
-// probes such bodies, and only its Transport does that.
-func outgoingLength(req *http.Request) (int64, bool) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return 0, true
-	}
-	if req.ContentLength == 0 {
-		return 0, false
-	}
-	return req.ContentLength, true
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		_ = req.Body.Close()
-	}
-}
-
-// idempotent is net/http's isReplayable for requests without a body.
-func idempotent(req *http.Request) bool {
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	_, a := req.Header["Idempotency-Key"]
-	_, b := req.Header["X-Idempotency-Key"]
-	return a || b
-}
-
-// hasToken reports whether a comma-separated header has token (lower case).
-func hasToken(vs []string, token string) bool {
-	for _, v := range vs {
-		for len(v) > 0 {
-			var t string
-			t, v, _ = cutComma(v)
-			if asciiEqualFold(t, token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func cutComma(s string) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' {
-			return textproto.TrimString(s[:i]), s[i+1:], true
-		}
-	}
-	return textproto.TrimString(s), "", false
-}
-
-// sendsZeroLength is net/http's shouldSendContentLength for empty bodies:
-// servers expect a length on these methods.
-func sendsZeroLength(method string) bool {
-	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
-}
-
-func itoa64(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
-
-// asciiEqualFold reports whether ASCII s lowercases to lower.
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// bufPool recycles request body copy buffers.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -81,6 +81,8 @@ func headEnd(buf []byte) int {
 // parseSimpleHead parses head when it is the common case and reports
 // whether it was; the result equals http.ReadResponse's for the same bytes
 // (FuzzParseSimpleHead checks it). The body is left to the caller.
+// It is one function on purpose: a single pass over the head, in the
+// order the bytes come, whose every bail-out is a case net/http decides.
 func parseSimpleHead(head []byte, req *http.Request) (*http.Response, bool) {
 	// A HEAD response has a length but no body: net/http's.
 	if req.Method == http.MethodHead || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Writing HTTP/1.1 requests for Pool. The checks are those net/http's
@@ -249,3 +250,84 @@ func (c *h1Conn) copyBody(req *http.Request, n int64) error {
 	}
 	return nil
 }
+
+// outgoingLength is the request body's length, -1 when unknown (chunked).
+// ok is false for a body that says it is empty but may not be: net/http
+// probes such bodies, and only its Transport does that.
+func outgoingLength(req *http.Request) (int64, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return 0, true
+	}
+	if req.ContentLength == 0 {
+		return 0, false
+	}
+	return req.ContentLength, true
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// idempotent is net/http's isReplayable for requests without a body.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, a := req.Header["Idempotency-Key"]
+	_, b := req.Header["X-Idempotency-Key"]
+	return a || b
+}
+
+// hasToken reports whether a comma-separated header has token (lower case).
+func hasToken(vs []string, token string) bool {
+	for _, v := range vs {
+		for len(v) > 0 {
+			var t string
+			t, v, _ = cutComma(v)
+			if asciiEqualFold(t, token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func cutComma(s string) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return textproto.TrimString(s[:i]), s[i+1:], true
+		}
+	}
+	return textproto.TrimString(s), "", false
+}
+
+// sendsZeroLength is net/http's shouldSendContentLength for empty bodies:
+// servers expect a length on these methods.
+func sendsZeroLength(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+}
+
+func itoa64(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
+
+// asciiEqualFold reports whether ASCII s lowercases to lower.
+func asciiEqualFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// bufPool recycles request body copy buffers.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -262,6 +262,9 @@ func (c *conn) waitForRequest() bool {
 
 // serveRequest reads one request, runs the handler and finishes the
 // response. It reports whether the connection may serve another.
+// Its steps share the per-connection state they check and release, in
+// the order net/http's conn.serve takes them; one function keeps that
+// order in view.
 func (c *conn) serveRequest() bool {
 	if c.lastMethod == "POST" {
 		// RFC 7230 section 3 tolerance for old clients that end a POST

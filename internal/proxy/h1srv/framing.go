@@ -64,6 +64,8 @@ func (c *conn) declareTrailer(k string) {
 // net/http's chunkWriter.writeHeader does, and writes the head into the
 // connection's bufio.Writer. n is the number of body bytes written so far
 // (all of them when the handler has returned).
+// It follows chunkWriter.writeHeader step by step, in one function, so
+// that the two can be read side by side.
 func (w *response) commit(n int) {
 	w.committed = true
 	c := w.c
