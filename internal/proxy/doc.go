@@ -7,6 +7,23 @@
 //	go p.Run(ctx)
 //	p.WaitFor(ctx, func(s proxy.Status) bool { return s.Ready })
 //
+// # Rooms
+//
+// Each concern is a package that imports only those below it
+// (imports_test.go keeps it so, and keeps the control plane out):
+//
+//	proxy (this package)  Proxy and Options; the xdsclient.Handler that compiles
+//	                      each type with its room's compiler, binds, links, serves
+//	xdsclient             ADS sessions (SotW, delta) and the accepted State
+//	listener              listeners: compile, link, sockets, connection limit
+//	hcm                   the HttpConnectionManager and router around a StreamInfo
+//	route, accesslog      route configurations; access logs and their filters
+//	cluster, filters      clusters, hosts, balancing, Upstreams; the filter contract
+//	h1client, tlsconf     the HTTP/1.1 upstream client; TLS contexts and secrets
+//	streaminfo, pathnorm, xdsconf, match, budget, h1srv   leaves
+//
+// Filters live under filters/, one package each, linked by filters/all.
+//
 // # xDS
 //
 // One ADS stream subscribes to CDS and LDS (wildcard), then to the EDS, RDS
@@ -41,9 +58,9 @@
 // filters; status/body rewrite, headers_to_add, text/json body_format),
 // server_name and server_header_transformation, use_remote_address and
 // x-forwarded-for, generate_request_id, preserve_external_request_id,
-// internal_address_config (see forwarded.go: untrusted x-envoy-* headers
+// internal_address_config (see hcm/request.go: untrusted x-envoy-* headers
 // are removed as Envoy does), normalize_path, merge_slashes and
-// path_with_escaped_slashes_action (pathnorm.go: Envoy's rules, checked
+// path_with_escaped_slashes_action (package pathnorm: Envoy's rules, checked
 // against Envoy's own test cases), strip_any_host_port, websocket
 // upgrade_configs at HCM and route level (the route's entry wins; an
 // upgrade the route does not allow gets 403, CONNECT too),
@@ -73,7 +90,7 @@
 // response; the upstream request is reset. Expect: 100-continue is
 // answered by the proxy and not forwarded.
 //
-// The listeners share a downstream connection limit (connlimit.go, Envoy's
+// The listeners share a downstream connection limit (listener/connlimit.go, Envoy's
 // global_downstream_max_connections): Options.MaxDownstreamConnections, by
 // default derived from the file descriptor limit and shared by the
 // proxies of a process, so that admin, xDS and upstream connections keep
@@ -94,7 +111,7 @@
 // reset, connect-failure, retriable-4xx, retriable-status-codes, gRPC
 // statuses; per_try_timeout; jittered back-off; bodies up to 1 MiB are
 // replayed), include_request_attempt_count / include_attempt_count_in_response,
-// request_mirror_policies (see mirror.go), direct_response, redirect.
+// request_mirror_policies (see route/mirror.go), direct_response, redirect.
 // Request/response header add/remove at route configuration, virtual host,
 // route and weighted cluster level, in Envoy's order
 // (most_specific_header_mutations_wins honoured).
@@ -117,7 +134,7 @@
 // least request (power of choice_count on in-flight requests), random; from
 // lb_policy or the first supported loadBalancingPolicy extension. Upstream
 // HTTP/1.1, HTTP/2 (h2c, or TLS ALPN), auto_config, use_downstream_protocol.
-// Plaintext HTTP/1.1 goes through the proxy's own client (h1client.go: the
+// Plaintext HTTP/1.1 goes through the proxy's own client (package h1client: the
 // exchange runs on the request's goroutine, connections are pooled per
 // host); HTTP/2, TLS and websocket upgrades through net/http's Transport.
 // The former adds no User-Agent (as Envoy; net/http adds Go-http-client),
