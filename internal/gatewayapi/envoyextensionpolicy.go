@@ -69,6 +69,7 @@ type eepState struct {
 	// disabled is set when the policy uses an API that is turned off.
 	disabled string
 	lua      *luaPolicy
+	wasm     *wasmPolicy
 	// overriddenBy lists routes (ns/name) where a more specific policy won.
 	overriddenBy map[string]bool
 	// ancestors seen while applying, keyed by ancestorKey.
@@ -106,6 +107,9 @@ func (t *translation) processEnvoyExtensionPolicies() {
 			st.disabled = msgLuaDisabled
 		}
 		st.lua = t.buildLuaPolicy(p)
+		if st.disabled == "" {
+			st.wasm = t.buildWasmPolicy(p)
+		}
 		for _, tg := range t.policyTargets(p) {
 			if st.disabled != "" {
 				st.targets = append(st.targets, tg)
@@ -228,12 +232,14 @@ func (t *translation) applyExtensionPolicy(gc *gatewayContext, lc *listenerConte
 		}
 	}
 	anc := winner.ancestorFor(gc, lc, winnerLevel >= 2, levels[winnerLevel].section, routes.parents(m.Namespace, m.Name, gw))
-	if errs := t.applyLua(winner, gc, r); len(errs) > 0 {
-		for _, e := range errs {
-			if !contains(anc.errs, e) {
-				anc.errs = append(anc.errs, e)
-			}
+	errs := t.applyLua(winner, gc, r)
+	wasmFatal := applyWasm(winner, r)
+	for _, e := range append(errs, winner.wasm.errs()...) {
+		if !contains(anc.errs, e) {
+			anc.errs = append(anc.errs, e)
 		}
+	}
+	if len(errs) > 0 || wasmFatal {
 		// The route cannot run the filters it was given: answer 500 rather
 		// than forward without them.
 		r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
@@ -357,6 +363,8 @@ func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 			cond = newCondition(string(gwapiv1.PolicyConditionAccepted), "False", string(gwapiv1.PolicyReasonInvalid), strings.Join(a.errs, "; "), gen)
 		case len(st.lua.errs(t, a.gc)) > 0:
 			cond = newCondition(string(gwapiv1.PolicyConditionAccepted), "False", string(gwapiv1.PolicyReasonInvalid), strings.Join(st.lua.errs(t, a.gc), "; "), gen)
+		case len(st.wasm.errs()) > 0:
+			cond = newCondition(string(gwapiv1.PolicyConditionAccepted), "False", string(gwapiv1.PolicyReasonInvalid), strings.Join(st.wasm.errs(), "; "), gen)
 		case len(st.conflicted) > 0 && len(st.targets) == 0:
 			cond = newCondition(string(gwapiv1.PolicyConditionAccepted), "False", reasonConflicted, conflictMessage(st.conflicted), gen)
 		default:

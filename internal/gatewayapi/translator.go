@@ -40,6 +40,12 @@ type Options struct {
 	EnableLua bool
 	// LuaValidator checks Lua scripts; nil means luavalidate.Validate.
 	LuaValidator LuaValidator
+	// Wasm resolves Wasm code sources to fetched modules; nil fails every
+	// Wasm entry (nothing was fetched).
+	Wasm WasmModules
+	// WasmServer is where proxies download modules (nil: Envoy Gateway's
+	// in-cluster address).
+	WasmServer *ir.WasmServer
 	// Memo, when set, carries translated routes between calls (see Memo);
 	// the result is the same without it.
 	Memo *Memo
@@ -133,6 +139,20 @@ func (t *translation) finish() {
 		}
 	}
 	for _, x := range t.result.XdsIR {
+		if t.opts.WasmServer != nil && usesWasm(x) {
+			x.GlobalResources = &ir.GlobalResources{WasmServer: t.opts.WasmServer}
+		}
 		sort.SliceStable(x.HTTP, func(i, j int) bool { return x.HTTP[i].Name < x.HTTP[j].Name })
 	}
+}
+
+func usesWasm(x *ir.Xds) bool {
+	for _, l := range x.HTTP {
+		for _, r := range l.Routes {
+			if r.EnvoyExtensions != nil && len(r.EnvoyExtensions.Wasms) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
