@@ -207,4 +207,3 @@ func wasmRouteConfig(c *RouteContext) error {
 	}
 	return nil
 }
-
