@@ -267,4 +267,3 @@ func TestCacheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
