@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -59,7 +60,7 @@ type guestFuncs struct {
 
 func (p *Plugin) newVM(ctx context.Context) (*VM, error) {
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
-		WithStdout(logWriter{p.log, slog.LevelInfo}).WithStderr(logWriter{p.log, slog.LevelWarn}).
+		WithStdout(&logWriter{log: p.log, level: slog.LevelInfo}).WithStderr(&logWriter{log: p.log, level: slog.LevelWarn}).
 		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
 	for _, k := range sortedKeys(p.cfg.Env) {
 		cfg = cfg.WithEnv(k, p.cfg.Env[k])
@@ -251,28 +252,40 @@ func (vm *VM) dispatchCallsLocked(ctx context.Context) {
 			vm.p.log.Warn("wasm: http call failed", "cluster", c.req.Cluster, "err", err)
 			resp = CallResponse{}
 		}
-		vm.current = c.ctx
+		// The response goes to the root context, which makes the caller's
+		// context effective itself (proxy_set_effective_context).
+		vm.current = rootContextID
 		vm.callResp = &resp
-		_, _ = vm.call(ctx, vm.fns.callResponse, uint64(c.ctx), uint64(c.token), uint64(len(resp.Headers)),
+		_, _ = vm.call(ctx, vm.fns.callResponse, rootContextID, uint64(c.token), uint64(len(resp.Headers)),
 			uint64(len(resp.Body)), uint64(len(resp.Trailers)))
 		vm.callResp = nil
 	}
 }
 
-// logWriter turns WASI stdout/stderr into log lines.
+// logWriter turns WASI stdout/stderr into log lines; a guest writes a
+// line in many small pieces, so it is buffered up to each newline.
 type logWriter struct {
 	log   *slog.Logger
 	level slog.Level
+	mu    sync.Mutex
+	buf   []byte
 }
 
-func (w logWriter) Write(b []byte) (int, error) {
-	w.log.Log(context.Background(), w.level, "wasm: "+string(trimNL(b)))
-	return len(b), nil
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
+func (w *logWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.log.Log(context.Background(), w.level, "wasm: "+string(bytes.TrimRight(w.buf[:i], "\r")))
+		w.buf = w.buf[i+1:]
 	}
-	return b
+	if len(w.buf) > 4096 { // a guest that never ends its line
+		w.log.Log(context.Background(), w.level, "wasm: "+string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(b), nil
 }
