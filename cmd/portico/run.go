@@ -22,11 +22,13 @@ import (
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/runner"
+	"github.com/portico-gw/portico/internal/wasm"
 )
 
 func newRunCommand() *cobra.Command {
 	var (
 		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel string
+		wasmAddr, wasmCacheDir                                                                    string
 		paths                                                                                     []string
 		debounce                                                                                  time.Duration
 	)
@@ -82,7 +84,8 @@ works on a machine with nothing else installed.`,
 				log.Info("demo backend listening", "address", addr)
 			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
-				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log})
+				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
+				WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
 			if err != nil {
 				return err
 			}
@@ -102,6 +105,8 @@ works on a machine with nothing else installed.`,
 	f.StringVar(&envoyPath, "envoy-path", "", "envoy binary for --data-plane envoy (default: envoy on PATH)")
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
 	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000, the quickstart's Service)")
+	f.StringVar(&wasmAddr, "wasm-address", wasm.DefaultServerAddress, "address of the server proxies download Wasm modules from")
+	f.StringVar(&wasmCacheDir, "wasm-cache-dir", "", "where downloaded Wasm modules are kept (default: the user cache dir's portico/wasm)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")
 	return cmd

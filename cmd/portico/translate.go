@@ -66,6 +66,7 @@ func newTranslateCommand() *cobra.Command {
 	f.StringVar(&opts.DNSDomain, "dns-domain", "cluster.local", "cluster DNS domain")
 	f.StringVar(&configPath, "config", "", "EnvoyGateway configuration file (extensionApis, runtimeFlags, ...)")
 	f.StringVar(&opts.ExtensionServer, "extension-server", "", "run the extension hooks against this server (host:port or unix:///path); without an extensionManager in --config, every post hook is called")
+	f.StringVar(&opts.WasmCacheDir, "wasm-cache-dir", "", "where downloaded Wasm modules are kept (default: the user cache dir's portico/wasm, shared with portico run)")
 	f.BoolVar(&opts.Diff, "diff", false, "show, per EnvoyPatchPolicy, a unified diff of the xDS before and after its patches")
 	return cmd
 }

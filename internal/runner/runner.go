@@ -32,6 +32,7 @@ import (
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/status"
+	"github.com/portico-gw/portico/internal/wasm"
 	xdsserver "github.com/portico-gw/portico/internal/xds/server"
 	"github.com/portico-gw/portico/internal/xds/translator"
 )
@@ -71,6 +72,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for condition transition times (nil: time.Now).
 	Now func() time.Time
+	// WasmAddress is the wasm server's address (wasm.DefaultServerAddress).
+	WasmAddress string
+	// WasmCacheDir is the on-disk module cache (wasm.DefaultCacheDir()).
+	WasmCacheDir string
+	// WasmWait bounds how long a translation waits for downloads
+	// (DefaultWasmWait); WasmRetry is the first background retry delay
+	// of a failed module (wasm.DefaultRetryBase).
+	WasmWait, WasmRetry time.Duration
+	// WasmFetch sets the download limits (zero fields: Envoy Gateway's).
+	WasmFetch wasm.Fetcher
 }
 
 // Runner is a running control plane.
@@ -102,6 +113,10 @@ type Runner struct {
 	gauged map[string]bool // fleets with a connected-proxies series
 	// ext is the extension server chain (nil: none); see extension.go.
 	ext *extension.Manager
+	// wasm holds the Wasm modules the policies use; see wasm.go.
+	wasm        *wasm.Store
+	wasmLn      net.Listener
+	wasmChanged chan struct{}
 }
 
 // fleet is the runtime state of one snapshot key.
@@ -198,6 +213,11 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.xdsLn.Close()
 		return fmt.Errorf("admin server: %w", err)
 	}
+	if err := r.listenWasm(); err != nil {
+		r.xdsLn.Close()
+		r.adminLn.Close()
+		return err
+	}
 	r.infra, err = host.New(host.Options{DataPlane: r.opts.DataPlane, XDSAddress: r.XDSAddr(), EnvoyPath: r.opts.EnvoyPath,
 		RuntimeDir: runtimeDir(r.cfg), AccessLog: r.opts.ProxyAccessLog, Logger: r.log.With("component", "infra")})
 	if err != nil {
@@ -225,6 +245,13 @@ func (r *Runner) Start(ctx context.Context) error {
 				cancel()
 			}
 		}()
+	}
+	if err := r.startWasm(ctx, run); err != nil {
+		cancel()
+		r.xdsLn.Close()
+		r.adminLn.Close()
+		r.wasmLn.Close()
+		return err
 	}
 	run("xds", func() error { return r.server.Serve(ctx, r.xdsLn) })
 	adminSrv := &http.Server{Handler: admin.Handler(admin.Options{Source: r, Gatherer: r.metrics.reg,
@@ -269,6 +296,10 @@ func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
 			r.apply(ctx, u)
 		case <-r.server.Changed():
 			r.publish()
+		case <-r.wasmChanged:
+			if r.last.Applied {
+				r.apply(ctx, r.last)
+			}
 		}
 	}
 }
@@ -287,8 +318,10 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		return
 	}
 	start := time.Now()
+	modules, wasmServer := r.wasmModules(ctx, u.Set)
 	result, err := safely(r.log, func() *pipeline.Result {
-		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo})
+		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
+			Wasm: modules, WasmServer: wasmServer})
 	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.

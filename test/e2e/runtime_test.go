@@ -164,13 +164,24 @@ func start(t *testing.T, files map[string]string, gwPort int) *env {
 // startWith is start with an EnvoyGateway configuration.
 func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
 	t.Helper()
+	return startWithOptions(t, cfg, files, gwPort, nil)
+}
+
+// startWithOptions is startWith with runner options changed by mod.
+func startWithOptions(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		writeFile(t, filepath.Join(dir, name), data)
 	}
-	r, err := runner.New(runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+	o := runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", WasmAddress: "127.0.0.1:0",
+		WasmCacheDir: t.TempDir(), WasmRetry: 200 * time.Millisecond,
 		DataPlane: host.Builtin, ListenerAddress: "127.0.0.1", Debounce: 50 * time.Millisecond,
-		ProxyAccessLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ProxyAccessLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mod != nil {
+		mod(&o)
+	}
+	r, err := runner.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

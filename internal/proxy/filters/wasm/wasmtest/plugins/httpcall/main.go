@@ -7,6 +7,8 @@
 package main
 
 import (
+	"encoding/json"
+
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -32,6 +34,11 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cluster = string(b)
+	// From an EnvoyExtensionPolicy the configuration is JSON: a string.
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		p.cluster = s
+	}
 	return types.OnPluginStartStatusOK
 }
 
