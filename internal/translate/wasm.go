@@ -2,7 +2,9 @@ package translate
 
 import (
 	"context"
+	"log/slog"
 	"net"
+	"os"
 	"strconv"
 
 	"github.com/portico-gw/portico/internal/gatewayapi"
@@ -27,8 +29,11 @@ func fetchWasm(ctx context.Context, set *resource.Set, cacheDir string) (gateway
 		cacheDir = wasm.DefaultCacheDir()
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	// Downloads that fail are reported in the policies' status; the log
+	// says only that much more on stderr.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	store, err := wasm.NewStore(ctx, wasm.StoreOptions{Cache: &wasm.Cache{Dir: cacheDir},
-		ServingBase: "http://" + wasm.DefaultServerAddress})
+		ServingBase: "http://" + wasm.DefaultServerAddress, Logger: log})
 	if err != nil {
 		cancel()
 		return nil, nil, nil, err
