@@ -41,7 +41,7 @@ func (f *filter) Serve(s *filters.Stream, next filters.Next) {
 	r := s.Request
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	if !f.step(s, next, h, st, func() (abi.Action, error) {
-		return st.RequestHeaders(ctx, len(h.req.Pairs()), !hasBody)
+		return st.RequestHeaders(ctx, 4+valueCount(r.Header), !hasBody)
 	}) {
 		return
 	}
@@ -196,7 +196,7 @@ func (w *respWriter) WriteHeader(code int) {
 		w.remaining = cl
 	}
 	end := w.s.Request.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified || w.remaining == 0
-	a, err := w.st.ResponseHeaders(w.ctx, len(w.h.resp.Pairs()), end)
+	a, err := w.st.ResponseHeaders(w.ctx, 1+valueCount(hd), end)
 	if err == nil && a == abi.ActionPause && !w.h.replied() {
 		err = w.st.Wait(w.ctx)
 	}
@@ -321,3 +321,12 @@ func (w *respWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// valueCount is the number of header lines of h, without building them.
+func valueCount(h http.Header) int {
+	n := 0
+	for _, v := range h {
+		n += len(v)
+	}
+	return n
+}

@@ -65,6 +65,10 @@ type Plugin struct {
 	vmFailures atomic.Int64
 	metrics    metrics
 	unknown    []string
+	// watched are the VMs whose calls the watchdog times (a VM is watched
+	// from its start, before it joins vms).
+	watchMu sync.Mutex
+	watched map[*VM]bool
 }
 
 // Load compiles code and starts its VMs. An error means the module cannot
@@ -91,7 +95,9 @@ func Load(ctx context.Context, code []byte, cfg PluginConfig) (*Plugin, error) {
 		rc = rc.WithCompilationCache(cfg.CompilationCache)
 	}
 	pctx, cancel := context.WithCancel(context.Background())
-	p := &Plugin{cfg: cfg, log: cfg.Logger.With("wasm", cfg.Name), rt: wazero.NewRuntimeWithConfig(ctx, rc), ctx: pctx, cancel: cancel}
+	p := &Plugin{cfg: cfg, log: cfg.Logger.With("wasm", cfg.Name), rt: wazero.NewRuntimeWithConfig(ctx, rc), ctx: pctx, cancel: cancel,
+		watched: map[*VM]bool{}}
+	go p.watchdog(min(max(min(cfg.CallTimeout, cfg.StartTimeout)/10, 5*time.Millisecond), 100*time.Millisecond))
 	if err := p.load(ctx, code); err != nil {
 		p.Close()
 		return nil, err
@@ -237,6 +243,36 @@ func (p *Plugin) startTicks(vm *VM) {
 			vm.mu.Unlock()
 		}
 	}()
+}
+
+func (p *Plugin) watch(vm *VM) {
+	p.watchMu.Lock()
+	p.watched[vm] = true
+	p.watchMu.Unlock()
+}
+
+func (p *Plugin) unwatch(vm *VM) {
+	p.watchMu.Lock()
+	delete(p.watched, vm)
+	p.watchMu.Unlock()
+}
+
+// watchdog ends calls that run past their deadline, every tick.
+func (p *Plugin) watchdog(tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case now := <-t.C:
+			p.watchMu.Lock()
+			for vm := range p.watched {
+				vm.expire(now.UnixNano())
+			}
+			p.watchMu.Unlock()
+		}
+	}
 }
 
 func (p *Plugin) callCluster(ctx context.Context, r CallRequest) (CallResponse, error) {

@@ -3,6 +3,8 @@ package abi
 import (
 	"context"
 	"errors"
+
+	"github.com/tetratelabs/wazero/api"
 )
 
 // Stream is one HTTP stream's context in a VM. Its callbacks run on the
@@ -45,9 +47,10 @@ func (p *Plugin) NewStream(ctx context.Context, host StreamHost) (*Stream, error
 	return s, nil
 }
 
-// callback runs one stream callback and the http calls it made, and says
-// whether the stream goes on now (Continue) or waits (Pause).
-func (s *Stream) callback(ctx context.Context, fn func(vm *VM) (uint64, error)) (Action, error) {
+// callback runs one stream callback (fn with the stream's id first) and
+// the http calls it made, and says whether the stream goes on now
+// (Continue) or waits (Pause).
+func (s *Stream) callback(ctx context.Context, fn api.Function, args ...uint64) (Action, error) {
 	vm := s.vm
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
@@ -56,11 +59,13 @@ func (s *Stream) callback(ctx context.Context, fn func(vm *VM) (uint64, error)) 
 	}
 	vm.current = s.id
 	s.continued = false
-	r, err := fn(vm)
+	r, err := vm.call(ctx, fn, args...)
 	if err != nil {
 		return ActionContinue, err
 	}
-	vm.dispatchCallsLocked(ctx)
+	if len(vm.calls) > 0 {
+		vm.dispatchCallsLocked(ctx)
+	}
 	if vm.broken.Load() {
 		return ActionContinue, errBroken
 	}
@@ -113,44 +118,32 @@ func eos(b bool) uint64 {
 
 // RequestHeaders is proxy_on_request_headers.
 func (s *Stream) RequestHeaders(ctx context.Context, n int, endOfStream bool) (Action, error) {
-	return s.callback(ctx, func(vm *VM) (uint64, error) {
-		return vm.call(ctx, vm.fns.reqHeaders, uint64(s.id), uint64(n), eos(endOfStream))
-	})
+	return s.callback(ctx, s.vm.fns.reqHeaders, uint64(s.id), uint64(n), eos(endOfStream))
 }
 
 // RequestBody is proxy_on_request_body with the buffered length.
 func (s *Stream) RequestBody(ctx context.Context, size int, endOfStream bool) (Action, error) {
-	return s.callback(ctx, func(vm *VM) (uint64, error) {
-		return vm.call(ctx, vm.fns.reqBody, uint64(s.id), uint64(size), eos(endOfStream))
-	})
+	return s.callback(ctx, s.vm.fns.reqBody, uint64(s.id), uint64(size), eos(endOfStream))
 }
 
 // RequestTrailers is proxy_on_request_trailers.
 func (s *Stream) RequestTrailers(ctx context.Context, n int) (Action, error) {
-	return s.callback(ctx, func(vm *VM) (uint64, error) {
-		return vm.call(ctx, vm.fns.reqTrailers, uint64(s.id), uint64(n))
-	})
+	return s.callback(ctx, s.vm.fns.reqTrailers, uint64(s.id), uint64(n))
 }
 
 // ResponseHeaders is proxy_on_response_headers.
 func (s *Stream) ResponseHeaders(ctx context.Context, n int, endOfStream bool) (Action, error) {
-	return s.callback(ctx, func(vm *VM) (uint64, error) {
-		return vm.call(ctx, vm.fns.respHeaders, uint64(s.id), uint64(n), eos(endOfStream))
-	})
+	return s.callback(ctx, s.vm.fns.respHeaders, uint64(s.id), uint64(n), eos(endOfStream))
 }
 
 // ResponseBody is proxy_on_response_body with the buffered length.
 func (s *Stream) ResponseBody(ctx context.Context, size int, endOfStream bool) (Action, error) {
-	return s.callback(ctx, func(vm *VM) (uint64, error) {
-		return vm.call(ctx, vm.fns.respBody, uint64(s.id), uint64(size), eos(endOfStream))
-	})
+	return s.callback(ctx, s.vm.fns.respBody, uint64(s.id), uint64(size), eos(endOfStream))
 }
 
 // ResponseTrailers is proxy_on_response_trailers.
 func (s *Stream) ResponseTrailers(ctx context.Context, n int) (Action, error) {
-	return s.callback(ctx, func(vm *VM) (uint64, error) {
-		return vm.call(ctx, vm.fns.respTrailers, uint64(s.id), uint64(n))
-	})
+	return s.callback(ctx, s.vm.fns.respTrailers, uint64(s.id), uint64(n))
 }
 
 // HasBodyCallbacks reports whether the module wants request or response

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // rootContextID is every VM's root context (Envoy numbers contexts per VM).
@@ -44,6 +45,12 @@ type VM struct {
 	callResp *CallResponse
 	tick     atomic.Int64 // tick period in ns, set by the root context
 	started  chan struct{}
+	// ctx carries the VM to host functions (one value, made once).
+	ctx context.Context
+	// deadline is when the callback in progress must end (unix ns, 0 when
+	// idle); expired is set once the watchdog closed the module for it.
+	deadline atomic.Int64
+	expired  atomic.Bool
 }
 
 type pendingCall struct {
@@ -66,10 +73,8 @@ func (p *Plugin) newVM(ctx context.Context) (*VM, error) {
 		cfg = cfg.WithEnv(k, p.cfg.Env[k])
 	}
 	vm := &VM{p: p, nextID: rootContextID + 1, streams: map[uint32]*Stream{}, started: make(chan struct{})}
-	cctx := vm.callContext(ctx)
-	ictx, cancel := context.WithTimeout(cctx, p.cfg.StartTimeout)
-	defer cancel()
-	mod, err := p.rt.InstantiateModule(ictx, p.compiled, cfg)
+	vm.ctx = vm.callContext(context.Background())
+	mod, err := p.rt.InstantiateModule(vm.ctx, p.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating the module: %w", err)
 	}
@@ -94,7 +99,9 @@ func (p *Plugin) newVM(ctx context.Context) (*VM, error) {
 		respHeaders: f("proxy_on_response_headers"), respBody: f("proxy_on_response_body"), respTrailers: f("proxy_on_response_trailers"),
 		callResponse: f("proxy_on_http_call_response"), queued: f("proxy_on_queue_ready"),
 	}
+	p.watch(vm)
 	if err := vm.start(ctx); err != nil {
+		p.unwatch(vm)
 		_ = mod.Close(ctx)
 		return nil, err
 	}
@@ -155,19 +162,23 @@ func (vm *VM) call(ctx context.Context, fn api.Function, args ...uint64) (uint64
 	return vm.callTimeout(ctx, vm.p.cfg.CallTimeout, fn, args...)
 }
 
-func (vm *VM) callTimeout(ctx context.Context, d time.Duration, fn api.Function, args ...uint64) (uint64, error) {
+// callTimeout runs fn with a deadline the plugin's watchdog enforces by
+// closing the module (the runtime compiles in the checks that make a
+// running call stop then). A context deadline per call would cost a timer
+// and a goroutine per callback; the request's context is not used for
+// the same reason: a callback's time is bounded by d alone.
+func (vm *VM) callTimeout(_ context.Context, d time.Duration, fn api.Function, args ...uint64) (uint64, error) {
 	if vm.broken.Load() {
 		return 0, errBroken
 	}
 	if fn == nil {
 		return 0, nil
 	}
-	cctx, cancel := context.WithTimeout(vm.callContext(ctx), d)
-	res, err := fn.Call(cctx, args...)
-	deadline := cctx.Err() == context.DeadlineExceeded
-	cancel()
+	vm.deadline.Store(time.Now().Add(d).UnixNano())
+	res, err := fn.Call(vm.ctx, args...)
+	vm.deadline.Store(0)
 	if err != nil {
-		if deadline {
+		if vm.expired.Load() {
 			err = fmt.Errorf("the call ran past its deadline of %v", d)
 		}
 		vm.fail(err)
@@ -177,6 +188,13 @@ func (vm *VM) callTimeout(ctx context.Context, d time.Duration, fn api.Function,
 		return 0, nil
 	}
 	return res[0], nil
+}
+
+// expire closes the module of a call past its deadline.
+func (vm *VM) expire(now int64) {
+	if d := vm.deadline.Load(); d != 0 && now > d && !vm.expired.Swap(true) {
+		_ = vm.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+	}
 }
 
 var errBroken = errors.New("the VM failed earlier and is being replaced")
@@ -189,6 +207,7 @@ func (vm *VM) fail(err error) {
 	vm.p.log.Error("wasm: VM failed; replacing it", "err", err)
 	vm.p.vmFailures.Add(1)
 	go func() {
+		vm.p.unwatch(vm)
 		_ = vm.mod.Close(context.Background())
 		vm.p.replace(vm)
 	}()
