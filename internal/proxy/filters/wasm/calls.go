@@ -96,19 +96,27 @@ func CompilationCacheDir() string {
 }
 
 var (
-	cacheOnce sync.Once
-	cache     wazero.CompilationCache
+	cacheMu sync.Mutex
+	caches  = map[string]wazero.CompilationCache{}
 )
 
-// compilationCache is the process's one compilation cache (in memory when
-// the directory cannot be used).
+// compilationCache is the process's compilation cache of Options'
+// directory (CompilationCacheDir() by default), one per directory, in
+// memory when the directory cannot be used.
 func compilationCache() wazero.CompilationCache {
-	cacheOnce.Do(func() {
-		c, err := wazero.NewCompilationCacheWithDir(CompilationCacheDir())
-		if err != nil {
-			c = wazero.NewCompilationCache()
-		}
-		cache = c
-	})
-	return cache
+	dir := Options.CompilationCacheDir
+	if dir == "" {
+		dir = CompilationCacheDir()
+	}
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if c := caches[dir]; c != nil {
+		return c
+	}
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		c = wazero.NewCompilationCache()
+	}
+	caches[dir] = c
+	return c
 }

@@ -67,6 +67,8 @@ var Options = struct {
 	MemoryLimitPages uint32
 	// WaitForLoad is how long a request waits for a module still loading.
 	WaitForLoad time.Duration
+	// CompilationCacheDir overrides CompilationCacheDir().
+	CompilationCacheDir string
 }{WaitForLoad: 30 * time.Second}
 
 type filter struct {

@@ -21,6 +21,9 @@ func loadGo(t testing.TB, name string, cfg PluginConfig) (*Plugin, error) {
 	if cfg.PoolSize == 0 {
 		cfg.PoolSize = 1
 	}
+	if cfg.CompilationCache == nil {
+		cfg.CompilationCache = wasmtest.CompilationCache()
+	}
 	p, err := Load(context.Background(), wasmtest.Build(t, name), cfg)
 	if p != nil {
 		t.Cleanup(p.Close)

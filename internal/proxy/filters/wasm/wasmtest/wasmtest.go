@@ -16,6 +16,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // Plugins lists the plugins by name: "header" is examples/wasm/plugin,
@@ -109,4 +111,22 @@ func sourceKey(dir string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+var (
+	compiledOnce sync.Once
+	compiled     wazero.CompilationCache
+)
+
+// CompilationCache is a compilation cache for tests, on disk beside the
+// built plugins, so that test runs after the first compile nothing.
+func CompilationCache() wazero.CompilationCache {
+	compiledOnce.Do(func() {
+		c, err := wazero.NewCompilationCacheWithDir(filepath.Join(cacheDir(), "compiled"))
+		if err != nil {
+			c = wazero.NewCompilationCache()
+		}
+		compiled = c
+	})
+	return compiled
 }
