@@ -7,8 +7,6 @@
 package gatewayapi
 
 import (
-	"sort"
-
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
@@ -30,9 +28,16 @@ type Options struct {
 	EnableBackend bool
 	// EnableEnvoyPatchPolicy is extensionApis.enableEnvoyPatchPolicy.
 	EnableEnvoyPatchPolicy bool
-	// DNSDomain is the cluster DNS suffix for Services without an address
-	// (default cluster.local).
-	DNSDomain string
+	// Standalone is true when Portico serves the result itself, without a
+	// cluster (portico run): a Service whose endpoints cannot be known (no
+	// EndpointSlice, no cluster IP, not ExternalName) is then a ResolvedRefs
+	// problem of the routes that use it. Otherwise (x translate) it is a
+	// destination without endpoints yet, as in a cluster before its pods
+	// are ready.
+	Standalone bool
+	// ServiceStandIn, with Standalone, is the host:port that serves every
+	// such Service instead (portico run --demo-backend).
+	ServiceStandIn string
 	// HostInfrastructure is true when proxies run on this host (standalone
 	// mode), which is what makes loopback Backend addresses meaningful.
 	HostInfrastructure bool
@@ -62,8 +67,21 @@ type Result struct {
 	Backends []*egv1a1.Backend
 	// EnvoyProxies are the GatewayClass parameters, with their status.
 	EnvoyProxies []*egv1a1.EnvoyProxy
+	// EnvoyProxiesForGateways are the EnvoyProxies only Gateways name (by
+	// infrastructure.parametersRef), with their status.
+	EnvoyProxiesForGateways []*egv1a1.EnvoyProxy
 	// EnvoyExtensionPolicies carry their status (one entry per ancestor).
 	EnvoyExtensionPolicies []*egv1a1.EnvoyExtensionPolicy
+	// SecurityPolicies carry their status (one entry per ancestor).
+	SecurityPolicies []*egv1a1.SecurityPolicy
+	// The kinds below are loaded but not translated yet; they carry a
+	// status that says so (Accepted=False, UnsupportedKind).
+	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	GRPCRoutes         []*gwapiv1.GRPCRoute
+	TLSRoutes          []*gwapiv1.TLSRoute
+	TCPRoutes          []*gwapiv1.TCPRoute
+	UDPRoutes          []*gwapiv1.UDPRoute
+	ListenerSets       []*gwapiv1.ListenerSet
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
 	XdsIR map[string]*ir.Xds
@@ -77,6 +95,7 @@ type translation struct {
 	index    *index
 	gateways []*gatewayContext
 	backends map[string]*backendInfo
+	proxies  map[string]*proxyInfo
 	result   *Result
 }
 
@@ -94,15 +113,21 @@ func Translate(in *resource.Set, opts Options) *Result {
 		opts.ControllerName = DefaultControllerName
 	}
 	t := &translation{
-		opts:   opts,
-		in:     in,
-		index:  newIndex(in),
-		result: &Result{XdsIR: map[string]*ir.Xds{}},
+		opts:    opts,
+		in:      in,
+		index:   newIndex(in),
+		result:  &Result{XdsIR: map[string]*ir.Xds{}},
+		proxies: map[string]*proxyInfo{},
 	}
 	classes := t.processGatewayClasses()
 	t.processGateways(classes)
+	t.collectEnvoyProxies()
 	t.processBackends()
 	t.processHTTPRoutes()
+	t.processUnsupportedRoutes()
+	t.processListenerSets()
+	t.processBackendTLSPolicies()
+	t.processSecurityPolicies()
 	t.processEnvoyExtensionPolicies()
 	t.finish()
 	return t.result
@@ -110,7 +135,10 @@ func Translate(in *resource.Set, opts Options) *Result {
 
 // finish completes listener statuses (attached route counts are known only
 // after every route was seen), orders routes by Gateway API precedence and
-// assembles the IR per proxy fleet.
+// assembles the IR per proxy fleet. IR listeners keep the order of the
+// Gateways (oldest first) and of their spec, as Envoy Gateway's do: the
+// first declared listener of a port names the Envoy listener that several
+// HTTPS listeners share, and patches are written against that name.
 func (t *translation) finish() {
 	for _, gc := range t.gateways {
 		key := gc.irKey
@@ -123,7 +151,7 @@ func (t *translation) finish() {
 					Path:     "/ready",
 					IPFamily: "IPv4",
 				},
-				AccessLog:       &ir.AccessLog{JSON: []ir.JSONAccessLog{{Path: "/dev/stdout"}}},
+				AccessLog:       accessLogIR(gc.proxy),
 				XDSNameSchemeV2: t.opts.XDSNameSchemeV2,
 				FilterOrder:     filterOrder(gc.proxy),
 			}
@@ -134,15 +162,18 @@ func (t *translation) finish() {
 			if lc.ir == nil {
 				continue
 			}
-			sortRoutes(lc.ir.Routes)
+			if !preserveRouteOrder(gc.proxy) {
+				sortRoutes(lc.ir.Routes)
+			}
 			x.HTTP = append(x.HTTP, lc.ir)
 		}
 	}
-	for _, x := range t.result.XdsIR {
-		if t.opts.WasmServer != nil && usesWasm(x) {
-			x.GlobalResources = &ir.GlobalResources{WasmServer: t.opts.WasmServer}
+	if t.opts.WasmServer != nil {
+		for _, x := range t.result.XdsIR {
+			if usesWasm(x) {
+				x.GlobalResources = &ir.GlobalResources{WasmServer: t.opts.WasmServer}
+			}
 		}
-		sort.SliceStable(x.HTTP, func(i, j int) bool { return x.HTTP[i].Name < x.HTTP[j].Name })
 	}
 }
 

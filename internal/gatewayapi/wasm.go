@@ -48,15 +48,15 @@ func (f WasmModuleFunc) WasmModule(c WasmCode) (WasmModule, error) { return f(c)
 // wasmCAKey is where a CA ConfigMap or Secret holds the certificate.
 const wasmCAKey = "ca.crt"
 
-// wasmEntry is one wasm[] entry after resolution.
-type wasmEntry struct {
+// builtWasm is one wasm[] entry after resolution.
+type builtWasm struct {
 	wasm ir.Wasm
 	err  string // "" when the entry built
 }
 
 // wasmPolicy is the Wasm part of one policy.
 type wasmPolicy struct {
-	entries []wasmEntry
+	entries []builtWasm
 }
 
 // errs are the policy's Wasm errors.
@@ -97,7 +97,7 @@ func (t *translation) buildWasmPolicy(p *egv1a1.EnvoyExtensionPolicy) *wasmPolic
 	wp := &wasmPolicy{}
 	for i, w := range p.Spec.Wasm {
 		name := fmt.Sprintf("%s/%s/%s/wasm/%d", extensionPolicyIR, p.Namespace, p.Name, i)
-		e := wasmEntry{wasm: ir.Wasm{Name: name, WasmName: name, RootID: w.RootID}}
+		e := builtWasm{wasm: ir.Wasm{Name: name, WasmName: name, RootID: w.RootID}}
 		if w.Name != nil && *w.Name != "" {
 			e.wasm.WasmName = *w.Name
 		}

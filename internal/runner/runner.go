@@ -66,6 +66,13 @@ type Options struct {
 	KeepReadyListener bool
 	// Debounce is the file provider's quiet period (0: its default).
 	Debounce time.Duration
+	// Namespace is given to namespaced objects that name none (default
+	// "default", as kubectl apply does).
+	Namespace string
+	// ServiceStandIn, when set, is the host:port that serves every Service
+	// whose endpoints cannot be known without a cluster (--demo-backend);
+	// without it such a Service is reported on the routes that use it.
+	ServiceStandIn string
 	// ProxyAccessLog receives built-in proxies' access logs (nil: stdout).
 	ProxyAccessLog io.Writer
 	// Logger (nil: slog.Default()).
@@ -113,6 +120,8 @@ type Runner struct {
 	gauged map[string]bool // fleets with a connected-proxies series
 	// ext is the extension server chain (nil: none); see extension.go.
 	ext *extension.Manager
+	// retry re-translates fleets an extension server failed (retry.go).
+	retry retrier
 	// wasm holds the Wasm modules the policies use; see wasm.go.
 	wasm        *wasm.Store
 	wasmLn      net.Listener
@@ -126,10 +135,14 @@ type fleet struct {
 	resources *translator.Resources
 	// err is why the latest translation was not served ("" when it was).
 	err string
+	// extFailed is true when err is an extension server's failure, which
+	// a later attempt may not have.
+	extFailed bool
 	// xlateErrs are IR objects the xDS translator left out.
 	xlateErrs []string
-	// patches are the EnvoyPatchPolicies (namespace/name) applied to it.
-	patches []string
+	// patches are the EnvoyPatchPolicies applied to it, with the resources
+	// each one changed.
+	patches []appliedPatch
 	// ready turns true the first time a proxy serves a version (sticky).
 	ready bool
 }
@@ -148,6 +161,9 @@ func New(o Options) (*Runner, error) {
 	if o.DataPlane == "" {
 		o.DataPlane = host.Builtin
 	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
 	cfg := o.Config
 	if cfg == nil {
 		// Empty is the default: the translator fills in the controller name.
@@ -163,7 +179,7 @@ func New(o Options) (*Runner, error) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
 	r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
-		LoadOptions: extension.LoadOptions(cfg)})
+		LoadOptions: append(extension.LoadOptions(cfg), resource.WithDefaultNamespace(o.Namespace))})
 	if err := r.setupExtensions(); err != nil {
 		return nil, err
 	}
@@ -296,9 +312,13 @@ func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
 			r.apply(ctx, u)
 		case <-r.server.Changed():
 			r.publish()
+		case <-r.retry.due():
+			r.retryFailed(ctx)
 		case <-r.wasmChanged:
-			if r.last.Applied {
-				r.apply(ctx, r.last)
+			// A Wasm module was downloaded at last (or failed): translate
+			// the last applied set again.
+			if r.last.Applied && r.last.Set != nil {
+				r.serve(ctx, r.last.Set)
 			}
 		}
 	}
@@ -317,22 +337,34 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		r.publish()
 		return
 	}
+	if u.Err != nil {
+		r.log.Warn("edits applied except the held files, whose last good version keeps serving", "generation", u.Generation,
+			"held", u.Held, "err", u.Err)
+	}
+	if r.serve(ctx, u.Set) {
+		r.metrics.reloads.WithLabelValues("applied").Inc()
+	} else {
+		r.metrics.reloads.WithLabelValues("rejected").Inc()
+	}
+}
+
+// serve translates set and serves each fleet; it reports whether the
+// translation ran (a panic in a stage is recovered and reported).
+func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
+	modules, wasmServer := r.wasmModules(ctx, set)
 	start := time.Now()
-	modules, wasmServer := r.wasmModules(ctx, u.Set)
 	result, err := safely(r.log, func() *pipeline.Result {
-		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
-			Wasm: modules, WasmServer: wasmServer})
+		return r.translate(set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
+			Standalone: true, ServiceStandIn: r.opts.ServiceStandIn, Wasm: modules, WasmServer: wasmServer})
 	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.
 		r.last.Applied, r.last.Err = false, err
-		r.metrics.reloads.WithLabelValues("rejected").Inc()
-		r.log.Error("translation failed; the last good configuration keeps serving", "generation", u.Generation, "err", err)
+		r.log.Error("translation failed; the last good configuration keeps serving", "generation", r.last.Generation, "err", err)
 		r.publish()
-		return
+		return false
 	}
 	r.metrics.translation.Observe(time.Since(start).Seconds())
-	r.metrics.reloads.WithLabelValues("applied").Inc()
 	r.result = result
 	keys := make([]string, 0, len(result.Fleets))
 	for _, pf := range result.Fleets {
@@ -352,7 +384,9 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		}
 	}
 	r.infra.Ensure(ctx, keys)
+	r.scheduleRetry()
 	r.publish()
+	return true
 }
 
 // serveFleet replaces a fleet's snapshot with the translation when it is
@@ -366,11 +400,12 @@ func (r *Runner) serveFleet(ctx context.Context, f *fleet, pf *pipeline.Fleet) {
 	if pf.Resources == nil {
 		f.err = "the xDS translation produced nothing"
 		if pf.ExtensionError != "" {
-			f.err = pf.ExtensionError
+			f.err, f.extFailed = pf.ExtensionError, true
 		}
 		r.metrics.snapErrors.WithLabelValues(key).Inc()
 		return
 	}
+	f.extFailed = false
 	res := hostAdjust(pf.Resources, pf.IR, r.opts.ListenerAddress, r.opts.KeepReadyListener)
 	set, err := r.server.SetSnapshot(ctx, key, res.ByType())
 	if err != nil {
@@ -382,7 +417,7 @@ func (r *Runner) serveFleet(ctx context.Context, f *fleet, pf *pipeline.Fleet) {
 	f.err = ""
 	f.patches = f.patches[:0]
 	for _, p := range pf.Patches {
-		f.patches = append(f.patches, p.Namespace+"/"+p.Name)
+		f.patches = append(f.patches, appliedPatch{name: p.Namespace + "/" + p.Name, touched: p.Touched})
 	}
 	if set.Changed {
 		f.version, f.resources = set.Version, res

@@ -33,8 +33,6 @@ type Options struct {
 	Stdin io.Reader
 	// Namespace is given to objects without one.
 	Namespace string
-	// DNSDomain is the cluster DNS suffix used for Service FQDNs.
-	DNSDomain string
 	// To is any of gateway-api, xds, ir.
 	To []string
 	// Types selects xDS sections: all, bootstrap, cluster, listener, route, endpoint.
@@ -46,6 +44,9 @@ type Options struct {
 	// ExtensionServer (host:port or unix:///path) runs the extension hooks
 	// against that server; see extension.go.
 	ExtensionServer string
+	// AddMissingResources is egctl's --add-missing-resources: what a
+	// cluster would supply is added to the input (see missing.go).
+	AddMissingResources bool
 	// WasmCacheDir is the on-disk cache of Wasm modules ("" is
 	// wasm.DefaultCacheDir(), the one `portico run` uses).
 	WasmCacheDir string
@@ -59,6 +60,11 @@ type Report struct {
 	// Errors are translation errors that are not tied to an input document
 	// (for example an xDS resource that failed validation).
 	Errors []string
+	// ExtensionErrors are extension hooks that failed without failOpen:
+	// their fleets have no xDS, and x translate exits non-zero.
+	ExtensionErrors []string
+	// Summary counts the objects by kind and state, for a person.
+	Summary *Summary
 }
 
 // Run translates the input. It returns an error only when nothing could be
@@ -80,12 +86,17 @@ func Run(opts Options) (*Report, error) {
 		cfg = OfflineDefaults()
 	}
 	set, problems, err := resource.Load(opts.Paths, append([]resource.Option{
-		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin)}, extensionLoadOptions(cfg)...)...)
+		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin), resource.WithPipes()}, extensionLoadOptions(cfg)...)...)
 	if err != nil {
 		return nil, err
 	}
 	if set.Len() == 0 && len(problems) > 0 {
 		return &Report{Problems: problems}, fmt.Errorf("no valid object could be read: %d problem(s)", len(problems))
+	}
+	if opts.AddMissingResources {
+		if set, err = addMissingResources(set); err != nil {
+			return &Report{Problems: problems}, err
+		}
 	}
 	hooks, closeHooks, err := extensionHooks(opts.ExtensionServer, cfg, set)
 	if err != nil {
@@ -97,7 +108,7 @@ func Run(opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer stopWasm()
-	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, DNSDomain: opts.DNSDomain, Extensions: hooks,
+	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, Extensions: hooks,
 		Wasm: modules, WasmServer: wasmServer})
 	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {
@@ -114,6 +125,17 @@ func Run(opts Options) (*Report, error) {
 	if opts.Diff {
 		addPatchDiffs(report, result)
 	}
+	for _, f := range result.Fleets {
+		if f.ExtensionError != "" {
+			report.ExtensionErrors = append(report.ExtensionErrors, "fleet "+f.Key+": "+f.ExtensionError)
+		}
+	}
+	statuses := report.Output
+	if !slices.Contains(opts.To, ToGatewayAPI) {
+		statuses = Output{}
+		addGatewayAPI(statuses, result)
+	}
+	report.Summary = summarize(statuses, set, problems, report.ExtensionErrors)
 	return report, nil
 }
 
@@ -140,11 +162,19 @@ func addGatewayAPI(out Output, pr *pipeline.Result) {
 	r := pr.Gateway
 	addOne(out, "gatewayClass", "gatewayClasses", "GatewayClass", r.GatewayClasses)
 	addOne(out, "envoyProxyForGatewayClass", "envoyProxiesForGatewayClasses", egv1a1.KindEnvoyProxy, r.EnvoyProxies)
+	addList(out, "envoyProxiesForGateways", egv1a1.KindEnvoyProxy, r.EnvoyProxiesForGateways)
 	addList(out, "gateways", "Gateway", r.Gateways)
 	addList(out, "backends", egv1a1.KindBackend, r.Backends)
 	addList(out, "httpRoutes", "HTTPRoute", r.HTTPRoutes)
+	addList(out, "grpcRoutes", "GRPCRoute", r.GRPCRoutes)
+	addList(out, "tlsRoutes", "TLSRoute", r.TLSRoutes)
+	addList(out, "tcpRoutes", "TCPRoute", r.TCPRoutes)
+	addList(out, "udpRoutes", "UDPRoute", r.UDPRoutes)
+	addList(out, "listenerSets", "ListenerSet", r.ListenerSets)
+	addList(out, "backendTLSPolicies", "BackendTLSPolicy", r.BackendTLSPolicies)
 	addList(out, "envoyPatchPolicies", egv1a1.KindEnvoyPatchPolicy, pr.EnvoyPatchPolicies)
 	addList(out, "envoyExtensionPolicies", egv1a1.KindEnvoyExtensionPolicy, r.EnvoyExtensionPolicies)
+	addList(out, "securityPolicies", egv1a1.KindSecurityPolicy, r.SecurityPolicies)
 }
 
 // addList adds objects under key, with apiVersion and kind, when there are any.

@@ -170,12 +170,20 @@ func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, 
 // startWithOptions is startWith with runner options changed by mod.
 func startWithOptions(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
 	t.Helper()
+	e := startNoWait(t, cfg, files, gwPort, mod)
+	e.waitReady()
+	return e
+}
+
+// startNoWait is startWithOptions without waiting for readiness.
+func startNoWait(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		writeFile(t, filepath.Join(dir, name), data)
 	}
-	o := runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", WasmAddress: "127.0.0.1:0",
-		WasmCacheDir: t.TempDir(), WasmRetry: 200 * time.Millisecond,
+	o := runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+		WasmAddress: "127.0.0.1:0", WasmCacheDir: t.TempDir(), WasmRetry: 200 * time.Millisecond,
 		DataPlane: host.Builtin, ListenerAddress: "127.0.0.1", Debounce: 50 * time.Millisecond,
 		ProxyAccessLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
@@ -202,7 +210,6 @@ func startWithOptions(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]s
 			t.Error(err)
 		}
 	})
-	e.waitReady()
 	return e
 }
 
@@ -228,7 +235,7 @@ func (e *env) waitReady() {
 		if code == http.StatusOK {
 			return true
 		}
-		if c := e.programmed(); c.Reason == "Invalid" {
+		if c := e.programmed(); c.Reason == "Invalid" && strings.Contains(c.Message, " rejected ") {
 			e.t.Fatalf("the built-in proxy rejected the initial configuration: %s", c.Message)
 		}
 		return false
@@ -239,15 +246,21 @@ type condition struct {
 	Type, Status, Reason, Message string
 }
 
-// programmed is the Gateway's Programmed condition from /status.
-func (e *env) programmed() condition {
+// statusList is /status, decoded.
+func (e *env) statusList() runner.StatusList {
 	e.t.Helper()
 	_, b := e.admin("/status")
 	var l runner.StatusList
 	if err := json.Unmarshal(b, &l); err != nil {
 		e.t.Fatalf("/status: %v", err)
 	}
-	for _, o := range l.Items {
+	return l
+}
+
+// programmed is the Gateway's Programmed condition from /status.
+func (e *env) programmed() condition {
+	e.t.Helper()
+	for _, o := range e.statusList().Items {
 		if o.Kind != "Gateway" {
 			continue
 		}
