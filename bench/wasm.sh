@@ -41,9 +41,42 @@ origin=127.0.0.1:$(freeport)
 pids+=($!)
 
 gw_port=$(freeport)
-sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
-sed -e '0,/name: backend$/s//name: plain/' -e 's/www.example.com/plain.example.com/' \
-  <(awk '/^kind: HTTPRoute/,0' "$work/config/quickstart.yaml" | sed '1i apiVersion: gateway.networking.k8s.io/v1') > "$work/config/plain.yaml"
+route() { # name host
+  cat <<EOF2
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: $1, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: ["$2"]
+  rules: [{backendRefs: [{name: backend, port: $be_port}]}]
+EOF2
+}
+{
+  cat <<EOF2
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: eg}
+spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: default}
+spec:
+  gatewayClassName: eg
+  listeners: [{name: http, protocol: HTTP, port: $gw_port}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend, namespace: default}
+spec:
+  clusterIP: 127.0.0.1
+  ports: [{name: http, port: $be_port}]
+EOF2
+  route backend www.example.com
+  route plain plain.example.com
+} > "$work/config/gateway.yaml"
 cat > "$work/config/wasm.yaml" <<EOF2
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: EnvoyExtensionPolicy

@@ -52,34 +52,23 @@ func init() {
 
 func wasmInstanceName(w *ir.Wasm) string { return wasmFilterName + "/" + w.Name }
 
-// wasmListenerFilters lists the distinct Wasm instances of the HCM's routes
-// in first-use order and adds wasm_cluster when there is one.
+// wasmListenerFilters lists the distinct Wasm instances of the HCM's
+// routes and adds wasm_cluster when there is one.
 func wasmListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
-	var out []*hcmv3.HttpFilter
-	seen := map[string]bool{}
-	for _, l := range c.Listeners {
-		for _, r := range l.Routes {
-			if r == nil || r.EnvoyExtensions == nil {
-				continue
+	out, err := extensionFilters(c, func(e *ir.EnvoyExtensionFeatures) []ir.Wasm { return e.Wasms },
+		func(w *ir.Wasm) string { return w.Name },
+		func(r *ir.HTTPRoute, w *ir.Wasm) (*hcmv3.HttpFilter, error) {
+			f, err := wasmHTTPFilter(w)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
 			}
-			for i := range r.EnvoyExtensions.Wasms {
-				w := &r.EnvoyExtensions.Wasms[i]
-				if seen[w.Name] {
-					continue
-				}
-				seen[w.Name] = true
-				f, err := wasmHTTPFilter(w)
-				if err != nil {
-					return nil, fmt.Errorf("route %s: %w", r.Name, err)
-				}
-				out = append(out, f)
-			}
-		}
+			return f, nil
+		})
+	if err != nil || len(out) == 0 {
+		return out, err
 	}
-	if len(out) > 0 {
-		if err := addWasmCluster(c.Xds, c.Sink); err != nil {
-			return nil, err
-		}
+	if err := addWasmCluster(c.Xds, c.Sink); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

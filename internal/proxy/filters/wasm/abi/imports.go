@@ -93,7 +93,7 @@ func defineLifecycle() {
 		if !ok {
 			return StatusInvalidMemoryAccess
 		}
-		vm.p.log.Log(context.Background(), slogLevel(LogLevel(a[0])), msg)
+		vm.p.log.Log(context.Background(), LogLevel(a[0]).Slog(), msg)
 		return StatusOK
 	})
 	def("proxy_get_log_level", 1, func(_ context.Context, vm *VM, a []uint32) Status {
@@ -153,17 +153,6 @@ func defineLifecycle() {
 	})
 }
 
-func slogLevel(l LogLevel) slog.Level {
-	switch l {
-	case LogTrace, LogDebug:
-		return slog.LevelDebug
-	case LogInfo:
-		return slog.LevelInfo
-	case LogWarn:
-		return slog.LevelWarn
-	}
-	return slog.LevelError
-}
 
 // property answers the plugin_* attributes, then the stream's own (what
 // it set, then the proxy's).

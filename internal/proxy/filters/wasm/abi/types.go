@@ -14,6 +14,8 @@ package abi
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/portico-gw/portico/internal/proxy/filters/envoylog"
 )
 
 // Status is a proxy-wasm result code.
@@ -77,17 +79,17 @@ const (
 	ActionPause    Action = 1
 )
 
-// LogLevel is proxy_log's level.
-type LogLevel uint32
+// LogLevel is proxy_log's level (Envoy's levels).
+type LogLevel = envoylog.Level
 
 // Log levels.
 const (
-	LogTrace LogLevel = iota
-	LogDebug
-	LogInfo
-	LogWarn
-	LogError
-	LogCritical
+	LogTrace    = envoylog.Trace
+	LogDebug    = envoylog.Debug
+	LogInfo     = envoylog.Info
+	LogWarn     = envoylog.Warn
+	LogError    = envoylog.Error
+	LogCritical = envoylog.Critical
 )
 
 // HeaderMap is one header map of a stream, pseudo-headers included
