@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -288,4 +289,33 @@ func TestWasmRetryWithoutEdit(t *testing.T) {
 	if c := e.policyCondition("flaky"); c.Status != "True" {
 		t.Errorf("policy after the retry: %+v", c)
 	}
+}
+
+// TestWasmHTTPCallToACluster: the httpcall plugin asks another cluster of
+// the config (the checker route's) before each request and passes its
+// answer upstream in x-check, through the built-in proxy's own clusters.
+func TestWasmHTTPCallToACluster(t *testing.T) {
+	plugin := wasmtest.Build(t, "httpcall")
+	o := newOrigin(t, map[string][]byte{"httpcall.wasm": plugin})
+	checker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("approved " + r.URL.Path))
+	}))
+	t.Cleanup(checker.Close)
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Saw-Check", r.Header.Get("X-Check"))
+	}))
+	t.Cleanup(echo.Close)
+	port := func(s *httptest.Server) int { return s.Listener.Addr().(*net.TCPAddr).Port }
+	gw := freePort(t)
+	e := startWithOptions(t, nil, map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"echo": port(echo), "checker": port(checker)}),
+		"route.yaml":   routeYAML("echo", port(echo)),
+		"checker.yaml": namedRouteYAML("checker", "checker.example.com", "checker", port(checker)),
+		"policy.yaml": wasmPolicy("call", "backend", o.url("httpcall.wasm"), sha(plugin), "",
+			"      config: httproute/default/checker/rule/0\n"),
+	}, gw, fastFetch)
+	e.eventually("the checker's answer upstream", func() bool {
+		code, v := e.header("www.example.com", "/", "x-saw-check")
+		return code == http.StatusOK && v == "approved /check"
+	})
 }
