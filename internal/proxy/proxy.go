@@ -51,6 +51,12 @@ type Options struct {
 	// SotW speaks state-of-the-world ADS instead of incremental (delta)
 	// ADS, for control planes that serve only that.
 	SotW bool
+	// MaxDownstreamConnections bounds the connections the listeners hold
+	// at once (Envoy's global_downstream_max_connections; see
+	// connlimit.go). 0: a limit derived from the process's file
+	// descriptor limit, shared by every proxy in the process; negative:
+	// none.
+	MaxDownstreamConnections int
 	// Resolver resolves the host names of DNS clusters (nil: the system
 	// resolver, net.DefaultResolver).
 	Resolver Resolver
@@ -116,6 +122,12 @@ func New(o Options) (*Proxy, error) {
 	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{resolver: o.Resolver},
 		changed: make(chan struct{})}
 	p.socks = &sockets{drain: o.DrainTimeout, log: o.Logger}
+	switch {
+	case o.MaxDownstreamConnections > 0:
+		p.socks.limit = newConnLimit(o.MaxDownstreamConnections)
+	case o.MaxDownstreamConnections == 0:
+		p.socks.limit = processConnLimit()
+	}
 	p.status.Versions = map[string]string{}
 	return p, nil
 }
