@@ -24,11 +24,13 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/runner"
+	"github.com/portico-gw/portico/internal/wasm"
 )
 
 func newRunCommand() *cobra.Command {
 	var (
 		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace, stateDir string
+		wasmAddr, wasmCacheDir                                                                                         string
 		paths                                                                                                          []string
 		debounce                                                                                                       time.Duration
 		luaLimits                                                                                                      budget.Limits
@@ -107,7 +109,8 @@ shut down and the ports are released.`,
 			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
-				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel})
+				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel,
+				WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
 			if err != nil {
 				return err
 			}
@@ -129,6 +132,8 @@ shut down and the ports are released.`,
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
 	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000) standing in for every Service without an address")
 	f.StringVarP(&namespace, "namespace", "n", "default", "namespace for objects that set none (kubectl apply's default)")
+	f.StringVar(&wasmAddr, "wasm-address", wasm.DefaultServerAddress, "address of the server proxies download Wasm modules from")
+	f.StringVar(&wasmCacheDir, "wasm-cache-dir", "", "where downloaded Wasm modules are kept (default: the user cache dir's portico/wasm)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")
 	cli.LuaLimitFlags(f, &luaLimits)

@@ -9,4 +9,5 @@ import (
 	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/healthcheck"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/wasm"
 )
