@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,4 +47,22 @@ func newExperimentalCommand() *cobra.Command {
 	x := &cobra.Command{Use: "x", Short: "Experimental features (egctl x)"}
 	x.AddCommand(newTranslateCommand())
 	return x
+}
+
+// extensionCallTimeoutEnv sets the deadline of each extension server call:
+// the EnvoyGateway API has no field for it.
+const extensionCallTimeoutEnv = "PORTICO_EXTENSION_CALL_TIMEOUT"
+
+// extensionCallTimeout reads extensionCallTimeoutEnv (0 when unset: the
+// extension package's default).
+func extensionCallTimeout() (time.Duration, error) {
+	v := os.Getenv(extensionCallTimeoutEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 2s", extensionCallTimeoutEnv, v)
+	}
+	return d, nil
 }

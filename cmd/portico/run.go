@@ -107,10 +107,14 @@ shut down and the ports are released.`,
 					stateDir = runner.DefaultStateDir()
 				}
 			}
+			callTimeout, err := extensionCallTimeout()
+			if err != nil {
+				return err
+			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
 				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel,
-				WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
+				WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir, ExtensionCallTimeout: callTimeout})
 			if err != nil {
 				return err
 			}

@@ -37,6 +37,10 @@ func newTranslateCommand() *cobra.Command {
 				}
 				opts.Config = cfg
 			}
+			var err error
+			if opts.ExtensionCallTimeout, err = extensionCallTimeout(); err != nil {
+				return err
+			}
 			opts.Stdin = cmd.InOrStdin()
 			report, err := translate.Run(opts)
 			if report != nil {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,15 +33,13 @@ const (
 	DefaultParallelism = 16
 	// DefaultMaxMessageSize is Envoy Gateway's default maxMessageSize.
 	DefaultMaxMessageSize = 4 << 20
-	// CallTimeoutEnv sets the call deadline when Options.CallTimeout is 0.
-	CallTimeoutEnv = "PORTICO_EXTENSION_CALL_TIMEOUT"
 )
 
 // Options are the settings that do not come from the EnvoyGateway config.
 type Options struct {
-	// CallTimeout bounds each attempt of each call. Zero means the
-	// environment variable PORTICO_EXTENSION_CALL_TIMEOUT (a Go duration)
-	// or else 5s: the EnvoyGateway API has no field for it.
+	// CallTimeout bounds each attempt of each call (0: 5s). The
+	// EnvoyGateway API has no field for it: portico's commands take it
+	// from PORTICO_EXTENSION_CALL_TIMEOUT.
 	CallTimeout time.Duration
 	// Parallelism bounds the concurrent calls of one hook per manager
 	// (default 16). Results do not depend on it.
@@ -100,13 +97,6 @@ func Configs(cfg *egv1a1.EnvoyGateway) []*egv1a1.ExtensionManager {
 func New(cfg *egv1a1.EnvoyGateway, opts Options) (*Manager, error) {
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = DefaultCallTimeout
-		if v := os.Getenv(CallTimeoutEnv); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, fmt.Errorf("%s=%q: want a positive duration such as 2s", CallTimeoutEnv, v)
-			}
-			opts.CallTimeout = d
-		}
 	}
 	if cfg != nil && cfg.ExtensionManager != nil && len(cfg.ExtensionManagers) > 0 {
 		return nil, fmt.Errorf("extensionManager and extensionManagers are mutually exclusive")

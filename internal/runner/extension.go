@@ -12,7 +12,8 @@ import (
 // from the latest accepted input set.
 func (r *Runner) setupExtensions() error {
 	m, err := extension.New(r.cfg, extension.Options{
-		Logger:     r.log.With("component", "extension"),
+		CallTimeout: r.opts.ExtensionCallTimeout,
+		Logger:      r.log.With("component", "extension"),
 		Registerer: r.metrics.reg,
 		Secret:     r.secret,
 	})

@@ -74,6 +74,9 @@ type Options struct {
 	ProxyLogLevel string
 	// LuaLimits bound the built-in proxies' Lua script calls.
 	LuaLimits budget.Limits
+	// ExtensionCallTimeout bounds each extension server call (0: the
+	// extension package's default).
+	ExtensionCallTimeout time.Duration
 	// EnvoyPath overrides the envoy binary for host.Envoy.
 	EnvoyPath string
 	// ListenerAddress, when set, replaces the address Gateway listeners

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"time"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/extension"
@@ -18,9 +19,10 @@ func extensionLoadOptions(cfg *egv1a1.EnvoyGateway) []resource.Option {
 // to addr (--extension-server) with every hook on when it declares none;
 // egctl cannot run the hooks offline. Service TLS certificates are read
 // from the Secrets in the input. The returned func closes the connections.
-func extensionHooks(addr string, cfg *egv1a1.EnvoyGateway, set *resource.Set) (translator.Hooks, func(), error) {
+func extensionHooks(addr string, timeout time.Duration, cfg *egv1a1.EnvoyGateway, set *resource.Set) (translator.Hooks, func(), error) {
 	m, err := extension.New(cfg, extension.Options{
-		Address: addr,
+		Address:     addr,
+		CallTimeout: timeout,
 		Secret: func(ns, name string) (map[string][]byte, error) {
 			for _, s := range set.Secrets {
 				if s.Namespace == ns && s.Name == name {

@@ -81,7 +81,7 @@ func TestExtensionFailureMarksGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooks, closeFn, err := extensionHooks("", cfg, set)
+	hooks, closeFn, err := extensionHooks("", 0, cfg, set)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -44,6 +45,9 @@ type Options struct {
 	// ExtensionServer (host:port or unix:///path) runs the extension hooks
 	// against that server; see extension.go.
 	ExtensionServer string
+	// ExtensionCallTimeout bounds each extension server call (0: the
+	// extension package's default).
+	ExtensionCallTimeout time.Duration
 	// AddMissingResources is egctl's --add-missing-resources: what a
 	// cluster would supply is added to the input (see missing.go).
 	AddMissingResources bool
@@ -98,7 +102,7 @@ func Run(opts Options) (*Report, error) {
 			return &Report{Problems: problems}, err
 		}
 	}
-	hooks, closeHooks, err := extensionHooks(opts.ExtensionServer, cfg, set)
+	hooks, closeHooks, err := extensionHooks(opts.ExtensionServer, opts.ExtensionCallTimeout, cfg, set)
 	if err != nil {
 		return nil, err
 	}
