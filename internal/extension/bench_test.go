@@ -1,6 +1,7 @@
 package extension
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -87,7 +88,7 @@ func BenchmarkRouteHook1000(b *testing.B) {
 	set, cfg := benchSetup(b, 1000)
 	b.Run("no-hooks", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			r := pipeline.Run(set, cfg, pipeline.Options{})
+			r := pipeline.Run(context.Background(), set, cfg, pipeline.Options{})
 			if len(r.Fleets) != 1 || r.Fleets[0].Resources == nil {
 				b.Fatal("no xDS")
 			}
@@ -103,7 +104,7 @@ func BenchmarkRouteHook1000(b *testing.B) {
 	m := newManager(b, Options{CallTimeout: 10 * time.Second}, cfg.ExtensionManager)
 	b.Run("route-hook", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			r := pipeline.Run(set, cfg, pipeline.Options{Extensions: m})
+			r := pipeline.Run(context.Background(), set, cfg, pipeline.Options{Extensions: m})
 			if len(r.Fleets) != 1 || r.Fleets[0].Resources == nil {
 				b.Fatal("no xDS: ", r.Fleets[0].Errors)
 			}
@@ -114,9 +115,9 @@ func BenchmarkRouteHook1000(b *testing.B) {
 		var plain, hooked time.Duration
 		for i := 0; i < b.N; i++ {
 			t0 := time.Now()
-			pipeline.Run(set, cfg, pipeline.Options{})
+			pipeline.Run(context.Background(), set, cfg, pipeline.Options{})
 			t1 := time.Now()
-			pipeline.Run(set, cfg, pipeline.Options{Extensions: m})
+			pipeline.Run(context.Background(), set, cfg, pipeline.Options{Extensions: m})
 			plain, hooked = plain+t1.Sub(t0), hooked+time.Since(t1)
 		}
 		b.ReportMetric(float64(hooked)/float64(plain), "hooked/plain")

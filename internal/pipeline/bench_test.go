@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 
@@ -42,10 +43,10 @@ func BenchmarkRunMemoOneEdit1000(b *testing.B) {
 	sets[1] = &shared
 	cfg := config(false)
 	memo := NewMemo()
-	Run(sets[0], cfg, Options{Memo: memo})
+	Run(context.Background(), sets[0], cfg, Options{Memo: memo})
 	i := 0
 	for b.Loop() {
 		i++
-		Run(sets[i%2], cfg, Options{Memo: memo})
+		Run(context.Background(), sets[i%2], cfg, Options{Memo: memo})
 	}
 }

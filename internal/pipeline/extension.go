@@ -18,12 +18,13 @@ const ReasonExtensionError = "ExtensionServerError"
 // VirtualHost, HTTPListener, Endpoints) on the translated xDS. It reports
 // false when a hook failed: the fleet then has no resources to serve, so
 // the server keeps its last good snapshot.
-func runExtensionHooks(f *Fleet, x *ir.Xds, h translator.Hooks) bool {
+func runExtensionHooks(ctx context.Context, f *Fleet, x *ir.Xds, h translator.Hooks) bool {
 	if h == nil || f.Resources == nil {
 		return true
 	}
-	// The hooks' implementation bounds every call with its own deadline.
-	if err := translator.ApplyHooks(context.Background(), x, f.Resources, h); err != nil {
+	// The hooks' implementation bounds every call with its own deadline;
+	// ctx ends them all when the caller stops.
+	if err := translator.ApplyHooks(ctx, x, f.Resources, h); err != nil {
 		f.fail(err)
 		return false
 	}
@@ -32,11 +33,11 @@ func runExtensionHooks(f *Fleet, x *ir.Xds, h translator.Hooks) bool {
 
 // runTranslationHook runs the Translation hook last, after the
 // EnvoyPatchPolicies, as Envoy Gateway does.
-func runTranslationHook(f *Fleet, x *ir.Xds, h translator.Hooks) {
+func runTranslationHook(ctx context.Context, f *Fleet, x *ir.Xds, h translator.Hooks) {
 	if h == nil || f.Resources == nil {
 		return
 	}
-	if err := translator.ApplyTranslateHook(context.Background(), x, f.Resources, h); err != nil {
+	if err := translator.ApplyTranslateHook(ctx, x, f.Resources, h); err != nil {
 		f.fail(err)
 	}
 }

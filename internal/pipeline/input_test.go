@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -25,7 +26,7 @@ func TestRunLeavesItsInputAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _, _ := resource.Load([]string{in})
-		Run(a, config(true), Options{})
+		Run(context.Background(), a, config(true), Options{})
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("%s: the run modified its input", in)
 		}

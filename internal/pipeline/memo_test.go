@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -103,8 +104,8 @@ spec:
 		if err != nil || len(problems) > 0 {
 			t.Fatalf("%s: %v %v", st.name, err, problems)
 		}
-		got := Run(set, cfg, Options{Memo: memo})
-		want := Run(set, cfg, Options{})
+		got := Run(context.Background(), set, cfg, Options{Memo: memo})
+		want := Run(context.Background(), set, cfg, Options{})
 		if g, w := marshalJSON(t, got.Gateway), marshalJSON(t, want.Gateway); !bytes.Equal(g, w) {
 			t.Fatalf("%s: statuses or IR differ from a fresh run:\n%s\nwant\n%s", st.name, g, w)
 		}

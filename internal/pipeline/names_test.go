@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"os"
 	"slices"
 	"strings"
@@ -45,7 +46,7 @@ spec:
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	f := Run(set, config(false), Options{}).Fleet("default/two")
+	f := Run(context.Background(), set, config(false), Options{}).Fleet("default/two")
 	if f == nil || f.Resources == nil || len(f.Resources.Listeners) == 0 {
 		t.Fatal("no listener for Gateway default/two")
 	}
@@ -135,7 +136,7 @@ func loadServices(t *testing.T) *resource.Set {
 func TestRuleMixingServiceAndBackendIsOneCluster(t *testing.T) {
 	cfg := config(false)
 	cfg.ExtensionAPIs.EnableBackend = true
-	f := Run(loadServices(t), cfg, Options{}).Fleet("default/eg")
+	f := Run(context.Background(), loadServices(t), cfg, Options{}).Fleet("default/eg")
 	if f == nil || f.Resources == nil {
 		t.Fatal("no fleet")
 	}
@@ -158,7 +159,7 @@ func TestRuleMixingServiceAndBackendIsOneCluster(t *testing.T) {
 func TestStandaloneServices(t *testing.T) {
 	cfg := config(false)
 	cfg.ExtensionAPIs.EnableBackend = true
-	r := Run(loadServices(t), cfg, Options{Standalone: true})
+	r := Run(context.Background(), loadServices(t), cfg, Options{Standalone: true})
 	resolved := map[string]string{}
 	for _, rt := range r.Gateway.HTTPRoutes {
 		for _, c := range rt.Status.Parents[0].Conditions {
@@ -184,7 +185,7 @@ func TestStandaloneServices(t *testing.T) {
 		t.Errorf("the route to an addressed Service must be unaffected: %v", d)
 	}
 
-	r = Run(loadServices(t), cfg, Options{Standalone: true, ServiceStandIn: "127.0.0.1:3999"})
+	r = Run(context.Background(), loadServices(t), cfg, Options{Standalone: true, ServiceStandIn: "127.0.0.1:3999"})
 	f := r.Fleet("default/eg")
 	found := false
 	for _, cla := range f.Resources.Endpoints {

@@ -9,6 +9,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -111,8 +112,10 @@ func (r *Result) Fleet(key string) *Fleet {
 	return nil
 }
 
-// Run translates the set under the given configuration.
-func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
+// Run translates the set under the given configuration. ctx bounds the
+// extension hooks' calls: when it ends (the runner stops) calls in flight
+// are cancelled and their fleets fail as any failed hook does.
+func Run(ctx context.Context, set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	gopts := TranslationOptions(cfg)
 	gopts.Standalone, gopts.ServiceStandIn = opts.Standalone, opts.ServiceStandIn
 	gopts.Wasm, gopts.WasmServer = opts.Wasm, opts.WasmServer
@@ -132,7 +135,7 @@ func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		out.Fleets = append(out.Fleets, translateFleet(key, gw.XdsIR[key], opts, byName))
+		out.Fleets = append(out.Fleets, translateFleet(ctx, key, gw.XdsIR[key], opts, byName))
 	}
 	if opts.Memo != nil {
 		for key := range opts.Memo.fleets {
@@ -145,7 +148,7 @@ func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	return out
 }
 
-func translateFleet(key string, x *ir.Xds, opts Options, policies map[string]*egv1a1.EnvoyPatchPolicy) *Fleet {
+func translateFleet(ctx context.Context, key string, x *ir.Xds, opts Options, policies map[string]*egv1a1.EnvoyPatchPolicy) *Fleet {
 	f := &Fleet{Key: key, IR: x}
 	res, err := translator.TranslateMemo(x, opts.fleetMemo(key))
 	if err != nil {
@@ -158,7 +161,7 @@ func translateFleet(key string, x *ir.Xds, opts Options, policies map[string]*eg
 		}
 	}
 	f.Resources = res
-	if !runExtensionHooks(f, x, opts.Extensions) {
+	if !runExtensionHooks(ctx, f, x, opts.Extensions) {
 		return f
 	}
 	if f.Resources != nil && len(x.EnvoyPatchPolicies) > 0 {
@@ -171,7 +174,7 @@ func translateFleet(key string, x *ir.Xds, opts Options, policies map[string]*eg
 			}
 		}
 	}
-	runTranslationHook(f, x, opts.Extensions)
+	runTranslationHook(ctx, f, x, opts.Extensions)
 	return f
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"testing"
 
@@ -78,7 +79,7 @@ func config(patches bool) *egv1a1.EnvoyGateway {
 // good policy reaches the xDS and is Programmed, the bad one is reported
 // and blocks nothing.
 func TestRunAppliesPatchesAndReportsEachPolicy(t *testing.T) {
-	r := Run(load(t), config(true), Options{})
+	r := Run(context.Background(), load(t), config(true), Options{})
 	f := r.Fleet("default/eg")
 	if f == nil || f.Resources == nil {
 		t.Fatalf("no fleet default/eg: %+v", r.Fleets)
@@ -116,7 +117,7 @@ func TestRunAppliesPatchesAndReportsEachPolicy(t *testing.T) {
 // Accepted=False and the xDS is the unpatched translation.
 func TestRunDisabledPatchesLeaveXDSAlone(t *testing.T) {
 	set := load(t)
-	off := Run(set, config(false), Options{})
+	off := Run(context.Background(), set, config(false), Options{})
 	for _, p := range off.EnvoyPatchPolicies {
 		if c := p.Status.Ancestors[0].Conditions[0]; c.Reason != "Disabled" {
 			t.Errorf("policy %s: want reason Disabled, got %+v", p.Name, c)
@@ -137,7 +138,7 @@ func TestRunIsDeterministic(t *testing.T) {
 	// its bytes, and an Any packed from a map in random order would make
 	// every push drain and rebuild unchanged listeners.
 	set := load(t)
-	a, b := Run(set, config(true), Options{}), Run(set, config(true), Options{})
+	a, b := Run(context.Background(), set, config(true), Options{}), Run(context.Background(), set, config(true), Options{})
 	ra, rb := a.Fleets[0].Resources.ByType(), b.Fleets[0].Resources.ByType()
 	opts := proto.MarshalOptions{Deterministic: true}
 	for typ, list := range ra {

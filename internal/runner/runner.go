@@ -135,7 +135,7 @@ type Runner struct {
 	err            error
 
 	// translate is pipeline.Run (a field so tests can break it).
-	translate func(*resource.Set, *egv1a1.EnvoyGateway, pipeline.Options) *pipeline.Result
+	translate func(context.Context, *resource.Set, *egv1a1.EnvoyGateway, pipeline.Options) *pipeline.Result
 	// memo carries translator output between reloads (loop goroutine).
 	memo *pipeline.Memo
 
@@ -429,7 +429,7 @@ func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
 	start := time.Now()
 	modules, wasmServer := r.wasmModules(ctx, set)
 	result, err := safely(r.log, func() *pipeline.Result {
-		return r.translate(set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
+		return r.translate(ctx, set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
 			Standalone: true, ServiceStandIn: r.opts.ServiceStandIn, Wasm: modules, WasmServer: wasmServer})
 	})
 	if err != nil {

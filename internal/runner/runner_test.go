@@ -435,13 +435,13 @@ func TestTranslatorPanicKeepsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	real := r.translate
-	r.translate = func(s *resource.Set, cfg *egv1a1.EnvoyGateway, o pipeline.Options) *pipeline.Result {
+	r.translate = func(ctx context.Context, s *resource.Set, cfg *egv1a1.EnvoyGateway, o pipeline.Options) *pipeline.Result {
 		for _, h := range s.HTTPRoutes {
 			if len(h.Spec.Hostnames) > 0 && h.Spec.Hostnames[0] == "panic.example.com" {
 				panic("translator bug")
 			}
 		}
-		return real(s, cfg, o)
+		return real(ctx, s, cfg, o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); <-r.Done() }()

@@ -86,7 +86,7 @@ func TestExtensionFailureMarksGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeFn()
-	r := pipeline.Run(set, cfg, pipeline.Options{Extensions: hooks})
+	r := pipeline.Run(context.Background(), set, cfg, pipeline.Options{Extensions: hooks})
 	f := r.Fleet("default/eg")
 	if f == nil || f.Resources != nil || f.ExtensionError == "" {
 		t.Fatalf("fleet %+v", f)

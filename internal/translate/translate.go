@@ -112,7 +112,7 @@ func Run(opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer stopWasm()
-	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, Extensions: hooks,
+	result := pipeline.Run(context.Background(), set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, Extensions: hooks,
 		Wasm: modules, WasmServer: wasmServer})
 	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {

@@ -35,7 +35,7 @@ func translated(t testing.TB, n int) map[resourcev3.Type][]types.Resource {
 	}
 	cfg := &egv1a1.EnvoyGateway{}
 	resource.SetConfigDefaults(cfg)
-	res := pipeline.Run(set, cfg, pipeline.Options{}).Fleets[0].Resources.ByType()
+	res := pipeline.Run(context.Background(), set, cfg, pipeline.Options{}).Fleets[0].Resources.ByType()
 	res[resourcev3.SecretType] = []types.Resource{&tlsv3.Secret{Name: "default/cert",
 		Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
 			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "pem"}}}}}}
@@ -173,7 +173,7 @@ func TestReusedEncodingsGiveTheOriginalBytes(t *testing.T) {
 		if len(problems) > 0 {
 			t.Fatal(problems)
 		}
-		return pipeline.Run(set, cfg, pipeline.Options{Memo: memo}).Fleets[0].Resources.ByType()
+		return pipeline.Run(context.Background(), set, cfg, pipeline.Options{Memo: memo}).Fleets[0].Resources.ByType()
 	}
 	first := run(routegen.Bytes(50, 4))
 	_, known, err := marshalAll(first, nil)
@@ -245,7 +245,7 @@ func BenchmarkSetSnapshotOneEdit1000(b *testing.B) {
 		if len(problems) > 0 {
 			b.Fatal(problems)
 		}
-		sets[i] = pipeline.Run(set, cfg, pipeline.Options{Memo: memo}).Fleets[0].Resources.ByType()
+		sets[i] = pipeline.Run(context.Background(), set, cfg, pipeline.Options{Memo: memo}).Fleets[0].Resources.ByType()
 	}
 	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx := context.Background()

@@ -17,6 +17,7 @@
 package extensiontest
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -128,7 +129,7 @@ func Translate(t testing.TB, yaml string, opts Options) *Result {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	pr := pipeline.Run(set, cfg, pipeline.Options{Extensions: m})
+	pr := pipeline.Run(context.Background(), set, cfg, pipeline.Options{Extensions: m})
 	out := &Result{Fleets: map[string]*Resources{}, Errors: pipeline.ErrorsOf(pr)}
 	for _, p := range problems {
 		out.Problems = append(out.Problems, p.String())
