@@ -29,25 +29,4 @@ func newCondition(condType, status, reason, message string, generation int64) me
 	}
 }
 
-// setCondition replaces the condition of the same type or appends it.
-func setCondition(conds []metav1.Condition, c metav1.Condition) []metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == c.Type {
-			conds[i] = c
-			return conds
-		}
-	}
-	return append(conds, c)
-}
-
-// findCondition returns the condition of the given type, or nil.
-func findCondition(conds []metav1.Condition, condType string) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == condType {
-			return &conds[i]
-		}
-	}
-	return nil
-}
-
 type metav1Condition = metav1.Condition

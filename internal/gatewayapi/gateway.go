@@ -10,6 +10,7 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/support"
 )
 
@@ -107,14 +108,14 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 	switch l.Protocol {
 	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
 	default:
-		lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionAccepted), "False", string(gwapiv1.ListenerReasonUnsupportedProtocol),
 			unsupportedProtocolMessage(l.Protocol), gen))
 		return lc
 	}
 
 	lc.allowedKinds, lc.status.SupportedKinds = t.allowedRouteKinds(lc)
-	lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+	lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 		string(gwapiv1.ListenerConditionAccepted), "True", string(gwapiv1.ListenerReasonAccepted), msgListenerAccepted, gen))
 
 	var tlsConfig *ir.TLSConfig
@@ -124,7 +125,7 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 			return lc
 		}
 	}
-	if findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionResolvedRefs)) != nil {
+	if conditions.Find(lc.status.Conditions, string(gwapiv1.ListenerConditionResolvedRefs)) != nil {
 		return lc // invalid route kinds
 	}
 	hostname := "*"
@@ -184,7 +185,7 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 		invalid = append(invalid, group+"/"+string(k.Kind))
 	}
 	if len(invalid) > 0 {
-		lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionResolvedRefs), "False", string(gwapiv1.ListenerReasonInvalidRouteKinds),
 			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: HTTPRoute.", strings.Join(invalid, ", "), lc.spec.Protocol),
 			lc.gateway.gw.Generation))
@@ -258,7 +259,7 @@ func protocolClass(p gwapiv1.ProtocolType) string {
 }
 
 func conflict(lc *listenerContext, reason gwapiv1.ListenerConditionReason, msg string) {
-	lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+	lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 		string(gwapiv1.ListenerConditionConflicted), "True", string(reason), msg, lc.gateway.gw.Generation))
 	lc.ir = nil
 }
@@ -282,16 +283,16 @@ func finishListenerConditions(lc *listenerContext) {
 		conds = append(conds, newCondition(string(gwapiv1.ListenerConditionProgrammed), "False",
 			string(gwapiv1.ListenerReasonInvalid), "Listener is invalid, see other Conditions for details.", gen))
 	}
-	if c := findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionAccepted)); c != nil {
+	if c := conditions.Find(lc.status.Conditions, string(gwapiv1.ListenerConditionAccepted)); c != nil {
 		conds = append(conds, *c)
 	}
-	if c := findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionResolvedRefs)); c != nil {
+	if c := conditions.Find(lc.status.Conditions, string(gwapiv1.ListenerConditionResolvedRefs)); c != nil {
 		conds = append(conds, *c)
 	} else {
 		conds = append(conds, newCondition(string(gwapiv1.ListenerConditionResolvedRefs), "True",
 			string(gwapiv1.ListenerReasonResolvedRefs), msgListenerResolvedRefs, gen))
 	}
-	if c := findCondition(lc.status.Conditions, string(gwapiv1.ListenerConditionConflicted)); c != nil {
+	if c := conditions.Find(lc.status.Conditions, string(gwapiv1.ListenerConditionConflicted)); c != nil {
 		conds = append(conds, *c)
 	}
 	lc.status.Conditions = conds

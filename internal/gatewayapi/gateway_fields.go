@@ -7,6 +7,7 @@ import (
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/support"
 )
 
@@ -65,7 +66,7 @@ func listenersOf(gc *gatewayContext, path string) []*listenerContext {
 }
 
 func rejectListener(lc *listenerContext, msg string) {
-	lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(string(gwapiv1.ListenerConditionAccepted), "False",
+	lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(string(gwapiv1.ListenerConditionAccepted), "False",
 		string(gwapiv1.ListenerReasonUnsupportedValue), msg, lc.gateway.gw.Generation))
 	lc.ir = nil
 }

@@ -8,6 +8,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/status/conditions"
 )
 
 // listenerTLS resolves an HTTPS listener's certificateRefs. It returns false
@@ -17,7 +18,7 @@ import (
 func (t *translation) listenerTLS(lc *listenerContext) (*ir.TLSConfig, bool) {
 	gw := lc.gateway.gw
 	fail := func(reason gwapiv1.ListenerConditionReason, format string, args ...any) (*ir.TLSConfig, bool) {
-		lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionResolvedRefs), "False", string(reason), fmt.Sprintf(format, args...), gw.Generation))
 		return nil, false
 	}

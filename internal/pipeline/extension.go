@@ -7,6 +7,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/xds/translator"
 )
 
@@ -60,7 +61,7 @@ func markExtensionFailures(out *Result) {
 			if gw.Namespace+"/"+gw.Name != f.Key && string(gw.Spec.GatewayClassName) != f.Key {
 				continue
 			}
-			gw.Status.Conditions = setCondition(gw.Status.Conditions, metav1.Condition{
+			gw.Status.Conditions = conditions.Set(gw.Status.Conditions, metav1.Condition{
 				Type:               string(gwapiv1.GatewayConditionProgrammed),
 				Status:             metav1.ConditionFalse,
 				Reason:             ReasonExtensionError,

@@ -14,13 +14,12 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/gatewayapi"
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/patch"
 	"github.com/portico-gw/portico/internal/resource"
+	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/xds/translator"
 )
 
@@ -170,7 +169,7 @@ func translateFleet(ctx context.Context, key string, x *ir.Xds, opts Options, po
 		for _, st := range f.Patches {
 			if p := policies[st.Namespace+"/"+st.Name]; p != nil && len(p.Status.Ancestors) > 0 {
 				a := &p.Status.Ancestors[0]
-				a.Conditions = setCondition(a.Conditions, st.Programmed)
+				a.Conditions = conditions.Set(a.Conditions, st.Programmed)
 			}
 		}
 	}
@@ -201,18 +200,6 @@ func TranslationOptions(cfg *egv1a1.EnvoyGateway) gatewayapi.Options {
 		}
 	}
 	return opts
-}
-
-// setCondition replaces the condition of the same type or appends it, with
-// no timestamp (the status writer owns the clock).
-func setCondition(conds []metav1.Condition, c metav1.Condition) []metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == c.Type {
-			conds[i] = c
-			return conds
-		}
-	}
-	return append(conds, c)
 }
 
 // ErrorsOf flattens every fleet's errors as "<fleet>: <error>".

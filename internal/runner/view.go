@@ -17,6 +17,7 @@ import (
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/patch"
 	"github.com/portico-gw/portico/internal/status"
+	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/xds/configdump"
 	xdsserver "github.com/portico-gw/portico/internal/xds/server"
 	"github.com/portico-gw/portico/internal/xds/translator"
@@ -195,13 +196,13 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 			continue // not accepted: translation said why
 		}
 		gen := gw.Generation
-		if findCondition(gw.Status.Conditions, string(gwapiv1.GatewayConditionAccepted)) == nil {
-			setCondition(&gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionAccepted),
+		if conditions.Find(gw.Status.Conditions, string(gwapiv1.GatewayConditionAccepted)) == nil {
+			gw.Status.Conditions = conditions.Set(gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionAccepted),
 				Status: metav1.ConditionTrue, Reason: string(gwapiv1.GatewayReasonAccepted),
 				Message: "The Gateway has been scheduled by Portico", ObservedGeneration: gen})
 		}
 		st, reason, msg := programmed(r.fleets[key], byFleet[key])
-		setCondition(&gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionProgrammed),
+		gw.Status.Conditions = conditions.Set(gw.Status.Conditions, metav1.Condition{Type: string(gwapiv1.GatewayConditionProgrammed),
 			Status: st, Reason: reason, Message: msg, ObservedGeneration: gen})
 		// The guides read the Gateway's address from status.addresses[0];
 		// on the host it is where the proxy binds the listeners.
@@ -318,7 +319,7 @@ func nameByte(b byte) bool {
 
 // falsify turns a True Programmed condition False with reason and message.
 func falsify(conds []metav1.Condition, reason, msg string) {
-	if c := findCondition(conds, "Programmed"); c != nil && c.Status == metav1.ConditionTrue {
+	if c := conditions.Find(conds, "Programmed"); c != nil && c.Status == metav1.ConditionTrue {
 		*c = metav1.Condition{Type: c.Type, Status: metav1.ConditionFalse, Reason: reason, Message: msg,
 			ObservedGeneration: c.ObservedGeneration}
 	}
@@ -368,23 +369,6 @@ func fleetOf(res *gatewayapi.Result, gw *gwapiv1.Gateway) string {
 		return string(gw.Spec.GatewayClassName)
 	}
 	return ""
-}
-
-func findCondition(cs []metav1.Condition, t string) *metav1.Condition {
-	for i := range cs {
-		if cs[i].Type == t {
-			return &cs[i]
-		}
-	}
-	return nil
-}
-
-func setCondition(cs *[]metav1.Condition, c metav1.Condition) {
-	if old := findCondition(*cs, c.Type); old != nil {
-		*old = c
-		return
-	}
-	*cs = append(*cs, c)
 }
 
 // Status implements admin.Source.
