@@ -9,6 +9,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -52,192 +53,154 @@ func resources(refs []*ir.UnstructuredRef) ([]*pb.ExtensionResource, error) {
 	return out, nil
 }
 
-// PostRoutes implements translator.Hooks.
-func (m *Manager) PostRoutes(ctx context.Context, calls []*translator.RouteCall) error {
+// modify is one per-resource hook: how to name call i, which RPC to make
+// with what request, and how to take the answer.
+type modify[Req, Resp any] struct {
+	hook    translator.Hook
+	calls   int
+	name    func(i int) string
+	rpc     func(pb.EnvoyGatewayExtensionClient, context.Context, Req, ...grpc.CallOption) (Resp, error)
+	request func(i int) (Req, error)
+	apply   func(i int, resp Resp) error
+}
+
+// postEach is what the per-resource hooks share: each member that
+// registered the hook gets every call (runAll: concurrent, deterministic),
+// and its answer replaces the resource, unless a lenient member answered
+// UNIMPLEMENTED (no change).
+func postEach[Req, Resp any](ctx context.Context, m *Manager, p modify[Req, Resp]) error {
 	for _, mb := range m.members {
-		if !mb.hooks[translator.HookRoute] {
+		if !mb.hooks[p.hook] {
 			continue
 		}
-		err := m.runAll(ctx, mb, translator.HookRoute, len(calls), func(i int) string { return "route " + calls[i].Route.GetName() },
-			func(ctx context.Context, i int) error {
-				c := calls[i]
-				refs, err := resources(c.ExtensionRefs)
-				if err != nil {
-					return err
+		err := m.runAll(ctx, mb, p.hook, p.calls, p.name, func(ctx context.Context, i int) error {
+			req, err := p.request(i)
+			if err != nil {
+				return err
+			}
+			resp, err := invoke(ctx, mb.client, p.rpc, req)
+			if err != nil {
+				if mb.noChange(err) {
+					return nil
 				}
-				pols, err := resources(c.Policies)
-				if err != nil {
-					return err
-				}
-				resp, err := invoke(ctx, mb.client, pb.EnvoyGatewayExtensionClient.PostRouteModify, &pb.PostRouteModifyRequest{
-					Route: c.Route,
-					PostRouteContext: &pb.PostRouteExtensionContext{
-						ExtensionResources: refs, Hostnames: c.Hostnames, ExtensionPolicies: pols,
-					},
-				})
-				if err != nil {
-					if mb.noChange(err) {
-						return nil
-					}
-					return err
-				}
-				if r := resp.GetRoute(); r != nil {
-					if err := check(r, "route"); err != nil {
-						return err
-					}
-					c.Route = r
-				}
-				return nil
-			})
+				return err
+			}
+			return p.apply(i, resp)
+		})
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// replace puts an answer's resource in place of the call's, once it
+// validates; an answer without one changes nothing.
+func replace[T interface {
+	comparable
+	validator
+}](got T, what string, into *T) error {
+	var none T
+	if got == none {
+		return nil
+	}
+	if err := check(got, what); err != nil {
+		return err
+	}
+	*into = got
+	return nil
+}
+
+// PostRoutes implements translator.Hooks.
+func (m *Manager) PostRoutes(ctx context.Context, calls []*translator.RouteCall) error {
+	return postEach(ctx, m, modify[*pb.PostRouteModifyRequest, *pb.PostRouteModifyResponse]{
+		hook: translator.HookRoute, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostRouteModify,
+		name: func(i int) string { return "route " + calls[i].Route.GetName() },
+		request: func(i int) (*pb.PostRouteModifyRequest, error) {
+			c := calls[i]
+			refs, err := resources(c.ExtensionRefs)
+			if err != nil {
+				return nil, err
+			}
+			pols, err := resources(c.Policies)
+			if err != nil {
+				return nil, err
+			}
+			return &pb.PostRouteModifyRequest{Route: c.Route, PostRouteContext: &pb.PostRouteExtensionContext{
+				ExtensionResources: refs, Hostnames: c.Hostnames, ExtensionPolicies: pols}}, nil
+		},
+		apply: func(i int, r *pb.PostRouteModifyResponse) error {
+			return replace(r.GetRoute(), "route", &calls[i].Route)
+		},
+	})
 }
 
 // PostClusters implements translator.Hooks.
 func (m *Manager) PostClusters(ctx context.Context, calls []*translator.ClusterCall) error {
-	for _, mb := range m.members {
-		if !mb.hooks[translator.HookCluster] {
-			continue
-		}
-		err := m.runAll(ctx, mb, translator.HookCluster, len(calls), func(i int) string { return "cluster " + calls[i].Cluster.GetName() },
-			func(ctx context.Context, i int) error {
-				c := calls[i]
-				backends, err := resources(c.Backends)
-				if err != nil {
-					return err
-				}
-				resp, err := invoke(ctx, mb.client, pb.EnvoyGatewayExtensionClient.PostClusterModify, &pb.PostClusterModifyRequest{
-					Cluster:            c.Cluster,
-					PostClusterContext: &pb.PostClusterExtensionContext{BackendExtensionResources: backends},
-				})
-				if err != nil {
-					if mb.noChange(err) {
-						return nil
-					}
-					return err
-				}
-				if r := resp.GetCluster(); r != nil {
-					if err := check(r, "cluster"); err != nil {
-						return err
-					}
-					c.Cluster = r
-				}
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return postEach(ctx, m, modify[*pb.PostClusterModifyRequest, *pb.PostClusterModifyResponse]{
+		hook: translator.HookCluster, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostClusterModify,
+		name: func(i int) string { return "cluster " + calls[i].Cluster.GetName() },
+		request: func(i int) (*pb.PostClusterModifyRequest, error) {
+			backends, err := resources(calls[i].Backends)
+			if err != nil {
+				return nil, err
+			}
+			return &pb.PostClusterModifyRequest{Cluster: calls[i].Cluster,
+				PostClusterContext: &pb.PostClusterExtensionContext{BackendExtensionResources: backends}}, nil
+		},
+		apply: func(i int, r *pb.PostClusterModifyResponse) error {
+			return replace(r.GetCluster(), "cluster", &calls[i].Cluster)
+		},
+	})
 }
 
 // PostVirtualHosts implements translator.Hooks.
 func (m *Manager) PostVirtualHosts(ctx context.Context, calls []*translator.VirtualHostCall) error {
-	for _, mb := range m.members {
-		if !mb.hooks[translator.HookVirtualHost] {
-			continue
-		}
-		err := m.runAll(ctx, mb, translator.HookVirtualHost, len(calls), func(i int) string { return "virtual host " + calls[i].VirtualHost.GetName() },
-			func(ctx context.Context, i int) error {
-				c := calls[i]
-				resp, err := invoke(ctx, mb.client, pb.EnvoyGatewayExtensionClient.PostVirtualHostModify, &pb.PostVirtualHostModifyRequest{
-					VirtualHost:            c.VirtualHost,
-					PostVirtualHostContext: &pb.PostVirtualHostExtensionContext{},
-				})
-				if err != nil {
-					if mb.noChange(err) {
-						return nil
-					}
-					return err
-				}
-				if r := resp.GetVirtualHost(); r != nil {
-					if err := check(r, "virtual host"); err != nil {
-						return err
-					}
-					c.VirtualHost = r
-				}
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return postEach(ctx, m, modify[*pb.PostVirtualHostModifyRequest, *pb.PostVirtualHostModifyResponse]{
+		hook: translator.HookVirtualHost, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostVirtualHostModify,
+		name: func(i int) string { return "virtual host " + calls[i].VirtualHost.GetName() },
+		request: func(i int) (*pb.PostVirtualHostModifyRequest, error) {
+			return &pb.PostVirtualHostModifyRequest{VirtualHost: calls[i].VirtualHost,
+				PostVirtualHostContext: &pb.PostVirtualHostExtensionContext{}}, nil
+		},
+		apply: func(i int, r *pb.PostVirtualHostModifyResponse) error {
+			return replace(r.GetVirtualHost(), "virtual host", &calls[i].VirtualHost)
+		},
+	})
 }
 
 // PostHTTPListeners implements translator.Hooks.
 func (m *Manager) PostHTTPListeners(ctx context.Context, calls []*translator.ListenerCall) error {
-	for _, mb := range m.members {
-		if !mb.hooks[translator.HookHTTPListener] {
-			continue
-		}
-		err := m.runAll(ctx, mb, translator.HookHTTPListener, len(calls), func(i int) string { return "listener " + calls[i].Listener.GetName() },
-			func(ctx context.Context, i int) error {
-				c := calls[i]
-				pols, err := resources(c.Policies)
-				if err != nil {
-					return err
-				}
-				resp, err := invoke(ctx, mb.client, pb.EnvoyGatewayExtensionClient.PostHTTPListenerModify, &pb.PostHTTPListenerModifyRequest{
-					Listener:            c.Listener,
-					PostListenerContext: &pb.PostHTTPListenerExtensionContext{ExtensionResources: pols},
-				})
-				if err != nil {
-					if mb.noChange(err) {
-						return nil
-					}
-					return err
-				}
-				if r := resp.GetListener(); r != nil {
-					if err := check(r, "listener"); err != nil {
-						return err
-					}
-					c.Listener = r
-				}
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return postEach(ctx, m, modify[*pb.PostHTTPListenerModifyRequest, *pb.PostHTTPListenerModifyResponse]{
+		hook: translator.HookHTTPListener, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostHTTPListenerModify,
+		name: func(i int) string { return "listener " + calls[i].Listener.GetName() },
+		request: func(i int) (*pb.PostHTTPListenerModifyRequest, error) {
+			pols, err := resources(calls[i].Policies)
+			if err != nil {
+				return nil, err
+			}
+			return &pb.PostHTTPListenerModifyRequest{Listener: calls[i].Listener,
+				PostListenerContext: &pb.PostHTTPListenerExtensionContext{ExtensionResources: pols}}, nil
+		},
+		apply: func(i int, r *pb.PostHTTPListenerModifyResponse) error {
+			return replace(r.GetListener(), "listener", &calls[i].Listener)
+		},
+	})
 }
 
 // PostEndpoints implements translator.Hooks.
 func (m *Manager) PostEndpoints(ctx context.Context, calls []*translator.EndpointsCall) error {
-	for _, mb := range m.members {
-		if !mb.hooks[translator.HookEndpoints] {
-			continue
-		}
-		err := m.runAll(ctx, mb, translator.HookEndpoints, len(calls), func(i int) string { return "endpoints " + calls[i].LoadAssignment.GetClusterName() },
-			func(ctx context.Context, i int) error {
-				c := calls[i]
-				resp, err := invoke(ctx, mb.client, pb.EnvoyGatewayExtensionClient.PostEndpointsModify, &pb.PostEndpointsModifyRequest{
-					LoadAssignment:       c.LoadAssignment,
-					PostEndpointsContext: &pb.PostEndpointsExtensionContext{},
-				})
-				if err != nil {
-					if mb.noChange(err) {
-						return nil
-					}
-					return err
-				}
-				if r := resp.GetLoadAssignment(); r != nil {
-					if err := check(r, "load assignment"); err != nil {
-						return err
-					}
-					c.LoadAssignment = r
-				}
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return postEach(ctx, m, modify[*pb.PostEndpointsModifyRequest, *pb.PostEndpointsModifyResponse]{
+		hook: translator.HookEndpoints, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostEndpointsModify,
+		name: func(i int) string { return "endpoints " + calls[i].LoadAssignment.GetClusterName() },
+		request: func(i int) (*pb.PostEndpointsModifyRequest, error) {
+			return &pb.PostEndpointsModifyRequest{LoadAssignment: calls[i].LoadAssignment,
+				PostEndpointsContext: &pb.PostEndpointsExtensionContext{}}, nil
+		},
+		apply: func(i int, r *pb.PostEndpointsModifyResponse) error {
+			return replace(r.GetLoadAssignment(), "load assignment", &calls[i].LoadAssignment)
+		},
+	})
 }
 
 // includeAll reads hooks.xdsTranslator.translation with Envoy Gateway's
