@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Pool is the HTTP/1.1 client of one plaintext upstream host. It runs an
@@ -244,7 +246,7 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, bodyLen int64)
 		c.limit = MaxResponseHeader
 	}
 	c.limit = -1
-	keep := !resp.Close && !req.Close && !hasToken(req.Header["Connection"], "close") &&
+	keep := !resp.Close && !req.Close && !httpguts.HeaderValuesContainsToken(req.Header["Connection"], "close") &&
 		resp.StatusCode != http.StatusSwitchingProtocols
 	if respLen > 0 {
 		b := &h1Body{c: c, keep: keep, ctx: ctx, length: lengthBody{br: c.br, n: respLen}}

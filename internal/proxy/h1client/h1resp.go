@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/textproto"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/portico-gw/portico/internal/proxy/h1srv"
 )
 
@@ -156,7 +158,7 @@ func parseSimpleHead(head []byte, req *http.Request) (*http.Response, bool) {
 				return nil, false
 			}
 		case "Connection":
-			if hasToken([]string{v}, "close") {
+			if httpguts.HeaderValuesContainsToken([]string{v}, "close") {
 				return nil, false // net/http drops the header: its path
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Writing HTTP/1.1 requests for Pool. The checks are those net/http's
@@ -168,7 +170,7 @@ func (c *h1Conn) writeHead(req *http.Request, bodyLen int64) {
 			_, _ = w.WriteString("\r\n")
 		}
 	}
-	if req.Close && !hasToken(req.Header["Connection"], "close") {
+	if req.Close && !httpguts.HeaderValuesContainsToken(req.Header["Connection"], "close") {
 		_, _ = w.WriteString("Connection: close\r\n")
 	}
 	_, _ = w.WriteString("\r\n")
@@ -281,29 +283,6 @@ func idempotent(req *http.Request) bool {
 	return a || b
 }
 
-// hasToken reports whether a comma-separated header has token (lower case).
-func hasToken(vs []string, token string) bool {
-	for _, v := range vs {
-		for len(v) > 0 {
-			var t string
-			t, v, _ = cutComma(v)
-			if asciiEqualFold(t, token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func cutComma(s string) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' {
-			return textproto.TrimString(s[:i]), s[i+1:], true
-		}
-	}
-	return textproto.TrimString(s), "", false
-}
-
 // sendsZeroLength is net/http's shouldSendContentLength for empty bodies:
 // servers expect a length on these methods.
 func sendsZeroLength(method string) bool {
@@ -311,23 +290,6 @@ func sendsZeroLength(method string) bool {
 }
 
 func itoa64(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
-
-// asciiEqualFold reports whether ASCII s lowercases to lower.
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // bufPool recycles request body copy buffers.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
