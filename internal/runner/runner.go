@@ -29,6 +29,7 @@ import (
 	"github.com/portico-gw/portico/internal/extension"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/provider"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/status"
@@ -71,6 +72,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for condition transition times (nil: time.Now).
 	Now func() time.Time
+
+	// Provider replaces the file provider of Paths as the input (the
+	// Kubernetes provider); Paths and the config's file paths are then
+	// ignored. The hooks below let a cluster runtime take the results
+	// without the runner knowing about clusters (see hooks.go).
+	Provider Provider
+	Hooks    Hooks
 }
 
 // Runner is a running control plane.
@@ -80,7 +88,7 @@ type Runner struct {
 	cfg      *egv1a1.EnvoyGateway
 	metrics  *metrics
 	server   *xdsserver.Server
-	provider *file.Provider
+	provider Provider
 	store    *status.Store
 	infra    *host.Infra
 
@@ -96,7 +104,7 @@ type Runner struct {
 	memo *pipeline.Memo
 
 	// Owned by the loop goroutine (and by Start before the loop runs).
-	last   file.Update
+	last   provider.Update
 	result *pipeline.Result
 	fleets map[string]*fleet
 	gauged map[string]bool // fleets with a connected-proxies series
@@ -139,7 +147,7 @@ func New(o Options) (*Runner, error) {
 		cfg = &egv1a1.EnvoyGateway{}
 	}
 	paths := append(ConfigPaths(cfg), o.Paths...)
-	if len(paths) == 0 {
+	if len(paths) == 0 && o.Provider == nil {
 		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
 	}
 	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, gauged: map[string]bool{}, done: make(chan struct{}),
@@ -147,8 +155,11 @@ func New(o Options) (*Runner, error) {
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
-	r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
-		LoadOptions: extension.LoadOptions(cfg)})
+	r.provider = o.Provider
+	if r.provider == nil {
+		r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
+			LoadOptions: extension.LoadOptions(cfg)})
+	}
 	if err := r.setupExtensions(); err != nil {
 		return nil, err
 	}
@@ -237,10 +248,10 @@ func (r *Runner) Start(ctx context.Context) error {
 	})
 	r.log.Info("control plane listening", "xds", r.XDSAddr(), "admin", r.AdminAddr(), "dataPlane", r.opts.DataPlane)
 
-	updates := make(chan file.Update)
+	updates := make(chan provider.Update)
 	r.apply(ctx, first)
 	run("provider", func() error {
-		return r.provider.Run(ctx, func(u file.Update) {
+		return r.provider.Run(ctx, func(u provider.Update) {
 			select {
 			case updates <- u:
 			case <-ctx.Done():
@@ -260,7 +271,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
+func (r *Runner) loop(ctx context.Context, updates <-chan provider.Update) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -269,13 +280,15 @@ func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
 			r.apply(ctx, u)
 		case <-r.server.Changed():
 			r.publish()
+		case <-r.opts.Hooks.Republish:
+			r.publish()
 		}
 	}
 }
 
 // apply serves a provider update: a new set is translated and pushed; a
 // rejected one is only reported, the last good snapshots keep serving.
-func (r *Runner) apply(ctx context.Context, u file.Update) {
+func (r *Runner) apply(ctx context.Context, u provider.Update) {
 	r.last = u
 	for _, p := range u.Problems {
 		r.log.Warn("input problem", "problem", p.String())
@@ -319,6 +332,9 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 		}
 	}
 	r.infra.Ensure(ctx, keys)
+	if r.opts.Hooks.Translated != nil {
+		r.opts.Hooks.Translated(result)
+	}
 	r.publish()
 }
 

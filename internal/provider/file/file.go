@@ -27,6 +27,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/portico-gw/portico/internal/provider"
 	"github.com/portico-gw/portico/internal/resource"
 )
 
@@ -54,20 +55,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Update is the outcome of one load.
-type Update struct {
-	// Generation counts loads, from 1.
-	Generation int
-	// Set is what to serve: the new set, or the last good one when the load
-	// was rejected. Nil only when no load ever succeeded.
-	Set *resource.Set
-	// Applied is true when Set is the result of this load.
-	Applied bool
-	// Problems are the problems found by this load (rejected or not).
-	Problems resource.Problems
-	// Err says why the load was rejected (nil when Applied).
-	Err error
-}
+// Update is the outcome of one load (shared with the other providers).
+type Update = provider.Update
 
 // Provider loads and watches Paths.
 type Provider struct {
