@@ -19,6 +19,7 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/kubeserver"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/runner"
@@ -26,9 +27,9 @@ import (
 
 func newRunCommand() *cobra.Command {
 	var (
-		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel string
-		paths                                                                                     []string
-		debounce                                                                                  time.Duration
+		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, kubeconfig string
+		paths                                                                                                 []string
+		debounce                                                                                              time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--config envoy-gateway.yaml] [-f FILE|DIR ...]",
@@ -81,6 +82,17 @@ works on a machine with nothing else installed.`,
 				}
 				log.Info("demo backend listening", "address", addr)
 			}
+			if cfg != nil && cfg.Provider != nil && cfg.Provider.Type == egv1a1.ProviderTypeKubernetes {
+				// Resources and status in the cluster of the kubeconfig,
+				// proxies on this host as --data-plane says.
+				rc, err := restConfig(kubeconfig)
+				if err != nil {
+					return err
+				}
+				return kubeserver.Run(ctx, kubeserver.Options{ConfigPath: configPath, RestConfig: rc,
+					Namespace: kubeserver.Namespace(), XDSAddress: xdsAddr, AdminAddress: adminAddr,
+					DataPlane: dataPlane, ListenerAddress: listenerAddr, Logger: log})
+			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log})
 			if err != nil {
@@ -103,6 +115,7 @@ works on a machine with nothing else installed.`,
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
 	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000, the quickstart's Service)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "with provider.type Kubernetes in --config: the kubeconfig (default: KUBECONFIG, ~/.kube/config)")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")
 	return cmd
 }
