@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	kubeinfra "github.com/portico-gw/portico/internal/infra/kubernetes"
 	"github.com/portico-gw/portico/internal/kubeserver"
 	"github.com/portico-gw/portico/internal/kubetest"
 	"github.com/portico-gw/portico/internal/provider/kubernetes"
@@ -228,4 +231,99 @@ func TestQuickstartStatusAndInfrastructure(t *testing.T) {
 		return nil
 	})
 	t.Logf("status writes before the deletion: %d", writes)
+}
+
+// The OPA guide's EnvoyProxy patch reaches the cluster's Deployment; a
+// patch that cannot apply is reported on the Gateway and the EnvoyProxy
+// (Envoy Gateway only logs it), and the Deployment in the cluster is left
+// as it was.
+func TestEnvoyProxyPatches(t *testing.T) {
+	e := needEnv(t)
+	ctx := context.Background()
+	e.Namespace(t, "envoy-gateway-system")
+	e.Namespace(t, "patches")
+	serve(t, kubeserver.Options{Infrastructure: true})
+	e.Apply(t, readFile(t, "testdata/opa-envoyproxy.yaml"), "envoy-gateway-system")
+	e.Apply(t, []byte(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: opa}
+spec:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+  parametersRef: {group: gateway.envoyproxy.io, kind: EnvoyProxy, name: eg, namespace: envoy-gateway-system}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: opa}
+spec:
+  gatewayClassName: opa
+  listeners: [{name: http, protocol: HTTP, port: 8080}]
+`), "patches")
+	key := types.NamespacedName{Namespace: "envoy-gateway-system", Name: "envoy-patches-opa-" + hash8("patches/opa")}
+	var dep appsv1.Deployment
+	kubetest.Eventually(t, 20*time.Second, func() error {
+		if err := e.Client.Get(ctx, key, &dep); err != nil {
+			return err
+		}
+		if n := len(dep.Spec.Template.Spec.Containers); n != 3 {
+			return fmt.Errorf("%d containers", n)
+		}
+		return nil
+	})
+	if c := dep.Spec.Template.Spec.Containers[1]; c.Name != "opa" || len(c.VolumeMounts) != 2 {
+		t.Errorf("opa container = %s with %d mounts", c.Name, len(c.VolumeMounts))
+	}
+	if m := dep.Spec.Template.Spec.Containers[0].VolumeMounts; m[0].MountPath != "/shared/opa" {
+		t.Errorf("envoy mounts = %+v", m)
+	}
+
+	// Now a patch that cannot apply.
+	e.Apply(t, []byte(`
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyProxy
+metadata: {name: eg, namespace: envoy-gateway-system}
+spec:
+  provider:
+    type: Kubernetes
+    kubernetes:
+      envoyDeployment:
+        patch:
+          type: StrategicMerge
+          value: {spec: {template: {spec: {containres: []}}}}
+`), "envoy-gateway-system")
+	kubetest.Eventually(t, 20*time.Second, func() error {
+		var gw gwapiv1.Gateway
+		if err := e.Client.Get(ctx, types.NamespacedName{Namespace: "patches", Name: "opa"}, &gw); err != nil {
+			return err
+		}
+		if err := wantCondition(gw.Status.Conditions, "Programmed", "False", "Invalid"); err != nil {
+			return err
+		}
+		if msg := condition(gw.Status.Conditions, "Programmed").Message; !strings.Contains(msg, "envoyDeployment.patch") ||
+			!strings.Contains(msg, "containres") {
+			return fmt.Errorf("Programmed message %q", msg)
+		}
+		var ep egv1a1.EnvoyProxy
+		if err := e.Client.Get(ctx, types.NamespacedName{Namespace: "envoy-gateway-system", Name: "eg"}, &ep); err != nil {
+			return err
+		}
+		for _, a := range ep.Status.Ancestors {
+			if string(a.AncestorRef.Name) == "opa" {
+				return wantCondition(a.Conditions, "Programmed", "False", "Invalid")
+			}
+		}
+		return fmt.Errorf("EnvoyProxy ancestors = %+v", ep.Status.Ancestors)
+	})
+	// The Deployment keeps the last good patch.
+	if err := e.Client.Get(ctx, key, &dep); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(dep.Spec.Template.Spec.Containers); n != 3 {
+		t.Errorf("the Deployment changed: %d containers", n)
+	}
+}
+
+func hash8(key string) string {
+	n := kubeinfra.ResourceName(key)
+	return n[len(n)-8:]
 }
