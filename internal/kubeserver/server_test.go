@@ -51,6 +51,14 @@ func needEnv(t *testing.T) *kubetest.Env {
 // instance.
 func serve(t *testing.T, o kubeserver.Options) *kubeserver.Instance {
 	t.Helper()
+	i, _, _ := serveStoppable(t, o)
+	return i
+}
+
+// serveStoppable is serve with a stop function (which waits for the
+// server) and the channel of later instances (restarts).
+func serveStoppable(t *testing.T, o kubeserver.Options) (*kubeserver.Instance, func(), <-chan *kubeserver.Instance) {
+	t.Helper()
 	o.RestConfig = env.Config
 	if o.Namespace == "" {
 		o.Namespace = "envoy-gateway-system"
@@ -70,7 +78,12 @@ func serve(t *testing.T, o kubeserver.Options) *kubeserver.Instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- kubeserver.Run(ctx, o) }()
-	t.Cleanup(func() {
+	var stopped bool
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -80,16 +93,17 @@ func serve(t *testing.T, o kubeserver.Options) *kubeserver.Instance {
 		case <-time.After(30 * time.Second):
 			t.Error("the server did not stop")
 		}
-	})
+	}
+	t.Cleanup(stop)
 	select {
 	case i := <-started:
-		return i
+		return i, stop, started
 	case err := <-done:
 		t.Fatalf("server stopped: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("the server did not start")
 	}
-	return nil
+	return nil, nil, nil
 }
 
 func readFile(t *testing.T, path string) []byte {

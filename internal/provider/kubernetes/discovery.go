@@ -88,7 +88,11 @@ func (p *Provider) servedKinds(ctx context.Context, cfg *rest.Config) ([]kind, r
 		if denied, err := deniedVerbs(ctx, cs, k.gvk.Group, r.Name); err != nil {
 			return nil, nil, err
 		} else if denied != "" {
-			skip(k, fmt.Sprintf("RBAC does not allow %s of %s.%s; not watched", denied, r.Name, k.gvk.Group))
+			res := r.Name
+			if k.gvk.Group != "" {
+				res += "." + k.gvk.Group
+			}
+			skip(k, fmt.Sprintf("RBAC does not allow %s of %s; not watched", denied, res))
 			continue
 		}
 		kinds = append(kinds, k)
