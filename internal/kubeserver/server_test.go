@@ -147,7 +147,7 @@ func TestQuickstartStatusAndInfrastructure(t *testing.T) {
 	ctx := context.Background()
 	e.Namespace(t, "envoy-gateway-system")
 	inst := serve(t, kubeserver.Options{Infrastructure: true})
-	e.Apply(t, readFile(t, "testdata/quickstart.yaml"), "default")
+	e.Apply(t, readFile(t, "../../examples/kubernetes/quickstart.yaml"), "default")
 
 	var gw gwapiv1.Gateway
 	kubetest.Eventually(t, 20*time.Second, func() error {
@@ -257,7 +257,7 @@ func TestEnvoyProxyPatches(t *testing.T) {
 	e.Namespace(t, "envoy-gateway-system")
 	e.Namespace(t, "patches")
 	serve(t, kubeserver.Options{Infrastructure: true})
-	e.Apply(t, readFile(t, "testdata/opa-envoyproxy.yaml"), "envoy-gateway-system")
+	e.Apply(t, readFile(t, "../../examples/kubernetes/opa-envoyproxy.yaml"), "envoy-gateway-system")
 	e.Apply(t, []byte(`
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass

@@ -98,7 +98,7 @@ func TestRenderDefaults(t *testing.T) {
 // envoy container keeps its mounts and gains the socket's, the volumes
 // merge by name.
 func TestRenderOPAStrategicMergePatch(t *testing.T) {
-	objs := Render(quickstartFleet(loadProxy(t, "testdata/opa-envoyproxy.yaml")), renderOpts)
+	objs := Render(quickstartFleet(loadProxy(t, "../../../examples/kubernetes/opa-envoyproxy.yaml")), renderOpts)
 	if len(objs.Problems) > 0 {
 		t.Fatal(objs.Problems)
 	}
@@ -209,7 +209,7 @@ func TestRenderServiceAndHPA(t *testing.T) {
 
 // Render is a pure function: the same input renders the same objects.
 func TestRenderDeterministic(t *testing.T) {
-	p := loadProxy(t, "testdata/opa-envoyproxy.yaml")
+	p := loadProxy(t, "../../../examples/kubernetes/opa-envoyproxy.yaml")
 	a, _ := yaml.Marshal(Render(quickstartFleet(p), renderOpts))
 	b, _ := yaml.Marshal(Render(quickstartFleet(p), renderOpts))
 	if string(a) != string(b) {
