@@ -27,9 +27,9 @@ import (
 
 func newRunCommand() *cobra.Command {
 	var (
-		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, kubeconfig string
-		paths                                                                                                 []string
-		debounce                                                                                              time.Duration
+		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace, kubeconfig string
+		paths                                                                                                            []string
+		debounce                                                                                                         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--config envoy-gateway.yaml] [-f FILE|DIR ...]",
@@ -45,11 +45,19 @@ built-in proxy in this process by default, an envoy binary from PATH with
 
 Admin endpoints (--admin-address): /healthz, /readyz, /status, /config_dump, /metrics.
 
---demo-backend ADDR starts a small echo server on ADDR (it answers with a JSON echo
-of the request, like the Gateway API conformance echo server), so that
+Objects that name no namespace go to -n (default "default"), as with kubectl apply.
+
+A Service with no EndpointSlice, no clusterIP and no externalName (Envoy Gateway's
+quickstart: a cluster would assign them) has no address here: the routes using it
+report ResolvedRefs=False and answer 500. --demo-backend ADDR starts a small echo
+server on ADDR (a JSON echo of the request, like the Gateway API conformance echo
+server) that stands in for every such Service, so that
   portico run -f examples/quickstart --demo-backend 127.0.0.1:3000
   curl -H 'Host: www.example.com' http://127.0.0.1:10080/
-works on a machine with nothing else installed.`,
+works on a machine with nothing else installed.
+
+Stop it with Ctrl-C (SIGINT) or SIGTERM: proxies, the demo backend and the servers
+shut down and the ports are released.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
@@ -75,12 +83,12 @@ works on a machine with nothing else installed.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			standIn := ""
 			if demoBackend != "" {
-				addr, err := startDemoBackend(ctx, demoBackend, log)
-				if err != nil {
+				if standIn, err = startDemoBackend(ctx, demoBackend, log); err != nil {
 					return fmt.Errorf("--demo-backend: %w", err)
 				}
-				log.Info("demo backend listening", "address", addr)
+				log.Info("demo backend listening; it serves every Service without an address", "address", standIn)
 			}
 			if cfg != nil && cfg.Provider != nil && cfg.Provider.Type == egv1a1.ProviderTypeKubernetes {
 				// Resources and status in the cluster of the kubeconfig,
@@ -94,7 +102,8 @@ works on a machine with nothing else installed.`,
 					DataPlane: dataPlane, ListenerAddress: listenerAddr, Logger: log})
 			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
-				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log})
+				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
+				Namespace: namespace, ServiceStandIn: standIn})
 			if err != nil {
 				return err
 			}
@@ -113,7 +122,8 @@ works on a machine with nothing else installed.`,
 	f.StringVar(&dataPlane, "data-plane", host.Builtin, "proxies to start: builtin (in this process), envoy (binary on PATH) or none")
 	f.StringVar(&envoyPath, "envoy-path", "", "envoy binary for --data-plane envoy (default: envoy on PATH)")
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
-	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000, the quickstart's Service)")
+	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000) standing in for every Service without an address")
+	f.StringVarP(&namespace, "namespace", "n", "default", "namespace for objects that set none (kubectl apply's default)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "with provider.type Kubernetes in --config: the kubeconfig (default: KUBECONFIG, ~/.kube/config)")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")

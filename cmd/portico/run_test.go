@@ -215,3 +215,58 @@ admin:
 	waitReady(t, admin, done)
 	getEcho(t, gw, "/configured")
 }
+
+// Envoy Gateway's quickstart, unchanged, is served: without --demo-backend
+// its Service has no address, so its route is reported and answers 500
+// while a route to an FQDN Backend (a DNS cluster, envoy.cluster.dns)
+// serves; with --demo-backend the quickstart's route serves too.
+func TestRunUnchangedQuickstartAndDNSBackend(t *testing.T) {
+	dir, gw, _ := quickstart(t)
+	echo := httptest.NewServer(echoHandler())
+	defer echo.Close()
+	_, echoPort, _ := net.SplitHostPort(echo.Listener.Addr().String())
+	if err := os.WriteFile(filepath.Join(dir, "fqdn.yaml"), []byte(fmt.Sprintf(`apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: local}
+spec:
+  endpoints: [{fqdn: {hostname: localhost, port: %s}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: fqdn}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [fqdn.example.com]
+  rules:
+    - backendRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: local}]
+`, echoPort)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "envoy-gateway.yaml")
+	if err := os.WriteFile(cfg, []byte("apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyGateway\nextensionApis:\n  enableBackend: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	admin := freePort(t)
+	done := execute(t, "run", "--config", cfg, "-f", dir, "--admin-address", fmt.Sprintf("127.0.0.1:%d", admin),
+		"--xds-address", "127.0.0.1:0", "--listener-address", "127.0.0.1", "--log-level", "error")
+	waitReady(t, admin, done)
+	code := func(host string) int {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", gw), nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := code("fqdn.example.com"); c != 200 {
+		t.Fatalf("route to the FQDN Backend: %d", c)
+	}
+	if c := code("www.example.com"); c != 500 {
+		t.Fatalf("route to the quickstart's unaddressed Service: %d, want 500", c)
+	}
+	if st := statusJSON(admin); !strings.Contains(st, "Service default/backend has no endpoints") {
+		t.Fatalf("/status does not explain the quickstart's route: %s", st)
+	}
+}

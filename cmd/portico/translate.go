@@ -13,8 +13,9 @@ import (
 // newTranslateCommand is egctl's `x translate`, with the same flags.
 func newTranslateCommand() *cobra.Command {
 	var (
-		from, output, configPath string
-		opts                     translate.Options
+		from, output, configPath, dnsDomain string
+		noSummary                           bool
+		opts                                translate.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "translate",
@@ -53,7 +54,20 @@ func newTranslateCommand() *cobra.Command {
 			if err := report.Output.Write(out, output); err != nil {
 				return err
 			}
-			return out.Flush()
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			// The summary goes to stderr, after the document: stdout stays
+			// egctl's, for scripts that parse it.
+			if !noSummary {
+				if err := report.Summary.Write(cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
+			if len(report.ExtensionErrors) > 0 {
+				return fmt.Errorf("%d extension hook(s) failed without failOpen; their fleets have no xDS", len(report.ExtensionErrors))
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -63,9 +77,13 @@ func newTranslateCommand() *cobra.Command {
 	f.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	f.StringSliceVarP(&opts.Paths, "file", "f", nil, "input file, folder, or - for stdin (repeatable)")
 	f.StringVarP(&opts.Namespace, "namespace", "n", translate.DefaultNamespace, "namespace for objects that set none")
-	f.StringVar(&opts.DNSDomain, "dns-domain", "cluster.local", "cluster DNS domain")
+	// egctl's flag, accepted so its command lines work: Portico resolves a
+	// Service through its EndpointSlices or cluster IP, never its DNS name.
+	f.StringVar(&dnsDomain, "dns-domain", "cluster.local", "cluster DNS domain (accepted for egctl compatibility; Services resolve through EndpointSlices or their cluster IP)")
 	f.StringVar(&configPath, "config", "", "EnvoyGateway configuration file (extensionApis, runtimeFlags, ...)")
 	f.StringVar(&opts.ExtensionServer, "extension-server", "", "run the extension hooks against this server (host:port or unix:///path); without an extensionManager in --config, every post hook is called")
+	f.BoolVar(&opts.AddMissingResources, "add-missing-resources", false, "add what a cluster would supply, as egctl does: Services routes name (cluster IP 1.2.3.4, also given to Services without one), missing Service ports, a GatewayClass controllerName, a default EnvoyProxy")
+	f.BoolVar(&noSummary, "no-summary", false, "do not print the summary (objects by kind and state) on stderr")
 	f.BoolVar(&opts.Diff, "diff", false, "show, per EnvoyPatchPolicy, a unified diff of the xDS before and after its patches")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"net"
 	"sort"
 	"strconv"
 
@@ -54,8 +55,10 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 }
 
 // serviceSetting resolves a Service backend to endpoints: the ready
-// addresses of its EndpointSlices when there are any, else its cluster IP
-// (which is what a standalone user without a cluster can write).
+// addresses of its EndpointSlices when there are any, else its external
+// name, else its cluster IP (which is what a standalone user without a
+// cluster can write). A Service is always an IP destination otherwise, as
+// in Envoy Gateway, so a rule mixing it with IP Backends is one cluster.
 func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ruleProblems) *ir.DestinationSetting {
 	svc := t.index.services[key(ns, string(br.Name))]
 	if svc == nil {
@@ -97,14 +100,35 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 	case svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone:
 		setting.Endpoints = []*ir.DestinationEndpoint{{Host: svc.Spec.ClusterIP, Port: uint32(port.Port)}}
 	default:
-		// No endpoints and no address: resolve the Service's cluster DNS
-		// name, which is what a proxy inside the cluster would reach.
-		setting.AddressType = ptr("FQDN")
-		setting.Endpoints = []*ir.DestinationEndpoint{{
-			Host: svc.Name + "." + svc.Namespace + ".svc." + t.dnsDomain(), Port: uint32(port.Port),
-		}}
+		return t.unaddressedService(svc, setting, probs)
 	}
 	return setting
+}
+
+// unaddressedService is a Service with no EndpointSlice, no cluster IP and
+// no external name (Envoy Gateway's quickstart has none: a cluster assigns
+// them). Offline, its endpoints are the pods a cluster would list;
+// standalone, nothing can know them, so the route says so unless a stand-in
+// serves it.
+func (t *translation) unaddressedService(svc *corev1.Service, setting *ir.DestinationSetting, probs *ruleProblems) *ir.DestinationSetting {
+	switch {
+	case !t.opts.Standalone:
+		return setting
+	case t.opts.ServiceStandIn != "":
+		host, port, err := net.SplitHostPort(t.opts.ServiceStandIn)
+		if p, perr := strconv.ParseUint(port, 10, 16); err == nil && perr == nil && p > 0 {
+			if net.ParseIP(host) == nil {
+				setting.AddressType = ptr("FQDN")
+			}
+			setting.Endpoints = []*ir.DestinationEndpoint{{Host: host, Port: uint32(p)}}
+			return setting
+		}
+	}
+	probs.ref(gwapiv1.RouteReasonBackendNotFound,
+		"Service %s/%s has no endpoints that can be known without a cluster (no EndpointSlice, no clusterIP, not ExternalName): "+
+			"give it a clusterIP where the backend listens (e.g. 127.0.0.1), an EndpointSlice or type ExternalName, "+
+			"or run portico with --demo-backend to stand in for it.", svc.Namespace, svc.Name)
+	return nil
 }
 
 func protocolTCP(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }
@@ -150,11 +174,4 @@ func sliceEndpoints(slices []*discoveryv1.EndpointSlice, sp *corev1.ServicePort)
 		return out[i].Port < out[j].Port
 	})
 	return out
-}
-
-func (t *translation) dnsDomain() string {
-	if t.opts.DNSDomain != "" {
-		return t.opts.DNSDomain
-	}
-	return "cluster.local"
 }

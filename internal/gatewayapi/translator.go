@@ -7,8 +7,6 @@
 package gatewayapi
 
 import (
-	"sort"
-
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
@@ -30,9 +28,16 @@ type Options struct {
 	EnableBackend bool
 	// EnableEnvoyPatchPolicy is extensionApis.enableEnvoyPatchPolicy.
 	EnableEnvoyPatchPolicy bool
-	// DNSDomain is the cluster DNS suffix for Services without an address
-	// (default cluster.local).
-	DNSDomain string
+	// Standalone is true when Portico serves the result itself, without a
+	// cluster (portico run): a Service whose endpoints cannot be known (no
+	// EndpointSlice, no cluster IP, not ExternalName) is then a ResolvedRefs
+	// problem of the routes that use it. Otherwise (x translate) it is a
+	// destination without endpoints yet, as in a cluster before its pods
+	// are ready.
+	Standalone bool
+	// ServiceStandIn, with Standalone, is the host:port that serves every
+	// such Service instead (portico run --demo-backend).
+	ServiceStandIn string
 	// HostInfrastructure is true when proxies run on this host (standalone
 	// mode), which is what makes loopback Backend addresses meaningful.
 	HostInfrastructure bool
@@ -104,7 +109,10 @@ func Translate(in *resource.Set, opts Options) *Result {
 
 // finish completes listener statuses (attached route counts are known only
 // after every route was seen), orders routes by Gateway API precedence and
-// assembles the IR per proxy fleet.
+// assembles the IR per proxy fleet. IR listeners keep the order of the
+// Gateways (oldest first) and of their spec, as Envoy Gateway's do: the
+// first declared listener of a port names the Envoy listener that several
+// HTTPS listeners share, and patches are written against that name.
 func (t *translation) finish() {
 	for _, gc := range t.gateways {
 		key := gc.irKey
@@ -131,8 +139,5 @@ func (t *translation) finish() {
 			sortRoutes(lc.ir.Routes)
 			x.HTTP = append(x.HTTP, lc.ir)
 		}
-	}
-	for _, x := range t.result.XdsIR {
-		sort.SliceStable(x.HTTP, func(i, j int) bool { return x.HTTP[i].Name < x.HTTP[j].Name })
 	}
 }

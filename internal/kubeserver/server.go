@@ -178,7 +178,7 @@ func start(ctx context.Context, o Options, cfg *egv1a1.EnvoyGateway) (*Instance,
 	inst.Status = kubernetes.NewStatusWriter(p, cfg.Gateway.ControllerName, log.With("component", "status-writer"))
 	inst.done = append(inst.done, goRun(ctx, inst, "status writer", inst.Status.Run))
 
-	ropts := runner.Options{Config: cfg, Provider: p, XDSAddress: o.XDSAddress, AdminAddress: o.AdminAddress,
+	ropts := runner.Options{Config: cfg, Provider: p, InCluster: true, XDSAddress: o.XDSAddress, AdminAddress: o.AdminAddress,
 		Logger: log, DataPlane: o.DataPlane, ListenerAddress: o.ListenerAddress}
 	overlays := []func(*gatewayapi.Result, func(*gwapiv1.Gateway) string){}
 	if o.Infrastructure {

@@ -25,8 +25,10 @@ import (
 
 // Options tune a run beyond what the EnvoyGateway config says.
 type Options struct {
-	// DNSDomain is the cluster DNS suffix (default cluster.local).
-	DNSDomain string
+	// Standalone and ServiceStandIn are gatewayapi.Options': set by
+	// portico run, which serves the result without a cluster.
+	Standalone     bool
+	ServiceStandIn string
 	// RecordPatchChanges keeps each policy's before/after resources (for
 	// `x translate --diff`).
 	RecordPatchChanges bool
@@ -106,7 +108,7 @@ func (r *Result) Fleet(key string) *Fleet {
 // Run translates the set under the given configuration.
 func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	gopts := TranslationOptions(cfg)
-	gopts.DNSDomain = opts.DNSDomain
+	gopts.Standalone, gopts.ServiceStandIn = opts.Standalone, opts.ServiceStandIn
 	if opts.Memo != nil && opts.Extensions == nil {
 		gopts.Memo = opts.Memo.routes
 	}

@@ -57,7 +57,10 @@ func load(t *testing.T) *resource.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, problems := resource.LoadBytes("in.yaml", append(append(quickstart, "\n---\n"...), policies...))
+	// The quickstart names no namespace: "default", as portico run and
+	// kubectl apply give it, where the guide's policies are.
+	set, problems := resource.LoadBytes("in.yaml", append(append(quickstart, "\n---\n"...), policies...),
+		resource.WithDefaultNamespace("default"))
 	if len(problems) > 0 {
 		t.Fatalf("problems: %v", problems)
 	}

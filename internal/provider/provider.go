@@ -11,10 +11,14 @@ type Update struct {
 	// Set is what to serve: the new set, or the last good one when the load
 	// was rejected. Nil only when no load ever succeeded.
 	Set *resource.Set
-	// Applied is true when Set is the result of this load.
+	// Applied is true when Set is the result of this load (with the last
+	// good version of the Held files).
 	Applied bool
+	// Held are edited files with problems whose last good version is
+	// served instead of their current content (file provider).
+	Held []string
 	// Problems are the problems found by this load (rejected or not).
 	Problems resource.Problems
-	// Err says why the load was rejected (nil when Applied).
+	// Err says why the load, or the Held files, were not applied.
 	Err error
 }

@@ -39,8 +39,9 @@ type clusterCfg struct {
 	name           string
 	eds            bool
 	edsName        string
-	static         *endpointv3.ClusterLoadAssignment // STATIC and DNS clusters
+	static         *endpointv3.ClusterLoadAssignment // STATIC clusters
 	staticSet      *endpointSet
+	dns            *dnsSpec // DNS clusters (envoy.cluster.dns, STRICT_DNS, LOGICAL_DNS)
 	lb             lbKind
 	choices        int
 	proto          upstreamProto
@@ -69,6 +70,7 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 		"connect_timeout", "lb_policy", "load_balancing_policy", "transport_socket", "typed_extension_protocol_options",
 		"http2_protocol_options", "http_protocol_options", "common_lb_config", "per_connection_buffer_limit_bytes",
 		"dns_lookup_family", "dns_refresh_rate", "respect_dns_ttl", "circuit_breakers", "outlier_detection",
+		"cluster_type", "dns_failure_refresh_rate", "dns_jitter",
 		"ignore_health_on_host_removal", "alt_stat_name", "metadata", "upstream_connection_options",
 		"cleanup_interval", "track_cluster_stats", "close_connections_on_host_health_failure",
 		"common_http_protocol_options"); err != nil {
@@ -89,8 +91,14 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 	if c.GetConnectTimeout() != nil {
 		cc.connectTimeout = c.GetConnectTimeout().AsDuration()
 	}
-	switch c.GetType() {
-	case clusterv3.Cluster_EDS:
+	switch {
+	case isDNSCluster(c):
+		spec, dw, err := compileDNS(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		cc.dns, warnings = spec, append(warnings, dw...)
+	case c.GetType() == clusterv3.Cluster_EDS:
 		cc.eds = true
 		cc.edsName = c.GetEdsClusterConfig().GetServiceName()
 		if cc.edsName == "" {
@@ -99,15 +107,13 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 		if err := checkADSSource(c.GetEdsClusterConfig().GetEdsConfig()); err != nil {
 			return nil, nil, fmt.Errorf("cluster %s: eds_config: %v", c.GetName(), err)
 		}
-	case clusterv3.Cluster_STATIC, clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
-		// DNS clusters resolve the endpoint hostname at connect time with
-		// the system resolver, which behaves like LOGICAL_DNS.
+	case c.GetType() == clusterv3.Cluster_STATIC:
 		cc.static = c.GetLoadAssignment()
 		if cc.static == nil {
 			cc.static = &endpointv3.ClusterLoadAssignment{ClusterName: c.GetName()}
 		}
 		var err error
-		if cc.staticSet, err = compileEndpoints(cc.static, c.GetType() == clusterv3.Cluster_STATIC); err != nil {
+		if cc.staticSet, err = compileEndpoints(cc.static, true); err != nil {
 			return nil, nil, fmt.Errorf("cluster %s: %v", c.GetName(), err)
 		}
 	default:
@@ -208,6 +214,9 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 	}
 	ts, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c.GetTransportSocket())
 	cc.key = fmt.Sprintf("%s|%d|%d|%d|%x", cc.name, cc.proto, cc.connectTimeout, cc.breakers.maxConnections, ts)
+	if cc.dns != nil {
+		cc.key += "|dns|" + cc.dns.key
+	}
 	return cc, warnings, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -136,10 +137,17 @@ type clusterRT struct {
 	retrying atomic.Int64
 	mu       sync.Mutex
 	current  []int64 // smooth weighted round robin state
+	// dns, for a DNS cluster, holds the hosts (resolved addresses); hosts
+	// is then empty and picks go to dns's balancer.
+	dns *dnsCluster
 }
 
 func newClusterRT(cfg *clusterCfg, set *endpointSet, pool *hostPool) *clusterRT {
 	c := &clusterRT{cfg: cfg, uniform: true}
+	if cfg.dns != nil {
+		c.dns = pool.dnsFor(cfg)
+		return c
+	}
 	for _, e := range set.eps {
 		c.hosts = append(c.hosts, pool.get(cfg, e.network, e.addr, e.hostname))
 		c.weights = append(c.weights, e.weight)
@@ -152,7 +160,21 @@ func newClusterRT(cfg *clusterCfg, set *endpointSet, pool *hostPool) *clusterRT 
 }
 
 // pick chooses a host, or nil when the cluster has no healthy host.
-func (c *clusterRT) pick() *host { return c.usable(c.pickOne()) }
+func (c *clusterRT) pick() *host {
+	if c.dns != nil {
+		b := c.dns.balancer()
+		return b.usable(b.pickOne())
+	}
+	return c.usable(c.pickOne())
+}
+
+// liveHosts are the hosts picks choose from now.
+func (c *clusterRT) liveHosts() []*host {
+	if c.dns != nil {
+		return c.dns.current()
+	}
+	return c.hosts
+}
 
 // pickOne runs the balancer once, ignoring outlier ejections.
 func (c *clusterRT) pickOne() *host {
@@ -216,10 +238,39 @@ func (c *clusterRT) weightedRandom() int {
 	return len(c.hosts) - 1
 }
 
-// hostPool keeps hosts (and their connection pools) across updates.
+// hostPool keeps hosts (and their connection pools) across updates, and
+// DNS clusters with their resolved hosts.
 type hostPool struct {
 	mu sync.Mutex
 	m  map[string]*host
+	// resolver resolves DNS clusters' names (net.DefaultResolver if nil).
+	resolver Resolver
+	// dns are the DNS clusters by config key; dnsUsed those the runtime
+	// being built uses, until retain.
+	dns     map[string]*dnsCluster
+	dnsUsed map[string]bool
+}
+
+// dnsFor returns the DNS cluster of cfg, created (and resolving) the first
+// time the config is seen.
+func (p *hostPool) dnsFor(cfg *clusterCfg) *dnsCluster {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dns == nil {
+		p.dns, p.dnsUsed = map[string]*dnsCluster{}, map[string]bool{}
+	}
+	p.dnsUsed[cfg.key] = true
+	if d, ok := p.dns[cfg.key]; ok {
+		return d
+	}
+	r := p.resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	d := newDNSCluster(cfg, r, time.Now)
+	p.dns[cfg.key] = d
+	d.refresh() // as Envoy does when a cluster is added
+	return d
 }
 
 func (p *hostPool) get(cfg *clusterCfg, network, addr, hostname string) *host {
@@ -248,4 +299,11 @@ func (p *hostPool) retain(used map[*host]bool) {
 			h.closeIdle()
 		}
 	}
+	for k, d := range p.dns {
+		if !p.dnsUsed[k] {
+			delete(p.dns, k)
+			d.close()
+		}
+	}
+	p.dnsUsed = map[string]bool{}
 }

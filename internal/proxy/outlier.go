@@ -103,12 +103,13 @@ func (c *clusterRT) eject(h *host) {
 		return
 	}
 	ejected := 0
-	for _, x := range c.hosts {
+	hosts := c.liveHosts()
+	for _, x := range hosts {
 		if x.ejected(now) {
 			ejected++
 		}
 	}
-	if limit := max(1, len(c.hosts)*o.maxPercent/100); ejected >= limit {
+	if limit := max(1, len(hosts)*o.maxPercent/100); ejected >= limit {
 		return
 	}
 	n := h.out.ejections.Add(1)

@@ -36,6 +36,9 @@ type Options struct {
 	// SotW speaks state-of-the-world ADS instead of incremental (delta)
 	// ADS, for control planes that serve only that.
 	SotW bool
+	// Resolver resolves the host names of DNS clusters (nil: the system
+	// resolver, net.DefaultResolver).
+	Resolver Resolver
 }
 
 // Status is a snapshot of what the proxy has accepted and serves.
@@ -92,7 +95,7 @@ func New(o Options) (*Proxy, error) {
 	if o.InitialFetchTimeout == 0 {
 		o.InitialFetchTimeout = 15 * time.Second
 	}
-	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{},
+	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{resolver: o.Resolver},
 		changed: make(chan struct{})}
 	p.socks = &sockets{drain: o.DrainTimeout, log: o.Logger}
 	p.status.Versions = map[string]string{}

@@ -38,6 +38,9 @@ type Cache struct {
 	files    map[string]cachedFile
 	changed  map[string]bool
 	allDirty bool
+	// inputs are the bytes the latest Load used per file (overrides
+	// included), for a caller that keeps a file's last good version.
+	inputs map[string][]byte
 }
 
 type cachedFile struct {
@@ -102,13 +105,11 @@ func (c *Cache) dirty(changed map[string]bool, all bool, path string) bool {
 // another file's objects are checked, so nothing is reused then.
 func (c *Cache) Load(paths []string, opts ...Option) (*Set, Problems, error) {
 	o := buildOptions(opts)
-	if c == nil || len(o.extraKinds) > 0 {
-		if c != nil {
-			c.mu.Lock()
-			c.sums = nil
-			c.mu.Unlock()
-		}
+	if c == nil {
 		return Load(paths, opts...)
+	}
+	if len(o.extraKinds) > 0 {
+		return c.loadAll(paths, o)
 	}
 	if o.crdErr != nil {
 		return nil, nil, o.crdErr
@@ -116,19 +117,20 @@ func (c *Cache) Load(paths []string, opts ...Option) (*Set, Problems, error) {
 	l := newLoader(o)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sums = nil
+	c.sums, c.inputs = nil, nil
 	sums := map[string][32]byte{}
+	inputs := map[string][]byte{}
 	changed, all := c.changed, c.allDirty
 	c.changed, c.allDirty = map[string]bool{}, false
 	files := map[string]cachedFile{}
 	for _, p := range paths {
-		if err := c.loadPath(l, p, sums, files, changed, all); err != nil {
+		if err := c.loadPath(l, p, sums, inputs, files, changed, all); err != nil {
 			// What was not read must be read next time.
 			c.allDirty = true
 			return nil, nil, err
 		}
 	}
-	c.sums, c.files = sums, files
+	c.sums, c.files, c.inputs = sums, files, inputs
 	var mu sync.Mutex
 	next := make(map[string]cachedDoc, len(l.pending))
 	l.runWith(func(u unit) []result {
@@ -150,20 +152,53 @@ func (c *Cache) Load(paths []string, opts ...Option) (*Set, Problems, error) {
 	return l.set, l.sorted(), nil
 }
 
+// loadAll is a Load that reuses nothing but still records what it read.
+func (c *Cache) loadAll(paths []string, o options) (*Set, Problems, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sums, c.inputs = nil, nil
+	if o.crdErr != nil {
+		return nil, nil, o.crdErr
+	}
+	l := newLoader(o)
+	l.inputs = map[string][]byte{}
+	for _, p := range paths {
+		if err := l.loadPath(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	l.run()
+	c.sums = map[string][32]byte{}
+	for f, data := range l.inputs {
+		c.sums[f] = sha256.Sum256(data)
+	}
+	c.inputs = l.inputs
+	return l.set, l.sorted(), nil
+}
+
 // Sums are the SHA-256 digests of the files the latest Load read (by path
-// as in Problem.File; stdin excluded), nil after a Load that failed or
-// reused nothing because of extra kinds. The map is the caller's.
+// as in Problem.File; stdin excluded), nil after a Load that failed. The
+// map is the caller's.
 func (c *Cache) Sums() map[string][32]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.sums)
 }
 
+// Inputs are the bytes the latest Load used, by file (as in Problem.File;
+// stdin excluded), nil after a Load that failed. The slices must not be
+// modified.
+func (c *Cache) Inputs() map[string][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.inputs)
+}
+
 // loadPath is loader.loadPath, also recording each file's digest: one read
 // serves both the loader and the caller's record of what was loaded. A file
 // not named by Changed whose size and time stamp are those of the latest
 // Load is not read again.
-func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte, seen map[string]cachedFile, changed map[string]bool, all bool) error {
+func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte, inputs map[string][]byte, seen map[string]cachedFile, changed map[string]bool, all bool) error {
 	if p == "-" {
 		return l.loadPath(p)
 	}
@@ -171,11 +206,25 @@ func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte, seen map
 	if err != nil {
 		return err
 	}
-	read := func(path string, fst fs.FileInfo) error {
+	read := func(path string, fst fs.FileInfo, named bool) error {
+		if !l.firstRead(path) {
+			return nil
+		}
+		if data, ok := l.opts.overrides[path]; ok {
+			// Not remembered as the file's content: the next Load reads
+			// the file itself again.
+			sums[path], inputs[path] = sha256.Sum256(data), data
+			l.loadData(path, data)
+			return nil
+		}
 		f, ok := c.files[path]
 		if !ok || f.size != fst.Size() || !f.mod.Equal(fst.ModTime()) || c.dirty(changed, all, path) {
-			data, err := os.ReadFile(path)
+			data, err := l.readFile(path, named)
 			if err != nil {
+				if pr, ok := problemOf(err); ok {
+					l.problems = append(l.problems, pr)
+					return nil
+				}
 				return err
 			}
 			// The stat before the read: a write in between shows as a
@@ -183,12 +232,12 @@ func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte, seen map
 			f = cachedFile{size: fst.Size(), mod: fst.ModTime(), data: data, sum: sha256.Sum256(data)}
 		}
 		seen[path] = f
-		sums[path] = f.sum
+		sums[path], inputs[path] = f.sum, f.data
 		l.loadData(path, f.data)
 		return nil
 	}
 	if !st.IsDir() {
-		return read(p, st) // a file named explicitly is read whatever its extension
+		return read(p, st, true) // a file named explicitly is read whatever its extension
 	}
 	files, err := inputFiles(p)
 	if err != nil {
@@ -199,7 +248,7 @@ func (c *Cache) loadPath(l *loader, p string, sums map[string][32]byte, seen map
 		return err
 	}
 	for i, f := range files {
-		if err := read(f, infos[i]); err != nil {
+		if err := read(f, infos[i], false); err != nil {
 			return err
 		}
 	}

@@ -68,27 +68,58 @@ func (l *loader) loadPath(p string) error {
 	}
 	if !st.IsDir() {
 		// A file named explicitly is read whatever its extension.
-		return l.loadFile(p)
+		return l.loadFile(p, true)
 	}
 	files, err := inputFiles(p)
 	if err != nil {
 		return err
 	}
 	for _, f := range files {
-		if err := l.loadFile(f); err != nil {
+		if err := l.loadFile(f, false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (l *loader) loadFile(path string) error {
-	data, err := os.ReadFile(path)
+// loadFile reads one file unless another spelling of it was read already.
+// A file that is not regular or too large is a Problem, not an I/O error:
+// the other files still load.
+func (l *loader) loadFile(path string, named bool) error {
+	if !l.firstRead(path) {
+		return nil
+	}
+	data, err := l.readFile(path, named)
 	if err != nil {
+		if pr, ok := problemOf(err); ok {
+			l.problems = append(l.problems, pr)
+			return nil
+		}
 		return err
 	}
 	l.loadData(path, data)
 	return nil
+}
+
+// firstRead records path's real path and reports whether it is new: the
+// same folder named by the configuration and by -f is read once, not
+// turned into a duplicate of every object.
+func (l *loader) firstRead(path string) bool {
+	rp := realPath(path)
+	if l.read[rp] {
+		return false
+	}
+	l.read[rp] = true
+	return true
+}
+
+// readFile is the file's bytes: its override when one is set, else what
+// readInput allows.
+func (l *loader) readFile(path string, named bool) ([]byte, error) {
+	if data, ok := l.opts.overrides[path]; ok {
+		return data, nil
+	}
+	return readInput(path, l.opts.maxFileSize, named && l.opts.pipes)
 }
 
 // unit is one document waiting to be checked.
@@ -99,6 +130,9 @@ type unit struct {
 }
 
 func (l *loader) loadData(file string, data []byte) {
+	if l.inputs != nil && file != "-" {
+		l.inputs[file] = data
+	}
 	for i, d := range splitDocuments(data) {
 		l.pending = append(l.pending, unit{file: file, index: i + 1, doc: d})
 	}

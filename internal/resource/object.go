@@ -26,10 +26,14 @@ type loader struct {
 	// definition wins and later ones are reported, as `kubectl create` would refuse them
 	// ("already exists"); silently taking the last would hide a copy-paste mistake.
 	seen map[string]string
+	// read holds the real paths of the files read so far.
+	read map[string]bool
+	// inputs, when not nil, records the bytes read per file.
+	inputs map[string][]byte
 }
 
 func newLoader(o options) *loader {
-	return &loader{opts: o, set: &Set{}, seen: map[string]string{}}
+	return &loader{opts: o, set: &Set{}, seen: map[string]string{}, read: map[string]bool{}}
 }
 
 // docCtx locates problems: which file and document, and the node tree for line lookups.

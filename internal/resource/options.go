@@ -16,6 +16,12 @@ type options struct {
 	extraCRDs  *registry
 	crdErr     error
 	stdin      io.Reader
+	// maxFileSize bounds each file read (DefaultMaxFileSize).
+	maxFileSize int64
+	// pipes lets a path named explicitly be a pipe or character device.
+	pipes bool
+	// overrides are used instead of reading these files (by path as given).
+	overrides map[string][]byte
 }
 
 // Option configures Load and LoadBytes.
@@ -59,8 +65,29 @@ func WithStdin(r io.Reader) Option {
 	return func(o *options) { o.stdin = r }
 }
 
+// WithMaxFileSize sets the largest input file read (DefaultMaxFileSize when
+// not set); a larger file is reported as a problem of its own and skipped.
+func WithMaxFileSize(n int64) Option {
+	return func(o *options) { o.maxFileSize = n }
+}
+
+// WithPipes lets a path named explicitly (not a folder's entry) be a named
+// pipe or a character device, read up to the size limit: x translate -f
+// <(command) is a pipe. A watching server must not set it: reading a pipe
+// waits for its writer.
+func WithPipes() Option {
+	return func(o *options) { o.pipes = true }
+}
+
+// WithOverrides loads data in place of these files' contents (keyed by the
+// path as Load sees it: given, or found in a folder). The file provider
+// uses it to keep the last good version of a file whose edit has problems.
+func WithOverrides(data map[string][]byte) Option {
+	return func(o *options) { o.overrides = data }
+}
+
 func buildOptions(opts []Option) options {
-	o := options{defaultNS: DefaultNamespace}
+	o := options{defaultNS: DefaultNamespace, maxFileSize: DefaultMaxFileSize}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -16,6 +16,9 @@ type metrics struct {
 	snapErrors  *prometheus.CounterVec
 	nacks       *prometheus.CounterVec
 	proxies     *prometheus.GaugeVec
+	// extensionRetries counts translations run again for fleets an
+	// extension server failed.
+	extensionRetries prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -46,8 +49,12 @@ func newMetrics() *metrics {
 			Name: "portico_xds_connected_proxies",
 			Help: "Proxies connected to the xDS server, per fleet.",
 		}, []string{"fleet"}),
+		extensionRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "portico_extension_retries_total",
+			Help: "Translations run again, with back-off, for fleets an extension server failed.",
+		}),
 	}
-	m.reg.MustRegister(m.translation, m.reloads, m.pushes, m.snapErrors, m.nacks, m.proxies,
+	m.reg.MustRegister(m.translation, m.reloads, m.pushes, m.snapErrors, m.nacks, m.proxies, m.extensionRetries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

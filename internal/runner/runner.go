@@ -66,6 +66,13 @@ type Options struct {
 	KeepReadyListener bool
 	// Debounce is the file provider's quiet period (0: its default).
 	Debounce time.Duration
+	// Namespace is given to namespaced objects that name none (default
+	// "default", as kubectl apply does).
+	Namespace string
+	// ServiceStandIn, when set, is the host:port that serves every Service
+	// whose endpoints cannot be known without a cluster (--demo-backend);
+	// without it such a Service is reported on the routes that use it.
+	ServiceStandIn string
 	// ProxyAccessLog receives built-in proxies' access logs (nil: stdout).
 	ProxyAccessLog io.Writer
 	// Logger (nil: slog.Default()).
@@ -73,6 +80,10 @@ type Options struct {
 	// Now is the clock for condition transition times (nil: time.Now).
 	Now func() time.Time
 
+	// InCluster says the input comes from a cluster (the Kubernetes
+	// provider): a Service without endpoints is one whose pods are not
+	// ready yet, not one nothing can resolve.
+	InCluster bool
 	// Provider replaces the file provider of Paths as the input (the
 	// Kubernetes provider); Paths and the config's file paths are then
 	// ignored. The hooks below let a cluster runtime take the results
@@ -110,6 +121,8 @@ type Runner struct {
 	gauged map[string]bool // fleets with a connected-proxies series
 	// ext is the extension server chain (nil: none); see extension.go.
 	ext *extension.Manager
+	// retry re-translates fleets an extension server failed (retry.go).
+	retry retrier
 }
 
 // fleet is the runtime state of one snapshot key.
@@ -119,6 +132,9 @@ type fleet struct {
 	resources *translator.Resources
 	// err is why the latest translation was not served ("" when it was).
 	err string
+	// extFailed is true when err is an extension server's failure, which
+	// a later attempt may not have.
+	extFailed bool
 	// xlateErrs are IR objects the xDS translator left out.
 	xlateErrs []string
 	// patches are the EnvoyPatchPolicies (namespace/name) applied to it.
@@ -141,6 +157,9 @@ func New(o Options) (*Runner, error) {
 	if o.DataPlane == "" {
 		o.DataPlane = host.Builtin
 	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
 	cfg := o.Config
 	if cfg == nil {
 		// Empty is the default: the translator fills in the controller name.
@@ -158,7 +177,7 @@ func New(o Options) (*Runner, error) {
 	r.provider = o.Provider
 	if r.provider == nil {
 		r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
-			LoadOptions: extension.LoadOptions(cfg)})
+			LoadOptions: append(extension.LoadOptions(cfg), resource.WithDefaultNamespace(o.Namespace))})
 	}
 	if err := r.setupExtensions(); err != nil {
 		return nil, err
@@ -282,6 +301,8 @@ func (r *Runner) loop(ctx context.Context, updates <-chan provider.Update) {
 			r.publish()
 		case <-r.opts.Hooks.Republish:
 			r.publish()
+		case <-r.retry.due():
+			r.retryFailed(ctx)
 		}
 	}
 }
@@ -299,20 +320,33 @@ func (r *Runner) apply(ctx context.Context, u provider.Update) {
 		r.publish()
 		return
 	}
+	if u.Err != nil {
+		r.log.Warn("edits applied except the held files, whose last good version keeps serving", "generation", u.Generation,
+			"held", u.Held, "err", u.Err)
+	}
+	if r.serve(ctx, u.Set) {
+		r.metrics.reloads.WithLabelValues("applied").Inc()
+	} else {
+		r.metrics.reloads.WithLabelValues("rejected").Inc()
+	}
+}
+
+// serve translates set and serves each fleet; it reports whether the
+// translation ran (a panic in a stage is recovered and reported).
+func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
 	start := time.Now()
 	result, err := safely(r.log, func() *pipeline.Result {
-		return r.translate(u.Set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo})
+		return r.translate(set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
+			Standalone: !r.opts.InCluster, ServiceStandIn: r.opts.ServiceStandIn})
 	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.
 		r.last.Applied, r.last.Err = false, err
-		r.metrics.reloads.WithLabelValues("rejected").Inc()
-		r.log.Error("translation failed; the last good configuration keeps serving", "generation", u.Generation, "err", err)
+		r.log.Error("translation failed; the last good configuration keeps serving", "generation", r.last.Generation, "err", err)
 		r.publish()
-		return
+		return false
 	}
 	r.metrics.translation.Observe(time.Since(start).Seconds())
-	r.metrics.reloads.WithLabelValues("applied").Inc()
 	r.result = result
 	keys := make([]string, 0, len(result.Fleets))
 	for _, pf := range result.Fleets {
@@ -335,7 +369,9 @@ func (r *Runner) apply(ctx context.Context, u provider.Update) {
 	if r.opts.Hooks.Translated != nil {
 		r.opts.Hooks.Translated(result)
 	}
+	r.scheduleRetry()
 	r.publish()
+	return true
 }
 
 // serveFleet replaces a fleet's snapshot with the translation when it is
@@ -349,11 +385,12 @@ func (r *Runner) serveFleet(ctx context.Context, f *fleet, pf *pipeline.Fleet) {
 	if pf.Resources == nil {
 		f.err = "the xDS translation produced nothing"
 		if pf.ExtensionError != "" {
-			f.err = pf.ExtensionError
+			f.err, f.extFailed = pf.ExtensionError, true
 		}
 		r.metrics.snapErrors.WithLabelValues(key).Inc()
 		return
 	}
+	f.extFailed = false
 	res := hostAdjust(pf.Resources, pf.IR, r.opts.ListenerAddress, r.opts.KeepReadyListener)
 	set, err := r.server.SetSnapshot(ctx, key, res.ByType())
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,8 +57,11 @@ type PorticoStatus struct {
 type ProviderStatus struct {
 	Generation int  `json:"generation"`
 	Applied    bool `json:"applied"`
-	// Error says why the latest load was not applied.
-	Error    string   `json:"error,omitempty"`
+	// Error says why the latest load, or its held files, were not applied.
+	Error string `json:"error,omitempty"`
+	// Held are edited files with problems whose last good version is
+	// served while the other files' edits are applied.
+	Held     []string `json:"held,omitempty"`
 	Problems []string `json:"problems,omitempty"`
 }
 
@@ -95,7 +99,7 @@ func (r *Runner) publish() {
 	v := &view{dumps: map[string]fleetDump{}}
 	list := StatusList{APIVersion: "v1", Kind: "List", Items: []status.Object{},
 		Portico: PorticoStatus{Fleets: map[string]FleetStatus{}}}
-	list.Portico.Provider = ProviderStatus{Generation: r.last.Generation, Applied: r.last.Applied}
+	list.Portico.Provider = ProviderStatus{Generation: r.last.Generation, Applied: r.last.Applied, Held: r.last.Held}
 	if r.last.Err != nil {
 		list.Portico.Provider.Error = r.last.Err.Error()
 	}
@@ -113,7 +117,11 @@ func (r *Runner) publish() {
 		}
 		if !f.ready {
 			ready = false
-			waiting = append(waiting, key)
+			_, _, msg := programmed(f, ps)
+			if f.extFailed {
+				msg += r.retryNote()
+			}
+			waiting = append(waiting, "fleet "+key+": "+msg)
 		}
 		list.Portico.Fleets[key] = FleetStatus{Version: f.version, Error: f.err, LeftOut: f.xlateErrs, Proxies: orEmpty(ps)}
 		v.dumps[key] = fleetDump{version: f.version, resources: f.resources}
@@ -130,7 +138,7 @@ func (r *Runner) publish() {
 	case r.result == nil:
 		v.readyMsg = "no configuration loaded yet"
 	case !ready:
-		v.readyMsg = fmt.Sprintf("waiting for a proxy to serve fleet(s) %v", waiting)
+		v.readyMsg = "not ready:\n" + strings.Join(waiting, "\n")
 	default:
 		v.readyMsg = "ok"
 	}

@@ -32,8 +32,6 @@ type Options struct {
 	Stdin io.Reader
 	// Namespace is given to objects without one.
 	Namespace string
-	// DNSDomain is the cluster DNS suffix used for Service FQDNs.
-	DNSDomain string
 	// To is any of gateway-api, xds, ir.
 	To []string
 	// Types selects xDS sections: all, bootstrap, cluster, listener, route, endpoint.
@@ -45,6 +43,9 @@ type Options struct {
 	// ExtensionServer (host:port or unix:///path) runs the extension hooks
 	// against that server; see extension.go.
 	ExtensionServer string
+	// AddMissingResources is egctl's --add-missing-resources: what a
+	// cluster would supply is added to the input (see missing.go).
+	AddMissingResources bool
 }
 
 // Report is the outcome of a translation: the output document and the
@@ -55,6 +56,11 @@ type Report struct {
 	// Errors are translation errors that are not tied to an input document
 	// (for example an xDS resource that failed validation).
 	Errors []string
+	// ExtensionErrors are extension hooks that failed without failOpen:
+	// their fleets have no xDS, and x translate exits non-zero.
+	ExtensionErrors []string
+	// Summary counts the objects by kind and state, for a person.
+	Summary *Summary
 }
 
 // Run translates the input. It returns an error only when nothing could be
@@ -76,19 +82,24 @@ func Run(opts Options) (*Report, error) {
 		cfg = OfflineDefaults()
 	}
 	set, problems, err := resource.Load(opts.Paths, append([]resource.Option{
-		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin)}, extensionLoadOptions(cfg)...)...)
+		resource.WithDefaultNamespace(opts.Namespace), resource.WithStdin(opts.Stdin), resource.WithPipes()}, extensionLoadOptions(cfg)...)...)
 	if err != nil {
 		return nil, err
 	}
 	if set.Len() == 0 && len(problems) > 0 {
 		return &Report{Problems: problems}, fmt.Errorf("no valid object could be read: %d problem(s)", len(problems))
 	}
+	if opts.AddMissingResources {
+		if set, err = addMissingResources(set); err != nil {
+			return &Report{Problems: problems}, err
+		}
+	}
 	hooks, closeHooks, err := extensionHooks(opts.ExtensionServer, cfg, set)
 	if err != nil {
 		return nil, err
 	}
 	defer closeHooks()
-	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, DNSDomain: opts.DNSDomain, Extensions: hooks})
+	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, Extensions: hooks})
 	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {
 		addGatewayAPI(report.Output, result)
@@ -104,6 +115,17 @@ func Run(opts Options) (*Report, error) {
 	if opts.Diff {
 		addPatchDiffs(report, result)
 	}
+	for _, f := range result.Fleets {
+		if f.ExtensionError != "" {
+			report.ExtensionErrors = append(report.ExtensionErrors, "fleet "+f.Key+": "+f.ExtensionError)
+		}
+	}
+	statuses := report.Output
+	if !slices.Contains(opts.To, ToGatewayAPI) {
+		statuses = Output{}
+		addGatewayAPI(statuses, result)
+	}
+	report.Summary = summarize(statuses, set, problems, report.ExtensionErrors)
 	return report, nil
 }
 

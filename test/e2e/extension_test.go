@@ -207,6 +207,40 @@ func TestExtensionRecovers(t *testing.T) {
 	}
 }
 
+// TestExtensionServerStartedSecond is the README's two commands in the
+// other order: Portico first, the extension server a moment later. The
+// fleet is retried on its own (no file is touched), /readyz says what it
+// waits for meanwhile, and the guide's basic auth is then served.
+func TestExtensionServerStartedSecond(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ext.sock")
+	bp := backend(t, "one")
+	gw := freePort(t)
+	e := startNoWait(t, extensionConfig(t, sock, false), map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml":   routeYAML("backend", bp),
+		"policy.yaml":  policyYAML("p@ssw0rd"),
+	}, gw)
+	e.eventually("/readyz naming the extension server", func() bool {
+		code, body := e.admin("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(string(body), "fleet default/eg: ") &&
+			strings.Contains(string(body), "extension manager") && strings.Contains(string(body), "tried again in")
+	})
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := sdk.Serve(lis, &server.Server{})
+	defer srv.Stop()
+	e.waitReady()
+	e.eventually("basic auth once the server is up", func() bool { return e.withAuth("", "") == http.StatusUnauthorized })
+	if c := e.withAuth("user", "p@ssw0rd"); c != http.StatusOK {
+		t.Errorf("with credentials: %d", c)
+	}
+	if _, m := e.admin("/metrics"); !strings.Contains(string(m), "portico_extension_retries_total ") {
+		t.Error("retries not counted")
+	}
+}
+
 // headerHooks adds a response header from the Route and VirtualHost hooks;
 // the Route hook's value names the extensionRef object it was given.
 type headerHooks struct {

@@ -2,18 +2,24 @@
 // folders (as `portico x translate` does), watches them, and reloads after
 // edits settle.
 //
-// A reload is all or nothing. An edit that introduces problems (bad YAML, a
-// schema violation) is rejected as a whole and the last good set keeps being
-// served, because applying only the valid objects would silently drop the
-// object being edited, which is exactly the one the user cares about. Problems
-// already present in files nobody touched (for example at startup) do not
-// block later edits: those files' valid objects are served, as x translate
-// would. A reload that would leave nothing at all is rejected too.
+// Files are applied one by one. An edit that introduces problems in a file
+// (bad YAML, a schema violation) holds that file back: its last good version
+// keeps being served, because applying only its valid objects would
+// silently drop the object being edited, which is exactly the one the user
+// cares about. Edits of the other files are applied all the same, so one
+// broken file never freezes the rest. Problems already present in files
+// nobody touched (for example at startup) block nothing: those files' valid
+// objects are served, as x translate would. A reload that would leave
+// nothing at all is rejected.
+//
+// Only regular files are read (symbolic links are followed), each up to a
+// size limit: a FIFO or a link to /dev/zero in a watched folder is
+// reported, never read.
 package file
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -65,9 +71,10 @@ type Provider struct {
 
 	gen      int
 	lastGood *resource.Set
-	// hashes are the content digests of the files of the last applied load;
-	// seen those of the last load, applied or not.
-	hashes, seen map[string][32]byte
+	// good holds each file's content as last applied (a held file's last
+	// good version); seen the digests of what the latest load read.
+	good map[string][]byte
+	seen map[string][32]byte
 	// cache keeps each file's checked documents: a reload re-parses only
 	// what changed (most reloads touch one file among many).
 	cache *resource.Cache
@@ -87,57 +94,69 @@ func New(o Options) *Provider {
 // ErrEmpty rejects a reload that would serve no object at all.
 var ErrEmpty = errors.New("the files hold no valid object any more; keeping the last good configuration")
 
-// Load reads every path once and applies the keep-last-good rule.
+// Load reads every path once and applies the per-file keep-last-good rule.
 func (p *Provider) Load() Update {
 	p.gen++
 	u := Update{Generation: p.gen, Set: p.lastGood}
 	set, probs, err := p.cache.Load(p.opts.Paths, p.opts.LoadOptions...)
-	// The digests of the very bytes loaded, when the cache could take them
-	// (it reads each file once for both); otherwise read the files again.
-	hashes := p.cache.Sums()
-	if hashes == nil || slices.Contains(p.opts.Paths, "-") {
-		var herr error
-		hashes, herr = hashFiles(p.opts.Paths)
-		if err == nil {
-			err = herr
-		}
-	}
-	p.seen = hashes
 	u.Problems = probs
-	switch {
-	case err != nil:
+	if err != nil {
 		u.Err = err
-	case p.lastGood != nil && set.Len() == 0:
-		u.Err = ErrEmpty
-	case p.lastGood != nil && len(probs) > 0:
-		if bad := p.editedWithProblems(probs, hashes); len(bad) > 0 {
-			u.Err = fmt.Errorf("edited file(s) %s have %d problem(s); keeping the last good configuration",
-				strings.Join(bad, ", "), len(probs))
+		p.seen = nil
+		return u
+	}
+	inputs := p.cache.Inputs()
+	p.seen = p.cache.Sums()
+	if p.lastGood != nil {
+		if held := p.editedWithProblems(probs, inputs); len(held) > 0 {
+			u.Err = fmt.Errorf("edited file(s) %s have problems; their last good version keeps serving",
+				strings.Join(held, ", "))
+			overrides := map[string][]byte{}
+			for _, f := range held {
+				overrides[f] = p.good[f] // nil for a new file: none of its objects
+			}
+			opts := append(slices.Clip(p.opts.LoadOptions), resource.WithOverrides(overrides))
+			if set, _, err = p.cache.Load(p.opts.Paths, opts...); err != nil {
+				u.Err = err
+				return u
+			}
+			inputs = p.cache.Inputs()
+			if sameInputs(inputs, p.good) {
+				return u // nothing but the held files changed
+			}
+			u.Held = held
 		}
 	}
-	if u.Err == nil {
-		p.lastGood, p.hashes = set, hashes
-		u.Set, u.Applied = set, true
+	if p.lastGood != nil && set.Len() == 0 {
+		u.Err, u.Held = ErrEmpty, nil
+		return u
 	}
+	p.lastGood, p.good = set, inputs
+	u.Set, u.Applied = set, true
 	return u
 }
 
-// editedWithProblems lists the files that have problems and differ from the
-// last applied load.
-func (p *Provider) editedWithProblems(probs resource.Problems, hashes map[string][32]byte) []string {
+// editedWithProblems lists the files that have problems and whose content
+// differs from the one last applied (stdin, read once, is never held).
+func (p *Provider) editedWithProblems(probs resource.Problems, inputs map[string][]byte) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, pr := range probs {
-		if seen[pr.File] {
+		if seen[pr.File] || pr.File == "-" {
 			continue
 		}
 		seen[pr.File] = true
-		old, had := p.hashes[pr.File]
-		if cur, ok := hashes[pr.File]; !had || !ok || cur != old {
+		old, had := p.good[pr.File]
+		cur, has := inputs[pr.File]
+		if had != has || !bytes.Equal(old, cur) {
 			out = append(out, pr.File)
 		}
 	}
 	return out
+}
+
+func sameInputs(a, b map[string][]byte) bool {
+	return maps.EqualFunc(a, b, bytes.Equal)
 }
 
 // Run watches the paths and calls fn with the result of each reload, until
@@ -155,7 +174,7 @@ func (p *Provider) Run(ctx context.Context, fn func(Update)) error {
 	var fire <-chan time.Time
 	// An edit made between Load and the watches being set would otherwise
 	// wait for the next edit: compare the files with what Load saw.
-	if now, err := hashFiles(p.opts.Paths); err != nil || !maps.Equal(now, p.seen) {
+	if now, err := resource.Digests(p.opts.Paths, p.opts.LoadOptions...); err != nil || !maps.Equal(now, p.seen) {
 		// No event names what changed then, and a same-sized rewrite
 		// within a time stamp tick looks unchanged to a stat.
 		p.cache.ChangedAll()
@@ -271,50 +290,4 @@ func (ws *watchSet) relevant(ev fsnotify.Event) bool {
 		return true
 	}
 	return false
-}
-
-// hashFiles digests every input file the way resource.Load enumerates them,
-// so a problem's File can be compared with the last applied load.
-func hashFiles(paths []string) (map[string][32]byte, error) {
-	out := map[string][32]byte{}
-	hash := func(path string) error {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		out[path] = sha256.Sum256(b)
-		return nil
-	}
-	for _, root := range paths {
-		st, err := os.Stat(root)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			if err := hash(root); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if path != root && strings.HasPrefix(d.Name(), ".") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			switch strings.ToLower(filepath.Ext(path)) {
-			case ".yaml", ".yml", ".json":
-				return hash(path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
