@@ -153,3 +153,44 @@ func TestLeaderFailover(t *testing.T) {
 		t.Fatal("the new leader wrote nothing")
 	}
 }
+
+// The API server restarts under a leading controller: if it is away past
+// the renew deadline the Lease is lost and the control plane restarts
+// in-process; either way what changes afterwards gets its status.
+func TestAPIServerRestart(t *testing.T) {
+	e := needEnv(t)
+	e.Namespace(t, "restart")
+	le := &kubernetes.LeaderElection{} // Envoy Gateway's 15 s / 10 s / 2 s
+	inst, _, restarts := serveStoppable(t, kubeserver.Options{Namespace: "restart", LeaderElection: le})
+	select {
+	case <-inst.Provider.Elected():
+	case <-time.After(30 * time.Second):
+		t.Fatal("not elected")
+	}
+	accepted := func(name string) func() error {
+		return func() error {
+			var gc gwapiv1.GatewayClass
+			if err := e.Client.Get(context.Background(), types.NamespacedName{Name: name}, &gc); err != nil {
+				return err
+			}
+			return wantCondition(gc.Status.Conditions, "Accepted", "True", "Accepted")
+		}
+	}
+	class := func(name string) []byte {
+		return []byte("apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: " + name +
+			"}\nspec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}\n")
+	}
+	e.Apply(t, class("restart-1"), "")
+	kubetest.Eventually(t, 20*time.Second, accepted("restart-1"))
+	if err := e.RestartAPIServer(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.Apply(t, class("restart-2"), "")
+	kubetest.Eventually(t, 60*time.Second, accepted("restart-2"))
+	select {
+	case <-restarts:
+		t.Log("the Lease was lost: restarted in-process")
+	default:
+	}
+	_ = inst
+}

@@ -62,9 +62,9 @@ type Options struct {
 	Started func(*Instance)
 }
 
-// Run serves until ctx ends, restarting on configuration changes. It
-// returns an error when an instance fails (the leader election lost, the
-// API server unreachable at start).
+// Run serves until ctx ends, restarting on configuration changes and after
+// a failure (the Lease lost while the API server was away). It returns an
+// error only when the first start fails (no API server, a bad config).
 func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -86,12 +86,23 @@ func Run(ctx context.Context, o Options) error {
 	if o.ConfigPath != "" {
 		go watchConfig(ctx, o.ConfigPath, raw, changes, o.Logger.With("component", "config"))
 	}
-	for {
+	backoff := time.Duration(0)
+	for first := true; ; first = false {
 		ictx, stop := context.WithCancel(ctx)
 		inst, err := start(ictx, o, cfg)
 		if err != nil {
 			stop()
-			return err
+			if first || ctx.Err() != nil {
+				return err
+			}
+			// The API server went away under a running control plane:
+			// keep trying, as a restarted pod would.
+			backoff = nextBackoff(backoff)
+			o.Logger.Error("control plane did not start; trying again", "err", err, "in", backoff)
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			continue
 		}
 		if health != nil {
 			health.set(inst)
@@ -105,15 +116,40 @@ func Run(ctx context.Context, o Options) error {
 			inst.wait()
 			return nil
 		case <-inst.failed:
+			// Losing the Lease (the API server unreachable past the renew
+			// deadline) stops Envoy Gateway's process and its pod
+			// restarts; this restarts in-process instead, so the proxies'
+			// xDS server is back within a second.
 			stop()
 			inst.wait()
-			return inst.err()
+			backoff = nextBackoff(backoff)
+			o.Logger.Error("control plane stopped; restarting", "err", inst.err(), "in", backoff)
+			if !sleep(ctx, backoff) {
+				return nil
+			}
 		case c := <-changes:
 			o.Logger.Info("configuration changed: restarting", "path", o.ConfigPath)
 			stop()
 			inst.wait()
-			cfg = c.cfg
+			cfg, backoff = c.cfg, 0
 		}
+	}
+}
+
+// nextBackoff doubles from 500 ms up to 30 s.
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 500 * time.Millisecond
+	}
+	return min(2*d, 30*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
 	}
 }
 

@@ -41,6 +41,8 @@ type Env struct {
 	Config *rest.Config
 	// Client is an administrator's client with Portico's scheme.
 	Client client.Client
+
+	certDir string
 }
 
 // Root is the repository's root folder.
@@ -121,9 +123,18 @@ func StartEnv() (*Env, error) {
 	if Missing() != "" {
 		return nil, errMissing
 	}
+	// A certificate folder of our own survives a restart of the API
+	// server (RestartAPIServer): envtest's own is deleted on stop, and a
+	// new serving certificate would not match the clients' CA.
+	certDir, err := os.MkdirTemp("", "portico-apiserver-")
+	if err != nil {
+		return nil, err
+	}
 	e := &envtest.Environment{CRDDirectoryPaths: CRDDirs(), ErrorIfCRDPathMissing: true}
+	e.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir}
 	cfg, err := e.Start()
 	if err != nil {
+		os.RemoveAll(certDir)
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	scheme := k8sruntime.NewScheme()
@@ -137,7 +148,26 @@ func StartEnv() (*Env, error) {
 		_ = e.Stop()
 		return nil, err
 	}
-	return &Env{Environment: e, Config: cfg, Client: c}, nil
+	return &Env{Environment: e, Config: cfg, Client: c, certDir: certDir}, nil
+}
+
+// Stop stops the API server and etcd.
+func (e *Env) Stop() error {
+	err := e.Environment.Stop()
+	os.RemoveAll(e.certDir)
+	return err
+}
+
+// RestartAPIServer stops kube-apiserver, waits down, and starts it again on
+// the same port with the same certificates (etcd keeps running, so nothing
+// stored is lost).
+func (e *Env) RestartAPIServer(down time.Duration) error {
+	as := e.ControlPlane.GetAPIServer()
+	if err := as.Stop(); err != nil {
+		return err
+	}
+	time.Sleep(down)
+	return as.Start()
 }
 
 // IsMissing reports whether StartEnv failed for want of the binaries.
