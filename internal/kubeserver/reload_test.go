@@ -186,7 +186,7 @@ func TestAPIServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Apply(t, class("restart-2"), "")
-	kubetest.Eventually(t, 60*time.Second, accepted("restart-2"))
+	kubetest.Eventually(t, 90*time.Second, accepted("restart-2"))
 	select {
 	case <-restarts:
 		t.Log("the Lease was lost: restarted in-process")

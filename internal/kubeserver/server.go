@@ -220,6 +220,7 @@ func start(ctx context.Context, o Options, cfg *egv1a1.EnvoyGateway) (*Instance,
 	if o.Infrastructure {
 		ropts.DataPlane = host.None
 		ropts.KeepReadyListener = true
+		ropts.KubernetesInfrastructure = true
 		inst.Infra = kubeinfra.New(kubeinfra.Options{Client: p.Client(), Reader: p.Client(), APIReader: p.APIReader(),
 			Namespace: o.Namespace, Config: cfg, Elected: p.Elected(), Logger: log.With("component", "infrastructure")})
 		inst.done = append(inst.done, goRun(ctx, inst, "infrastructure", inst.Infra.Run))

@@ -84,6 +84,10 @@ type Options struct {
 	// provider): a Service without endpoints is one whose pods are not
 	// ready yet, not one nothing can resolve.
 	InCluster bool
+	// KubernetesInfrastructure says the proxies' Kubernetes objects are
+	// made from the translation (portico server): EnvoyProxy's Kubernetes
+	// settings take effect, loopback Backends do not.
+	KubernetesInfrastructure bool
 	// Provider replaces the file provider of Paths as the input (the
 	// Kubernetes provider); Paths and the config's file paths are then
 	// ignored. The hooks below let a cluster runtime take the results
@@ -137,8 +141,9 @@ type fleet struct {
 	extFailed bool
 	// xlateErrs are IR objects the xDS translator left out.
 	xlateErrs []string
-	// patches are the EnvoyPatchPolicies (namespace/name) applied to it.
-	patches []string
+	// patches are the EnvoyPatchPolicies applied to it, with the resources
+	// each one changed.
+	patches []appliedPatch
 	// ready turns true the first time a proxy serves a version (sticky).
 	ready bool
 }
@@ -337,7 +342,8 @@ func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
 	start := time.Now()
 	result, err := safely(r.log, func() *pipeline.Result {
 		return r.translate(set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
-			Standalone: !r.opts.InCluster, ServiceStandIn: r.opts.ServiceStandIn})
+			Standalone: !r.opts.InCluster, ServiceStandIn: r.opts.ServiceStandIn,
+			KubernetesInfrastructure: r.opts.KubernetesInfrastructure})
 	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.
@@ -402,7 +408,7 @@ func (r *Runner) serveFleet(ctx context.Context, f *fleet, pf *pipeline.Fleet) {
 	f.err = ""
 	f.patches = f.patches[:0]
 	for _, p := range pf.Patches {
-		f.patches = append(f.patches, p.Namespace+"/"+p.Name)
+		f.patches = append(f.patches, appliedPatch{name: p.Namespace + "/" + p.Name, touched: p.Touched})
 	}
 	if set.Changed {
 		f.version, f.resources = set.Version, res

@@ -63,6 +63,9 @@ func FleetsOf(res *pipeline.Result, cfg *egv1a1.EnvoyGateway) []*Fleet {
 		if f == nil {
 			f = &Fleet{Key: key, Class: string(g.Spec.GatewayClassName), Merged: merged}
 			f.Proxy = proxyOf(gw.EnvoyProxies, classes[f.Class], cfg)
+			if p := gatewayProxyOf(gw.EnvoyProxiesForGateways, g); p != nil && !merged {
+				f.Proxy = p
+			}
 			byKey[key] = f
 		}
 		f.Gateways = append(f.Gateways, g)
@@ -92,6 +95,20 @@ func proxyOf(proxies []*egv1a1.EnvoyProxy, class *gwapiv1.GatewayClass, cfg *egv
 	}
 	if cfg != nil && cfg.EnvoyProxy != nil {
 		return &egv1a1.EnvoyProxy{Spec: *cfg.EnvoyProxy}
+	}
+	return nil
+}
+
+// gatewayProxyOf is the EnvoyProxy of a Gateway's
+// infrastructure.parametersRef, which replaces its class's.
+func gatewayProxyOf(proxies []*egv1a1.EnvoyProxy, g *gwapiv1.Gateway) *egv1a1.EnvoyProxy {
+	if g.Spec.Infrastructure == nil || g.Spec.Infrastructure.ParametersRef == nil {
+		return nil
+	}
+	for _, p := range proxies {
+		if p.Namespace == g.Namespace && p.Name == g.Spec.Infrastructure.ParametersRef.Name {
+			return p
+		}
 	}
 	return nil
 }

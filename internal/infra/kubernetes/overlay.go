@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/gatewayapi"
 )
 
@@ -30,7 +31,7 @@ func (i *Infra) Overlay(res *gatewayapi.Result, fleetOf func(*gwapiv1.Gateway) s
 	i.mu.Lock()
 	applyErrs := i.applyErrs
 	i.mu.Unlock()
-	failed := map[string]string{} // GatewayClass -> message
+	var failures []failure
 	for _, gw := range res.Gateways {
 		key := fleetOf(gw)
 		objs := byKey[key]
@@ -46,25 +47,54 @@ func (i *Infra) Overlay(res *gatewayapi.Result, fleetOf func(*gwapiv1.Gateway) s
 		case len(problems) > 0:
 			msg := strings.Join(problems, "; ")
 			setProgrammed(gw, metav1.ConditionFalse, string(gwapiv1.GatewayReasonInvalid), msg)
-			failed[string(gw.Spec.GatewayClassName)] = msg
+			if objs.Proxy != "" {
+				failures = append(failures, failure{proxy: objs.Proxy, class: string(gw.Spec.GatewayClassName),
+					gateway: gw.Namespace + "/" + gw.Name, msg: msg})
+			}
 		case len(gw.Status.Addresses) == 0:
 			setProgrammed(gw, metav1.ConditionFalse, string(gwapiv1.GatewayReasonAddressNotAssigned), msgAddressNotAssigned)
 		}
 	}
-	for j, p := range res.EnvoyProxies {
-		var cp = p
+	for _, list := range [][]*egv1a1.EnvoyProxy{res.EnvoyProxies, res.EnvoyProxiesForGateways} {
+		markProxies(list, failures)
+	}
+}
+
+// failure is a fleet whose objects could not be made, by the EnvoyProxy
+// in force and the Gateway (and class) using it.
+type failure struct{ proxy, class, gateway, msg string }
+
+// matches reports whether an EnvoyProxy's ancestor is the failure's
+// Gateway or GatewayClass.
+func (f failure) matches(ref gwapiv1.ParentReference) bool {
+	if ref.Kind != nil && *ref.Kind == "Gateway" {
+		ns := ""
+		if ref.Namespace != nil {
+			ns = string(*ref.Namespace)
+		}
+		return ns+"/"+string(ref.Name) == f.gateway
+	}
+	return string(ref.Name) == f.class
+}
+
+// markProxies turns Programmed False on the ancestors of the EnvoyProxies
+// whose fleet failed (copying each EnvoyProxy it changes).
+func markProxies(proxies []*egv1a1.EnvoyProxy, failures []failure) {
+	for j, p := range proxies {
+		cp := p
 		for a := range p.Status.Ancestors {
-			msg, ok := failed[string(p.Status.Ancestors[a].AncestorRef.Name)]
-			if !ok {
-				continue
+			for _, f := range failures {
+				if f.proxy != p.Namespace+"/"+p.Name || !f.matches(p.Status.Ancestors[a].AncestorRef) {
+					continue
+				}
+				if cp == p {
+					cp = p.DeepCopy()
+					proxies[j] = cp
+				}
+				cp.Status.Ancestors[a].Conditions = setCondition(cp.Status.Ancestors[a].Conditions, metav1.Condition{
+					Type: string(gwapiv1.GatewayConditionProgrammed), Status: metav1.ConditionFalse,
+					Reason: string(gwapiv1.GatewayReasonInvalid), Message: f.msg, ObservedGeneration: p.Generation})
 			}
-			if cp == p {
-				cp = p.DeepCopy()
-				res.EnvoyProxies[j] = cp
-			}
-			cp.Status.Ancestors[a].Conditions = setCondition(cp.Status.Ancestors[a].Conditions, metav1.Condition{
-				Type: string(gwapiv1.GatewayConditionProgrammed), Status: metav1.ConditionFalse,
-				Reason: string(gwapiv1.GatewayReasonInvalid), Message: msg, ObservedGeneration: p.Generation})
 		}
 	}
 }

@@ -30,8 +30,10 @@ type RenderOptions struct {
 // patch failed is nil, and Problems says why: it is left as it is in the
 // cluster, as Envoy Gateway does, and (unlike Envoy Gateway) reported.
 type Objects struct {
-	Key            string
-	Name           string
+	Key  string
+	Name string
+	// Proxy is the EnvoyProxy in force, namespace/name ("" without one).
+	Proxy          string
 	ServiceAccount *corev1.ServiceAccount
 	ConfigMap      *corev1.ConfigMap
 	Deployment     *appsv1.Deployment
@@ -70,6 +72,9 @@ func isNil(o client.Object) bool {
 func Render(f *Fleet, o RenderOptions) *Objects {
 	name := ResourceName(f.Key)
 	out := &Objects{Key: f.Key, Name: name}
+	if f.Proxy != nil && f.Proxy.Name != "" {
+		out.Proxy = f.Proxy.Namespace + "/" + f.Proxy.Name
+	}
 	kube := kubernetesSpec(f.Proxy)
 	labels := fleetLabels(f)
 	meta := func(n string) metav1.ObjectMeta {

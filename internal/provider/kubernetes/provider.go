@@ -32,8 +32,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -129,6 +131,11 @@ func New(o Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	// controller-runtime and client-go log through globals of their own;
+	// both go to the provider's logger (the last provider's, which is
+	// the running one).
+	ctrllog.SetLogger(logr.FromSlogHandler(o.Logger.Handler()))
+	klog.SetSlogLogger(o.Logger)
 	return &Provider{opts: o, log: o.Logger, scheme: scheme, dirty: make(chan struct{}, 1), done: make(chan struct{})}, nil
 }
 
