@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/portico-gw/portico/internal/cli"
 	"github.com/portico-gw/portico/internal/kubeserver"
 )
 
@@ -30,7 +31,7 @@ The API server is found as kubectl finds it: --kubeconfig, KUBECONFIG, the pod's
 service account, then ~/.kube/config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			log, err := cli.NewLogger(logLevel)
 			if err != nil {
 				return err
 			}

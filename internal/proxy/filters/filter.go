@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/portico-gw/portico/internal/proxy/budget"
 )
 
 // Stream is one downstream request travelling through the filter chain.
@@ -92,6 +94,8 @@ type BuildContext struct {
 	// Serving reports whether the proxy is serving (not draining); the
 	// health_check filter answers from it.
 	Serving func() bool
+	// LuaLimits bound every call into a Lua script (zero: defaults).
+	LuaLimits budget.Limits
 }
 
 // Factory builds one kind of filter.
