@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), cli.NewProxyCommand(), newServerCommand())
+	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), cli.NewProxyCommand(), newServerCommand(), newCertgenCommand())
 	return root
 }
 

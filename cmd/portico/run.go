@@ -102,6 +102,11 @@ shut down and the ports are released.`,
 				}
 				log.Info("demo backend listening; it serves every Service without an address", "address", standIn)
 			}
+			if stateDir == "" {
+				if stateDir = runner.ConfigStateDir(cfg); stateDir == "" {
+					stateDir = runner.DefaultStateDir()
+				}
+			}
 			if cfg != nil && cfg.Provider != nil && cfg.Provider.Type == egv1a1.ProviderTypeKubernetes {
 				// Resources and status in the cluster of the kubeconfig,
 				// proxies on this host as --data-plane says.
@@ -111,12 +116,7 @@ shut down and the ports are released.`,
 				}
 				return kubeserver.Run(ctx, kubeserver.Options{ConfigPath: configPath, RestConfig: rc,
 					Namespace: kubeserver.Namespace(), XDSAddress: xdsAddr, AdminAddress: adminAddr,
-					DataPlane: dataPlane, ListenerAddress: listenerAddr, Logger: log})
-			}
-			if stateDir == "" {
-				if stateDir = runner.ConfigStateDir(cfg); stateDir == "" {
-					stateDir = runner.DefaultStateDir()
-				}
+					DataPlane: dataPlane, ListenerAddress: listenerAddr, StateDir: stateDir, Logger: log})
 			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,

@@ -16,7 +16,7 @@ import (
 )
 
 func newServerCommand() *cobra.Command {
-	var configPath, kubeconfig, xdsAddr, adminAddr, healthAddr, logLevel string
+	var configPath, kubeconfig, xdsAddr, adminAddr, healthAddr, logLevel, certsDir string
 	cmd := &cobra.Command{
 		Use:   "server [--config-path /config/envoy-gateway.yaml]",
 		Short: "Run the control plane in a Kubernetes cluster (Envoy Gateway's envoy-gateway server)",
@@ -43,7 +43,7 @@ service account, then ~/.kube/config.`,
 			defer stop()
 			return kubeserver.Run(ctx, kubeserver.Options{ConfigPath: configPath, RestConfig: rc,
 				Namespace: kubeserver.Namespace(), XDSAddress: xdsAddr, AdminAddress: adminAddr,
-				HealthAddress: healthAddr, Infrastructure: true, Logger: log})
+				HealthAddress: healthAddr, Infrastructure: true, CertsDir: certsDir, Logger: log})
 		},
 	}
 	f := cmd.Flags()
@@ -52,6 +52,7 @@ service account, then ~/.kube/config.`,
 	f.StringVar(&xdsAddr, "xds-address", "0.0.0.0:18000", "xDS (ADS gRPC) server address")
 	f.StringVar(&adminAddr, "admin-address", "127.0.0.1:19000", "admin HTTP server address")
 	f.StringVar(&healthAddr, "health-address", ":8081", "health probe address (/healthz, /readyz); empty: none")
+	f.StringVar(&certsDir, "certs-dir", "/certs", "the xDS server's certificate: ca.crt, tls.crt, tls.key (the envoy-gateway Secret 'portico certgen' makes)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

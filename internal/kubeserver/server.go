@@ -50,8 +50,13 @@ type Options struct {
 	// server`). Without it proxies run as DataPlane says, on this host
 	// (`portico run` with a Kubernetes provider, from a laptop).
 	Infrastructure bool
-	// DataPlane and ListenerAddress are runner.Options' (no Infrastructure).
-	DataPlane, ListenerAddress string
+	// DataPlane, ListenerAddress and StateDir are runner.Options' (no
+	// Infrastructure: proxies on this host, with certificates the runner
+	// keeps in StateDir).
+	DataPlane, ListenerAddress, StateDir string
+	// CertsDir holds the xDS server's certificate (with Infrastructure:
+	// the envoy-gateway Secret, mounted at /certs).
+	CertsDir string
 	// Debounce overrides the provider's.
 	Debounce time.Duration
 	// LeaderElection overrides the configuration's.
@@ -215,7 +220,7 @@ func start(ctx context.Context, o Options, cfg *egv1a1.EnvoyGateway) (*Instance,
 	inst.done = append(inst.done, goRun(ctx, inst, "status writer", inst.Status.Run))
 
 	ropts := runner.Options{Config: cfg, Provider: p, InCluster: true, XDSAddress: o.XDSAddress, AdminAddress: o.AdminAddress,
-		Logger: log, DataPlane: o.DataPlane, ListenerAddress: o.ListenerAddress}
+		Logger: log, DataPlane: o.DataPlane, ListenerAddress: o.ListenerAddress, StateDir: o.StateDir, XDSCertDir: o.CertsDir}
 	overlays := []func(*gatewayapi.Result, func(*gwapiv1.Gateway) string){}
 	if o.Infrastructure {
 		ropts.DataPlane = host.None

@@ -65,6 +65,10 @@ type Options struct {
 	// plane authenticate each other with; created on first start. Empty:
 	// a temporary one, removed on stop (tests).
 	StateDir string
+	// XDSCertDir, when set, holds the xDS server's own certificate (ca.crt,
+	// tls.crt, tls.key: the envoy-gateway Secret `portico certgen` makes,
+	// mounted in a cluster); nothing is generated then.
+	XDSCertDir string
 	// ProxyCommand starts child proxies for host.Builtin (default: this
 	// executable with "proxy"; see cli.RunChildProxy for test binaries).
 	ProxyCommand []string

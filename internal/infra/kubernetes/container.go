@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -116,32 +115,12 @@ func proxyLogLevel(p *egv1a1.EnvoyProxy) string {
 // client certificate and the CA that signs the control plane's, both from
 // the certs volume (the Secret certgen makes).
 func sdsConfigMap(meta metav1.ObjectMeta) (*corev1.ConfigMap, error) {
-	const secretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
-	ca := map[string]any{"resources": []any{map[string]any{
-		"@type": secretType, "name": "xds_trusted_ca",
-		"validation_context": map[string]any{
-			"trusted_ca": map[string]any{"filename": "/certs/ca.crt"},
-			"match_typed_subject_alt_names": []any{map[string]any{
-				"san_type": "DNS", "matcher": map[string]any{"exact": xdsServerSAN}}},
-		},
-	}}}
-	cert := map[string]any{"resources": []any{map[string]any{
-		"@type": secretType, "name": "xds_certificate",
-		"tls_certificate": map[string]any{
-			"certificate_chain": map[string]any{"filename": "/certs/tls.crt"},
-			"private_key":       map[string]any{"filename": "/certs/tls.key"},
-		},
-	}}}
-	caJSON, err := json.Marshal(ca)
-	if err != nil {
-		return nil, err
-	}
-	certJSON, err := json.Marshal(cert)
+	files, err := bootstrap.BuildSDSFiles("/certs", xdsServerSAN)
 	if err != nil {
 		return nil, err
 	}
 	return &corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: meta,
-		Data: map[string]string{sdsTrustedCAFile: string(caJSON), sdsCertificateFile: string(certJSON)}}, nil
+		Data: map[string]string{bootstrap.SDSTrustedCAFile: string(files.TrustedCA), bootstrap.SDSCertificateFile: string(files.Certificate)}}, nil
 }
 
 // service is the proxy Service, with envoyService applied and its patch

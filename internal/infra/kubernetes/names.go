@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+
+	"github.com/portico-gw/portico/internal/xds/bootstrap"
 )
 
 // Labels Envoy Gateway puts on every proxy object; the guides select the
@@ -28,8 +30,8 @@ const (
 	shutdownManagerPort   = 19002
 	readinessPort         = 19003
 	privilegedPortShift   = 10000
-	sdsTrustedCAFile      = "xds-trusted-ca.json"
-	sdsCertificateFile    = "xds-certificate.json"
+	sdsTrustedCAFile      = bootstrap.SDSTrustedCAFile
+	sdsCertificateFile    = bootstrap.SDSCertificateFile
 	xdsServerSAN          = "envoy-gateway"
 	defaultXDSServicePort = 18000
 )
