@@ -132,6 +132,9 @@ func StartEnv() (*Env, error) {
 	}
 	e := &envtest.Environment{CRDDirectoryPaths: CRDDirs(), ErrorIfCRDPathMissing: true}
 	e.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir}
+	if os.Getenv("PORTICO_KUBETEST_LOG") != "" { // the API server's own log, to debug a start
+		e.ControlPlane.APIServer.Out, e.ControlPlane.APIServer.Err = os.Stderr, os.Stderr
+	}
 	cfg, err := e.Start()
 	if err != nil {
 		os.RemoveAll(certDir)

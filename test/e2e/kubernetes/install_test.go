@@ -148,8 +148,8 @@ func newPod(t *testing.T, e *kubetest.Env, ns string, spec *corev1.PodSpec, cont
 func (p *pod) rewrite(s string) string {
 	for mount, dir := range p.mounts {
 		s = strings.ReplaceAll(s, mount+"/", dir+"/")
-		if s == mount {
-			s = dir
+		if strings.HasSuffix(s, mount) && (s == mount || strings.HasSuffix(s, "="+mount)) {
+			s = strings.TrimSuffix(s, mount) + dir
 		}
 	}
 	return s
@@ -165,11 +165,16 @@ type process struct {
 	err  error
 }
 
-// newProcess starts bin with args (the container's command replaced by the
-// test's binary), env expanded into $(VAR) references, and stops it when
-// the test ends.
+// newProcess starts a container's command and args as a process (the
+// image's /portico is the test's binary, its envoy a link to it), env
+// expanded into $(VAR) references and paths mapped to the pod's volumes,
+// and stops it when the test ends.
 func newProcess(t *testing.T, name string, command, args []string, env map[string]string, p *pod) *process {
 	t.Helper()
+	exe := bin
+	if len(command) > 0 && filepath.Base(command[0]) == "envoy" {
+		exe = filepath.Join(filepath.Dir(bin), "envoy")
+	}
 	var argv []string
 	if len(command) > 1 {
 		argv = append(argv, command[1:]...)
@@ -184,7 +189,7 @@ func newProcess(t *testing.T, name string, command, args []string, env map[strin
 		argv = append(argv, a)
 	}
 	pr := &process{name: name, done: make(chan struct{})}
-	pr.cmd = exec.Command(bin, argv...)
+	pr.cmd = exec.Command(exe, argv...)
 	pr.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig(t))
 	for k, v := range env {
 		pr.cmd.Env = append(pr.cmd.Env, k+"="+v)
