@@ -30,10 +30,10 @@ import (
 func newRunCommand() *cobra.Command {
 	var (
 		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace, stateDir string
-		kubeconfig string
-		paths      []string
-		debounce   time.Duration
-		luaLimits  budget.Limits
+		kubeconfig                                                                                                     string
+		paths                                                                                                          []string
+		debounce                                                                                                       time.Duration
+		luaLimits                                                                                                      budget.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--config envoy-gateway.yaml] [-f FILE|DIR ...]",
