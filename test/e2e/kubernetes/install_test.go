@@ -79,19 +79,37 @@ func renderedObject[T any](t *testing.T, manifest, kind string) *T {
 }
 
 // pod is a Deployment's pod as a local process: its volumes are folders,
+// written again by sync (as the kubelet updates a mounted ConfigMap),
 // paths under their mount paths are rewritten to them (a kubelet mounts
 // them there), and $(VAR) references to its env are expanded.
 type pod struct {
 	dir    string
 	mounts map[string]string // mount path -> folder
+	e      *kubetest.Env
+	ns     string
+	spec   *corev1.PodSpec
+	c      *corev1.Container
 }
 
 // newPod materializes the volumes of a pod template that come from
 // Secrets and ConfigMaps (emptyDirs become empty folders).
 func newPod(t *testing.T, e *kubetest.Env, ns string, spec *corev1.PodSpec, container *corev1.Container) *pod {
 	t.Helper()
-	p := &pod{dir: t.TempDir(), mounts: map[string]string{}}
+	p := &pod{dir: t.TempDir(), mounts: map[string]string{}, e: e, ns: ns, spec: spec, c: container}
+	if err := p.sync(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sync writes the pod's Secret and ConfigMap volumes from the cluster,
+// each file replaced by a rename (readers see the old or the new one).
+func (p *pod) sync() error {
+	e, ns, spec, container := p.e, p.ns, p.spec, p.c
 	ctx := context.Background()
+	for _, m := range container.VolumeMounts {
+		p.mounts[m.MountPath] = filepath.Join(p.dir, m.Name)
+	}
 	for _, m := range container.VolumeMounts {
 		var vol *corev1.Volume
 		for i := range spec.Volumes {
@@ -100,51 +118,52 @@ func newPod(t *testing.T, e *kubetest.Env, ns string, spec *corev1.PodSpec, cont
 			}
 		}
 		if vol == nil {
-			t.Fatalf("mount %s names no volume", m.Name)
+			return fmt.Errorf("mount %s names no volume", m.Name)
 		}
 		dir := filepath.Join(p.dir, m.Name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		files := map[string][]byte{}
 		switch {
 		case vol.Secret != nil:
 			var s corev1.Secret
 			if err := e.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: vol.Secret.SecretName}, &s); err != nil {
-				t.Fatalf("volume %s: %v", m.Name, err)
+				return fmt.Errorf("volume %s: %w", m.Name, err)
 			}
 			files = s.Data
 		case vol.ConfigMap != nil:
 			var cm corev1.ConfigMap
 			if err := e.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: vol.ConfigMap.Name}, &cm); err != nil {
-				t.Fatalf("volume %s: %v", m.Name, err)
+				return fmt.Errorf("volume %s: %w", m.Name, err)
 			}
 			for k, v := range cm.Data {
 				files[k] = []byte(v)
 			}
 		}
 		for name, data := range files {
-			if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-				t.Fatal(err)
+			tmp := filepath.Join(dir, "."+name+".tmp")
+			if err := os.WriteFile(tmp, []byte(p.rewriteFile(string(data))), 0o600); err != nil {
+				return err
 			}
-		}
-		p.mounts[m.MountPath] = dir
-	}
-	// The SDS files name the certificate files by their mount path.
-	for _, dir := range p.mounts {
-		entries, _ := os.ReadDir(dir)
-		for _, en := range entries {
-			path := filepath.Join(dir, en.Name())
-			b, _ := os.ReadFile(path)
-			if err := os.WriteFile(path, []byte(p.rewrite(string(b))), 0o600); err != nil {
-				t.Fatal(err)
+			if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+				return err
 			}
 		}
 	}
-	return p
+	return nil
 }
 
-// rewrite maps mount paths in s to the pod's folders.
+// rewriteFile maps mount paths inside a volume's file (the SDS files name
+// the certificate files by their mount path).
+func (p *pod) rewriteFile(s string) string {
+	for mount, dir := range p.mounts {
+		s = strings.ReplaceAll(s, mount+"/", dir+"/")
+	}
+	return s
+}
+
+// rewrite maps mount paths in an argument to the pod's folders.
 func (p *pod) rewrite(s string) string {
 	for mount, dir := range p.mounts {
 		s = strings.ReplaceAll(s, mount+"/", dir+"/")
@@ -158,6 +177,7 @@ func (p *pod) rewrite(s string) string {
 // process is a command the test started, with its output kept.
 type process struct {
 	name string
+	pod  *pod // its volumes (nil: none)
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  strings.Builder
@@ -188,7 +208,7 @@ func newProcess(t *testing.T, name string, command, args []string, env map[strin
 		}
 		argv = append(argv, a)
 	}
-	pr := &process{name: name, done: make(chan struct{})}
+	pr := &process{name: name, pod: p, done: make(chan struct{})}
 	pr.cmd = exec.Command(exe, argv...)
 	pr.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig(t))
 	for k, v := range env {

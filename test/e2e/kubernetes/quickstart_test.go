@@ -164,3 +164,24 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("addresses = %+v", gw.Status.Addresses)
 	}
 }
+
+// headerOf waits for a response header of GET url and returns it.
+func headerOf(t *testing.T, url, host, name string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if v := resp.Header.Get(name); v != "" {
+				return v
+			}
+		}
+		if time.Now().After(deadline) {
+			return ""
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
