@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -18,12 +19,16 @@ import (
 func addHostname(t *testing.T, host string) {
 	t.Helper()
 	ctx := context.Background()
-	var r gwapiv1.HTTPRoute
-	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "default", Name: "backend"}, &r); err != nil {
-		t.Fatal(err)
-	}
-	r.Spec.Hostnames = []gwapiv1.Hostname{"www.example.com", gwapiv1.Hostname(host)}
-	if err := env.Client.Update(ctx, &r); err != nil {
+	// The status writer updates the route too: a conflict is retried.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var r gwapiv1.HTTPRoute
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "default", Name: "backend"}, &r); err != nil {
+			return err
+		}
+		r.Spec.Hostnames = []gwapiv1.Hostname{"www.example.com", gwapiv1.Hostname(host)}
+		return env.Client.Update(ctx, &r)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
