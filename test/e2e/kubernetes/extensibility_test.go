@@ -29,8 +29,8 @@ func quickstartWithProxy(t *testing.T, e *kubetest.Env) (cp, proxy *process) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Apply(t, qs, "default")
-	e.Apply(t, endpointSlice("default", "backend", 3000), "default")
+	applyTemp(t, e, qs, "default")
+	applyTemp(t, e, endpointSlice("default", "backend", 3000), "default")
 	proxy = proxyPod(t, e, "envoy-default-eg-e41e7b31")
 	waitTraffic(t, "http://127.0.0.1:10080/get", "www.example.com", func(code int, _ string) bool { return code == 200 }, proxy)
 	return cp, proxy
@@ -44,7 +44,14 @@ func applyFile(t *testing.T, e *kubetest.Env, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range e.Apply(t, b, "default") {
+	applyTemp(t, e, b, "default")
+}
+
+// applyTemp applies objects and deletes them when the test ends, so that
+// every test starts from a cluster without the others' Gateways.
+func applyTemp(t *testing.T, e *kubetest.Env, data []byte, ns string) {
+	t.Helper()
+	for _, u := range e.Apply(t, data, ns) {
 		t.Cleanup(func() { _ = e.Client.Delete(context.Background(), u) })
 	}
 }

@@ -143,8 +143,8 @@ func TestQuickstart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Apply(t, qs, "default")
-	e.Apply(t, endpointSlice("default", "backend", 3000), "default")
+	applyTemp(t, e, qs, "default")
+	applyTemp(t, e, endpointSlice("default", "backend", 3000), "default")
 	proxy := proxyPod(t, e, "envoy-default-eg-e41e7b31")
 
 	waitTraffic(t, "http://127.0.0.1:10080/get", "www.example.com", func(code int, body string) bool {

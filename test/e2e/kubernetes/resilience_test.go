@@ -37,14 +37,14 @@ func addHostname(t *testing.T, host string) {
 // has meanwhile, and a route changed afterwards reaches it.
 func TestAPIServerRestartKeepsServing(t *testing.T) {
 	e := need(t)
-	_, proxy := quickstartWithProxy(t, e)
+	cp, proxy := quickstartWithProxy(t, e)
 	as := e.ControlPlane.GetAPIServer()
 	if err := as.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ {
 		if code, _, err := get("http://127.0.0.1:10080/get", "www.example.com"); err != nil || code != 200 {
-			t.Fatalf("with the API server down: %d %v", code, err)
+			t.Fatalf("with the API server down: %d %v\ncontrol plane:\n%s\nproxy:\n%s", code, err, cp.output(), proxy.output())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
