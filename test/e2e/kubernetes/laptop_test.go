@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -64,4 +64,3 @@ func TestRunAgainstCluster(t *testing.T) {
 		return nil
 	})
 }
-
