@@ -69,7 +69,7 @@ func main() {
 		write(routeFile(dir, i), routeYAML(i, i%backends, ports[:]))
 	}
 
-	r, err := runner.New(runner.Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+	r, err := runner.New(runner.Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", WasmAddress: "127.0.0.1:0",
 		DataPlane: host.Builtin, ListenerAddress: "127.0.0.1", Debounce: *debounce, ProxyAccessLog: io.Discard,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {

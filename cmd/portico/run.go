@@ -25,12 +25,14 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/runner"
+	"github.com/portico-gw/portico/internal/wasm"
 )
 
 func newRunCommand() *cobra.Command {
 	var (
 		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace, stateDir string
 		kubeconfig                                                                                                     string
+		wasmAddr, wasmCacheDir                                                                                         string
 		paths                                                                                                          []string
 		debounce                                                                                                       time.Duration
 		luaLimits                                                                                                      budget.Limits
@@ -116,11 +118,13 @@ shut down and the ports are released.`,
 				}
 				return kubeserver.Run(ctx, kubeserver.Options{ConfigPath: configPath, RestConfig: rc,
 					Namespace: kubeserver.Namespace(), XDSAddress: xdsAddr, AdminAddress: adminAddr,
-					DataPlane: dataPlane, ListenerAddress: listenerAddr, StateDir: stateDir, Logger: log})
+					DataPlane: dataPlane, ListenerAddress: listenerAddr, StateDir: stateDir, Logger: log,
+					WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
 			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
-				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel})
+				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel,
+				WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
 			if err != nil {
 				return err
 			}
@@ -142,6 +146,8 @@ shut down and the ports are released.`,
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
 	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000) standing in for every Service without an address")
 	f.StringVarP(&namespace, "namespace", "n", "default", "namespace for objects that set none (kubectl apply's default)")
+	f.StringVar(&wasmAddr, "wasm-address", wasm.DefaultServerAddress, "address of the server proxies download Wasm modules from")
+	f.StringVar(&wasmCacheDir, "wasm-cache-dir", "", "where downloaded Wasm modules are kept (default: the user cache dir's portico/wasm)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "with provider.type Kubernetes in --config: the kubeconfig (default: KUBECONFIG, ~/.kube/config)")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")

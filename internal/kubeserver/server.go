@@ -54,6 +54,9 @@ type Options struct {
 	// Infrastructure: proxies on this host, with certificates the runner
 	// keeps in StateDir).
 	DataPlane, ListenerAddress, StateDir string
+	// WasmAddress and WasmCacheDir are runner.Options' (the wasm port
+	// proxies fetch modules from, and the module cache).
+	WasmAddress, WasmCacheDir string
 	// CertsDir holds the xDS server's certificate (with Infrastructure:
 	// the envoy-gateway Secret, mounted at /certs).
 	CertsDir string
@@ -220,7 +223,8 @@ func start(ctx context.Context, o Options, cfg *egv1a1.EnvoyGateway) (*Instance,
 	inst.done = append(inst.done, goRun(ctx, inst, "status writer", inst.Status.Run))
 
 	ropts := runner.Options{Config: cfg, Provider: p, InCluster: true, XDSAddress: o.XDSAddress, AdminAddress: o.AdminAddress,
-		Logger: log, DataPlane: o.DataPlane, ListenerAddress: o.ListenerAddress, StateDir: o.StateDir, XDSCertDir: o.CertsDir}
+		Logger: log, DataPlane: o.DataPlane, ListenerAddress: o.ListenerAddress, StateDir: o.StateDir, XDSCertDir: o.CertsDir,
+		WasmAddress: o.WasmAddress, WasmCacheDir: o.WasmCacheDir}
 	overlays := []func(*gatewayapi.Result, func(*gwapiv1.Gateway) string){}
 	if o.Infrastructure {
 		ropts.DataPlane = host.None

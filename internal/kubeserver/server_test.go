@@ -63,7 +63,8 @@ func serveStoppable(t *testing.T, o kubeserver.Options) (*kubeserver.Instance, f
 	if o.Namespace == "" {
 		o.Namespace = "envoy-gateway-system"
 	}
-	o.XDSAddress, o.AdminAddress = "127.0.0.1:0", "127.0.0.1:0"
+	o.XDSAddress, o.AdminAddress, o.WasmAddress = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	o.WasmCacheDir = t.TempDir()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		if testing.Verbose() {

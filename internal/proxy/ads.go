@@ -291,7 +291,8 @@ func (s *adsSession) nack(r *discoveryv3.DiscoveryResponse, err error) error {
 
 // swapIn builds the runtime of an accepted state and serves it.
 func (p *Proxy) swapIn(state *xdsState) {
-	rts, used, problems := state.runtime(p.pool, p.alog)
+	rts, clusters, used, problems := state.runtime(p.pool, p.alog)
+	p.clusters.Store(&clusters)
 	for _, pr := range problems {
 		p.log.Warn("serving with a missing dependency", "detail", pr)
 	}

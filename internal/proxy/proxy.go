@@ -17,6 +17,7 @@ import (
 	// Filters in their own packages register themselves when linked.
 	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/wasm"
 )
 
 // Options configure a Proxy. Everything else comes from xDS.
@@ -89,6 +90,9 @@ type Proxy struct {
 	pool     *hostPool
 	draining atomic.Bool
 	ready    atomic.Bool
+	// clusters are the clusters being served, for filters that reach
+	// them outside a request (a Wasm module's download).
+	clusters atomic.Pointer[upstreams]
 
 	mu      sync.Mutex
 	status  Status
@@ -181,5 +185,15 @@ func (p *Proxy) update(fn func(s *Status)) {
 }
 
 func (p *Proxy) buildContext() filters.BuildContext {
-	return filters.BuildContext{Serving: func() bool { return !p.draining.Load() && p.ready.Load() }, LuaLimits: p.opts.LuaLimits}
+	return filters.BuildContext{
+		Serving: func() bool { return !p.draining.Load() && p.ready.Load() },
+		Upstreams: func() filters.Upstreams {
+			if c := p.clusters.Load(); c != nil {
+				return *c
+			}
+			return upstreams{}
+		},
+		Logger:    p.log,
+		LuaLimits: p.opts.LuaLimits,
+	}
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/status"
+	"github.com/portico-gw/portico/internal/wasm"
 	xdsserver "github.com/portico-gw/portico/internal/xds/server"
 	"github.com/portico-gw/portico/internal/xds/translator"
 )
@@ -102,6 +103,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for condition transition times (nil: time.Now).
 	Now func() time.Time
+	// WasmAddress is the wasm server's address (wasm.DefaultServerAddress).
+	WasmAddress string
+	// WasmCacheDir is the on-disk module cache (wasm.DefaultCacheDir()).
+	WasmCacheDir string
+	// WasmWait bounds how long a translation waits for downloads
+	// (DefaultWasmWait); WasmRetry is the first background retry delay
+	// of a failed module (wasm.DefaultRetryBase).
+	WasmWait, WasmRetry time.Duration
+	// WasmFetch sets the download limits (zero fields: Envoy Gateway's).
+	WasmFetch wasm.Fetcher
 
 	// InCluster says the input comes from a cluster (the Kubernetes
 	// provider): a Service without endpoints is one whose pods are not
@@ -154,6 +165,10 @@ type Runner struct {
 	ext *extension.Manager
 	// retry re-translates fleets an extension server failed (retry.go).
 	retry retrier
+	// wasm holds the Wasm modules the policies use; see wasm.go.
+	wasm        *wasm.Store
+	wasmLn      net.Listener
+	wasmChanged chan struct{}
 }
 
 // fleet is the runtime state of one snapshot key.
@@ -257,7 +272,7 @@ func (r *Runner) prepare() (xdsTLS *tls.Config, err error) {
 		if err == nil {
 			return
 		}
-		for _, l := range []net.Listener{r.xdsLn, r.adminLn} {
+		for _, l := range []net.Listener{r.xdsLn, r.adminLn, r.wasmLn} {
 			if l != nil {
 				l.Close()
 			}
@@ -274,6 +289,9 @@ func (r *Runner) prepare() (xdsTLS *tls.Config, err error) {
 	}
 	if r.adminLn, err = net.Listen("tcp", r.opts.AdminAddress); err != nil {
 		return nil, fmt.Errorf("admin server: %w", err)
+	}
+	if err = r.listenWasm(); err != nil {
+		return nil, err
 	}
 	hostOpts := host.Options{DataPlane: r.opts.DataPlane, XDSAddress: r.XDSAddr(), CertsDir: CertsDir(r.stateDir),
 		ProxyCommand: r.opts.ProxyCommand, EnvoyPath: r.opts.EnvoyPath, RuntimeDir: runtimeDir(r.cfg),
@@ -301,6 +319,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if first.Set == nil {
 		r.xdsLn.Close()
 		r.adminLn.Close()
+		r.wasmLn.Close()
 		if r.removeState {
 			os.RemoveAll(r.stateDir)
 		}
@@ -320,6 +339,13 @@ func (r *Runner) Start(ctx context.Context) error {
 				cancel()
 			}
 		}()
+	}
+	if err := r.startWasm(ctx, xdsTLS, run); err != nil {
+		cancel()
+		r.xdsLn.Close()
+		r.adminLn.Close()
+		r.wasmLn.Close()
+		return err
 	}
 	run("xds", func() error { return r.server.Serve(ctx, r.xdsLn, xdsTLS) })
 	if r.localLn != nil {
@@ -377,6 +403,12 @@ func (r *Runner) loop(ctx context.Context, updates <-chan provider.Update) {
 			r.publish()
 		case <-r.retry.due():
 			r.retryFailed(ctx)
+		case <-r.wasmChanged:
+			// A Wasm module was downloaded at last (or failed): translate
+			// the last applied set again.
+			if r.last.Applied && r.last.Set != nil {
+				r.serve(ctx, r.last.Set)
+			}
 		}
 	}
 }
@@ -417,9 +449,10 @@ func (r *Runner) apply(ctx context.Context, u provider.Update) {
 // translation ran (a panic in a stage is recovered and reported).
 func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
 	start := time.Now()
+	modules, wasmServer := r.wasmModules(ctx, set)
 	result, err := safely(r.log, func() *pipeline.Result {
 		return r.translate(set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
-			Standalone: !r.opts.InCluster, ServiceStandIn: r.opts.ServiceStandIn,
+			Standalone: !r.opts.InCluster, ServiceStandIn: r.opts.ServiceStandIn, Wasm: modules, WasmServer: wasmServer,
 			KubernetesInfrastructure: r.opts.KubernetesInfrastructure})
 	})
 	if err != nil {

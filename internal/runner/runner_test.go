@@ -99,7 +99,7 @@ func start(t *testing.T) *env {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "gateway.yaml"), gatewayYAML)
 	writeFile(t, filepath.Join(dir, "route.yaml"), routeYAML("www.example.com"))
-	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", WasmAddress: "127.0.0.1:0",
 		DataPlane: host.None, Debounce: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +392,7 @@ spec:
 func TestMergedGatewaysShareAFleet(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "merged.yaml"), mergedYAML)
-	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", WasmAddress: "127.0.0.1:0",
 		DataPlane: host.None, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +429,7 @@ func TestTranslatorPanicKeepsServing(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "gateway.yaml"), gatewayYAML)
 	writeFile(t, filepath.Join(dir, "route.yaml"), routeYAML("www.example.com"))
-	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+	r, err := New(Options{Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", WasmAddress: "127.0.0.1:0",
 		DataPlane: host.None, Debounce: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -220,7 +220,7 @@ func TestExtensionServerStartedSecond(t *testing.T) {
 		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
 		"route.yaml":   routeYAML("backend", bp),
 		"policy.yaml":  policyYAML("p@ssw0rd"),
-	}, gw)
+	}, gw, nil)
 	e.eventually("/readyz naming the extension server", func() bool {
 		code, body := e.admin("/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(string(body), "fleet default/eg: ") &&

@@ -164,7 +164,13 @@ func start(t *testing.T, files map[string]string, gwPort int) *env {
 // startWith is start with an EnvoyGateway configuration.
 func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
 	t.Helper()
-	e := startNoWait(t, host.Builtin, cfg, files, gwPort)
+	return startWithOptions(t, cfg, files, gwPort, nil)
+}
+
+// startWithOptions is startWith with runner options changed by mod.
+func startWithOptions(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
+	t.Helper()
+	e := startNoWait(t, host.Builtin, cfg, files, gwPort, mod)
 	e.waitReady()
 	return e
 }
@@ -172,22 +178,27 @@ func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, 
 // startDataPlane is startWith with the data plane's kind.
 func startDataPlane(t *testing.T, dataPlane string, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
 	t.Helper()
-	e := startNoWait(t, dataPlane, cfg, files, gwPort)
+	e := startNoWait(t, dataPlane, cfg, files, gwPort, nil)
 	e.waitReady()
 	return e
 }
 
 // startNoWait starts the runner with that data plane without waiting for
 // readiness.
-func startNoWait(t *testing.T, dataPlane string, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
+func startNoWait(t *testing.T, dataPlane string, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		writeFile(t, filepath.Join(dir, name), data)
 	}
-	r, err := runner.New(runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+	o := runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+		WasmAddress: "127.0.0.1:0", WasmCacheDir: t.TempDir(), WasmRetry: 200 * time.Millisecond,
 		DataPlane: dataPlane, ListenerAddress: "127.0.0.1", Debounce: 50 * time.Millisecond,
-		ProxyAccessLog: io.Discard, ProxyLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ProxyAccessLog: io.Discard, ProxyLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mod != nil {
+		mod(&o)
+	}
+	r, err := runner.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

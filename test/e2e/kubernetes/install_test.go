@@ -298,7 +298,9 @@ func controlPlane(t *testing.T, e *kubetest.Env, r *helmchart.Rendered, extraArg
 	c := dep.Spec.Template.Spec.Containers[0]
 	p := newPod(t, e, egNamespace, &dep.Spec.Template.Spec, &c)
 	env := map[string]string{"ENVOY_GATEWAY_NAMESPACE": egNamespace}
-	args := append(append([]string(nil), c.Args...), "--certs-dir=/certs")
+	// The kubelet mounts the Secret at /certs and an emptyDir at the wasm
+	// cache; here both are the pod's folders.
+	args := append(append([]string(nil), c.Args...), "--certs-dir=/certs", "--wasm-cache-dir="+filepath.Join(p.dir, "wasm-cache"))
 	args = append(args, extraArgs...)
 	return newProcess(t, "envoy-gateway", c.Command, args, env, p)
 }

@@ -35,7 +35,8 @@ func TestRunAgainstCluster(t *testing.T) {
 	applyTemp(t, e, qs, "default")
 	applyTemp(t, e, endpointSlice("default", "backend", 3000), "default")
 	run := newProcess(t, "run", []string{"/portico"}, []string{"run", "--config", cfg, "--state-dir", filepath.Join(dir, "state"),
-		"--admin-address", "127.0.0.1:19100", "--xds-address", "127.0.0.1:18100", "--listener-address", "127.0.0.1"}, nil, nil)
+		"--admin-address", "127.0.0.1:19100", "--xds-address", "127.0.0.1:18100", "--wasm-address", "127.0.0.1:18102",
+		"--wasm-cache-dir", filepath.Join(dir, "wasm"), "--listener-address", "127.0.0.1"}, nil, nil)
 	// The next test's proxy pod binds the same port: wait for this run's
 	// proxies to be gone (a stopping proxy drains first).
 	t.Cleanup(func() {
