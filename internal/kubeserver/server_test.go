@@ -23,29 +23,9 @@ import (
 	"github.com/portico-gw/portico/internal/provider/kubernetes"
 )
 
-var env *kubetest.Env
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = kubetest.StartEnv()
-	if err != nil && !kubetest.IsMissing(err) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if env != nil {
-		_ = env.Stop()
-	}
-	os.Exit(code)
-}
-
-func needEnv(t *testing.T) *kubetest.Env {
-	t.Helper()
-	if env == nil {
-		t.Skip(kubetest.Missing())
-	}
-	return env
-}
+func needEnv(t *testing.T) *kubetest.Env { return kubetest.Need(t) }
 
 // serve runs a server on env until the test ends and returns its first
 // instance.
@@ -59,7 +39,7 @@ func serve(t *testing.T, o kubeserver.Options) *kubeserver.Instance {
 // server) and the channel of later instances (restarts).
 func serveStoppable(t *testing.T, o kubeserver.Options) (*kubeserver.Instance, func(), <-chan *kubeserver.Instance) {
 	t.Helper()
-	o.RestConfig = env.Config
+	o.RestConfig = needEnv(t).Config
 	if o.Namespace == "" {
 		o.Namespace = "envoy-gateway-system"
 	}

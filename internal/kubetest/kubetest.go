@@ -173,6 +173,36 @@ func (e *Env) RestartAPIServer(down time.Duration) error {
 	return as.Start()
 }
 
+// shared is the API server Main started for its package (nil: missing).
+var shared *Env
+
+// Main starts one API server for a test package, runs its tests and stops
+// it; call it from TestMain. Without the binaries the tests run and Need
+// skips them.
+func Main(m *testing.M) {
+	var err error
+	shared, err = StartEnv()
+	if err != nil && !IsMissing(err) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if shared != nil {
+		_ = shared.Stop()
+	}
+	os.Exit(code)
+}
+
+// Need returns the API server Main started, or skips the test naming what
+// is missing.
+func Need(t testing.TB) *Env {
+	t.Helper()
+	if shared == nil {
+		t.Skip(Missing())
+	}
+	return shared
+}
+
 // IsMissing reports whether StartEnv failed for want of the binaries.
 func IsMissing(err error) bool { return err == errMissing }
 

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -203,34 +204,15 @@ func (i *Infra) collect(ctx context.Context, want map[string]bool, applied map[s
 }
 
 func metaItems(list client.ObjectList) ([]client.Object, error) {
-	var out []client.Object
-	switch l := list.(type) {
-	case *corev1.ServiceAccountList:
-		for k := range l.Items {
-			out = append(out, &l.Items[k])
+	objs, err := apimeta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(objs))
+	for _, o := range objs {
+		if co, ok := o.(client.Object); ok {
+			out = append(out, co)
 		}
-	case *corev1.ConfigMapList:
-		for k := range l.Items {
-			out = append(out, &l.Items[k])
-		}
-	case *appsv1.DeploymentList:
-		for k := range l.Items {
-			out = append(out, &l.Items[k])
-		}
-	case *corev1.ServiceList:
-		for k := range l.Items {
-			out = append(out, &l.Items[k])
-		}
-	case *autoscalingv2.HorizontalPodAutoscalerList:
-		for k := range l.Items {
-			out = append(out, &l.Items[k])
-		}
-	case *policyv1.PodDisruptionBudgetList:
-		for k := range l.Items {
-			out = append(out, &l.Items[k])
-		}
-	default:
-		return nil, fmt.Errorf("unexpected list %T", list)
 	}
 	return out, nil
 }

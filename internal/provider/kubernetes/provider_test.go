@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -19,36 +18,16 @@ import (
 	"github.com/portico-gw/portico/internal/provider/kubernetes"
 )
 
-var env *kubetest.Env
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = kubetest.StartEnv()
-	if err != nil && !kubetest.IsMissing(err) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if env != nil {
-		_ = env.Stop()
-	}
-	os.Exit(code)
-}
-
-func needEnv(t *testing.T) *kubetest.Env {
-	t.Helper()
-	if env == nil {
-		t.Skip(kubetest.Missing())
-	}
-	return env
-}
+func needEnv(t *testing.T) *kubetest.Env { return kubetest.Need(t) }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startProvider starts a provider on env for the test's lifetime.
 func startProvider(t *testing.T, ns string, o kubernetes.Options) *kubernetes.Provider {
 	t.Helper()
-	o.Config, o.Namespace = env.Config, ns
+	o.Config, o.Namespace = needEnv(t).Config, ns
 	if o.Logger == nil {
 		o.Logger = quietLogger()
 	}
