@@ -91,6 +91,29 @@ spec:
 	}
 	all := time.Since(start)
 	after := inst.Status.Counts()
+	// One route changed among them: how many statuses are written.
+	time.Sleep(2 * time.Second) // let the last publications settle
+	settled := inst.Status.Counts()
+	var one gwapiv1.HTTPRoute
+	if err := e.Client.Get(ctx, client.ObjectKey{Namespace: "figures", Name: "r-00000"}, &one); err != nil {
+		t.Fatal(err)
+	}
+	one.Spec.Hostnames = append(one.Spec.Hostnames, "changed.example.com")
+	if err := e.Client.Update(ctx, &one); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: "figures", Name: "r-00000"}, &one); err != nil {
+			t.Fatal(err)
+		}
+		if len(one.Status.Parents) == 1 && one.Status.Parents[0].Conditions[0].ObservedGeneration == one.Generation {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	changed := inst.Status.Counts()
+	t.Logf("one route changed among %d: %d status write(s)", n, changed.Writes-settled.Writes)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
