@@ -14,8 +14,8 @@ func (r *Runner) setupExtensions() error {
 	m, err := extension.New(r.cfg, extension.Options{
 		CallTimeout: r.opts.ExtensionCallTimeout,
 		Logger:      r.log.With("component", "extension"),
-		Registerer: r.metrics.reg,
-		Secret:     r.secret,
+		Registerer:  r.metrics.reg,
+		Secret:      r.secret,
 	})
 	if err != nil {
 		return err
