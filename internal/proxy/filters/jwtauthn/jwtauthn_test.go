@@ -132,7 +132,9 @@ func TestTokens(t *testing.T) {
 	srv := newJWKSServer(t, jwttest.JWKS(good))
 	f := mustCompile(t, config(remoteProvider(srv.URL+"/jwks.json"), nil), func() time.Time { return now })
 	hdr := `{"alg":"RS256","kid":"k1"}`
-	b64 := func(s string) string { return strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(encodeStd(s)), "=") }
+	b64 := func(s string) string {
+		return strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(encodeStd(s)), "=")
+	}
 	valid := good.Sign(claims(nil))
 	parts := strings.Split(valid, ".")
 
