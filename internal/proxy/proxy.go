@@ -16,6 +16,7 @@ import (
 	_ "github.com/portico-gw/portico/internal/proxy/filters/extauthz"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/jwtauthn"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/rbac"
 )
 
 // Options configure a Proxy. Everything else comes from xDS.

@@ -42,9 +42,13 @@ type Options struct {
 
 // Run sends r through f.
 func Run(f filters.Filter, r *http.Request, o Options) *Result {
+	return run(f, &filters.Stream{}, r, o)
+}
+
+func run(f filters.Filter, s *filters.Stream, r *http.Request, o Options) *Result {
 	rec := httptest.NewRecorder()
 	res := &Result{}
-	s := &filters.Stream{Request: r, Writer: rec, RouteName: "route", Upstreams: o.Upstreams}
+	s.Request, s.Writer, s.RouteName, s.Upstreams = r, rec, "route", o.Upstreams
 	s.SetPerRoute(o.PerRoute)
 	s.LocalReply = func(code int, body, details string) {
 		res.Details = details
@@ -121,3 +125,8 @@ func (c Clusters) Dial(ctx context.Context, cluster string) (net.Conn, error) {
 type errNoCluster string
 
 func (e errNoCluster) Error() string { return "cluster " + string(e) + " not found" }
+
+// RunStream is Run on a stream the test prepared (its metadata, say).
+func RunStream(f filters.Filter, s *filters.Stream, r *http.Request, o Options) *Result {
+	return run(f, s, r, o)
+}
