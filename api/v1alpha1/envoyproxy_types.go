@@ -39,6 +39,7 @@ type EnvoyProxySpec struct {
 
 	// Logging sets proxy log levels. Defaults to {level: {default: warn}}.
 	// +optional
+	// +kubebuilder:default={level: {default: warn}}
 	Logging ProxyLogging `json:"logging,omitempty"`
 
 	// Telemetry: access logs, tracing, metrics.

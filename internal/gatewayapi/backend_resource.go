@@ -4,14 +4,27 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/support"
 )
 
 const msgBackendAccepted = "The Backend was accepted"
+
+// joinSentences joins non-empty sentences with a space.
+func joinSentences(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}
 
 // backendInfo is a Backend with its verdict, computed once per translation
 // so every route that refers to it sees the same answer.
@@ -30,10 +43,16 @@ func (t *translation) processBackends() {
 	}
 	for _, in := range t.in.Backends {
 		b := in.DeepCopy()
-		info := &backendInfo{obj: b, invalid: t.validateBackend(b)}
-		cond := newCondition("Accepted", "True", "Accepted", msgBackendAccepted, b.Generation)
+		findings := support.Findings(egv1a1.KindBackend, b)
+		info := &backendInfo{obj: b, invalid: unsupportedBackend(b, support.Select(findings, support.NotYet))}
+		reason := ReasonUnsupportedField
+		if info.invalid == "" {
+			info.invalid, reason = t.validateBackend(b), "Invalid"
+		}
+		cond := newCondition("Accepted", "True", "Accepted", joinSentences(msgBackendAccepted,
+			noEffectMessage(support.Select(findings, support.NoEffect))), b.Generation)
 		if info.invalid != "" {
-			cond = newCondition("Accepted", "False", "Invalid", info.invalid, b.Generation)
+			cond = newCondition("Accepted", "False", reason, info.invalid, b.Generation)
 		}
 		b.Status = egv1a1.BackendStatus{Conditions: []metav1Condition{cond}}
 		t.backends[key(b.Namespace, b.Name)] = info
@@ -45,10 +64,33 @@ func (t *translation) processBackends() {
 	})
 }
 
+// unsupportedBackend says what a Backend asks for that Portico does not do
+// yet, or "".
+func unsupportedBackend(b *egv1a1.Backend, notYet []support.Finding) string {
+	var other []support.Finding
+	msg := ""
+	for _, f := range notYet {
+		if f.Entry.Path == "spec.type" {
+			msg = fmt.Sprintf("Backend type %s is not supported by Portico yet: only type Endpoints (a list of ip, fqdn or unix endpoints) is, "+
+				"so requests cannot be sent to the host they name.", f.Entry.Value)
+			continue
+		}
+		other = append(other, f)
+	}
+	if len(other) > 0 {
+		var paths []string
+		for _, f := range other {
+			paths = append(paths, f.Path)
+		}
+		msg = joinSentences(msg, fmt.Sprintf("%s %s not supported by Portico yet.", strings.Join(paths, ", "), isAre(len(paths))))
+	}
+	return msg
+}
+
 // validateBackend applies the checks the CRD schema cannot express.
 func (t *translation) validateBackend(b *egv1a1.Backend) string {
 	if len(b.Spec.Endpoints) == 0 {
-		return "The Backend has no endpoints"
+		return "The Backend has no endpoints: a Backend of type Endpoints needs at least one ip, fqdn or unix endpoint"
 	}
 	for i, ep := range b.Spec.Endpoints {
 		set := 0
@@ -87,7 +129,7 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		return nil
 	}
 	if info.invalid != "" {
-		probs.ref(gwapiv1.RouteReasonInvalidKind, "Backend %s/%s is invalid: %s.", ns, br.Name, info.invalid)
+		probs.ref(gwapiv1.RouteReasonInvalidKind, "Backend %s/%s is invalid: %s.", ns, br.Name, strings.TrimSuffix(info.invalid, "."))
 		return nil
 	}
 	b := info.obj

@@ -80,7 +80,7 @@ func (t *translation) applyFilter(route *gwapiv1.HTTPRoute, r *ir.HTTPRoute, f g
 		}
 		r.Mirrors = append(r.Mirrors, mirror)
 	default:
-		return fmt.Sprintf("filter type %s is not supported.", f.Type)
+		return fmt.Sprintf("filter type %s is not supported by Portico yet.", f.Type)
 	}
 	return ""
 }

@@ -10,13 +10,14 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/support"
 )
 
 // gatewayContext is a Gateway being translated, with its listeners.
 type gatewayContext struct {
 	gw        *gwapiv1.Gateway
 	irKey     string
-	proxy     *egv1a1.EnvoyProxy // the class's EnvoyProxy, if any
+	proxy     *egv1a1.EnvoyProxy // the Gateway's or else the class's EnvoyProxy, if any
 	listeners []*listenerContext
 }
 
@@ -52,19 +53,24 @@ func (t *translation) processGateways(classes map[string]*classInfo) {
 		// conditions depend on the data plane, so the runtime sets them, and
 		// offline translation (like egctl) shows listener status only.
 		gw.Status = gwapiv1.GatewayStatus{}
-		if class.paramErr != "" {
+		proxy, invalid := class.params.proxy, class.gatewayErr
+		if invalid == "" && gw.Spec.Infrastructure != nil && gw.Spec.Infrastructure.ParametersRef != nil && !class.params.merged() {
+			proxy, invalid = t.gatewayProxy(gw)
+		}
+		if invalid != "" {
 			gw.Status.Conditions = []metav1.Condition{newCondition(string(gwapiv1.GatewayConditionAccepted), "False",
-				string(gwapiv1.GatewayReasonInvalidParameters), class.paramErr, gw.Generation)}
+				string(gwapiv1.GatewayReasonInvalidParameters), invalid, gw.Generation)}
 			t.result.Gateways = append(t.result.Gateways, gw)
 			continue
 		}
-		gc := &gatewayContext{gw: gw, irKey: key(gw.Namespace, gw.Name), proxy: class.params.proxy}
+		gc := &gatewayContext{gw: gw, irKey: key(gw.Namespace, gw.Name), proxy: proxy}
 		if class.params.merged() {
 			gc.irKey = class.gc.Name
 		}
 		for i := range gw.Spec.Listeners {
 			gc.listeners = append(gc.listeners, t.processListener(gc, &gw.Spec.Listeners[i]))
 		}
+		applyGatewayFindings(gc, support.Findings("Gateway", gw))
 		markConflicts(gc.listeners)
 		for _, lc := range gc.listeners {
 			finishListenerConditions(lc)
@@ -103,7 +109,7 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 	default:
 		lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionAccepted), "False", string(gwapiv1.ListenerReasonUnsupportedProtocol),
-			fmt.Sprintf("Protocol %s is not supported by Portico yet; supported protocols are HTTP and HTTPS.", l.Protocol), gen))
+			unsupportedProtocolMessage(l.Protocol), gen))
 		return lc
 	}
 
@@ -138,6 +144,18 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 		},
 	}
 	return lc
+}
+
+// unsupportedProtocolMessage says that a listener's protocol is not served
+// and which route kind it would have carried.
+func unsupportedProtocolMessage(p gwapiv1.ProtocolType) string {
+	routes := map[gwapiv1.ProtocolType]string{
+		gwapiv1.TCPProtocolType: "TCPRoute", gwapiv1.UDPProtocolType: "UDPRoute", gwapiv1.TLSProtocolType: "TLSRoute and TCPRoute",
+	}[p]
+	if routes == "" {
+		return fmt.Sprintf("Protocol %s is not supported by Portico yet; supported protocols are HTTP and HTTPS.", p)
+	}
+	return fmt.Sprintf("Protocol %s is not supported by Portico yet (%s not translated): the listener does not serve; supported protocols are HTTP and HTTPS.", p, routes)
 }
 
 func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
@@ -177,16 +195,38 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 	return allowed, allowed
 }
 
-// markConflicts applies Gateway API's listener conflict rules: listeners on
-// one port must agree on the protocol, and HTTP(S) listeners on one port
-// need distinct hostnames.
+// markConflicts applies Envoy Gateway's listener conflict rules. TCP and UDP
+// listeners only conflict with a listener of their own protocol on the same
+// port (the first one keeps it), so a TCP and a UDP listener share a port.
+// The other protocols on one port must be compatible (HTTPS and TLS are)
+// and need distinct hostnames.
 func markConflicts(listeners []*listenerContext) {
-	byPort := map[int32][]*listenerContext{}
-	for _, lc := range listeners {
-		byPort[lc.spec.Port] = append(byPort[lc.spec.Port], lc)
+	type portGroup struct {
+		layer4 gwapiv1.ProtocolType // TCP or UDP; "" for the other protocols
+		port   int32
 	}
-	for _, group := range byPort {
+	var order []portGroup
+	groups := map[portGroup][]*listenerContext{}
+	for _, lc := range listeners {
+		g := portGroup{port: lc.spec.Port}
+		if p := lc.spec.Protocol; p == gwapiv1.TCPProtocolType || p == gwapiv1.UDPProtocolType {
+			g.layer4 = p
+		}
+		if groups[g] == nil {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], lc)
+	}
+	for _, g := range order {
+		group := groups[g]
 		if len(group) < 2 {
+			continue
+		}
+		if g.layer4 != "" {
+			for _, lc := range group[1:] {
+				conflict(lc, gwapiv1.ListenerReasonProtocolConflict, fmt.Sprintf(
+					"Only one %s listener is allowed in a given port; listener %s uses port %d.", g.layer4, group[0].spec.Name, g.port))
+			}
 			continue
 		}
 		for _, lc := range group {
@@ -194,24 +234,33 @@ func markConflicts(listeners []*listenerContext) {
 				if other == lc {
 					continue
 				}
-				var reason, msg string
-				switch {
-				case other.spec.Protocol != lc.spec.Protocol:
-					reason = string(gwapiv1.ListenerReasonProtocolConflict)
-					msg = fmt.Sprintf("All listeners for a given port must use a compatible protocol; listener %s uses %s on port %d.", other.spec.Name, other.spec.Protocol, lc.spec.Port)
-				case hostnameOf(other.spec) == hostnameOf(lc.spec):
-					reason = string(gwapiv1.ListenerReasonHostnameConflict)
-					msg = fmt.Sprintf("All listeners for a given port must use a unique hostname; listener %s uses the same hostname on port %d.", other.spec.Name, lc.spec.Port)
-				default:
-					continue
+				if protocolClass(other.spec.Protocol) != protocolClass(lc.spec.Protocol) {
+					conflict(lc, gwapiv1.ListenerReasonProtocolConflict, fmt.Sprintf(
+						"All listeners for a given port must use a compatible protocol; listener %s uses %s on port %d.", other.spec.Name, other.spec.Protocol, lc.spec.Port))
+					break
 				}
-				lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
-					string(gwapiv1.ListenerConditionConflicted), "True", reason, msg, lc.gateway.gw.Generation))
-				lc.ir = nil
-				break
+				if hostnameOf(other.spec) == hostnameOf(lc.spec) {
+					conflict(lc, gwapiv1.ListenerReasonHostnameConflict, fmt.Sprintf(
+						"All listeners for a given port must use a unique hostname; listener %s uses the same hostname on port %d.", other.spec.Name, lc.spec.Port))
+					break
+				}
 			}
 		}
 	}
+}
+
+// protocolClass groups the protocols that can share a port.
+func protocolClass(p gwapiv1.ProtocolType) string {
+	if p == gwapiv1.HTTPSProtocolType || p == gwapiv1.TLSProtocolType {
+		return "https/tls"
+	}
+	return string(p)
+}
+
+func conflict(lc *listenerContext, reason gwapiv1.ListenerConditionReason, msg string) {
+	lc.status.Conditions = setCondition(lc.status.Conditions, newCondition(
+		string(gwapiv1.ListenerConditionConflicted), "True", string(reason), msg, lc.gateway.gw.Generation))
+	lc.ir = nil
 }
 
 func hostnameOf(l *gwapiv1.Listener) string {

@@ -11,6 +11,8 @@ type classInfo struct {
 	gc       *gwapiv1.GatewayClass
 	params   classParams
 	paramErr string
+	// gatewayErr is paramErr as the class's Gateways report it.
+	gatewayErr string
 }
 
 // processGatewayClasses judges the classes whose controllerName is ours and
@@ -25,7 +27,7 @@ func (t *translation) processGatewayClasses() map[string]*classInfo {
 		gc := in.DeepCopy()
 		gc.Status = gwapiv1.GatewayClassStatus{}
 		info := &classInfo{gc: gc}
-		info.params, info.paramErr = t.resolveClassParams(gc)
+		info.params, info.paramErr, info.gatewayErr = t.resolveClassParams(gc)
 		cond := newCondition(string(gwapiv1.GatewayClassConditionStatusAccepted), "True",
 			string(gwapiv1.GatewayClassReasonAccepted), msgGatewayClassAccepted, gc.Generation)
 		if info.paramErr != "" {
@@ -35,16 +37,9 @@ func (t *translation) processGatewayClasses() map[string]*classInfo {
 		gc.Status.Conditions = []metav1Condition{cond}
 		classes[gc.Name] = info
 		t.result.GatewayClasses = append(t.result.GatewayClasses, gc)
-		if info.params.proxy != nil {
-			t.result.EnvoyProxies = append(t.result.EnvoyProxies, info.params.proxy)
-		}
 	}
 	sort.Slice(t.result.GatewayClasses, func(i, j int) bool {
 		return t.result.GatewayClasses[i].Name < t.result.GatewayClasses[j].Name
-	})
-	sort.Slice(t.result.EnvoyProxies, func(i, j int) bool {
-		return key(t.result.EnvoyProxies[i].Namespace, t.result.EnvoyProxies[i].Name) <
-			key(t.result.EnvoyProxies[j].Namespace, t.result.EnvoyProxies[j].Name)
 	})
 	return classes
 }

@@ -71,13 +71,23 @@ func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentR
 		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False", string(reason), msg, gen)}
 		return ps, true
 	}
+	if string(*ref.Group) == gwapiv1.GroupName && string(*ref.Kind) == kindListenerSet && t.parentIsOurs(ref) {
+		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False",
+			ReasonUnsupportedKind, kindMessage(kindListenerSet, "routes cannot attach to one"), gen)}
+		return ps, true
+	}
 	if string(*ref.Group) != gwapiv1.GroupName || string(*ref.Kind) != "Gateway" {
 		return ps, false
 	}
 	gc := t.gatewayContext(string(*ref.Namespace), string(ref.Name))
 	if gc == nil {
-		if t.index.gateways[key(string(*ref.Namespace), string(ref.Name))] != nil {
-			return ps, false // another controller's Gateway
+		if g := t.index.gateways[key(string(*ref.Namespace), string(ref.Name))]; g != nil {
+			if t.classExists(string(g.Spec.GatewayClassName)) {
+				return ps, false // another controller's Gateway
+			}
+			// No controller will ever take this Gateway (see classMissing).
+			return reject(gwapiv1.RouteReasonNoMatchingParent, fmt.Sprintf("Gateway %s/%s is not accepted: its GatewayClass %q does not exist.",
+				*ref.Namespace, ref.Name, g.Spec.GatewayClassName))
 		}
 		// Envoy Gateway stays silent here; in standalone mode Portico is the
 		// only controller, so it says what is wrong.

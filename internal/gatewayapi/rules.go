@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/support"
 )
 
 // ruleProblems collects what is wrong with a route's rules. Reference
@@ -37,8 +39,12 @@ func (p *ruleProblems) unsupported(format string, args ...any) {
 func (t *translation) translateRules(route *gwapiv1.HTTPRoute) ([]*routeRule, metav1.Condition, *metav1.Condition) {
 	var rules []*routeRule
 	probs := &ruleProblems{}
+	notYet := unsupportedRouteFields(route)
+	if f := notYet[-1]; len(f) > 0 {
+		probs.unsupported("%s %s not supported by Portico yet: the route attaches through its parentRefs only.", strings.Join(f, ", "), isAre(len(f)))
+	}
 	for i := range route.Spec.Rules {
-		rules = append(rules, t.translateRule(route, i, probs))
+		rules = append(rules, t.translateRule(route, i, notYet[i], probs))
 	}
 	gen := route.Generation
 	resolved := newCondition(string(gwapiv1.RouteConditionResolvedRefs), "True",
@@ -56,7 +62,35 @@ func (t *translation) translateRules(route *gwapiv1.HTTPRoute) ([]*routeRule, me
 	return rules, resolved, partial
 }
 
-func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, probs *ruleProblems) *routeRule {
+// unsupportedRouteFields are the fields of a route the ledger marks not
+// supported yet, by rule index (-1 for route-level fields). Filters are
+// left out: applyFilter judges them by type.
+func unsupportedRouteFields(route *gwapiv1.HTTPRoute) map[int][]string {
+	findings := support.Select(support.Findings("HTTPRoute", route), support.NotYet)
+	if len(findings) == 0 {
+		return nil
+	}
+	out := map[int][]string{}
+	for _, f := range findings {
+		rest, ok := strings.CutPrefix(f.Path, "spec.rules[")
+		if !ok {
+			out[-1] = append(out[-1], f.Path)
+			continue
+		}
+		if strings.Contains(f.Path, "].filters[") && !strings.Contains(f.Path, "backendRefs") {
+			continue
+		}
+		idx, _, _ := strings.Cut(rest, "]")
+		i, err := strconv.Atoi(idx)
+		if err != nil {
+			continue
+		}
+		out[i] = append(out[i], f.Path)
+	}
+	return out
+}
+
+func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, notYet []string, probs *ruleProblems) *routeRule {
 	spec := &route.Spec.Rules[i]
 	rule := &routeRule{index: i}
 	rule.template.Metadata = &ir.ResourceMetadata{Kind: "HTTPRoute", Name: route.Name, Namespace: route.Namespace}
@@ -73,6 +107,10 @@ func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, probs *rule
 
 	destName := fmt.Sprintf("httproute/%s/%s/rule/%d", route.Namespace, route.Name, i)
 	ruleInvalid := false
+	if len(notYet) > 0 {
+		probs.unsupported("Rule %d: %s %s not supported by Portico yet.", i, strings.Join(notYet, ", "), isAre(len(notYet)))
+		ruleInvalid = true
+	}
 	for k, f := range spec.Filters {
 		if msg := t.applyFilter(route, &rule.template, f, fmt.Sprintf("%s/filter/%d", destName, k), probs); msg != "" {
 			probs.unsupported("Rule %d: %s", i, msg)
@@ -91,9 +129,6 @@ func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, probs *rule
 	}
 	dest := &ir.RouteDestination{Name: destName, Metadata: rule.template.Metadata}
 	for k, br := range spec.BackendRefs {
-		if len(br.Filters) > 0 {
-			probs.unsupported("Rule %d: backendRef filters are not supported.", i)
-		}
 		setting := t.resolveBackendRef(route, br.BackendRef, fmt.Sprintf("%s/backend/%d", destName, k), probs)
 		if setting != nil {
 			dest.Settings = append(dest.Settings, setting)

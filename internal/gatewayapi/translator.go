@@ -61,8 +61,21 @@ type Result struct {
 	Backends []*egv1a1.Backend
 	// EnvoyProxies are the GatewayClass parameters, with their status.
 	EnvoyProxies []*egv1a1.EnvoyProxy
+	// EnvoyProxiesForGateways are the EnvoyProxies only Gateways name (by
+	// infrastructure.parametersRef), with their status.
+	EnvoyProxiesForGateways []*egv1a1.EnvoyProxy
 	// EnvoyExtensionPolicies carry their status (one entry per ancestor).
 	EnvoyExtensionPolicies []*egv1a1.EnvoyExtensionPolicy
+	// SecurityPolicies carry their status (one entry per ancestor).
+	SecurityPolicies []*egv1a1.SecurityPolicy
+	// The kinds below are loaded but not translated yet; they carry a
+	// status that says so (Accepted=False, UnsupportedKind).
+	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	GRPCRoutes         []*gwapiv1.GRPCRoute
+	TLSRoutes          []*gwapiv1.TLSRoute
+	TCPRoutes          []*gwapiv1.TCPRoute
+	UDPRoutes          []*gwapiv1.UDPRoute
+	ListenerSets       []*gwapiv1.ListenerSet
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
 	XdsIR map[string]*ir.Xds
@@ -76,6 +89,7 @@ type translation struct {
 	index    *index
 	gateways []*gatewayContext
 	backends map[string]*backendInfo
+	proxies  map[string]*proxyInfo
 	result   *Result
 }
 
@@ -93,15 +107,21 @@ func Translate(in *resource.Set, opts Options) *Result {
 		opts.ControllerName = DefaultControllerName
 	}
 	t := &translation{
-		opts:   opts,
-		in:     in,
-		index:  newIndex(in),
-		result: &Result{XdsIR: map[string]*ir.Xds{}},
+		opts:    opts,
+		in:      in,
+		index:   newIndex(in),
+		result:  &Result{XdsIR: map[string]*ir.Xds{}},
+		proxies: map[string]*proxyInfo{},
 	}
 	classes := t.processGatewayClasses()
 	t.processGateways(classes)
+	t.collectEnvoyProxies()
 	t.processBackends()
 	t.processHTTPRoutes()
+	t.processUnsupportedRoutes()
+	t.processListenerSets()
+	t.processBackendTLSPolicies()
+	t.processSecurityPolicies()
 	t.processEnvoyExtensionPolicies()
 	t.finish()
 	return t.result
@@ -125,7 +145,7 @@ func (t *translation) finish() {
 					Path:     "/ready",
 					IPFamily: "IPv4",
 				},
-				AccessLog:       &ir.AccessLog{JSON: []ir.JSONAccessLog{{Path: "/dev/stdout"}}},
+				AccessLog:       accessLogIR(gc.proxy),
 				XDSNameSchemeV2: t.opts.XDSNameSchemeV2,
 				FilterOrder:     filterOrder(gc.proxy),
 			}
@@ -136,7 +156,9 @@ func (t *translation) finish() {
 			if lc.ir == nil {
 				continue
 			}
-			sortRoutes(lc.ir.Routes)
+			if !preserveRouteOrder(gc.proxy) {
+				sortRoutes(lc.ir.Routes)
+			}
 			x.HTTP = append(x.HTTP, lc.ir)
 		}
 	}

@@ -48,12 +48,17 @@ type JSONAccessLog struct {
 	Path string `json:"path"`
 	// JSON overrides the default field set when not empty.
 	JSON map[string]string `json:"json,omitempty"`
+	// LogType is Listener or Route (EnvoyProxy accessLog settings type);
+	// unset logs at both.
+	LogType *string `json:"logType,omitempty"`
 }
 
 // TextAccessLog writes Format (Envoy's default text format when empty) to Path.
 type TextAccessLog struct {
 	Path   string  `json:"path"`
 	Format *string `json:"format,omitempty"`
+	// LogType is as in JSONAccessLog.
+	LogType *string `json:"logType,omitempty"`
 }
 
 // FilterPosition is one EnvoyProxy filterOrder entry.

@@ -54,6 +54,16 @@ type Status struct {
 	// Changes are the resources this policy changed, before and after, in
 	// the order of the patches; only with Options.RecordChanges.
 	Changes []Change
+	// Touched are the resources this policy changed or inserted (by their
+	// names after the patch), so that a proxy's rejection of one of them
+	// can be laid at this policy's door and no other's.
+	Touched []Resource
+}
+
+// Resource names one xDS resource.
+type Resource struct {
+	TypeURL string
+	Name    string
 }
 
 // Change is one resource as one policy changed it. Before is nil for a
@@ -145,12 +155,28 @@ func applyPolicy(l *lists, idx int, p *ir.EnvoyPatchPolicy, opts Options, tr tou
 			}
 		case err != nil:
 			pr.errs = append(pr.errs, err.Error())
-		case ch != nil && opts.RecordChanges:
-			st.Changes = append(st.Changes, *ch)
+		case ch != nil:
+			typeURL := ch.TypeURL
+			if k, ok := kindOf(typeURL); ok {
+				typeURL = k.String()
+			}
+			st.touch(Resource{TypeURL: typeURL, Name: nameOf(ch.After)})
+			if opts.RecordChanges {
+				st.Changes = append(st.Changes, *ch)
+			}
 		}
 	}
 	st.Programmed = condition(p.Generation, pr)
 	return st
+}
+
+func (st *Status) touch(r Resource) {
+	for _, t := range st.Touched {
+		if t == r {
+			return
+		}
+	}
+	st.Touched = append(st.Touched, r)
 }
 
 func condition(gen int64, pr policyResult) metav1.Condition {

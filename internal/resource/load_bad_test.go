@@ -77,6 +77,18 @@ func TestBadInputs(t *testing.T) {
 			want: []string{`bad.yaml#2 HTTPRoute default/backend: spec.rules[0].matchs: unknown field "matchs", did you mean "matches"? (line 15)`},
 		},
 		{
+			// Two edits of a four-letter name is another word, not a typo:
+			// Envoy Gateway's SecurityPolicy has no csrf, and cors is not it.
+			name: "unknown field without a far-fetched suggestion",
+			doc: `apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: p, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: backend}]
+  csrf: {}`,
+			want: []string{`bad.yaml#2 SecurityPolicy default/p: spec.csrf: unknown field "csrf" (line 13)`},
+		},
+		{
 			name: "wrong type",
 			doc: `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

@@ -304,9 +304,15 @@ func (w *walker) matches(s *schema, v any) bool {
 }
 
 // unknownField names the field and, when one known field is close, suggests it.
+// Close means a typo: one edit in a short name, two in a longer one. Two
+// edits of four letters is another word ("csrf" is not a misspelt "cors").
 func unknownField(name string, known []string) string {
 	msg := fmt.Sprintf("unknown field %q", name)
-	best, bestD := "", 3
+	limit := 2 // distances below limit are suggested
+	if len(name) >= 6 {
+		limit = 3
+	}
+	best, bestD := "", limit
 	for _, k := range known {
 		if d := editDistance(strings.ToLower(name), strings.ToLower(k), bestD); d < bestD {
 			best, bestD = k, d

@@ -125,8 +125,9 @@ type fleet struct {
 	extFailed bool
 	// xlateErrs are IR objects the xDS translator left out.
 	xlateErrs []string
-	// patches are the EnvoyPatchPolicies (namespace/name) applied to it.
-	patches []string
+	// patches are the EnvoyPatchPolicies applied to it, with the resources
+	// each one changed.
+	patches []appliedPatch
 	// ready turns true the first time a proxy serves a version (sticky).
 	ready bool
 }
@@ -382,7 +383,7 @@ func (r *Runner) serveFleet(ctx context.Context, f *fleet, pf *pipeline.Fleet) {
 	f.err = ""
 	f.patches = f.patches[:0]
 	for _, p := range pf.Patches {
-		f.patches = append(f.patches, p.Namespace+"/"+p.Name)
+		f.patches = append(f.patches, appliedPatch{name: p.Namespace + "/" + p.Name, touched: p.Touched})
 	}
 	if set.Changed {
 		f.version, f.resources = set.Version, res

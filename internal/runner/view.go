@@ -14,6 +14,7 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/patch"
 	"github.com/portico-gw/portico/internal/status"
 	"github.com/portico-gw/portico/internal/xds/configdump"
 	xdsserver "github.com/portico-gw/portico/internal/xds/server"
@@ -177,7 +178,8 @@ func orEmpty(ps []xdsserver.Proxy) []xdsserver.Proxy {
 func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 	gwRes := *r.result.Gateway
 	gwRes.Gateways = make([]*gwapiv1.Gateway, len(r.result.Gateway.Gateways))
-	invalid := map[string]string{} // fleet -> NACK message
+	invalid := map[string]string{}        // fleet -> message
+	nacks := map[string]*xdsserver.NACK{} // fleet -> a proxy's rejection
 	for i, in := range r.result.Gateway.Gateways {
 		gw := in.DeepCopy()
 		gwRes.Gateways[i] = gw
@@ -201,6 +203,7 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 		}}
 		if reason == string(gwapiv1.GatewayReasonInvalid) {
 			invalid[key] = msg
+			nacks[key] = firstNACK(byFleet[key])
 			for li := range gw.Status.Listeners {
 				falsify(gw.Status.Listeners[li].Conditions, string(gwapiv1.ListenerReasonInvalid), msg)
 			}
@@ -214,7 +217,7 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 	}
 	for key, msg := range invalid {
 		if f := r.fleets[key]; f != nil {
-			for _, name := range f.patches {
+			for _, name := range blamed(f.patches, nacks[key]) {
 				if p := byName[name]; p != nil {
 					for ai := range p.Status.Ancestors {
 						falsify(p.Status.Ancestors[ai].Conditions, "Invalid", msg)
@@ -227,6 +230,83 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 	// translation's own, never changed: the store reuses what it made of
 	// them last time.
 	return []any{&gwRes, &struct{ EnvoyPatchPolicies []*egv1a1.EnvoyPatchPolicy }{policies}}
+}
+
+// appliedPatch is an EnvoyPatchPolicy applied to a fleet and what it changed.
+type appliedPatch struct {
+	name    string // namespace/name
+	touched []patch.Resource
+}
+
+// firstNACK returns a proxy's rejection of the fleet's configuration, or nil.
+func firstNACK(ps []xdsserver.Proxy) *xdsserver.NACK {
+	for _, p := range ps {
+		if n := p.Rejected(); n != nil {
+			return n
+		}
+	}
+	return nil
+}
+
+// blamed returns the policies a fleet's failure is laid on. For a proxy's
+// rejection: the policies that changed a resource of the rejected type that
+// the proxy names; failing a name, those that changed a resource of that
+// type; a policy that changed nothing of that type is not to blame. For a
+// failure without a rejection (a configuration that cannot be served), every
+// policy applied to the fleet.
+func blamed(patches []appliedPatch, n *xdsserver.NACK) []string {
+	var all, ofType, named []string
+	for _, p := range patches {
+		all = append(all, p.name)
+		if n == nil {
+			continue
+		}
+		typed, byName := false, false
+		for _, t := range p.touched {
+			if t.TypeURL != n.TypeURL {
+				continue
+			}
+			typed = true
+			byName = byName || mentions(n.Detail, t.Name)
+		}
+		if typed {
+			ofType = append(ofType, p.name)
+		}
+		if byName {
+			named = append(named, p.name)
+		}
+	}
+	switch {
+	case n == nil:
+		return all
+	case len(named) > 0:
+		return named
+	}
+	return ofType
+}
+
+// mentions reports whether text names the resource name as a whole word:
+// "default/eg/http" is not mentioned by "default/eg/https".
+func mentions(text, name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; ; {
+		j := strings.Index(text[i:], name)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(name)
+		if (start == 0 || !nameByte(text[start-1])) && (end == len(text) || !nameByte(text[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func nameByte(b byte) bool {
+	return b == '/' || b == '.' || b == '-' || b == '_' ||
+		('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z') || ('0' <= b && b <= '9')
 }
 
 // falsify turns a True Programmed condition False with reason and message.

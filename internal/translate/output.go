@@ -131,7 +131,9 @@ func withTypeMeta(obj runtime.Object, kind string) runtime.Object {
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Kind == "" {
 		gv := gwapiv1.SchemeGroupVersion
-		if kind == egv1a1.KindEnvoyProxy || kind == egv1a1.KindBackend || kind == egv1a1.KindEnvoyPatchPolicy {
+		switch kind {
+		case egv1a1.KindEnvoyProxy, egv1a1.KindBackend, egv1a1.KindEnvoyPatchPolicy,
+			egv1a1.KindEnvoyExtensionPolicy, egv1a1.KindSecurityPolicy:
 			gv = egv1a1.GroupVersion
 		}
 		obj.GetObjectKind().SetGroupVersionKind(gv.WithKind(kind))

@@ -152,11 +152,19 @@ func addGatewayAPI(out Output, pr *pipeline.Result) {
 	r := pr.Gateway
 	addOne(out, "gatewayClass", "gatewayClasses", "GatewayClass", r.GatewayClasses)
 	addOne(out, "envoyProxyForGatewayClass", "envoyProxiesForGatewayClasses", egv1a1.KindEnvoyProxy, r.EnvoyProxies)
+	addList(out, "envoyProxiesForGateways", egv1a1.KindEnvoyProxy, r.EnvoyProxiesForGateways)
 	addList(out, "gateways", "Gateway", r.Gateways)
 	addList(out, "backends", egv1a1.KindBackend, r.Backends)
 	addList(out, "httpRoutes", "HTTPRoute", r.HTTPRoutes)
+	addList(out, "grpcRoutes", "GRPCRoute", r.GRPCRoutes)
+	addList(out, "tlsRoutes", "TLSRoute", r.TLSRoutes)
+	addList(out, "tcpRoutes", "TCPRoute", r.TCPRoutes)
+	addList(out, "udpRoutes", "UDPRoute", r.UDPRoutes)
+	addList(out, "listenerSets", "ListenerSet", r.ListenerSets)
+	addList(out, "backendTLSPolicies", "BackendTLSPolicy", r.BackendTLSPolicies)
 	addList(out, "envoyPatchPolicies", egv1a1.KindEnvoyPatchPolicy, pr.EnvoyPatchPolicies)
 	addList(out, "envoyExtensionPolicies", egv1a1.KindEnvoyExtensionPolicy, r.EnvoyExtensionPolicies)
+	addList(out, "securityPolicies", egv1a1.KindSecurityPolicy, r.SecurityPolicies)
 }
 
 // addList adds objects under key, with apiVersion and kind, when there are any.

@@ -105,3 +105,81 @@ func (e *env) do(host, path string) (*http.Response, error) {
 	req.Host = host
 	return e.client.Do(req)
 }
+
+// badListenerPatch adds a filter the built-in proxy does not know to the
+// listener, which the proxy therefore rejects (NACK).
+const badListenerPatch = `apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyPatchPolicy
+metadata:
+  name: bad-listener
+  namespace: default
+spec:
+  targetRef: {group: gateway.networking.k8s.io, kind: Gateway, name: eg}
+  type: JSONPatch
+  jsonPatches:
+    - type: "type.googleapis.com/envoy.config.listener.v3.Listener"
+      name: default/eg/http
+      operation:
+        op: add
+        path: "/default_filter_chain/filters/0/typed_config/http_filters/0"
+        value:
+          name: envoy.filters.http.mystery
+          typed_config:
+            "@type": type.googleapis.com/google.protobuf.Struct
+            value: {}
+`
+
+// A NACK is laid at the door of the policy that changed the rejected
+// resource: the bad listener patch turns Programmed=False, the guide's
+// route patch applied beside it stays Programmed, and the last good
+// configuration keeps serving.
+func TestNACKBlamesOnlyThePolicyThatCausedIt(t *testing.T) {
+	bp := backend(t, "one")
+	gw := freePort(t)
+	attempts, err := os.ReadFile(filepath.Join("..", "..", "examples", "patch-policy", "policies", "include-attempts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &egv1a1.EnvoyGateway{}
+	cfg.ExtensionAPIs = &egv1a1.ExtensionAPISettings{EnableEnvoyPatchPolicy: true}
+	e := startWith(t, cfg, map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}), "route.yaml": routeYAML("backend", bp),
+		"include-attempts.yaml": string(attempts),
+	}, gw)
+	e.eventually("the route patch is served", func() bool {
+		return e.response("www.example.com", "/").Header.Get("x-envoy-attempt-count") == "1"
+	})
+	writeFile(t, filepath.Join(e.dir, "bad.yaml"), badListenerPatch)
+	e.eventually("the bad policy Programmed=False", func() bool {
+		return e.patchProgrammed("bad-listener")["status"] == "False"
+	})
+	if c := e.patchProgrammed("include-attempts"); c["status"] != "True" {
+		t.Fatalf("the unrelated policy was blamed for the NACK: %v", c)
+	}
+	if c := e.patchProgrammed("bad-listener"); !strings.Contains(fmt.Sprint(c["message"]), "mystery") {
+		t.Errorf("the bad policy's condition lacks the proxy's reason: %v", c)
+	}
+	if got := e.response("www.example.com", "/").Header.Get("x-envoy-attempt-count"); got != "1" {
+		t.Fatalf("the last good configuration must keep serving: x-envoy-attempt-count %q", got)
+	}
+}
+
+// patchProgrammed is the Programmed condition of an EnvoyPatchPolicy in
+// /status.
+func (e *env) patchProgrammed(name string) map[string]any {
+	e.t.Helper()
+	for _, o := range e.statusList().Items {
+		if o.Kind != egv1a1.KindEnvoyPatchPolicy || o.Metadata["name"] != name {
+			continue
+		}
+		ancestors, _ := o.Status["ancestors"].([]any)
+		for _, a := range ancestors {
+			for _, c := range a.(map[string]any)["conditions"].([]any) {
+				if m := c.(map[string]any); m["type"] == "Programmed" {
+					return m
+				}
+			}
+		}
+	}
+	return nil
+}

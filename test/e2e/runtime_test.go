@@ -235,15 +235,21 @@ type condition struct {
 	Type, Status, Reason, Message string
 }
 
-// programmed is the Gateway's Programmed condition from /status.
-func (e *env) programmed() condition {
+// statusList is /status, decoded.
+func (e *env) statusList() runner.StatusList {
 	e.t.Helper()
 	_, b := e.admin("/status")
 	var l runner.StatusList
 	if err := json.Unmarshal(b, &l); err != nil {
 		e.t.Fatalf("/status: %v", err)
 	}
-	for _, o := range l.Items {
+	return l
+}
+
+// programmed is the Gateway's Programmed condition from /status.
+func (e *env) programmed() condition {
+	e.t.Helper()
+	for _, o := range e.statusList().Items {
 		if o.Kind != "Gateway" {
 			continue
 		}

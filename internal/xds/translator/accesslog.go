@@ -56,6 +56,9 @@ func accessLogs(al *ir.AccessLog, listenerLevel bool) []*accesslogv3.AccessLog {
 	}
 	var out []*accesslogv3.AccessLog
 	for _, j := range al.JSON {
+		if !logsAt(j.LogType, listenerLevel) {
+			continue
+		}
 		fields := maps.Clone(defaultJSONFields)
 		if len(j.JSON) > 0 {
 			fields = j.JSON
@@ -69,6 +72,9 @@ func accessLogs(al *ir.AccessLog, listenerLevel bool) []*accesslogv3.AccessLog {
 		}, listenerLevel))
 	}
 	for _, t := range al.Text {
+		if !logsAt(t.LogType, listenerLevel) {
+			continue
+		}
 		format := defaultTextFormat
 		if t.Format != nil {
 			format = *t.Format
@@ -80,6 +86,15 @@ func accessLogs(al *ir.AccessLog, listenerLevel bool) []*accesslogv3.AccessLog {
 		}, listenerLevel))
 	}
 	return out
+}
+
+// logsAt reports whether a log of the given type (Listener, Route, or unset
+// for both) belongs at the listener level or in the HTTP connection manager.
+func logsAt(logType *string, listenerLevel bool) bool {
+	if logType == nil {
+		return true
+	}
+	return (*logType == "Listener") == listenerLevel
 }
 
 func fileAccessLog(path string, f *corev3.SubstitutionFormatString, listenerLevel bool) *accesslogv3.AccessLog {

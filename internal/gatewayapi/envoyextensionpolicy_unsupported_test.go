@@ -1,0 +1,53 @@
+package gatewayapi
+
+import (
+	"strings"
+	"testing"
+)
+
+func eepYAML(name, targets, body string) string {
+	return "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyExtensionPolicy\nmetadata: {name: " + name +
+		", namespace: default}\nspec:\n" + targets + body
+}
+
+const wasmEntry = "  wasm:\n  - name: w\n    rootID: my_root_id\n    code: {type: HTTP, http: {url: 'https://example.com/plugin.wasm'}}\n"
+
+// Wasm, ext_proc and dynamic modules are not run yet: the policy is
+// Accepted=False naming the field, and its routes answer 500 unless every
+// entry has failOpen (Envoy Gateway's rule for entries that cannot be
+// built), in which case the Lua of the same policy still applies. Other
+// routes are untouched.
+func TestExtensionPolicyUnsupportedParts(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want500    bool
+		field      string
+	}{
+		{"wasm", wasmEntry, true, "spec.wasm"},
+		{"wasm-failopen", "  wasm:\n  - name: w\n    failOpen: true\n    code: {type: HTTP, http: {url: 'https://example.com/p.wasm'}}\n  lua:\n" + inlineLua(scriptFOO), false, "spec.wasm"},
+		{"wasm-one-not-failopen", "  wasm:\n  - {name: a, failOpen: true, code: {type: HTTP, http: {url: 'https://x/a.wasm'}}}\n  - {name: b, code: {type: HTTP, http: {url: 'https://x/b.wasm'}}}\n", true, "spec.wasm"},
+		{"extproc", "  extProc:\n  - backendRefs: [{name: backend, port: 3000}]\n", true, "spec.extProc"},
+		{"extproc-failopen", "  extProc:\n  - backendRefs: [{name: backend, port: 3000}]\n    failOpen: true\n", false, "spec.extProc"},
+		{"dynamic-module", "  dynamicModule:\n  - {name: m, failOpen: true}\n", true, "spec.dynamicModule"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := luaTranslate(t, eepYAML("p", routeTarget("backend"), tc.body), Options{})
+			c := accepted(t, r, "p")
+			if c.Status != "False" || c.Reason != ReasonUnsupportedField || !strings.Contains(c.Message, tc.field+" is not supported by Portico yet") {
+				t.Fatalf("condition %+v", c)
+			}
+			rs := irRoutes(r)
+			got500 := rs[backendRoute].DirectResponse != nil && rs[backendRoute].DirectResponse.StatusCode == 500
+			if got500 != tc.want500 {
+				t.Fatalf("backend route answers 500: %v, want %v (%+v)", got500, tc.want500, rs[backendRoute])
+			}
+			if !tc.want500 && strings.Contains(tc.body, "lua:") && luaNames(rs[backendRoute]) == "" {
+				t.Errorf("failOpen: the policy's Lua must still apply")
+			}
+			if rs[otherRoute].DirectResponse != nil {
+				t.Errorf("a route the policy does not target must keep serving")
+			}
+		})
+	}
+}

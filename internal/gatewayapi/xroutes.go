@@ -1,0 +1,132 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Kinds Portico loads but does not translate yet (GRPCRoute, TCPRoute,
+// TLSRoute, UDPRoute, ListenerSet) still get a status, so that nothing a
+// user wrote vanishes: Accepted=False with reason UnsupportedKind, per
+// parentRef for routes. The support ledger lists them.
+
+const kindListenerSet = "ListenerSet"
+
+// processUnsupportedRoutes gives each route of an untranslated kind one
+// parent status per parentRef that names a Gateway of ours (or a
+// ListenerSet, which no kind can attach to yet).
+func (t *translation) processUnsupportedRoutes() {
+	for _, in := range t.in.GRPCRoutes {
+		r := in.DeepCopy()
+		if r.Status.Parents = t.unsupportedRouteParents("GRPCRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
+			t.result.GRPCRoutes = append(t.result.GRPCRoutes, r)
+		}
+	}
+	for _, in := range t.in.TCPRoutes {
+		r := in.DeepCopy()
+		if r.Status.Parents = t.unsupportedRouteParents("TCPRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
+			t.result.TCPRoutes = append(t.result.TCPRoutes, r)
+		}
+	}
+	for _, in := range t.in.TLSRoutes {
+		r := in.DeepCopy()
+		if r.Status.Parents = t.unsupportedRouteParents("TLSRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
+			t.result.TLSRoutes = append(t.result.TLSRoutes, r)
+		}
+	}
+	for _, in := range t.in.UDPRoutes {
+		r := in.DeepCopy()
+		if r.Status.Parents = t.unsupportedRouteParents("UDPRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
+			t.result.UDPRoutes = append(t.result.UDPRoutes, r)
+		}
+	}
+}
+
+func (t *translation) unsupportedRouteParents(kind, ns string, gen int64, refs []gwapiv1.ParentReference) []gwapiv1.RouteParentStatus {
+	var out []gwapiv1.RouteParentStatus
+	for _, pref := range refs {
+		ref := defaultParentRef(pref, ns)
+		if !t.parentIsOurs(ref) {
+			continue
+		}
+		out = append(out, gwapiv1.RouteParentStatus{
+			ParentRef:      statusParentRef(pref),
+			ControllerName: gwapiv1.GatewayController(t.opts.ControllerName),
+			Conditions: []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False",
+				ReasonUnsupportedKind, kindMessage(kind, "the route is not served"), gen)},
+		})
+	}
+	return out
+}
+
+// parentIsOurs reports whether a (defaulted) parentRef names a Gateway of
+// ours, a Gateway that does not exist (standalone, Portico is the only
+// controller), or a ListenerSet whose Gateway is one of those.
+func (t *translation) parentIsOurs(ref gwapiv1.ParentReference) bool {
+	if string(*ref.Group) != gwapiv1.GroupName {
+		return false
+	}
+	switch string(*ref.Kind) {
+	case kindGateway:
+		return t.gatewayIsOurs(string(*ref.Namespace), string(ref.Name))
+	case kindListenerSet:
+		for _, ls := range t.in.ListenerSets {
+			if ls.Namespace == string(*ref.Namespace) && ls.Name == string(ref.Name) {
+				gns, gname := listenerSetParent(ls)
+				return t.gatewayIsOurs(gns, gname)
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (t *translation) gatewayIsOurs(ns, name string) bool {
+	return t.gatewayContext(ns, name) != nil || t.index.gateways[key(ns, name)] == nil
+}
+
+func listenerSetParent(ls *gwapiv1.ListenerSet) (string, string) {
+	ns := ls.Namespace
+	if ls.Spec.ParentRef.Namespace != nil && *ls.Spec.ParentRef.Namespace != "" {
+		ns = string(*ls.Spec.ParentRef.Namespace)
+	}
+	return ns, string(ls.Spec.ParentRef.Name)
+}
+
+// processListenerSets reports every ListenerSet of one of our Gateways as
+// not supported, with each of its listeners.
+func (t *translation) processListenerSets() {
+	sets := append([]*gwapiv1.ListenerSet(nil), t.in.ListenerSets...)
+	sort.SliceStable(sets, func(i, j int) bool {
+		return key(sets[i].Namespace, sets[i].Name) < key(sets[j].Namespace, sets[j].Name)
+	})
+	for _, in := range sets {
+		gns, gname := listenerSetParent(in)
+		if !t.gatewayIsOurs(gns, gname) {
+			continue
+		}
+		ls := in.DeepCopy()
+		gen := ls.Generation
+		msg := kindMessage(kindListenerSet, "its listeners are not served and no route can attach to it")
+		ls.Status.Conditions = []metav1.Condition{
+			newCondition("Accepted", "False", ReasonUnsupportedKind, msg, gen),
+			newCondition("Programmed", "False", ReasonUnsupportedKind, msg, gen),
+		}
+		ls.Status.Listeners = nil
+		for _, l := range ls.Spec.Listeners {
+			ls.Status.Listeners = append(ls.Status.Listeners, gwapiv1.ListenerEntryStatus{
+				Name:           l.Name,
+				SupportedKinds: []gwapiv1.RouteGroupKind{},
+				Conditions: []metav1.Condition{
+					newCondition("Accepted", "False", ReasonUnsupportedKind,
+						fmt.Sprintf("Listener %s is not served: ListenerSet is not supported by Portico yet.", l.Name), gen),
+					newCondition("Programmed", "False", ReasonUnsupportedKind, "ListenerSet is not supported by Portico yet.", gen),
+				},
+			})
+		}
+		t.result.ListenerSets = append(t.result.ListenerSets, ls)
+	}
+}

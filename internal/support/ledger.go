@@ -1,0 +1,173 @@
+package support
+
+// Ledger is the one table of what Portico does with each field of each kind it
+// loads. An entry covers its field and everything under it, except where a
+// longer entry says otherwise. A Supported entry covers at most
+// maxSupportedFields schema fields: larger structures are listed field by field,
+// so that a field added to them by a new CRD version is noticed.
+//
+// To support a field, implement it and change its row to yes(...); the
+// condition it produced goes away by itself (translators ask Findings).
+var Ledger = []Entry{
+	// gateway.networking.k8s.io
+	yes("GatewayClass", "spec.controllerName", ""),
+	yes("GatewayClass", "spec.description", "informational"),
+	yes("GatewayClass", "spec.parametersRef", "an EnvoyProxy"),
+
+	yes("Gateway", "spec.gatewayClassName", ""),
+	noEffect("Gateway", "spec.addresses", "listeners bind this host's addresses (portico run --listener-address)"),
+	notYet("Gateway", "spec.allowedListeners", GatewayNoted, "ListenerSets are not translated yet"),
+	notYet("Gateway", "spec.defaultScope", GatewayNoted, "default Gateways", `"None"`),
+	noEffect("Gateway", "spec.infrastructure.annotations", "labels of Kubernetes resources"),
+	noEffect("Gateway", "spec.infrastructure.labels", "labels of Kubernetes resources"),
+	yes("Gateway", "spec.infrastructure", ""),
+	yes("Gateway", "spec.infrastructure.parametersRef", "an EnvoyProxy in the Gateway's namespace; it replaces the GatewayClass's"),
+	yes("Gateway", "spec.listeners", ""),
+	yes("Gateway", "spec.listeners[].name", ""),
+	yes("Gateway", "spec.listeners[].hostname", ""),
+	yes("Gateway", "spec.listeners[].port", "ports below 1024 are served on port+10000, as Envoy Gateway does"),
+	yes("Gateway", "spec.listeners[].protocol", "HTTP and HTTPS; TCP, UDP and TLS listeners are Accepted=False (UnsupportedProtocol)"),
+	yes("Gateway", "spec.listeners[].allowedRoutes", "HTTPRoute only"),
+	yes("Gateway", "spec.listeners[].allowedRoutes.namespaces", ""),
+	yes("Gateway", "spec.listeners[].tls", ""),
+	yes("Gateway", "spec.listeners[].tls.certificateRefs", "Secrets"),
+	yes("Gateway", "spec.listeners[].tls.mode", "Terminate"),
+	notYet("Gateway", "spec.listeners[].tls.options", ListenerRejected, ""),
+	yes("Gateway", "spec.tls", ""),
+	notYet("Gateway", "spec.tls.backend", GatewayNoted, "no client certificate is presented to backends"),
+	notYet("Gateway", "spec.tls.frontend", ListenerRejected, "client certificate validation; fails closed on the HTTPS listeners"),
+
+	yes("HTTPRoute", "spec.hostnames", ""),
+	yes("HTTPRoute", "spec.parentRefs", "Gateways; a ListenerSet parent is Accepted=False (UnsupportedKind)"),
+	notYet("HTTPRoute", "spec.useDefaultGateways", RouteNoted, "default Gateways: the route attaches through parentRefs only", `"None"`),
+	yes("HTTPRoute", "spec.rules", ""),
+	yes("HTTPRoute", "spec.rules[].name", ""),
+	yes("HTTPRoute", "spec.rules[].matches", ""),
+	yes("HTTPRoute", "spec.rules[].filters", ""),
+	yes("HTTPRoute", "spec.rules[].filters[].type", "a type not listed as supported below makes the rule answer 500"),
+	yes("HTTPRoute", "spec.rules[].filters[].requestHeaderModifier", ""),
+	yes("HTTPRoute", "spec.rules[].filters[].responseHeaderModifier", ""),
+	yes("HTTPRoute", "spec.rules[].filters[].requestMirror", ""),
+	yes("HTTPRoute", "spec.rules[].filters[].requestRedirect", ""),
+	yes("HTTPRoute", "spec.rules[].filters[].urlRewrite", ""),
+	yes("HTTPRoute", "spec.rules[].filters[].extensionRef", "kinds of a configured extension server"),
+	notYet("HTTPRoute", "spec.rules[].filters[].cors", RuleFails, ""),
+	notYet("HTTPRoute", "spec.rules[].filters[].externalAuth", RuleFails, "a security control: the rule fails closed"),
+	yes("HTTPRoute", "spec.rules[].backendRefs", "Services and Backends"),
+	notYet("HTTPRoute", "spec.rules[].backendRefs[].filters", RuleFails, ""),
+	yes("HTTPRoute", "spec.rules[].timeouts", ""),
+	yes("HTTPRoute", "spec.rules[].retry", ""),
+	notYet("HTTPRoute", "spec.rules[].sessionPersistence", RuleFails, ""),
+
+	yes("ReferenceGrant", "spec.from", ""),
+	yes("ReferenceGrant", "spec.to", ""),
+
+	notYet("GRPCRoute", "spec", KindRejected, ""),
+	notYet("TCPRoute", "spec", KindRejected, ""),
+	notYet("TLSRoute", "spec", KindRejected, ""),
+	notYet("UDPRoute", "spec", KindRejected, ""),
+	notYet("ListenerSet", "spec", KindRejected, "its listeners and the routes attached to it too"),
+	notYet("BackendTLSPolicy", "spec", KindRejected, "fails closed: routes to the Services and Backends it targets answer 500 rather than use plaintext"),
+
+	// gateway.envoyproxy.io
+	yes("Backend", "spec.type", "Endpoints"),
+	notYet("Backend", "spec.type", BackendRejected, "", "").withValue("DynamicResolver"),
+	yes("Backend", "spec.endpoints", ""),
+	yes("Backend", "spec.endpoints[].ip", ""),
+	yes("Backend", "spec.endpoints[].fqdn", ""),
+	yes("Backend", "spec.endpoints[].unix", "for external services; a route backendRef cannot use it"),
+	notYet("Backend", "spec.endpoints[].hostname", BackendRejected, ""),
+	noEffect("Backend", "spec.endpoints[].zone", "zone-aware routing needs Kubernetes topology"),
+	yes("Backend", "spec.appProtocols", "gateway.envoyproxy.io/h2c"),
+	notYet("Backend", "spec.fallback", BackendRejected, ""),
+	notYet("Backend", "spec.tls", BackendRejected, "a security control: fails closed"),
+
+	yes("EnvoyExtensionPolicy", "spec.targetRef", ""),
+	yes("EnvoyExtensionPolicy", "spec.targetRefs", ""),
+	yes("EnvoyExtensionPolicy", "spec.targetSelectors", ""),
+	yes("EnvoyExtensionPolicy", "spec.lua", ""),
+	notYet("EnvoyExtensionPolicy", "spec.wasm", FailClosedUnlessFailOpen, ""),
+	notYet("EnvoyExtensionPolicy", "spec.extProc", FailClosedUnlessFailOpen, ""),
+	notYet("EnvoyExtensionPolicy", "spec.dynamicModule", FailClosed, ""),
+
+	yes("EnvoyPatchPolicy", "spec.type", "JSONPatch"),
+	yes("EnvoyPatchPolicy", "spec.priority", ""),
+	yes("EnvoyPatchPolicy", "spec.targetRef", "a Gateway, or a GatewayClass whose gateways are merged"),
+	yes("EnvoyPatchPolicy", "spec.jsonPatches", ""),
+
+	notYet("EnvoyProxy", "spec.backendTLS", PolicyRejected, ""),
+	notYet("EnvoyProxy", "spec.bootstrap", PolicyRejected, "validated with Envoy Gateway's rules (an invalid one makes its users InvalidParameters); a valid one is not applied yet"),
+	notYet("EnvoyProxy", "spec.concurrency", PolicyRejected, ""),
+	notYet("EnvoyProxy", "spec.dynamicModules", PolicyRejected, ""),
+	notYet("EnvoyProxy", "spec.extraArgs", PolicyRejected, "command line arguments of an Envoy process"),
+	yes("EnvoyProxy", "spec.filterOrder", ""),
+	notYet("EnvoyProxy", "spec.geoIP", PolicyRejected, ""),
+	notYet("EnvoyProxy", "spec.ipFamily", PolicyRejected, ""),
+	noEffect("EnvoyProxy", "spec.logging", "the built-in proxy logs with portico", `{"level":{"default":"warn"}}`),
+	yes("EnvoyProxy", "spec.lua", ""),
+	yes("EnvoyProxy", "spec.luaValidation", ""),
+	yes("EnvoyProxy", "spec.mergeGateways", ""),
+	notYet("EnvoyProxy", "spec.mergeType", PolicyRejected, "a Gateway's EnvoyProxy replaces the GatewayClass's"),
+	yes("EnvoyProxy", "spec.preserveRouteOrder", ""),
+	yes("EnvoyProxy", "spec.provider", ""),
+	noEffect("EnvoyProxy", "spec.provider.type", "proxies run on this host"),
+	noEffect("EnvoyProxy", "spec.provider.host", "the built-in proxy is used unless --data-plane envoy"),
+	noEffect("EnvoyProxy", "spec.provider.kubernetes", "Kubernetes resources of the proxy"),
+	notYet("EnvoyProxy", "spec.routingType", PolicyRejected, ""),
+	notYet("EnvoyProxy", "spec.shutdown", PolicyRejected, ""),
+	yes("EnvoyProxy", "spec.telemetry", ""),
+	yes("EnvoyProxy", "spec.telemetry.accessLog", ""),
+	yes("EnvoyProxy", "spec.telemetry.accessLog.disable", ""),
+	yes("EnvoyProxy", "spec.telemetry.accessLog.settings", ""),
+	yes("EnvoyProxy", "spec.telemetry.accessLog.settings[].format", "Text and JSON"),
+	notYet("EnvoyProxy", "spec.telemetry.accessLog.settings[].matches", PolicyRejected, "CEL filters"),
+	yes("EnvoyProxy", "spec.telemetry.accessLog.settings[].sinks", ""),
+	yes("EnvoyProxy", "spec.telemetry.accessLog.settings[].sinks[].type", "File"),
+	yes("EnvoyProxy", "spec.telemetry.accessLog.settings[].sinks[].file", ""),
+	notYet("EnvoyProxy", "spec.telemetry.accessLog.settings[].sinks[].als", PolicyRejected, ""),
+	notYet("EnvoyProxy", "spec.telemetry.accessLog.settings[].sinks[].openTelemetry", PolicyRejected, ""),
+	yes("EnvoyProxy", "spec.telemetry.accessLog.settings[].type", "Listener or Route"),
+	notYet("EnvoyProxy", "spec.telemetry.metrics", PolicyRejected, ""),
+	notYet("EnvoyProxy", "spec.telemetry.tracing", PolicyRejected, ""),
+
+	yes("SecurityPolicy", "spec.targetRef", ""),
+	yes("SecurityPolicy", "spec.targetRefs", ""),
+	yes("SecurityPolicy", "spec.targetSelectors", ""),
+	notYet("SecurityPolicy", "spec.apiKeyAuth", FailClosed, ""),
+	notYet("SecurityPolicy", "spec.authorization", FailClosed, ""),
+	yes("SecurityPolicy", "spec.basicAuth", "htpasswd {SHA} users from a Secret"),
+	notYet("SecurityPolicy", "spec.cors", FailClosed, ""),
+	notYet("SecurityPolicy", "spec.extAuth", FailClosed, ""),
+	notYet("SecurityPolicy", "spec.jwt", FailClosed, ""),
+	notYet("SecurityPolicy", "spec.oidc", FailClosed, ""),
+}
+
+// maxSupportedFields bounds the schema fields one Supported entry may cover.
+const maxSupportedFields = 12
+
+func yes(kind, path, note string) Entry {
+	return Entry{Kind: kind, Path: path, State: Supported, Note: note}
+}
+
+// notYet is a field Portico does not implement; def is the JSON of a value
+// that means "unset" (optional).
+func notYet(kind, path string, effect Effect, note string, def ...string) Entry {
+	e := Entry{Kind: kind, Path: path, State: NotYet, Effect: effect, Note: note}
+	if len(def) > 0 {
+		e.Default = def[0]
+	}
+	return e
+}
+
+func noEffect(kind, path, note string, def ...string) Entry {
+	e := Entry{Kind: kind, Path: path, State: NoEffect, Note: note}
+	if len(def) > 0 {
+		e.Default = def[0]
+	}
+	return e
+}
+
+func (e Entry) withValue(v string) Entry {
+	e.Value = v
+	return e
+}
