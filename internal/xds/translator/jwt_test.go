@@ -1,0 +1,8 @@
+package translator
+
+func init() {
+	for _, c := range []string{"jwt-single-route-single-match", "jwt-optional", "jwt-multi-route-multi-provider",
+		"jwt-custom-extractor", "jwt-allow-missing-or-failed"} {
+		compatDifferences[c] = map[string]string{}
+	}
+}
