@@ -6,3 +6,9 @@ func init() {
 		compatDifferences[c] = map[string]string{}
 	}
 }
+
+func init() {
+	for _, c := range []string{"ext-auth", "ext-auth-body", "ext-auth-recomputation", "ext-auth-path-override"} {
+		compatDifferences[c] = map[string]string{}
+	}
+}
