@@ -57,9 +57,7 @@ func extAuthzListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ext auth %s: %v", n, err)
 		}
-		if err := addCluster(clusterSpec{name: dest.Name, settings: dest.Settings, metadata: dest.Metadata}, c.Sink); err != nil {
-			return nil, fmt.Errorf("ext auth %s: %v", n, err)
-		}
+		c.Sink.addClusterAfterRoutes(clusterSpec{name: dest.Name, settings: dest.Settings, metadata: dest.Metadata})
 		f, err := typedFilter(extAuthzInstanceName(e), cfg)
 		if err != nil {
 			return nil, err

@@ -61,7 +61,7 @@ func jwtListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 			cfg.RequirementMap[rc.reqName] = rc.requirement
 			for _, p := range r.Security.JWT.Providers {
 				if p.RemoteJWKS != nil {
-					if err := addJWKSCluster(p.RemoteJWKS, c.Sink); err != nil {
+					if err := queueJWKSCluster(p.RemoteJWKS, c.Sink); err != nil {
 						return nil, fmt.Errorf("route %s: provider %s: %v", r.Name, p.Name, err)
 					}
 				}
@@ -225,10 +225,11 @@ func jwksClusterName(r *ir.RemoteJWKS) (string, error) {
 	return strings.ReplaceAll(host, ".", "_") + "_" + strconv.Itoa(int(port)), nil
 }
 
-// addJWKSCluster adds the cluster a remote JWKS is fetched through.
-func addJWKSCluster(r *ir.RemoteJWKS, s *Sink) error {
+// queueJWKSCluster queues the cluster a remote JWKS is fetched through.
+func queueJWKSCluster(r *ir.RemoteJWKS, s *Sink) error {
 	if r.Destination != nil {
-		return addCluster(clusterSpec{name: r.Destination.Name, settings: r.Destination.Settings, metadata: r.Destination.Metadata}, s)
+		s.addClusterAfterRoutes(clusterSpec{name: r.Destination.Name, settings: r.Destination.Settings, metadata: r.Destination.Metadata})
+		return nil
 	}
 	host, port, tls, err := jwksURL(r.URI)
 	if err != nil {
@@ -245,7 +246,8 @@ func addJWKSCluster(r *ir.RemoteJWKS, s *Sink) error {
 	if tls {
 		spec.systemTLSSNI = host
 	}
-	return addCluster(spec, s)
+	s.addClusterAfterRoutes(spec)
+	return nil
 }
 
 // protoHash is the first 8 bytes of the SHA-256 of a message's
