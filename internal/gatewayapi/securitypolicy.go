@@ -134,12 +134,33 @@ func (t *translation) buildSecurityFeatures(st *spState) {
 		}
 		st.security.BasicAuth = ba
 	}
+	if p.Spec.CORS != nil {
+		c, err := cors(p.Spec.CORS)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("CORS: %v.", err))
+		}
+		st.security.CORS = c
+	}
 	if p.Spec.JWT != nil {
 		j, err := t.jwt(p)
 		if err != nil {
 			st.errs = append(st.errs, fmt.Sprintf("JWT: %v.", err))
 		}
 		st.security.JWT = j
+	}
+	if p.Spec.APIKeyAuth != nil {
+		a, err := t.apiKeyAuth(p)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("APIKeyAuth: %v.", err))
+		}
+		st.security.APIKeyAuth = a
+	}
+	if p.Spec.Authorization != nil {
+		a, err := authorization(p)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("Authorization: %v.", err))
+		}
+		st.security.Authorization = a
 	}
 	if p.Spec.ExtAuth != nil {
 		e, err := t.extAuth(p)

@@ -1,5 +1,10 @@
 package ir
 
+import (
+	"encoding/json"
+	"strings"
+)
+
 // Security features of a route, in Envoy Gateway's IR JSON names, so that
 // its xDS translator test inputs run against Portico's translator.
 
@@ -26,6 +31,19 @@ type JWTProvider struct {
 	RecomputeRoute *bool           `json:"recomputeRoute,omitempty"`
 	ExtractFrom    *JWTExtractor   `json:"extractFrom,omitempty"`
 }
+
+// MarshalJSON redacts a local JWKS that holds symmetric (HMAC) keys:
+// those are secrets, unlike public keys, and IR dumps end up in logs.
+func (p JWTProvider) MarshalJSON() ([]byte, error) {
+	type plain JWTProvider
+	q := plain(p)
+	if q.LocalJWKS != nil && strings.Contains(strings.ReplaceAll(*q.LocalJWKS, " ", ""), `"kty":"oct"`) {
+		q.LocalJWKS = ptrString("[redacted: holds symmetric keys]")
+	}
+	return json.Marshal(q)
+}
+
+func ptrString(s string) *string { return &s }
 
 // RemoteJWKS is where a provider's keys are fetched from.
 type RemoteJWKS struct {
@@ -118,6 +136,21 @@ type APIKeyAuth struct {
 	ExtractFrom           []*ExtractFrom    `json:"extractFrom"`
 	ForwardClientIDHeader *string           `json:"forwardClientIDHeader,omitempty"`
 	Sanitize              *bool             `json:"sanitize,omitempty"`
+}
+
+// MarshalJSON prints the keys redacted: IR dumps end up in logs and bug
+// reports.
+func (a APIKeyAuth) MarshalJSON() ([]byte, error) {
+	type plain APIKeyAuth
+	p := plain(a)
+	if len(p.Credentials) > 0 {
+		red := make(map[string][]byte, len(p.Credentials))
+		for k := range p.Credentials {
+			red[k] = []byte("[redacted]")
+		}
+		p.Credentials = red
+	}
+	return json.Marshal(p)
 }
 
 // ExtractFrom lists where an API key is looked for.
