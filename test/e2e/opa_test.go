@@ -10,6 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/examples/opa-ext-authz/authz"
@@ -181,4 +185,36 @@ func TestOPAWithoutFilterOrder(t *testing.T) {
 	if got := e.bearer("www.example.com", allowedToken); got != http.StatusForbidden {
 		t.Errorf("without filterOrder: %d, want 403", got)
 	}
+}
+
+// slowAuthorizer is an authorizer (the example's, allowing everything)
+// that answers each check after delay.
+func slowAuthorizer(t *testing.T, sock string, delay time.Duration) {
+	t.Helper()
+	srv, err := authz.New(context.Background(), authz.Config{Modules: map[string]string{"p.rego": "package envoy.authz\ndefault allow := true\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := authz.Listen("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(g, slowCheck{srv, delay})
+	go func() { _ = g.Serve(l) }()
+	t.Cleanup(g.Stop)
+}
+
+type slowCheck struct {
+	*authz.Server
+	delay time.Duration
+}
+
+func (s slowCheck) Check(ctx context.Context, r *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Server.Check(ctx, r)
 }
