@@ -38,6 +38,7 @@ type remoteJWKS struct {
 	expires   time.Time
 	failedAt  time.Time
 	inflight  *fetchCall
+	gen       uint64 // incremented with every new key set
 
 	fetches atomic.Int64 // fetches started, for tests and benchmarks
 }
@@ -46,6 +47,15 @@ type fetchCall struct {
 	done chan struct{}
 	keys keySet
 	err  error
+}
+
+// generation is the current key set's generation, and whether it is
+// still fresh (a cached token is trusted only while the set that verified
+// it is in force).
+func (r *remoteJWKS) generation() (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen, r.keys != nil && r.now().Before(r.expires)
 }
 
 // keysFor returns the keys to verify t with: the cached set while it is
@@ -101,6 +111,7 @@ func (r *remoteJWKS) fetch(c *fetchCall, ups filters.Upstreams) {
 		}
 	} else {
 		r.keys, r.fetchedAt, r.expires, r.failedAt = ks, now, now.Add(r.cacheDuration), time.Time{}
+		r.gen++
 	}
 	c.keys, c.err = ks, err
 	r.inflight = nil

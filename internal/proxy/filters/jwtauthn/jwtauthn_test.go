@@ -404,3 +404,33 @@ func TestJWKSCacheAndRotation(t *testing.T) {
 		t.Fatal("expired cache was not refreshed")
 	}
 }
+
+// A verified token is cached, but its time and audience are checked on
+// every request, and a new key set invalidates it.
+func TestTokenCacheStillChecksTime(t *testing.T) {
+	k := jwttest.NewKey("k1", "RS256")
+	srv := newJWKSServer(t, jwttest.JWKS(k))
+	clk := &clock{t: now}
+	f := mustCompile(t, config(remoteProvider(srv.URL), nil), clk.now)
+	tok := k.Sign(claims(map[string]any{"exp": now.Unix() + 100}))
+	for range 3 {
+		if res := run(f, get(tok), srv.URL); res.Code != 200 {
+			t.Fatalf("%d %s", res.Code, res.Body)
+		}
+	}
+	clk.add(200 * time.Second)
+	if res := run(f, get(tok), srv.URL); res.Code != 401 || Status(res.Body) != StatusExpired {
+		t.Fatalf("cached token after exp: %d %s", res.Code, res.Body)
+	}
+	// The key is withdrawn: once the cached set expires and is fetched
+	// again, a token cached under the old set no longer passes.
+	tok2 := k.Sign(claims(map[string]any{"exp": now.Unix() + 10000}))
+	if res := run(f, get(tok2), srv.URL); res.Code != 200 {
+		t.Fatalf("%d %s", res.Code, res.Body)
+	}
+	srv.set(jwttest.JWKS(jwttest.NewKey("k2", "RS256")))
+	clk.add(301 * time.Second)
+	if res := run(f, get(tok2), srv.URL); res.Code != 401 {
+		t.Fatalf("token of a withdrawn key: %d %s", res.Code, res.Body)
+	}
+}

@@ -72,6 +72,9 @@ type token struct {
 	payload    map[string]any
 	payloadB64 string
 	signature  []byte
+	// metadata is the payload as the provider puts it in metadata, made
+	// once when the token verifies (cached tokens are shared).
+	metadata map[string]any
 }
 
 // parseToken decodes a compact JWT the way jwt_verify_lib does, reporting

@@ -28,6 +28,7 @@ type provider struct {
 	clockSkew       int64
 	local           keySet
 	remote          *remoteJWKS
+	cache           tokenCache
 }
 
 type claimHeader struct {
@@ -77,6 +78,45 @@ func (c *evalCtx) verify(p *provider, e extracted, audiences []string) Status {
 }
 
 func (c *evalCtx) check(p *provider, raw string, audiences []string) (*token, Status) {
+	var gen uint64
+	fresh := true
+	if p.remote != nil {
+		gen, fresh = p.remote.generation()
+	}
+	if fresh {
+		if t, ok := p.cache.get(raw, gen); ok {
+			return t, c.claimsAllowed(p, t, audiences)
+		}
+	}
+	t, st := c.verifyUncached(p, raw, audiences)
+	if st == StatusOK {
+		if p.payloadMetadata != "" {
+			t.metadata = p.normalized(t.payload)
+		}
+		if p.remote != nil {
+			gen, _ = p.remote.generation()
+		}
+		p.cache.put(raw, t, gen)
+	}
+	return t, st
+}
+
+// claimsAllowed are the checks a cached token still needs: time and
+// audiences (the issuer and signature do not change).
+func (c *evalCtx) claimsAllowed(p *provider, t *token, audiences []string) Status {
+	if st := t.checkTime(c.now, p.clockSkew); st != StatusOK {
+		return st
+	}
+	if audiences == nil {
+		audiences = p.audiences
+	}
+	if !t.audienceAllowed(audiences) {
+		return StatusAudienceNotAllowed
+	}
+	return StatusOK
+}
+
+func (c *evalCtx) verifyUncached(p *provider, raw string, audiences []string) (*token, Status) {
 	t, st := parseToken(raw)
 	if st != StatusOK {
 		return nil, st
@@ -84,14 +124,8 @@ func (c *evalCtx) check(p *provider, raw string, audiences []string) (*token, St
 	if p.issuer != "" && t.iss != p.issuer {
 		return nil, StatusUnknownIssuer
 	}
-	if st := t.checkTime(c.now, p.clockSkew); st != StatusOK {
+	if st := c.claimsAllowed(p, t, audiences); st != StatusOK {
 		return nil, st
-	}
-	if audiences == nil {
-		audiences = p.audiences
-	}
-	if !t.audienceAllowed(audiences) {
-		return nil, StatusAudienceNotAllowed
 	}
 	ks := p.local
 	if p.remote != nil {
@@ -125,7 +159,7 @@ func (c *evalCtx) applyOutputs(s *filters.Stream) {
 		}
 		if p.payloadMetadata != "" {
 			s.DynamicMetadata()[FilterName] = withEntry(s.LookupDynamicMetadata(FilterName),
-				p.payloadMetadata, p.normalized(v.t.payload))
+				p.payloadMetadata, v.t.metadata)
 		}
 		if p.payloadHeader != "" {
 			enc := base64.RawURLEncoding
