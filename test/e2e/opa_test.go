@@ -63,11 +63,11 @@ func opaAuthorizer(t *testing.T, sock, allowedIss string) (stop func()) {
 // opaScenario is the guide's YAML (examples/opa-ext-authz) with this
 // test's ports, backend, JWKS server and socket.
 func opaScenario(t *testing.T, gw, backendPort int, jwksURL, sock string, withOrder bool) map[string]string {
-	g := readExample(t, "opa-ext-authz", "gateway.yaml")
+	g := readExample(t, "opa-ext-authz", "manifests", "gateway.yaml")
 	g = strings.Replace(g, "port: 80\n", fmt.Sprintf("port: %d\n", gw), 1)
 	g = strings.Replace(g, "spec:\n  ports:", "spec:\n  clusterIP: 127.0.0.1\n  ports:", 1)
 	g = strings.ReplaceAll(g, "3000", fmt.Sprint(backendPort))
-	o := readExample(t, "opa-ext-authz", "opa.yaml")
+	o := readExample(t, "opa-ext-authz", "manifests", "opa.yaml")
 	o = strings.Replace(o, "http://127.0.0.1:8000/jwks.json", jwksURL, 1)
 	o = strings.Replace(o, "/tmp/portico-opa/opa.sock", sock, 1)
 	if !withOrder {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -172,10 +173,14 @@ func (s *Server) Health(w http.ResponseWriter, r *http.Request) {
 }
 
 // Listen opens the plugin's `addr`: "unix:///path" (a stale socket file
-// is removed first), "unix://@name" (abstract) or host:port.
+// is removed first; the folder is made, as the guide's shared volume
+// exists), "unix://@name" (abstract) or host:port.
 func Listen(addr string) (net.Listener, error) {
 	if p, ok := strings.CutPrefix(addr, "unix://"); ok {
 		if !strings.HasPrefix(p, "@") {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return nil, err
+			}
 			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 				return nil, err
 			}
