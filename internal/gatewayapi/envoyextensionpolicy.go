@@ -38,6 +38,7 @@ type eepState struct {
 	// disabled is set when the policy uses an API that is turned off.
 	disabled string
 	lua      *luaPolicy
+	wasm     *wasmPolicy
 	// unsupported names the parts Portico does not run yet; failClosed is
 	// set when one of them has no failOpen, so its routes answer 500.
 	unsupported []string
@@ -63,6 +64,9 @@ func (t *translation) processEnvoyExtensionPolicies() {
 			st.disabled = msgLuaDisabled
 		}
 		st.lua = t.buildLuaPolicy(p)
+		if st.disabled == "" {
+			st.wasm = t.buildWasmPolicy(p)
+		}
 		st.unsupported, st.failClosed = unsupportedExtensions(p)
 		st.att.claim(t.policyTargets(p.Namespace, p.Spec.PolicyTargetReferences), claims, st.disabled == "")
 	}
@@ -100,7 +104,7 @@ func unsupportedExtensions(p *egv1a1.EnvoyExtensionPolicy) ([]string, bool) {
 		switch {
 		case f.Entry.Effect != support.FailClosedUnlessFailOpen:
 			failClosed = true
-		case f.Entry.Path == "spec.wasm":
+		case strings.HasPrefix(f.Entry.Path, "spec.wasm"):
 			for _, w := range p.Spec.Wasm {
 				failClosed = failClosed || w.FailOpen == nil || !*w.FailOpen
 			}
@@ -123,12 +127,14 @@ func (t *translation) applyExtensionPolicy(st *eepState, anc *ancestorInfo, gc *
 		r.EnvoyExtensions = nil
 		return
 	}
-	if errs := t.applyLua(st, gc, r); len(errs) > 0 {
-		for _, e := range errs {
-			if !contains(anc.errs, e) {
-				anc.errs = append(anc.errs, e)
-			}
+	errs := t.applyLua(st, gc, r)
+	wasmFatal := applyWasm(st, r)
+	for _, e := range append(errs, st.wasm.errs()...) {
+		if !contains(anc.errs, e) {
+			anc.errs = append(anc.errs, e)
 		}
+	}
+	if len(errs) > 0 || wasmFatal {
 		// The route cannot run the filters it was given: answer 500 rather
 		// than forward without them.
 		r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
@@ -147,7 +153,7 @@ func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 	}
 	for _, a := range st.att.sortedAncestors() {
 		var cond metav1.Condition
-		errs := append(append([]string(nil), a.errs...), st.lua.errs(t, a.gc)...)
+		errs := append(append(append([]string(nil), a.errs...), st.lua.errs(t, a.gc)...), st.wasm.errs()...)
 		switch {
 		case st.disabled != "":
 			cond = accepted("False", egv1a1.PolicyReasonDisabled, st.disabled)
