@@ -85,42 +85,16 @@ func (t *translation) policyBackendSetting(kind, ns string, r egv1a1.BackendRef)
 // externalBackendSetting resolves a Backend for an external service:
 // unix endpoints are allowed here.
 func (t *translation) externalBackendSetting(ns, name string) (*ir.DestinationSetting, string, error) {
-	if !t.opts.EnableBackend {
-		return nil, "", fmt.Errorf("backend %s/%s cannot be used: the Backend API is disabled; set extensionApis.enableBackend in the EnvoyGateway configuration", ns, name)
+	b, _, err := t.lookupBackend(ns, name)
+	if err != nil {
+		return nil, "", err
 	}
-	info := t.backends[key(ns, name)]
-	if info == nil {
-		return nil, "", fmt.Errorf("backend %s/%s not found", ns, name)
-	}
-	if info.invalid != "" {
-		return nil, "", fmt.Errorf("backend %s/%s is invalid: %s", ns, name, strings.TrimSuffix(info.invalid, "."))
-	}
-	b := info.obj
-	st := &ir.DestinationSetting{Metadata: &ir.ResourceMetadata{Kind: egv1a1.KindBackend, Name: b.Name, Namespace: b.Namespace}}
+	eps, addrType, _ := backendEndpoints(b)
+	st := &ir.DestinationSetting{Endpoints: eps, AddressType: ptr(addrType),
+		Metadata: &ir.ResourceMetadata{Kind: egv1a1.KindBackend, Name: b.Name, Namespace: b.Namespace}}
 	authority := name + "." + ns
-	var ips, fqdns int
-	for _, ep := range b.Spec.Endpoints {
-		switch {
-		case ep.IP != nil:
-			ips++
-			st.Endpoints = append(st.Endpoints, &ir.DestinationEndpoint{Host: ep.IP.Address, Port: uint32(ep.IP.Port)})
-		case ep.FQDN != nil:
-			if fqdns == 0 && ips == 0 {
-				authority = ep.FQDN.Hostname + ":" + strconv.Itoa(int(ep.FQDN.Port))
-			}
-			fqdns++
-			st.Endpoints = append(st.Endpoints, &ir.DestinationEndpoint{Host: ep.FQDN.Hostname, Port: uint32(ep.FQDN.Port)})
-		case ep.Unix != nil:
-			st.Endpoints = append(st.Endpoints, &ir.DestinationEndpoint{Path: ptr(ep.Unix.Path)})
-		}
-	}
-	switch {
-	case ips > 0 && fqdns > 0:
-		st.AddressType = ptr("Mixed")
-	case fqdns > 0:
-		st.AddressType = ptr("FQDN")
-	default:
-		st.AddressType = ptr("IP")
+	if ep := b.Spec.Endpoints[0]; ep.FQDN != nil {
+		authority = ep.FQDN.Hostname + ":" + strconv.Itoa(int(ep.FQDN.Port))
 	}
 	return st, authority, nil
 }
