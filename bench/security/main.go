@@ -10,8 +10,9 @@
 //
 //	go run ./bench/security [-d 5s] [-c 16] [-rounds 3] [-burst 200]
 //
-// Everything runs in this process on 127.0.0.1 (the load generator too,
-// so it shares the machine's cores with the proxy).
+// Everything runs on 127.0.0.1: the proxy is a child process (as with
+// portico run); the load generator, backend, JWKS server and authorizer
+// run in this process and share the machine's cores with it.
 package main
 
 import (
@@ -32,12 +33,14 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/examples/opa-ext-authz/authz"
+	"github.com/portico-gw/portico/internal/cli"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/proxy/filters/jwtauthn/jwttest"
 	"github.com/portico-gw/portico/internal/runner"
 )
 
 func main() {
+	cli.RunChildProxy() // this binary is also the proxies the runner starts
 	dur := flag.Duration("d", 5*time.Second, "duration of one measurement")
 	conns := flag.Int("c", 16, "concurrent connections")
 	rounds := flag.Int("rounds", 3, "rounds of the three configurations")
@@ -63,6 +66,7 @@ func main() {
 	cfg := &egv1a1.EnvoyGateway{}
 	cfg.ExtensionAPIs = &egv1a1.ExtensionAPISettings{EnableBackend: true}
 	r, err := runner.New(runner.Options{Config: cfg, Paths: []string{cfgDir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
+		WasmAddress: "127.0.0.1:0", WasmCacheDir: filepath.Join(dir, "wasm"),
 		DataPlane: host.Builtin, ListenerAddress: "127.0.0.1", ProxyAccessLog: io.Discard,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(err)
@@ -78,6 +82,7 @@ func main() {
 
 	cases := []struct{ name, host, token string }{
 		{"plain route", "plain.example.com", ""},
+		{"plain route, same Authorization header", "plain.example.com", token},
 		{"jwt_authn", "jwt.example.com", token},
 		{"jwt_authn + ext_authz (unix socket, OPA)", "www.example.com", token},
 	}
