@@ -56,16 +56,26 @@ spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: %s}]
 %s`, name, name, body)
 	}
-	policy("cors", `  cors:
+	for _, p := range securityPartPolicies(jwks, deadJWKS) {
+		policy(p[0], p[1])
+	}
+	route("open")
+	return b.String()
+}
+
+// securityPartPolicies are the policies of securityParts, by route name.
+func securityPartPolicies(jwks, deadJWKS string) [][2]string {
+	return [][2]string{
+		{"cors", `  cors:
     allowOrigins: ["https://*.example.org"]
     allowMethods: [GET, POST]
     maxAge: 1m
-`)
-	policy("apikey", `  apiKeyAuth:
+`},
+		{"apikey", `  apiKeyAuth:
     credentialRefs: [{name: api-keys}]
     extractFrom: [{headers: [x-api-key]}]
-`)
-	policy("authz", fmt.Sprintf(`  jwt:
+`},
+		{"authz", fmt.Sprintf(`  jwt:
     optional: true
     providers:
       - name: example
@@ -82,19 +92,23 @@ spec:
         action: Allow
         principal:
           jwt: {provider: example, scopes: [read]}
-`, jwks))
-	policy("deadjwks", fmt.Sprintf(`  jwt:
+`, jwks)},
+		{"deadjwks", fmt.Sprintf(`  jwt:
     providers:
       - name: example
         remoteJWKS: {uri: "%s"}
-`, deadJWKS))
-	policy("slowauthz", `  extAuth:
+`, deadJWKS)},
+		{"slowauthz", `  extAuth:
     timeout: 200ms
     grpc:
       backendRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: slow-authz}]
-`)
-	route("open")
-	return b.String()
+`},
+		{"httpsjwks", fmt.Sprintf(`  jwt:
+    providers:
+      - name: example
+        remoteJWKS: {uri: "%s"}
+`, strings.Replace(deadJWKS, "http://", "https://", 1))},
+	}
 }
 
 // TestSecurityPolicyParts sends requests through the built-in proxy to a
@@ -129,6 +143,7 @@ func TestSecurityPolicyParts(t *testing.T) {
 		{"authorization: token without the scope", "authz", writer, nil, 403},
 		{"authorization: invalid token", "authz", reader + "x", nil, 401},
 		{"JWKS server down", "deadjwks", reader, nil, 401},
+		{"https JWKS server down", "httpsjwks", reader, nil, 401},
 		{"authorizer slower than the timeout", "slowauthz", "", nil, 403},
 		{"the route without a policy", "open", "", nil, 200},
 	}
