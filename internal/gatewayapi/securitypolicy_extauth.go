@@ -48,6 +48,11 @@ func (t *translation) extAuth(p *egv1a1.SecurityPolicy) (*ir.ExtAuth, error) {
 		}
 		out.StatusOnError = ptr(uint32(*e.StatusOnError))
 	}
+	exts, err := t.contextExtensions(p)
+	if err != nil {
+		return nil, err
+	}
+	out.ContextExtensions = exts
 	cluster := fmt.Sprintf("%s/%s/%s/extauth/0", securityPolicyIR, p.Namespace, p.Name)
 	if e.GRPC != nil {
 		dest, authority, err := t.policyBackend(egv1a1.KindSecurityPolicy, p.Namespace, cluster, "GRPC", &e.GRPC.BackendCluster)

@@ -118,6 +118,17 @@ type ContextExtension struct {
 	Value []byte `json:"value"`
 }
 
+// MarshalJSON redacts the value: it may come from a Secret, and IR dumps
+// end up in logs (the proxy's config dump redacts it too).
+func (c ContextExtension) MarshalJSON() ([]byte, error) {
+	type plain ContextExtension
+	p := plain(c)
+	if len(p.Value) > 0 {
+		p.Value = []byte("[redacted]")
+	}
+	return json.Marshal(p)
+}
+
 // CORS is a route's CORS policy.
 type CORS struct {
 	AllowOrigins     []*StringMatch `json:"allowOrigins,omitempty"`

@@ -160,7 +160,6 @@ var Ledger = []Entry{
 	yes("SecurityPolicy", "spec.extAuth.http.backendRef", "a Service or Backend"),
 	yes("SecurityPolicy", "spec.extAuth.http.backendRefs", "Services and Backends"),
 	notYet("SecurityPolicy", "spec.extAuth.http.backendSettings", FailClosed, ""),
-	notYet("SecurityPolicy", "spec.extAuth.contextExtensions", FailClosed, ""),
 	yes("SecurityPolicy", "spec.jwt", ""),
 	yes("SecurityPolicy", "spec.jwt.providers", ""),
 	yes("SecurityPolicy", "spec.jwt.providers[].remoteJWKS", "fetched through the proxy, cached, fetched again once when a token names an unknown key"),
