@@ -17,11 +17,6 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/filters"
 )
 
-// dynamicMetadataKey is where the stream's dynamic metadata lives in
-// filters.Stream.Metadata, shared by every Lua filter of the chain (and by
-// any other filter that wants to read what a script set).
-const dynamicMetadataKey = "envoy.dynamic_metadata"
-
 // reqStream is the per-request state both phases share. Stream info and
 // dynamic metadata are built on first use: most scripts touch neither, and
 // their maps were a measurable share of the filter's cost.
@@ -44,15 +39,7 @@ func (rs *reqStream) dynamicMetadata() map[string]map[string]any {
 	if rs.dynamic != nil {
 		return rs.dynamic
 	}
-	s := rs.s
-	if s.Metadata == nil {
-		s.Metadata = map[string]any{}
-	}
-	dm, _ := s.Metadata[dynamicMetadataKey].(map[string]map[string]any)
-	if dm == nil {
-		dm = map[string]map[string]any{}
-		s.Metadata[dynamicMetadataKey] = dm
-	}
+	dm := rs.s.DynamicMetadata()
 	rs.dynamic = dm
 	return dm
 }
