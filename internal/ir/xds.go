@@ -401,7 +401,12 @@ func (c TLSCertificate) MarshalJSON() ([]byte, error) {
 
 // SecurityFeatures are a route's authentication settings.
 type SecurityFeatures struct {
-	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
+	CORS          *CORS          `json:"cors,omitempty"`
+	JWT           *JWT           `json:"jwt,omitempty"`
+	BasicAuth     *BasicAuth     `json:"basicAuth,omitempty"`
+	APIKeyAuth    *APIKeyAuth    `json:"apiKeyAuth,omitempty"`
+	ExtAuth       *ExtAuth       `json:"extAuth,omitempty"`
+	Authorization *Authorization `json:"authorization,omitempty"`
 }
 
 // BasicAuth is HTTP Basic authentication against htpasswd users.

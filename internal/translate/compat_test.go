@@ -68,7 +68,7 @@ func init() {
 	}
 	compatCases["jwt-single-route-single-match-to-xds.bootstrap.yaml"] = compatCase{}
 	for _, t := range []string{"all.json", "all.yaml", "cluster.yaml", "listener.yaml", "route.yaml"} {
-		compatCases["jwt-single-route-single-match-to-xds."+t] = compatCase{skip: "SecurityPolicy JWT is not translated yet"}
+		compatCases["jwt-single-route-single-match-to-xds."+t] = compatCase{}
 	}
 	compatCases["jwt-single-route-single-match-to-xds.endpoint.yaml"] = compatCase{
 		skip: "printed by an older egctl (fleet key envoy-gateway-system-eg, cluster envoy-gateway-system-backend-rule-0-match-0-www.example.com)"}

@@ -6,8 +6,13 @@
 package all
 
 import (
+	_ "github.com/portico-gw/portico/internal/proxy/filters/apikeyauth"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/cors"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/extauthz"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/healthcheck"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/jwtauthn"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/rbac"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/wasm"
 )
