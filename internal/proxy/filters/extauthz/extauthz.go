@@ -28,6 +28,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -332,9 +333,9 @@ func (f *Filter) call(s *filters.Stream, pr *perRoute, body []byte) (*outcome, e
 	if pr != nil {
 		ext = pr.extensions
 	}
-	resp, err := grpcCall(ctx, f.upstreams(s), f.grpcCluster, f.grpcAuthority, f.grpcMetadata, f.timeout,
-		f.checkRequest(s, body, ext, f.now()))
-	if err != nil {
+	resp := &authv3.CheckResponse{}
+	if err := filters.GRPCCall(ctx, f.upstreams(s), f.grpcCluster, f.grpcAuthority, checkPath, f.grpcMetadata, f.timeout,
+		f.checkRequest(s, body, ext, f.now()), resp); err != nil {
 		return nil, err
 	}
 	return fromCheckResponse(resp), nil
