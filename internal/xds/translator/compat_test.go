@@ -176,3 +176,48 @@ func readYAMLList(t *testing.T, path string) []json.RawMessage {
 	}
 	return list
 }
+
+// compareRouteWithoutEmptyFilterConfig checks a corpus case's single route
+// configuration against ours after removing Envoy Gateway's empty
+// `config: {}` Any from each FilterConfig (Portico leaves it out, see
+// lua.go); wantRemoved is how many the corpus has.
+func compareRouteWithoutEmptyFilterConfig(t *testing.T, name string, wantRemoved int) {
+	t.Helper()
+	res, err := Translate(loadIR(t, filepath.Join("testdata/in", name+".yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raws := readYAMLList(t, filepath.Join("testdata/compat", name+".routes.yaml"))
+	if len(raws) != 1 || len(res.Routes) != 1 {
+		t.Fatalf("want 1 route config each, got %d and %d", len(raws), len(res.Routes))
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raws[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, vh := range doc["virtualHosts"].([]any) {
+		for _, r := range vh.(map[string]any)["routes"].([]any) {
+			pfc, _ := r.(map[string]any)["typedPerFilterConfig"].(map[string]any)
+			for _, v := range pfc {
+				m := v.(map[string]any)
+				if m["@type"] == "type.googleapis.com/envoy.config.route.v3.FilterConfig" {
+					delete(m, "config")
+					removed++
+				}
+			}
+		}
+	}
+	if removed != wantRemoved {
+		t.Fatalf("expected %d FilterConfig entries in the corpus, found %d", wantRemoved, removed)
+	}
+	b, _ := json.Marshal(doc)
+	want := &routev3.RouteConfiguration{}
+	if err := protojson.Unmarshal(b, want); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(res.Routes[0], want) {
+		got, _ := protojson.Marshal(res.Routes[0])
+		t.Fatalf("differs:\n got: %s\nwant: %s", got, b)
+	}
+}

@@ -1,15 +1,10 @@
 package translator
 
 import (
-	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/portico-gw/portico/internal/ir"
 )
@@ -25,45 +20,7 @@ func init() {
 
 // TestLuaCompatRoute: Envoy Gateway's expected route configuration, with
 // the empty config Any of each FilterConfig removed, is proto-equal to ours.
-func TestLuaCompatRoute(t *testing.T) {
-	res, err := Translate(loadIR(t, "testdata/in/lua.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raws := readYAMLList(t, filepath.Join("testdata/compat", "lua.routes.yaml"))
-	if len(raws) != 1 || len(res.Routes) != 1 {
-		t.Fatalf("want 1 route config each, got %d and %d", len(raws), len(res.Routes))
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raws[0], &doc); err != nil {
-		t.Fatal(err)
-	}
-	removed := 0
-	for _, vh := range doc["virtualHosts"].([]any) {
-		for _, r := range vh.(map[string]any)["routes"].([]any) {
-			pfc, _ := r.(map[string]any)["typedPerFilterConfig"].(map[string]any)
-			for _, v := range pfc {
-				m := v.(map[string]any)
-				if m["@type"] == "type.googleapis.com/envoy.config.route.v3.FilterConfig" {
-					delete(m, "config")
-					removed++
-				}
-			}
-		}
-	}
-	if removed != 2 {
-		t.Fatalf("expected 2 FilterConfig entries in the corpus, found %d", removed)
-	}
-	b, _ := json.Marshal(doc)
-	want := &routev3.RouteConfiguration{}
-	if err := protojson.Unmarshal(b, want); err != nil {
-		t.Fatal(err)
-	}
-	if !proto.Equal(res.Routes[0], want) {
-		got, _ := protojson.Marshal(res.Routes[0])
-		t.Fatalf("differs:\n got: %s\nwant: %s", got, b)
-	}
-}
+func TestLuaCompatRoute(t *testing.T) { compareRouteWithoutEmptyFilterConfig(t, "lua", 2) }
 
 // Lua instances rank 13+i (after basic_auth at 8); EnvoyProxy filterOrder
 // moves all of them together.
