@@ -132,7 +132,21 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		probs.ref(gwapiv1.RouteReasonInvalidKind, "Backend %s/%s is invalid: %s.", ns, br.Name, strings.TrimSuffix(info.invalid, "."))
 		return nil
 	}
-	b := info.obj
+	setting, unix := backendDestination(info.obj)
+	if unix {
+		// Envoy Gateway allows unix sockets for external services
+		// (ext_authz, ext_proc) only; a route backend must be TCP.
+		probs.ref(gwapiv1.RouteReasonUnsupportedValue,
+			"Backend %s/%s: unix domain socket endpoints are only supported for external services, not route backendRefs.", ns, br.Name)
+		return nil
+	}
+	return setting
+}
+
+// backendDestination is the destination setting of a valid Backend, and
+// whether it has unix socket endpoints (then every endpoint is one, or the
+// Backend mixes kinds: both are the caller's to refuse).
+func backendDestination(b *egv1a1.Backend) (*ir.DestinationSetting, bool) {
 	setting := &ir.DestinationSetting{
 		Protocol: "HTTP",
 		Metadata: &ir.ResourceMetadata{Kind: egv1a1.KindBackend, Name: b.Name, Namespace: b.Namespace},
@@ -142,7 +156,7 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 			setting.Protocol = "HTTP2"
 		}
 	}
-	var ips, fqdns int
+	var ips, fqdns, unix int
 	for _, ep := range b.Spec.Endpoints {
 		switch {
 		case ep.IP != nil:
@@ -152,11 +166,8 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 			fqdns++
 			setting.Endpoints = append(setting.Endpoints, &ir.DestinationEndpoint{Host: ep.FQDN.Hostname, Port: uint32(ep.FQDN.Port)})
 		case ep.Unix != nil:
-			// Envoy Gateway allows unix sockets for external services
-			// (ext_authz, ext_proc) only; a route backend must be TCP.
-			probs.ref(gwapiv1.RouteReasonUnsupportedValue,
-				"Backend %s/%s: unix domain socket endpoints are only supported for external services, not route backendRefs.", ns, br.Name)
-			return nil
+			unix++
+			setting.Endpoints = append(setting.Endpoints, &ir.DestinationEndpoint{Path: ptr(ep.Unix.Path)})
 		}
 	}
 	switch {
@@ -167,7 +178,7 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 	default:
 		setting.AddressType = ptr("IP")
 	}
-	return setting
+	return setting, unix > 0
 }
 
 // appProtocolH2C is Envoy Gateway's app protocol for cleartext HTTP/2.

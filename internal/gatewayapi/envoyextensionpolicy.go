@@ -38,6 +38,7 @@ type eepState struct {
 	// disabled is set when the policy uses an API that is turned off.
 	disabled string
 	lua      *luaPolicy
+	extProc  *extProcPolicy
 	// unsupported names the parts Portico does not run yet; failClosed is
 	// set when one of them has no failOpen, so its routes answer 500.
 	unsupported []string
@@ -63,6 +64,7 @@ func (t *translation) processEnvoyExtensionPolicies() {
 			st.disabled = msgLuaDisabled
 		}
 		st.lua = t.buildLuaPolicy(p)
+		st.extProc = t.buildExtProcPolicy(p)
 		st.unsupported, st.failClosed = unsupportedExtensions(p)
 		st.att.claim(t.policyTargets(p.Namespace, p.Spec.PolicyTargetReferences), claims, st.disabled == "")
 	}
@@ -98,6 +100,8 @@ func unsupportedExtensions(p *egv1a1.EnvoyExtensionPolicy) ([]string, bool) {
 	for _, f := range support.Select(support.Findings(egv1a1.KindEnvoyExtensionPolicy, p), support.NotYet) {
 		names = append(names, f.Path)
 		switch {
+		case f.Entry.Effect == support.PolicyRejected:
+			// Named in the status; the rest of the policy applies.
 		case f.Entry.Effect != support.FailClosedUnlessFailOpen:
 			failClosed = true
 		case f.Entry.Path == "spec.wasm":
@@ -119,6 +123,11 @@ func unsupportedExtensions(p *egv1a1.EnvoyExtensionPolicy) ([]string, bool) {
 // won it, or a 500 when they cannot be built.
 func (t *translation) applyExtensionPolicy(st *eepState, anc *ancestorInfo, gc *gatewayContext, r *ir.HTTPRoute) {
 	if st.failClosed {
+		r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
+		r.EnvoyExtensions = nil
+		return
+	}
+	if applyExtProc(st.extProc, r) {
 		r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
 		r.EnvoyExtensions = nil
 		return
@@ -148,6 +157,9 @@ func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 	for _, a := range st.att.sortedAncestors() {
 		var cond metav1.Condition
 		errs := append(append([]string(nil), a.errs...), st.lua.errs(t, a.gc)...)
+		if st.extProc != nil {
+			errs = append(errs, st.extProc.errs...)
+		}
 		switch {
 		case st.disabled != "":
 			cond = accepted("False", egv1a1.PolicyReasonDisabled, st.disabled)

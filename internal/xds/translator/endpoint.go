@@ -31,6 +31,9 @@ func loadAssignment(cluster string, settings []*ir.DestinationSetting) (*endpoin
 			LoadBalancingWeight: wrapUint32(w),
 			Metadata:            resourceMetadata(st.Metadata),
 		}
+		if st.Priority != nil {
+			loc.Priority = *st.Priority
+		}
 		var epMeta *corev3.Metadata
 		if st.TLS != nil {
 			epMeta = transportSocketMatchMetadata(tlsMatchName(cluster, i))
