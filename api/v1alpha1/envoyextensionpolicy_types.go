@@ -212,6 +212,7 @@ type ExtProc struct {
 
 	// FailOpen lets traffic through when the processor cannot be reached.
 	// +optional
+	// +kubebuilder:default=false
 	FailOpen *bool `json:"failOpen,omitempty"`
 
 	// ProcessingMode says what is sent; by default nothing is.
