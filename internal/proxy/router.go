@@ -287,7 +287,7 @@ func (st *reqState) forward(s *filters.Stream) {
 			// A failed attempt's transport may still hold the old map.
 			req.Header = out.Header.Clone()
 		}
-		req.URL = cloneURL(out.URL, h, c.cfg.tls != nil)
+		req.URL = cloneURL(out.URL, h, h.tls != nil)
 		if body != nil {
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			req.ContentLength = int64(len(body))
