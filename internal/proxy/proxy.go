@@ -13,6 +13,7 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/filters"
 	// Filters in their own packages register themselves when linked.
 	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/extproc"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
 )
 

@@ -62,6 +62,27 @@ type Upstreams interface {
 	Dial(ctx context.Context, cluster string) (net.Conn, error)
 }
 
+// DynamicMetadataKey is where Envoy's dynamic metadata lives in
+// Stream.Metadata: a map[string]map[string]any of namespace -> key ->
+// value, shared by the filters of the chain (Lua's dynamicMetadata(),
+// ext_proc's metadata_context and dynamic_metadata) and read by the
+// route's %DYNAMIC_METADATA(...)% header values.
+const DynamicMetadataKey = "envoy.dynamic_metadata"
+
+// DynamicMetadata returns the request's dynamic metadata, creating it on
+// first use.
+func (s *Stream) DynamicMetadata() map[string]map[string]any {
+	if s.Metadata == nil {
+		s.Metadata = map[string]any{}
+	}
+	dm, _ := s.Metadata[DynamicMetadataKey].(map[string]map[string]any)
+	if dm == nil {
+		dm = map[string]map[string]any{}
+		s.Metadata[DynamicMetadataKey] = dm
+	}
+	return dm
+}
+
 // SetPerRoute installs the per-route configs (used by the HCM).
 func (s *Stream) SetPerRoute(m map[string]any) { s.perRoute = m }
 
