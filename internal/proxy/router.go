@@ -64,14 +64,14 @@ func (st *reqState) router(s *filters.Stream) {
 func (st *reqState) requestOps(r *http.Request, wc *weightedCluster) {
 	levels, n := st.levels(wc, true)
 	for _, o := range levels[:n] {
-		o.apply(r.Header, r, func(v string) { r.Host = v })
+		o.apply(r.Header, r, st.dynamicMetadata(), func(v string) { r.Host = v })
 	}
 }
 
 func (st *reqState) responseOps(h http.Header, wc *weightedCluster) {
 	levels, n := st.levels(wc, false)
 	for _, o := range levels[:n] {
-		o.apply(h, st.req, nil)
+		o.apply(h, st.req, st.dynamicMetadata(), nil)
 	}
 }
 
