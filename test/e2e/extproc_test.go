@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -170,4 +171,110 @@ func containsInOrder(got, want []string) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// TestExtProcEnvoyGatewayManifest applies Envoy Gateway's own e2e manifest
+// for ext_proc (internal/translate/testdata/e2e, unchanged but for the
+// ports and the socket path of this machine) and makes its e2e test's
+// checks. The manifest's SecurityPolicy (RBAC with defaultAction Allow,
+// whose result the processor echoes) is left out: RBAC is not enforced by
+// Portico yet, so it would make the route fail closed.
+func TestExtProcEnvoyGatewayManifest(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "extproc.sock")
+	p := startExtProc(t, false, sock)
+	bp := echoBackend(t)
+	gw := freePort(t)
+	manifest := readFileT(t, filepath.Join("..", "..", "internal", "translate", "testdata", "e2e", "ext-proc-envoyextensionpolicy.yaml"))
+	var docs []string
+	for _, d := range strings.Split(manifest, "\n---\n") {
+		if strings.Contains(d, "kind: SecurityPolicy") {
+			continue
+		}
+		docs = append(docs, d)
+	}
+	manifest = strings.NewReplacer("port: 9002", "port: "+itoa(p.port), "/var/run/ext-proc/extproc.sock", sock).Replace(strings.Join(docs, "\n---\n"))
+	infra := fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: gateway-conformance}
+spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: same-namespace, namespace: gateway-conformance-infra}
+spec:
+  gatewayClassName: gateway-conformance
+  listeners: [{name: http, port: %d, protocol: HTTP, allowedRoutes: {namespaces: {from: Same}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: infra-backend-v1, namespace: gateway-conformance-infra}
+spec: {ports: [{name: http, port: 8080, targetPort: %d}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: infra-backend-v1, namespace: gateway-conformance-infra, labels: {kubernetes.io/service-name: infra-backend-v1}}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: http, port: %d}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: grpc-ext-proc, namespace: gateway-conformance-infra}
+spec: {clusterIP: 127.0.0.1, ports: [{name: grpc, port: %d}]}
+`, gw, bp, bp, p.port)
+	cfg := luaConfig()
+	cfg.ExtensionAPIs.EnableBackend = true
+	e := startWith(t, cfg, map[string]string{"infra.yaml": infra, "manifest.yaml": manifest, "ca.yaml": p.caConfigMap("gateway-conformance-infra")}, gw)
+
+	var resp *http.Response
+	var s seen
+	e.eventually("/processor processed", func() bool {
+		resp, s = e.send("GET", "www.example.com", "/processor", "", "x-request-client-header", "original")
+		return resp.StatusCode == 200 && resp.Header.Get("X-Response-Ext-Processed") == "true"
+	})
+	for k, v := range map[string]string{"X-Request-Ext-Processed": "true", "X-Request-Client-Header": "mutated",
+		"X-Request-Client-Header-Received": "original", "X-Request-From-Ext-Proc-Metadata": "received",
+		"X-Request-Xds-Route-Name": "httproute/gateway-conformance-infra/http-with-ext-proc/rule/0/match/0/www_example_com"} {
+		if got := s.Headers.Get(k); got != v {
+			t.Errorf("/processor: upstream %s = %q, want %q", k, got, v)
+		}
+	}
+	if got := resp.Header.Get("X-Response-Xds-Route-Name"); got != "httproute/gateway-conformance-infra/http-with-ext-proc/rule/0/match/0/www_example_com" {
+		t.Errorf("/processor: x-response-xds-route-name %q", got)
+	}
+	// The policy on the named rule wins there, and asks for request.path.
+	resp, _ = e.send("GET", "www.example.com", "/processor-route-rule-name", "")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Response-Request-Path") != "/processor-route-rule-name" ||
+		resp.Header.Get("X-Response-Xds-Route-Name") != "httproute/gateway-conformance-infra/http-with-ext-proc/rule/1/match/0/www_example_com" {
+		t.Errorf("/processor-route-rule-name: %d %v", resp.StatusCode, resp.Header)
+	}
+	// No processing mode: nothing is sent, the header stays.
+	resp, s = e.send("GET", "www.example.com", "/no-processor", "", "x-request-client-header", "original")
+	if resp.StatusCode != 200 || s.Headers.Get("X-Request-Client-Header") != "original" || resp.Header.Get("X-Response-Ext-Processed") != "" {
+		t.Errorf("/no-processor: %d %v %v", resp.StatusCode, s.Headers, resp.Header)
+	}
+	// The unix socket Backend, with TLS from its BackendTLSPolicy.
+	resp, s = e.send("GET", "www.example.com", "/uds-processor", "")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Response-Ext-Processed") != "true" || s.Headers.Get("X-Request-Ext-Processed") != "true" {
+		t.Errorf("/uds-processor: %d %v", resp.StatusCode, resp.Header)
+	}
+	// backendSettings (the active health check) is named, the rest runs.
+	if st, reason, msg := condStatus(e.policyConditions("EnvoyExtensionPolicy", "ext-proc-test"), "Accepted"); st != "False" ||
+		reason != "UnsupportedField" || !strings.Contains(msg, "backendSettings") {
+		t.Errorf("ext-proc-test: %s %s %s", st, reason, msg)
+	}
+	for _, name := range []string{"grpc-ext-proc-btls", "policy-btls-uds-extproc"} {
+		if st, _, msg := condStatus(e.policyConditions("BackendTLSPolicy", name), "Accepted"); st != "True" {
+			t.Errorf("%s: %s %s", name, st, msg)
+		}
+	}
+}
+
+func readFileT(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
