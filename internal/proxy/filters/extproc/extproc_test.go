@@ -215,6 +215,12 @@ func TestFailures(t *testing.T) {
 			return []*extprocsvc.ProcessingResponse{answer(req, common(&extprocsvc.HeaderMutation{SetHeaders: []*corev3HVO{setHeader("x-a", "a\r\nb", false)}}, nil))}, nil
 		}, "", 500, `ext_proc_error_invalid_value_for_header_"x-a"`},
 		{"garbage", nil, "garbage", 500, "ext_proc_error_gRPC_error_13{malformed message"},
+		{"oversized-body", func(req *extprocsvc.ProcessingRequest) ([]*extprocsvc.ProcessingResponse, error) {
+			big := &extprocsvc.BodyMutation{Mutation: &extprocsvc.BodyMutation_Body{Body: make([]byte, 5<<20)}}
+			r := answer(req, common(nil, big))
+			r.GetRequestHeaders().Response.Status = extprocsvc.CommonResponse_CONTINUE_AND_REPLACE
+			return []*extprocsvc.ProcessingResponse{r}, nil
+		}, "", 500, "ext_proc_error_gRPC_error_8{message of"},
 	}
 	for _, tc := range cases {
 		for _, failOpen := range []bool{false, true} {
