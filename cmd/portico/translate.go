@@ -84,6 +84,7 @@ func newTranslateCommand() *cobra.Command {
 	f.StringVar(&opts.ExtensionServer, "extension-server", "", "run the extension hooks against this server (host:port or unix:///path); without an extensionManager in --config, every post hook is called")
 	f.BoolVar(&opts.AddMissingResources, "add-missing-resources", false, "add what a cluster would supply, as egctl does: Services routes name (cluster IP 1.2.3.4, also given to Services without one), missing Service ports, a GatewayClass controllerName, a default EnvoyProxy")
 	f.BoolVar(&noSummary, "no-summary", false, "do not print the summary (objects by kind and state) on stderr")
+	f.StringVar(&opts.WasmCacheDir, "wasm-cache-dir", "", "where downloaded Wasm modules are kept (default: the user cache dir's portico/wasm, shared with portico run)")
 	f.BoolVar(&opts.Diff, "diff", false, "show, per EnvoyPatchPolicy, a unified diff of the xDS before and after its patches")
 	return cmd
 }

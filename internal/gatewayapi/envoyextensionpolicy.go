@@ -39,6 +39,7 @@ type eepState struct {
 	disabled string
 	lua      *luaPolicy
 	extProc  *extProcPolicy
+	wasm     *wasmPolicy
 	// unsupported names the parts Portico does not run yet; failClosed is
 	// set when one of them has no failOpen, so its routes answer 500.
 	unsupported []string
@@ -65,6 +66,9 @@ func (t *translation) processEnvoyExtensionPolicies() {
 		}
 		st.lua = t.buildLuaPolicy(p)
 		st.extProc = t.buildExtProcPolicy(p)
+		if st.disabled == "" {
+			st.wasm = t.buildWasmPolicy(p)
+		}
 		st.unsupported, st.failClosed = unsupportedExtensions(p)
 		st.att.claim(t.policyTargets(p.Namespace, p.Spec.PolicyTargetReferences), claims, st.disabled == "")
 	}
@@ -92,8 +96,9 @@ func (t *translation) processEnvoyExtensionPolicies() {
 
 // unsupportedExtensions names the parts of a policy the ledger marks not
 // supported yet, and says whether its routes must fail closed: always for
-// a FailClosed part, and for Wasm and ext_proc unless every entry has
-// failOpen (Envoy Gateway's rule for entries that cannot be built).
+// a FailClosed part, and for Wasm unless every entry has failOpen (Envoy
+// Gateway's rule for entries that cannot be built); fields that only tune
+// what otherwise applies (PolicyRejected) are named without failing.
 func unsupportedExtensions(p *egv1a1.EnvoyExtensionPolicy) ([]string, bool) {
 	var names []string
 	failClosed := false
@@ -104,13 +109,9 @@ func unsupportedExtensions(p *egv1a1.EnvoyExtensionPolicy) ([]string, bool) {
 			// Named in the status; the rest of the policy applies.
 		case f.Entry.Effect != support.FailClosedUnlessFailOpen:
 			failClosed = true
-		case f.Entry.Path == "spec.wasm":
+		case strings.HasPrefix(f.Entry.Path, "spec.wasm"):
 			for _, w := range p.Spec.Wasm {
 				failClosed = failClosed || w.FailOpen == nil || !*w.FailOpen
-			}
-		case f.Entry.Path == "spec.extProc":
-			for _, e := range p.Spec.ExtProc {
-				failClosed = failClosed || e.FailOpen == nil || !*e.FailOpen
 			}
 		default:
 			failClosed = true
@@ -132,12 +133,14 @@ func (t *translation) applyExtensionPolicy(st *eepState, anc *ancestorInfo, gc *
 		r.EnvoyExtensions = nil
 		return
 	}
-	if errs := t.applyLua(st, gc, r); len(errs) > 0 {
-		for _, e := range errs {
-			if !contains(anc.errs, e) {
-				anc.errs = append(anc.errs, e)
-			}
+	errs := t.applyLua(st, gc, r)
+	wasmFatal := applyWasm(st, r)
+	for _, e := range append(errs, st.wasm.errs()...) {
+		if !contains(anc.errs, e) {
+			anc.errs = append(anc.errs, e)
 		}
+	}
+	if len(errs) > 0 || wasmFatal {
 		// The route cannot run the filters it was given: answer 500 rather
 		// than forward without them.
 		r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
@@ -156,7 +159,7 @@ func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 	}
 	for _, a := range st.att.sortedAncestors() {
 		var cond metav1.Condition
-		errs := append(append([]string(nil), a.errs...), st.lua.errs(t, a.gc)...)
+		errs := append(append(append([]string(nil), a.errs...), st.lua.errs(t, a.gc)...), st.wasm.errs()...)
 		if st.extProc != nil {
 			errs = append(errs, st.extProc.errs...)
 		}

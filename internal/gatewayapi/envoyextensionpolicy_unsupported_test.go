@@ -10,9 +10,7 @@ func eepYAML(name, targets, body string) string {
 		", namespace: default}\nspec:\n" + targets + body
 }
 
-const wasmEntry = "  wasm:\n  - name: w\n    rootID: my_root_id\n    code: {type: HTTP, http: {url: 'https://example.com/plugin.wasm'}}\n"
-
-// Wasm and dynamic modules are not run yet: the policy is
+// Wasm images and dynamic modules are not run yet: the policy is
 // Accepted=False naming the field, and its routes answer 500 unless every
 // entry has failOpen (Envoy Gateway's rule for entries that cannot be
 // built), in which case the Lua of the same policy still applies. Other
@@ -23,9 +21,8 @@ func TestExtensionPolicyUnsupportedParts(t *testing.T) {
 		want500    bool
 		field      string
 	}{
-		{"wasm", wasmEntry, true, "spec.wasm"},
-		{"wasm-failopen", "  wasm:\n  - name: w\n    failOpen: true\n    code: {type: HTTP, http: {url: 'https://example.com/p.wasm'}}\n  lua:\n" + inlineLua(scriptFOO), false, "spec.wasm"},
-		{"wasm-one-not-failopen", "  wasm:\n  - {name: a, failOpen: true, code: {type: HTTP, http: {url: 'https://x/a.wasm'}}}\n  - {name: b, code: {type: HTTP, http: {url: 'https://x/b.wasm'}}}\n", true, "spec.wasm"},
+		{"wasm-image", "  wasm:\n  - code: {type: Image, image: {url: 'oci://r/x:1'}}\n", true, "spec.wasm[0].code.image"},
+		{"wasm-image-failopen", "  wasm:\n  - failOpen: true\n    code: {type: Image, image: {url: 'oci://r/x:1'}}\n  lua:\n" + inlineLua(scriptFOO), false, "spec.wasm[0].code.image"},
 		// backendSettings only tunes the processor's cluster: named, and
 		// the processor still runs.
 		{"extproc-backend-settings", "  extProc:\n  - backendRefs: [{name: backend, port: 3000}]\n    backendSettings: {retry: {numRetries: 3}}\n", false, "spec.extProc[0].backendSettings"},

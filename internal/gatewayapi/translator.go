@@ -45,6 +45,12 @@ type Options struct {
 	EnableLua bool
 	// LuaValidator checks Lua scripts; nil means luavalidate.Validate.
 	LuaValidator LuaValidator
+	// Wasm resolves Wasm code sources to fetched modules; nil fails every
+	// Wasm entry (nothing was fetched).
+	Wasm WasmModules
+	// WasmServer is where proxies download modules (nil: Envoy Gateway's
+	// in-cluster address).
+	WasmServer *ir.WasmServer
 	// Memo, when set, carries translated routes between calls (see Memo);
 	// the result is the same without it.
 	Memo *Memo
@@ -166,4 +172,22 @@ func (t *translation) finish() {
 			x.HTTP = append(x.HTTP, lc.ir)
 		}
 	}
+	if t.opts.WasmServer != nil {
+		for _, x := range t.result.XdsIR {
+			if usesWasm(x) {
+				x.GlobalResources = &ir.GlobalResources{WasmServer: t.opts.WasmServer}
+			}
+		}
+	}
+}
+
+func usesWasm(x *ir.Xds) bool {
+	for _, l := range x.HTTP {
+		for _, r := range l.Routes {
+			if r.EnvoyExtensions != nil && len(r.EnvoyExtensions.Wasms) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -27,6 +27,27 @@ type Xds struct {
 	EnvoyPatchPolicies []*EnvoyPatchPolicy `json:"envoyPatchPolicies,omitempty"`
 	// XDSNameSchemeV2 selects Envoy Gateway's version 2 xDS names.
 	XDSNameSchemeV2 bool `json:"xdsNameSchemeV2,omitempty"`
+	// GlobalResources are resources every fleet may share (the wasm
+	// server's cluster and the proxies' client certificate).
+	GlobalResources *GlobalResources `json:"globalResources,omitempty"`
+}
+
+// GlobalResources are the control plane's own services as proxies reach
+// them (Envoy Gateway's field of the same name).
+type GlobalResources struct {
+	// EnvoyClientCertificate is the proxies' client certificate for the
+	// control plane's services; with it wasm_cluster uses mutual TLS.
+	EnvoyClientCertificate *TLSCertificate `json:"envoyClientCertificate,omitempty"`
+	// WasmServer is where proxies download Wasm modules (Portico's own
+	// field: Envoy Gateway derives it from its namespace). Unset means
+	// envoy-gateway.envoy-gateway-system.svc.cluster.local:18002.
+	WasmServer *WasmServer `json:"wasmServer,omitempty"`
+}
+
+// WasmServer is the address of the control plane's wasm HTTP server.
+type WasmServer struct {
+	Host string `json:"host"`
+	Port uint32 `json:"port"`
 }
 
 // ReadyListener is the proxy's own readiness probe listener.

@@ -35,6 +35,12 @@ type Options struct {
 	// Extensions are the extension server hooks (nil: none). They are
 	// called through this interface so the pipeline stays free of I/O.
 	Extensions translator.Hooks
+	// Wasm resolves Wasm code sources to modules the caller fetched
+	// (nil: every Wasm entry fails, nothing was fetched).
+	Wasm gatewayapi.WasmModules
+	// WasmServer is where proxies download modules (nil: Envoy Gateway's
+	// in-cluster address).
+	WasmServer *ir.WasmServer
 	// Memo, when set, carries output between runs so that a small change
 	// costs little (see translator.Memo); the output is the same without
 	// it. It is not used with Extensions: a hook's answer may depend on
@@ -109,6 +115,7 @@ func (r *Result) Fleet(key string) *Fleet {
 func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	gopts := TranslationOptions(cfg)
 	gopts.Standalone, gopts.ServiceStandIn = opts.Standalone, opts.ServiceStandIn
+	gopts.Wasm, gopts.WasmServer = opts.Wasm, opts.WasmServer
 	if opts.Memo != nil && opts.Extensions == nil {
 		gopts.Memo = opts.Memo.routes
 	}

@@ -262,7 +262,8 @@ func newNetTransport(cc *clusterCfg, tc *tls.Config, network, addr string, h2 bo
 		TLSClientConfig:     tc,
 		ForceAttemptHTTP2:   tc != nil && (cc.proto == protoALPN || h2),
 		// A proxy passes Expect: 100-continue through; it is not ours.
-		ExpectContinueTimeout: 0,
+		ExpectContinueTimeout:  0,
+		MaxResponseHeaderBytes: maxResponseHeader,
 	}
 	p := new(http.Protocols)
 	switch {

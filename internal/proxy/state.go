@@ -323,7 +323,7 @@ func (s *xdsState) missingOf(subs map[string][]string) []string {
 // means an empty route table (404s), missing EDS or TLS secrets an empty
 // cluster (503s), and a chain whose certificate is missing is not served:
 // what Envoy does after its initial fetch timeout.
-func (s *xdsState) runtime(pool *hostPool, log *accessLogger) (map[string]*socketRT, map[*host]bool, []string) {
+func (s *xdsState) runtime(pool *hostPool, log *accessLogger) (map[string]*socketRT, upstreams, map[*host]bool, []string) {
 	var problems []string
 	used := map[*host]bool{}
 	clusters := make(map[string]*clusterRT, len(s.clusters))
@@ -379,7 +379,7 @@ func (s *xdsState) runtime(pool *hostPool, log *accessLogger) (map[string]*socke
 		out[l.addr] = srt
 	}
 	sort.Strings(problems)
-	return out, used, problems
+	return out, clusters, used, problems
 }
 
 // memoFor returns a type's compile cache.

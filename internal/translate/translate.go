@@ -4,6 +4,7 @@
 package translate
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -46,6 +47,9 @@ type Options struct {
 	// AddMissingResources is egctl's --add-missing-resources: what a
 	// cluster would supply is added to the input (see missing.go).
 	AddMissingResources bool
+	// WasmCacheDir is the on-disk cache of Wasm modules ("" is
+	// wasm.DefaultCacheDir(), the one `portico run` uses).
+	WasmCacheDir string
 }
 
 // Report is the outcome of a translation: the output document and the
@@ -99,7 +103,13 @@ func Run(opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer closeHooks()
-	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, Extensions: hooks})
+	modules, wasmServer, stopWasm, err := fetchWasm(context.Background(), set, opts.WasmCacheDir)
+	if err != nil {
+		return nil, err
+	}
+	defer stopWasm()
+	result := pipeline.Run(set, cfg, pipeline.Options{RecordPatchChanges: opts.Diff, Extensions: hooks,
+		Wasm: modules, WasmServer: wasmServer})
 	report := &Report{Output: Output{}, Problems: problems, Errors: pipeline.ErrorsOf(result)}
 	if slices.Contains(opts.To, ToGatewayAPI) {
 		addGatewayAPI(report.Output, result)

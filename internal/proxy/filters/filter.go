@@ -10,12 +10,15 @@ package filters
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
 	"sync"
 
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/portico-gw/portico/internal/proxy/budget"
 )
 
 // Stream is one downstream request travelling through the filter chain.
@@ -113,6 +116,14 @@ type BuildContext struct {
 	// Serving reports whether the proxy is serving (not draining); the
 	// health_check filter answers from it.
 	Serving func() bool
+	// Upstreams returns the clusters being served now, for work a filter
+	// does outside any request (the Wasm filter downloads its module
+	// through a cluster of the config). Nil in tests that need none.
+	Upstreams func() Upstreams
+	// Logger is the proxy's log (nil: slog.Default()).
+	Logger *slog.Logger
+	// LuaLimits bound every call into a Lua script (zero: defaults).
+	LuaLimits budget.Limits
 }
 
 // Factory builds one kind of filter.

@@ -50,44 +50,30 @@ func extProcIndex(name string) int {
 }
 
 func extProcListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
-	byName := map[string]*ir.ExtProc{}
-	for _, l := range c.Listeners {
-		for _, r := range l.Routes {
-			if r == nil || r.EnvoyExtensions == nil {
-				continue
+	out, err := extensionFilters(c, func(e *ir.EnvoyExtensionFeatures) []ir.ExtProc { return e.ExtProcs },
+		func(e *ir.ExtProc) string { return e.Name },
+		func(_ *ir.HTTPRoute, e *ir.ExtProc) (*hcmv3.HttpFilter, error) {
+			cfg, err := extProcConfig(e)
+			if err != nil {
+				return nil, fmt.Errorf("ext_proc %s: %w", e.Name, err)
 			}
-			for i := range r.EnvoyExtensions.ExtProcs {
-				e := &r.EnvoyExtensions.ExtProcs[i]
-				if _, ok := byName[e.Name]; !ok {
-					byName[e.Name] = e
-				}
+			f, err := typedFilter(extProcInstanceName(e), cfg)
+			if err != nil {
+				return nil, err
 			}
-		}
+			f.Disabled = true
+			return f, nil
+		})
+	if err != nil {
+		return nil, err
 	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		a, b := extProcIndex(names[i]), extProcIndex(names[j])
-		if a != b {
-			return a < b
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].GetName(), out[j].GetName()
+		if ia, ib := extProcIndex(a), extProcIndex(b); ia != ib {
+			return ia < ib
 		}
-		return names[i] < names[j]
+		return a < b
 	})
-	out := make([]*hcmv3.HttpFilter, 0, len(names))
-	for _, n := range names {
-		cfg, err := extProcConfig(byName[n])
-		if err != nil {
-			return nil, fmt.Errorf("ext_proc %s: %w", n, err)
-		}
-		f, err := typedFilter(extProcInstanceName(byName[n]), cfg)
-		if err != nil {
-			return nil, err
-		}
-		f.Disabled = true
-		out = append(out, f)
-	}
 	return out, nil
 }
 

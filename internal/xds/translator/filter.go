@@ -104,6 +104,36 @@ func (c *RouteContext) SetPerFilterConfig(name string, m proto.Message) error {
 	return nil
 }
 
+// extensionFilters builds one HCM entry per distinct instance (by name) of
+// an EnvoyExtensionPolicy filter list of the HCM's routes, in the order
+// they first appear (listeners in order, then routes), which is the order
+// Envoy Gateway emits them in. list picks the route's instances.
+func extensionFilters[T any](c *ListenerContext, list func(*ir.EnvoyExtensionFeatures) []T, name func(*T) string,
+	build func(r *ir.HTTPRoute, x *T) (*hcmv3.HttpFilter, error)) ([]*hcmv3.HttpFilter, error) {
+	var out []*hcmv3.HttpFilter
+	seen := map[string]bool{}
+	for _, l := range c.Listeners {
+		for _, r := range l.Routes {
+			if r == nil || r.EnvoyExtensions == nil {
+				continue
+			}
+			xs := list(r.EnvoyExtensions)
+			for i := range xs {
+				if seen[name(&xs[i])] {
+					continue
+				}
+				seen[name(&xs[i])] = true
+				f, err := build(r, &xs[i])
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
 // typedFilter builds an HCM entry with a typed config.
 func typedFilter(name string, m proto.Message) (*hcmv3.HttpFilter, error) {
 	a, err := packAny(m)

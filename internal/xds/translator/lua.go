@@ -33,40 +33,26 @@ func init() {
 
 func luaInstanceName(l *ir.Lua) string { return luaFilterName + "/" + l.Name }
 
-// luaListenerFilters lists the distinct scripts of the HCM's routes in the
-// order they first appear (listeners in order, then routes), which is the
-// order Envoy Gateway emits them in.
+// luaListenerFilters lists the distinct scripts of the HCM's routes, each
+// an HCM entry added disabled.
 func luaListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
-	var out []*hcmv3.HttpFilter
-	seen := map[string]bool{}
-	for _, l := range c.Listeners {
-		for _, r := range l.Routes {
-			if r == nil || r.EnvoyExtensions == nil {
-				continue
+	return extensionFilters(c, func(e *ir.EnvoyExtensionFeatures) []ir.Lua { return e.Luas },
+		func(l *ir.Lua) string { return l.Name },
+		func(r *ir.HTTPRoute, lua *ir.Lua) (*hcmv3.HttpFilter, error) {
+			if lua.Name == "" || lua.Code == nil {
+				return nil, fmt.Errorf("route %s: lua filter without name or code", r.Name)
 			}
-			for i := range r.EnvoyExtensions.Luas {
-				lua := &r.EnvoyExtensions.Luas[i]
-				if seen[lua.Name] {
-					continue
-				}
-				seen[lua.Name] = true
-				if lua.Name == "" || lua.Code == nil {
-					return nil, fmt.Errorf("route %s: lua filter without name or code", r.Name)
-				}
-				f, err := typedFilter(luaInstanceName(lua), &luav3.Lua{
-					DefaultSourceCode: &corev3.DataSource{
-						Specifier: &corev3.DataSource_InlineString{InlineString: *lua.Code},
-					},
-				})
-				if err != nil {
-					return nil, err
-				}
-				f.Disabled = true
-				out = append(out, f)
+			f, err := typedFilter(luaInstanceName(lua), &luav3.Lua{
+				DefaultSourceCode: &corev3.DataSource{
+					Specifier: &corev3.DataSource_InlineString{InlineString: *lua.Code},
+				},
+			})
+			if err != nil {
+				return nil, err
 			}
-		}
-	}
-	return out, nil
+			f.Disabled = true
+			return f, nil
+		})
 }
 
 // luaRouteConfig enables the route's scripts. Without a filter context the

@@ -2,6 +2,7 @@ package lua
 
 import (
 	"crypto/tls"
+	"github.com/portico-gw/portico/internal/proxy/filters/envoylog"
 	"net/http"
 	"time"
 )
@@ -64,18 +65,14 @@ type StreamInfo struct {
 }
 
 // LogLevel is an Envoy log level.
-type LogLevel int
+type LogLevel = envoylog.Level
 
 // Log levels in Envoy's order.
 const (
-	LogTrace LogLevel = iota
-	LogDebug
-	LogInfo
-	LogWarn
-	LogError
-	LogCritical
+	LogTrace    = envoylog.Trace
+	LogDebug    = envoylog.Debug
+	LogInfo     = envoylog.Info
+	LogWarn     = envoylog.Warn
+	LogError    = envoylog.Error
+	LogCritical = envoylog.Critical
 )
-
-func (l LogLevel) String() string {
-	return [...]string{"trace", "debug", "info", "warn", "error", "critical"}[l]
-}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -234,7 +233,7 @@ func (c common) DynamicMetadata() map[string]map[string]any { return c.rs.dynami
 func (c common) ClearRouteCache()                           { c.rs.s.ClearRouteCache() }
 
 func (c common) Log(level LogLevel, msg string) {
-	c.rs.f.log.Log(context.Background(), slogLevel(level), "lua: "+msg, "route", c.rs.s.RouteName)
+	c.rs.f.log.Log(context.Background(), level.Slog(), "lua: "+msg, "route", c.rs.s.RouteName)
 }
 
 // HTTPCall sends a request to a cluster through the proxy's upstreams.
@@ -387,15 +386,3 @@ func (b *respBackend) Body() ([]byte, error) {
 }
 func (b *respBackend) SetBody(data []byte)              { b.body, b.modified = data, true }
 func (b *respBackend) Respond(int, http.Header, string) {}
-
-func slogLevel(l LogLevel) slog.Level {
-	switch l {
-	case LogTrace, LogDebug:
-		return slog.LevelDebug
-	case LogInfo:
-		return slog.LevelInfo
-	case LogWarn:
-		return slog.LevelWarn
-	}
-	return slog.LevelError
-}
