@@ -13,10 +13,10 @@ func TestDynamicMetadataHeaderValue(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
 	for in, want := range map[string]string{
 		"%DYNAMIC_METADATA(io.envoyproxy.gateway.e2e:ext-proc-emitted-metadata)%": "received",
-		"x-%DYNAMIC_METADATA(io.envoyproxy.gateway.e2e:n)%":                      "x-3",
-		"%DYNAMIC_METADATA(io.envoyproxy.gateway.e2e:nested:k)%":                 "v",
-		"%DYNAMIC_METADATA(io.envoyproxy.gateway.e2e:missing)%":                  "",
-		"%DYNAMIC_METADATA(other.ns:k)%":                                         "",
+		"x-%DYNAMIC_METADATA(io.envoyproxy.gateway.e2e:n)%":                       "x-3",
+		"%DYNAMIC_METADATA(io.envoyproxy.gateway.e2e:nested:k)%":                  "v",
+		"%DYNAMIC_METADATA(io.envoyproxy.gateway.e2e:missing)%":                   "",
+		"%DYNAMIC_METADATA(other.ns:k)%":                                          "",
 	} {
 		f, err := compileValueFmt(in)
 		if err != nil {

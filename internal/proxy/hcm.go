@@ -41,7 +41,7 @@ type reqState struct {
 	rt           *route
 	vals         []string // setHeader's storage, from exchange.vals
 	stream       *filters.Stream
-	upgrade      bool     // a websocket upgrade the route allows
+	upgrade      bool // a websocket upgrade the route allows
 }
 
 // dynamicMetadata is the request's dynamic metadata (nil when no filter
