@@ -110,9 +110,11 @@ func (ss *session) receive() (*extprocsvc.ProcessingResponse, *failure) {
 		timer := time.AfterFunc(timeout, func() { timedOut.Store(true); st.Close() })
 		resp := &extprocsvc.ProcessingResponse{}
 		err := st.Recv(resp)
-		timer.Stop()
+		// A timer that already fired is closing the stream: the answer came
+		// too late even if it was read.
+		late := !timer.Stop()
 		switch {
-		case err != nil && timedOut.Load():
+		case late || (err != nil && timedOut.Load()):
 			return nil, &failure{code: http.StatusGatewayTimeout, details: errorPrefix + "_per-message_timeout_exceeded"}
 		case errors.Is(err, io.EOF):
 			return nil, &failure{graceful: true}
