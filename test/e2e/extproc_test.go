@@ -229,7 +229,7 @@ spec: {clusterIP: 127.0.0.1, ports: [{name: grpc, port: %d}]}
 	var resp *http.Response
 	var s seen
 	e.eventually("/processor processed", func() bool {
-		resp, s = e.send("GET", "www.example.com", "/processor", "", "x-request-client-header", "original")
+		resp, s = e.sendUnhurried("GET", "www.example.com", "/processor", "", "x-request-client-header", "original")
 		return resp.StatusCode == 200 && resp.Header.Get("X-Response-Ext-Processed") == "true"
 	})
 	for k, v := range map[string]string{"X-Request-Ext-Processed": "true", "X-Request-Client-Header": "mutated",
@@ -243,18 +243,18 @@ spec: {clusterIP: 127.0.0.1, ports: [{name: grpc, port: %d}]}
 		t.Errorf("/processor: x-response-xds-route-name %q", got)
 	}
 	// The policy on the named rule wins there, and asks for request.path.
-	resp, _ = e.send("GET", "www.example.com", "/processor-route-rule-name", "")
+	resp, _ = e.sendUnhurried("GET", "www.example.com", "/processor-route-rule-name", "")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Response-Request-Path") != "/processor-route-rule-name" ||
 		resp.Header.Get("X-Response-Xds-Route-Name") != "httproute/gateway-conformance-infra/http-with-ext-proc/rule/1/match/0/www_example_com" {
 		t.Errorf("/processor-route-rule-name: %d %v", resp.StatusCode, resp.Header)
 	}
 	// No processing mode: nothing is sent, the header stays.
-	resp, s = e.send("GET", "www.example.com", "/no-processor", "", "x-request-client-header", "original")
+	resp, s = e.sendUnhurried("GET", "www.example.com", "/no-processor", "", "x-request-client-header", "original")
 	if resp.StatusCode != 200 || s.Headers.Get("X-Request-Client-Header") != "original" || resp.Header.Get("X-Response-Ext-Processed") != "" {
 		t.Errorf("/no-processor: %d %v %v", resp.StatusCode, s.Headers, resp.Header)
 	}
 	// The unix socket Backend, with TLS from its BackendTLSPolicy.
-	resp, s = e.send("GET", "www.example.com", "/uds-processor", "")
+	resp, s = e.sendUnhurried("GET", "www.example.com", "/uds-processor", "")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Response-Ext-Processed") != "true" || s.Headers.Get("X-Request-Ext-Processed") != "true" {
 		t.Errorf("/uds-processor: %d %v", resp.StatusCode, resp.Header)
 	}

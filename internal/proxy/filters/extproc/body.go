@@ -15,27 +15,40 @@ import (
 // streamedBody is the Streamed mode: each piece read from downstream is
 // sent and replaced by the processor's answer before it goes upstream.
 type streamedBody struct {
-	ss   *session
-	src  io.ReadCloser
-	buf  []byte
+	ss  *session
+	src io.ReadCloser
+	buf []byte
+	pieces
+}
+
+func (b *streamedBody) Read(p []byte) (int, error) {
+	return b.read(p, func() ([]byte, bool, error) {
+		n, err := b.src.Read(b.buf)
+		if err != nil && err != io.EOF {
+			return nil, false, err
+		}
+		eos := err == io.EOF
+		if n == 0 && !eos {
+			return nil, false, nil
+		}
+		out, err := b.ss.streamChunk(b.buf[:n], eos)
+		return out, eos, err
+	})
+}
+
+// pieces hands out a body made of pieces that next produces one at a
+// time (with whether it was the last).
+type pieces struct {
 	out  []byte
 	done bool
 }
 
-func (b *streamedBody) Read(p []byte) (int, error) {
+func (b *pieces) read(p []byte, next func() ([]byte, bool, error)) (int, error) {
 	for len(b.out) == 0 {
 		if b.done {
 			return 0, io.EOF
 		}
-		n, err := b.src.Read(b.buf)
-		if err != nil && err != io.EOF {
-			return 0, err
-		}
-		eos := err == io.EOF
-		if n == 0 && !eos {
-			continue
-		}
-		out, err := b.ss.streamChunk(b.buf[:n], eos)
+		out, eos, err := next()
 		if err != nil {
 			return 0, err
 		}
@@ -112,8 +125,7 @@ type duplexBody struct {
 	ss      *session
 	src     io.ReadCloser
 	started bool
-	out     []byte
-	done    bool
+	pieces
 }
 
 func (b *duplexBody) Read(p []byte) (int, error) {
@@ -126,21 +138,11 @@ func (b *duplexBody) Read(p []byte) (int, error) {
 		}
 		ss.mu.Unlock()
 	}
-	for len(b.out) == 0 {
-		if b.done {
-			return 0, io.EOF
-		}
+	return b.read(p, func() ([]byte, bool, error) {
 		ss.mu.Lock()
-		out, eos, err := ss.recvDuplex()
-		ss.mu.Unlock()
-		if err != nil {
-			return 0, err
-		}
-		b.out, b.done = out, eos
-	}
-	n := copy(p, b.out)
-	b.out = b.out[n:]
-	return n, nil
+		defer ss.mu.Unlock()
+		return ss.recvDuplex()
+	})
 }
 
 func (b *duplexBody) Close() error { return b.src.Close() }
