@@ -123,6 +123,21 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		probs.ref(reason, "%s.", err)
 		return nil
 	}
+	setting, unix := backendDestination(b)
+	if unix {
+		// Envoy Gateway allows unix sockets for external services
+		// (ext_authz, ext_proc) only; a route backend must be TCP.
+		probs.ref(gwapiv1.RouteReasonUnsupportedValue,
+			"Backend %s/%s: unix domain socket endpoints are only supported for external services, not route backendRefs.", ns, br.Name)
+		return nil
+	}
+	return setting
+}
+
+// backendDestination is the destination setting of a valid Backend, and
+// whether it has unix socket endpoints (then every endpoint is one, or the
+// Backend mixes kinds: both are the caller's to refuse).
+func backendDestination(b *egv1a1.Backend) (*ir.DestinationSetting, bool) {
 	setting := &ir.DestinationSetting{
 		Protocol: "HTTP",
 		Metadata: &ir.ResourceMetadata{Kind: egv1a1.KindBackend, Name: b.Name, Namespace: b.Namespace},
@@ -133,15 +148,8 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		}
 	}
 	eps, addrType, unix := backendEndpoints(b)
-	if unix {
-		// Envoy Gateway allows unix sockets for external services
-		// (ext_authz, ext_proc) only; a route backend must be TCP.
-		probs.ref(gwapiv1.RouteReasonUnsupportedValue,
-			"Backend %s/%s: unix domain socket endpoints are only supported for external services, not route backendRefs.", ns, br.Name)
-		return nil
-	}
 	setting.Endpoints, setting.AddressType = eps, ptr(addrType)
-	return setting
+	return setting, unix
 }
 
 // lookupBackend finds a usable Backend, or says why there is none (with

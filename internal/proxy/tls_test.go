@@ -1,15 +1,8 @@
 package proxy_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"testing"
@@ -21,39 +14,9 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/portico-gw/portico/internal/proxy/tlsconf/tlstest"
 )
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  string
-}
-
-func newCA(t testing.TB) *testCA {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &testCA{cert: c, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
-}
-
-// leaf issues a server certificate; returns PEM chain and key.
-func (ca *testCA) leaf(t testing.TB, names ...string) (string, string) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
-}
 
 func inline(s string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: s}}
@@ -74,10 +37,10 @@ func sds(name string) *tlsv3.SdsSecretConfig {
 func TestHTTPSListenerAndSDS(t *testing.T) {
 	h := newHarness(t)
 	port := freePort(t)
-	ca := newCA(t)
-	aChain, aKey := ca.leaf(t, "a.test")
-	wChain, wKey := ca.leaf(t, "*.wild.test")
-	bChain, bKey := ca.leaf(t, "backend.internal")
+	ca := tlstest.NewCA(t)
+	aChain, aKey := ca.Leaf(t, "a.test")
+	wChain, wKey := ca.Leaf(t, "*.wild.test")
+	bChain, bKey := ca.Leaf(t, "backend.internal")
 	bc, _ := tls.X509KeyPair([]byte(bChain), []byte(bKey))
 	tlsBackend := &http.Server{Handler: echoHandler("tls-backend"), TLSConfig: &tls.Config{Certificates: []tls.Certificate{bc}}}
 	bl, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -115,11 +78,10 @@ func TestHTTPSListenerAndSDS(t *testing.T) {
 		resourcev3.ClusterType:  {up},
 		resourcev3.EndpointType: {cla("up", bl.Addr().String())},
 		resourcev3.SecretType: {certSecret("default/a-cert", aChain, aKey), certSecret("default/w-cert", wChain, wKey),
-			&tlsv3.Secret{Name: "default/ca", Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: inline(ca.pem)}}}},
+			&tlsv3.Secret{Name: "default/ca", Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: inline(ca.PEM)}}}},
 	})
 
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots := ca.Pool()
 	do := func(sni string, h2 bool) (*http.Response, string) {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: sni}, ForceAttemptHTTP2: h2}
 		defer tr.CloseIdleConnections()

@@ -67,7 +67,9 @@ var Ledger = []Entry{
 	notYet("TLSRoute", "spec", KindRejected, ""),
 	notYet("UDPRoute", "spec", KindRejected, ""),
 	notYet("ListenerSet", "spec", KindRejected, "its listeners and the routes attached to it too"),
-	notYet("BackendTLSPolicy", "spec", KindRejected, "fails closed: routes to the Services and Backends it targets answer 500 rather than use plaintext"),
+	yes("BackendTLSPolicy", "spec.targetRefs", "Services (sectionName: a port name) and Backends"),
+	yes("BackendTLSPolicy", "spec.validation", "ConfigMap and Secret CAs, wellKnownCACertificates System, hostname (SNI), subjectAltNames; an invalid policy fails closed"),
+	notYet("BackendTLSPolicy", "spec.options", PolicyRejected, "TLS still applies as the rest of the policy says"),
 
 	// gateway.envoyproxy.io
 	yes("Backend", "spec.type", "Endpoints"),
@@ -98,7 +100,12 @@ var Ledger = []Entry{
 	yes("EnvoyExtensionPolicy", "spec.wasm[].code.pullPolicy", "Always downloads again when the policy changes"),
 	notYet("EnvoyExtensionPolicy", "spec.wasm[].code.image", FailClosedUnlessFailOpen, "OCI images"),
 	notYet("EnvoyExtensionPolicy", "spec.wasm[].code.configMap", FailClosedUnlessFailOpen, ""),
-	notYet("EnvoyExtensionPolicy", "spec.extProc", FailClosedUnlessFailOpen, ""),
+	yes("EnvoyExtensionPolicy", "spec.extProc", "messageTimeout, failOpen, shadowMode, statusOnError"),
+	yes("EnvoyExtensionPolicy", "spec.extProc[].backendRef", "refused with Envoy Gateway's message: backendRefs must be used"),
+	yes("EnvoyExtensionPolicy", "spec.extProc[].backendRefs", "Services and Backends (ip, fqdn, unix), weights, fallback"),
+	notYet("EnvoyExtensionPolicy", "spec.extProc[].backendSettings", PolicyRejected, "the processor's cluster keeps Envoy Gateway's defaults"),
+	yes("EnvoyExtensionPolicy", "spec.extProc[].processingMode", "every body mode, attributes, allowModeOverride"),
+	yes("EnvoyExtensionPolicy", "spec.extProc[].metadata", ""),
 	notYet("EnvoyExtensionPolicy", "spec.dynamicModule", FailClosed, ""),
 
 	yes("EnvoyPatchPolicy", "spec.type", "JSONPatch"),

@@ -33,7 +33,7 @@ func New(cfg *Config, set *Endpoints, pool *Pool) *Cluster {
 		return c
 	}
 	for _, e := range set.eps {
-		c.hosts = append(c.hosts, pool.get(cfg, e.network, e.addr, e.hostname))
+		c.hosts = append(c.hosts, pool.get(cfg, e.network, e.addr, e.hostname, cfg.socketFor(e.socketMD)))
 		c.weights = append(c.weights, e.weight)
 		if e.weight != set.eps[0].weight {
 			c.uniform = false

@@ -47,19 +47,22 @@ const (
 
 // Config is a compiled Cluster. It never changes after compilation.
 type Config struct {
-	name           string
-	eds            bool
-	edsName        string
-	static         *endpointv3.ClusterLoadAssignment // STATIC clusters
-	staticSet      *Endpoints
-	dns            *dnsSpec // DNS clusters (envoy.cluster.dns, STRICT_DNS, LOGICAL_DNS)
-	lb             lbKind
-	choices        int
-	proto          upstreamProto
-	tls            *tls.Config
-	breakers       breakers
-	outlier        *outlierCfg
-	tlsSpec        *tlsconf.Spec // set when TLS is configured; SDS-backed specs resolve at assembly
+	name      string
+	eds       bool
+	edsName   string
+	static    *endpointv3.ClusterLoadAssignment // STATIC clusters
+	staticSet *Endpoints
+	dns       *dnsSpec // DNS clusters (envoy.cluster.dns, STRICT_DNS, LOGICAL_DNS)
+	lb        lbKind
+	choices   int
+	proto     upstreamProto
+	tls       *tls.Config
+	breakers  breakers
+	outlier   *outlierCfg
+	tlsSpec   *tlsconf.Spec // set when TLS is configured; SDS-backed specs resolve at assembly
+	// matches are the transport_socket_matches (socketmatch.go): TLS per
+	// endpoint, which hosts carry.
+	matches        []socketMatch
 	connectTimeout time.Duration
 	// key identifies the transport-relevant config so connection pools
 	// survive updates that do not change them.
@@ -86,7 +89,7 @@ func Compile(c *clusterv3.Cluster) (*Config, []string, error) {
 		"cluster_type", "dns_failure_refresh_rate", "dns_jitter",
 		"ignore_health_on_host_removal", "alt_stat_name", "metadata", "upstream_connection_options",
 		"cleanup_interval", "track_cluster_stats", "close_connections_on_host_health_failure",
-		"common_http_protocol_options"); err != nil {
+		"common_http_protocol_options", "transport_socket_matches"); err != nil {
 		return nil, nil, err
 	}
 	cc := &Config{name: c.GetName(), connectTimeout: 5 * time.Second, choices: 2}
@@ -95,7 +98,7 @@ func Compile(c *clusterv3.Cluster) (*Config, []string, error) {
 	}
 	var warnings []string
 	for _, step := range []func(*Config, *clusterv3.Cluster) ([]string, error){
-		compileLimits, compileDiscovery, compileBalancer, compileProtocol, compileTransportSocket,
+		compileLimits, compileDiscovery, compileBalancer, compileProtocol, compileTransportSocket, compileSocketMatchesOf,
 	} {
 		w, err := step(cc, c)
 		if err != nil {
@@ -104,7 +107,12 @@ func Compile(c *clusterv3.Cluster) (*Config, []string, error) {
 		warnings = append(warnings, w...)
 	}
 	ts, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c.GetTransportSocket())
-	cc.key = fmt.Sprintf("%s|%d|%d|%d|%x", cc.name, cc.proto, cc.connectTimeout, cc.breakers.maxConnections, ts)
+	var tsm []byte
+	for _, m := range c.GetTransportSocketMatches() {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		tsm = append(tsm, b...)
+	}
+	cc.key = fmt.Sprintf("%s|%d|%d|%d|%x|%x", cc.name, cc.proto, cc.connectTimeout, cc.breakers.maxConnections, ts, tsm)
 	if cc.dns != nil {
 		cc.key += "|dns|" + cc.dns.key
 	}
@@ -265,12 +273,7 @@ func compileTransportSocket(cc *Config, c *clusterv3.Cluster) ([]string, error) 
 	if sp == nil {
 		return tlsWarn, nil
 	}
-	switch cc.proto {
-	case protoH2:
-		sp.ALPN = []string{"h2"}
-	case protoALPN, protoDownstream:
-		sp.ALPN = []string{"h2", "http/1.1"}
-	}
+	setALPN(sp, cc.proto)
 	cc.tlsSpec = sp
 	if len(sp.SDSNames()) == 0 {
 		if cc.tls, _, err = sp.ClientConfig(nil); err != nil {
@@ -280,18 +283,30 @@ func compileTransportSocket(cc *Config, c *clusterv3.Cluster) ([]string, error) 
 	return tlsWarn, nil
 }
 
-// newTransport builds the connection pool for one upstream host: h1client
-// for plaintext HTTP/1.1, net/http's Transport for HTTP/2 and TLS (and
-// behind h1client for upgrades).
-func newTransport(cc *Config, network, addr string, h2 bool) http.RoundTripper {
-	if !h2 && cc.tls == nil {
-		return h1client.NewPool(network, addr, cc.connectTimeout, cc.breakers.maxConnections,
-			func() http.RoundTripper { return newNetTransport(cc, network, addr, false) })
+// compileSocketMatchesOf reads the transport_socket_matches, after the
+// protocol (their TLS offers its ALPN).
+func compileSocketMatchesOf(cc *Config, c *clusterv3.Cluster) ([]string, error) {
+	matches, warnings, err := compileSocketMatches(c, cc.proto)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %v", c.GetName(), err)
 	}
-	return newNetTransport(cc, network, addr, h2)
+	cc.matches = matches
+	return warnings, nil
 }
 
-func newNetTransport(cc *Config, network, addr string, h2 bool) http.RoundTripper {
+// newTransport builds the connection pool for one upstream host: h1client
+// for plaintext HTTP/1.1, net/http's Transport for HTTP/2 and TLS (and
+// behind h1client for upgrades). tc is the host's TLS (its transport
+// socket; nil: plaintext).
+func newTransport(cc *Config, tc *tls.Config, network, addr string, h2 bool) http.RoundTripper {
+	if !h2 && tc == nil {
+		return h1client.NewPool(network, addr, cc.connectTimeout, cc.breakers.maxConnections,
+			func() http.RoundTripper { return newNetTransport(cc, tc, network, addr, false) })
+	}
+	return newNetTransport(cc, tc, network, addr, h2)
+}
+
+func newNetTransport(cc *Config, tc *tls.Config, network, addr string, h2 bool) http.RoundTripper {
 	d := &net.Dialer{Timeout: cc.connectTimeout, KeepAlive: 30 * time.Second}
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
 	t := &http.Transport{
@@ -300,19 +315,19 @@ func newNetTransport(cc *Config, network, addr string, h2 bool) http.RoundTrippe
 		MaxConnsPerHost:     cc.breakers.maxConnections,
 		IdleConnTimeout:     time.Hour,
 		DisableCompression:  true,
-		TLSClientConfig:     cc.tls,
-		ForceAttemptHTTP2:   cc.tls != nil && (cc.proto == protoALPN || h2),
+		TLSClientConfig:     tc,
+		ForceAttemptHTTP2:   tc != nil && (cc.proto == protoALPN || h2),
 		// A proxy passes Expect: 100-continue through; it is not ours.
 		ExpectContinueTimeout:  0,
 		MaxResponseHeaderBytes: h1client.MaxResponseHeader,
 	}
 	p := new(http.Protocols)
 	switch {
-	case h2 && cc.tls == nil:
+	case h2 && tc == nil:
 		p.SetUnencryptedHTTP2(true)
 	case h2:
 		p.SetHTTP2(true)
-	case cc.proto == protoALPN && cc.tls != nil:
+	case cc.proto == protoALPN && tc != nil:
 		p.SetHTTP1(true)
 		p.SetHTTP2(true)
 	default:
@@ -350,8 +365,11 @@ func (cc *Config) EDSName() string {
 	return cc.edsName
 }
 
-// SDSNames are the secrets the cluster's TLS needs.
-func (cc *Config) SDSNames() []string { return cc.tlsSpec.SDSNames() }
+// SDSNames are the secrets the cluster's transport sockets need (its own
+// and its transport_socket_matches').
+func (cc *Config) SDSNames() []string {
+	return append(cc.tlsSpec.SDSNames(), matchSDSNames(cc.matches)...)
+}
 
 // StaticEndpoints are a STATIC cluster's endpoints (nil for others).
 func (cc *Config) StaticEndpoints() *Endpoints { return cc.staticSet }
@@ -359,15 +377,23 @@ func (cc *Config) StaticEndpoints() *Endpoints { return cc.staticSet }
 // WithSecrets returns the cluster config with SDS-backed TLS resolved, or
 // an error when a secret is missing.
 func (cc *Config) WithSecrets(secrets map[string]*tlsconf.Secret) (*Config, error) {
-	if cc.tlsSpec == nil || len(cc.tlsSpec.SDSNames()) == 0 {
+	if len(cc.SDSNames()) == 0 {
 		return cc, nil
 	}
-	tc, version, err := cc.tlsSpec.ClientConfig(secrets)
+	out := *cc
+	if cc.tlsSpec != nil && len(cc.tlsSpec.SDSNames()) > 0 {
+		tc, version, err := cc.tlsSpec.ClientConfig(secrets)
+		if err != nil {
+			return nil, err
+		}
+		out.tls = tc
+		out.key += "|" + version
+	}
+	matches, version, err := resolveMatches(cc.matches, secrets)
 	if err != nil {
 		return nil, err
 	}
-	out := *cc
-	out.tls = tc
+	out.matches = matches
 	out.key += "|" + version
 	return &out, nil
 }

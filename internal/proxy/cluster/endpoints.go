@@ -15,6 +15,9 @@ type epSpec struct {
 	network, addr string
 	hostname      string // for auto_host_rewrite
 	weight        uint64
+	// socketMD is its envoy.transport_socket_match metadata, which picks
+	// one of the cluster's transport_socket_matches.
+	socketMD map[string]string
 }
 
 // Endpoints is a compiled ClusterLoadAssignment: only the endpoints of the
@@ -75,7 +78,11 @@ func CompileEndpoints(cla *endpointv3.ClusterLoadAssignment, requireIP bool) (*E
 			if hn == "" && network == "tcp" {
 				hn, _, _ = net.SplitHostPort(addr)
 			}
-			byPrio[l.GetPriority()] = append(byPrio[l.GetPriority()], epSpec{network, addr, hn, w})
+			md, err := endpointMatchMetadata(l.GetMetadata(), e.GetMetadata())
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %s: %v", addr, err)
+			}
+			byPrio[l.GetPriority()] = append(byPrio[l.GetPriority()], epSpec{network, addr, hn, w, md})
 		}
 	}
 	set := &Endpoints{}

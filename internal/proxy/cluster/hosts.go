@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,20 +17,24 @@ import (
 type Host struct {
 	network, addr string
 	hostname      string
-	active        atomic.Int64
-	once1, once2  sync.Once
-	tr1, tr2      http.RoundTripper
-	cfg           *Config
-	out           outlierState
+	// tls is the client TLS of the transport socket the endpoint uses
+	// (nil: plaintext): the cluster's, or the transport socket match its
+	// metadata selects.
+	tls          *tls.Config
+	active       atomic.Int64
+	once1, once2 sync.Once
+	tr1, tr2     http.RoundTripper
+	cfg          *Config
+	out          outlierState
 }
 
 // Transport returns the pool for the wanted protocol.
 func (h *Host) Transport(h2 bool) http.RoundTripper {
 	if h2 {
-		h.once2.Do(func() { h.tr2 = newTransport(h.cfg, h.network, h.addr, true) })
+		h.once2.Do(func() { h.tr2 = newTransport(h.cfg, h.tls, h.network, h.addr, true) })
 		return h.tr2
 	}
-	h.once1.Do(func() { h.tr1 = newTransport(h.cfg, h.network, h.addr, false) })
+	h.once1.Do(func() { h.tr1 = newTransport(h.cfg, h.tls, h.network, h.addr, false) })
 	return h.tr1
 }
 
@@ -54,13 +60,13 @@ func (h *Host) RequestStarted() { h.active.Add(1) }
 // RequestDone ends what RequestStarted began.
 func (h *Host) RequestDone() { h.active.Add(-1) }
 
-// URL is u sent to this host: its scheme says whether the cluster uses
-// TLS, its authority is the host's address ("localhost" for a unix
+// URL is u sent to this host: its scheme says whether the host uses TLS,
+// its authority is the host's address ("localhost" for a unix
 // socket, whose path the transport dials).
 func (h *Host) URL(u *url.URL) *url.URL {
 	c := *u
 	c.Scheme = "http"
-	if h.cfg.tls != nil {
+	if h.tls != nil {
 		c.Scheme = "https"
 	}
 	c.Host = h.addr
@@ -109,8 +115,10 @@ func (p *Pool) dnsFor(cfg *Config) *dnsCluster {
 	return d
 }
 
-func (p *Pool) get(cfg *Config, network, addr, hostname string) *Host {
-	k := cfg.key + "|" + network + "|" + addr + "|" + hostname
+// get is the host of an endpoint; socket is the transport socket it uses
+// (Config.socketFor).
+func (p *Pool) get(cfg *Config, network, addr, hostname string, socket int) *Host {
+	k := cfg.key + "|" + network + "|" + addr + "|" + hostname + "|" + strconv.Itoa(socket)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
@@ -119,7 +127,7 @@ func (p *Pool) get(cfg *Config, network, addr, hostname string) *Host {
 	if h, ok := p.m[k]; ok {
 		return h
 	}
-	h := &Host{network: network, addr: addr, hostname: hostname, cfg: cfg}
+	h := &Host{network: network, addr: addr, hostname: hostname, cfg: cfg, tls: cfg.tlsFor(socket)}
 	p.m[k] = h
 	return h
 }

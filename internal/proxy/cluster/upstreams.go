@@ -45,8 +45,9 @@ func (u Set) RoundTrip(cluster string, req *http.Request) (*http.Response, error
 	return h.Transport(c.UsesH2(req.ProtoMajor)).RoundTrip(out)
 }
 
-// Dial connects to a host of the cluster. On a cluster with TLS the
-// connection is the TLS client's, handshake done, with the cluster's
+// Dial connects to a host of the cluster. When the host uses TLS (the
+// cluster's transport socket, or the match its metadata selects) the
+// connection is the TLS client's, handshake done, with that socket's
 // certificates, SNI, ALPN and verification.
 func (u Set) Dial(ctx context.Context, cluster string) (net.Conn, error) {
 	c, h, err := u.lookup(cluster)
@@ -55,10 +56,10 @@ func (u Set) Dial(ctx context.Context, cluster string) (net.Conn, error) {
 	}
 	d := net.Dialer{Timeout: c.cfg.connectTimeout}
 	conn, err := d.DialContext(ctx, h.network, h.addr)
-	if err != nil || c.cfg.tls == nil {
+	if err != nil || h.tls == nil {
 		return conn, err
 	}
-	tc := tls.Client(conn, c.cfg.tls)
+	tc := tls.Client(conn, h.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, err

@@ -58,8 +58,19 @@ type reqState struct {
 	vh      *route.VirtualHost
 	rt      *route.Route
 	vals    []string // setHeader's storage, from exchange.vals
-	upgrade bool     // a websocket upgrade the route allows
+	stream  *filters.Stream
+	upgrade bool // a websocket upgrade the route allows
 	fw      forwarding
+}
+
+// dynamicMetadata is the request's dynamic metadata (nil when no filter
+// set any), for %DYNAMIC_METADATA()% header values.
+func (st *reqState) dynamicMetadata() map[string]map[string]any {
+	if st.stream == nil || st.stream.Metadata == nil {
+		return nil
+	}
+	dm, _ := st.stream.Metadata[filters.DynamicMetadataKey].(map[string]map[string]any)
+	return dm
 }
 
 // exchange holds one request's bookkeeping in a single allocation rather
@@ -130,6 +141,7 @@ func (lr *Runtime) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s := &x.s
 	*s = filters.Stream{Request: r, Writer: st.w, Upstreams: lr.clusters, Info: &st.info}
+	st.stream = s
 	s.LocalReply = func(code int, body, details string) { st.localReply(s.Writer, code, body, details, nil) }
 	s.ClearRouteCache = func() { st.selectRoute(s.Request); st.setRoute(s) }
 	st.setRoute(s)

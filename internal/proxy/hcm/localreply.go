@@ -245,7 +245,7 @@ func (st *reqState) mapLocalReply(hdr http.Header, code int, body string) (int, 
 		if m.body != nil {
 			body = *m.body
 		}
-		m.headers.Apply(hdr, st.info.Request, nil)
+		m.headers.Apply(hdr, st.info.Request, nil, nil)
 		if m.format != nil {
 			format = m.format
 		}

@@ -49,14 +49,14 @@ func (st *reqState) router(s *filters.Stream) {
 func (st *reqState) requestOps(r *http.Request, wc *route.WeightedCluster) {
 	levels, n := st.levels(wc, true)
 	for _, o := range levels[:n] {
-		o.Apply(r.Header, r, func(v string) { r.Host = v })
+		o.Apply(r.Header, r, st.dynamicMetadata(), func(v string) { r.Host = v })
 	}
 }
 
 func (st *reqState) responseOps(h http.Header, wc *route.WeightedCluster) {
 	levels, n := st.levels(wc, false)
 	for _, o := range levels[:n] {
-		o.Apply(h, st.info.Request, nil)
+		o.Apply(h, st.info.Request, st.dynamicMetadata(), nil)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/cors"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/extauthz"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/extproc"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/healthcheck"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/jwtauthn"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"

@@ -35,12 +35,10 @@ func newReqStream(s *filters.Stream, fc map[string]any) *reqStream {
 // dynamicMetadata is shared through filters.Stream.Metadata with every
 // other filter of the chain.
 func (rs *reqStream) dynamicMetadata() map[string]map[string]any {
-	if rs.dynamic != nil {
-		return rs.dynamic
+	if rs.dynamic == nil {
+		rs.dynamic = rs.s.DynamicMetadata()
 	}
-	dm := rs.s.DynamicMetadata()
-	rs.dynamic = dm
-	return dm
+	return rs.dynamic
 }
 
 func (rs *reqStream) streamInfo() *StreamInfo {
