@@ -78,13 +78,14 @@
 //
 // s.Upstreams (the clusters of the config the request runs on) or
 // BuildContext.Upstreams() (outside a request) reach a cluster by name,
-// with its balancing, protocol (HTTP/1.1 or HTTP/2), TLS and connection
-// pools, unix sockets included: RoundTrip for HTTP; GRPCCall for a unary
-// gRPC call and OpenGRPCStream for a bidirectional stream (both over
-// RoundTrip, so the cluster must speak HTTP/2, as Envoy Gateway
-// configures gRPC services); Dial for a raw connection (TLS when the
-// cluster has TLS). Calls run under the request's context or a deadline
-// of their own.
+// with its balancing, protocol (HTTP/1.1 or HTTP/2), TLS (per endpoint,
+// by transport socket match) and connection pools, unix sockets included:
+// RoundTrip for HTTP; GRPCCall for a unary gRPC call and OpenGRPCStream
+// for a bidirectional stream (both over RoundTrip, so the cluster must
+// speak HTTP/2, as Envoy Gateway configures gRPC services; their errors
+// are gRPC status errors); Dial for a raw connection (TLS when the host
+// has TLS). Calls run under the request's context or a deadline of their
+// own.
 //
 // # Metadata and stream info
 //
@@ -92,7 +93,9 @@
 // name. s.RouteMetadata(namespace) is the route's filter_metadata.
 // s.DynamicMetadata() is the stream's dynamic metadata by namespace (a
 // filter's name), shared by the chain: a filter writes its own namespace
-// (jwt_authn its payloads) and later ones read it (rbac, ext_authz, Lua).
+// (jwt_authn its payloads, ext_proc what its processor returns) and later
+// ones read it (rbac, ext_authz, ext_proc, Lua), as do the route's
+// %DYNAMIC_METADATA(ns:key)% header values.
 // s.Metadata carries other per-request values between filters. s.Info is
 // Envoy's StreamInfo: the protocol, addresses, route, and as the stream
 // goes the response code, flags and upstream host; filters read it only.

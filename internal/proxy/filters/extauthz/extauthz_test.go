@@ -46,6 +46,14 @@ func (a *authorizer) Check(_ context.Context, r *authv3.CheckRequest) (*authv3.C
 
 func (a *authorizer) request() *authv3.CheckRequest { a.mu.Lock(); defer a.mu.Unlock(); return a.last }
 
+// setDecide changes the decision; a call the client already gave up on
+// (a timeout) may still be reading it on the server.
+func (a *authorizer) setDecide(d func(*authv3.CheckRequest) (*authv3.CheckResponse, error)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.decide = d
+}
+
 // startAuthorizer serves a on a unix socket, as the OPA sidecar does.
 func startAuthorizer(t *testing.T, a *authorizer) string {
 	sock := filepath.Join(t.TempDir(), "authz.sock")
@@ -107,7 +115,7 @@ func TestGRPCDecisions(t *testing.T) {
 	addr := startAuthorizer(t, a)
 	f := mustCompile(t, grpcConfig(time.Second))
 
-	a.decide = allow(&corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: "x-current-user", Value: "user1"}})
+	a.setDecide(allow(&corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: "x-current-user", Value: "user1"}}))
 	res := send(f, addr, request())
 	if !res.Passed || res.Forwarded.Header.Get("x-current-user") != "user1" {
 		t.Fatalf("allow: passed=%v %d", res.Passed, res.Code)
@@ -127,19 +135,19 @@ func TestGRPCDecisions(t *testing.T) {
 		t.Fatal("no source address")
 	}
 
-	a.decide = func(*authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	a.setDecide(func(*authv3.CheckRequest) (*authv3.CheckResponse, error) {
 		return &authv3.CheckResponse{Status: &status.Status{Code: int32(code.Code_PERMISSION_DENIED)}}, nil
-	}
+	})
 	if res := send(f, addr, request()); res.Passed || res.Code != 403 || res.Body != "" || res.Details != "ext_authz_denied" {
 		t.Fatalf("plain denial: %d %q %s", res.Code, res.Body, res.Details)
 	}
-	a.decide = func(*authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	a.setDecide(func(*authv3.CheckRequest) (*authv3.CheckResponse, error) {
 		return &authv3.CheckResponse{Status: &status.Status{Code: int32(code.Code_PERMISSION_DENIED)},
 			HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 				Status:  &typev3.HttpStatus{Code: typev3.StatusCode_Unauthorized},
 				Headers: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-reason", Value: "iss"}}},
 				Body:    "go away"}}}, nil
-	}
+	})
 	if res := send(f, addr, request()); res.Code != 401 || res.Body != "go away" || res.Header.Get("x-reason") != "iss" {
 		t.Fatalf("denial with a response: %d %q %v", res.Code, res.Body, res.Header)
 	}
@@ -167,7 +175,7 @@ func TestGRPCFailures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a.decide = c.decide
+			a.setDecide(c.decide)
 			f := mustCompile(t, grpcConfig(100*time.Millisecond))
 			if res := send(f, c.addr, request()); res.Passed || res.Code != 403 || res.Details != "ext_authz_error" {
 				t.Fatalf("fail closed: %d %s", res.Code, res.Details)

@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -12,10 +13,10 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
-	"github.com/portico-gw/portico/internal/proxy/filters/grpcstream"
 )
 
 const processMethod = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
@@ -31,7 +32,7 @@ type session struct {
 	cfg      *config
 	s        *filters.Stream
 	mode     *extprocv3.ProcessingMode
-	stream   *grpcstream.Stream
+	stream   *filters.GRPCStream
 	complete bool
 	// replied is set once the session answered the request itself.
 	replied bool
@@ -83,8 +84,8 @@ func (ss *session) ensureStream() bool {
 		return false
 	}
 	if ss.stream == nil {
-		ss.stream = grpcstream.Open(ss.s.Request.Context(), ss.s.Upstreams, ss.cfg.target.cluster, ss.cfg.target.authority, processMethod)
-		ss.stream.SetMetadata(ss.cfg.target.metadata)
+		ss.stream = filters.OpenGRPCStream(ss.s.Request.Context(), ss.s.Upstreams, ss.cfg.target.cluster, ss.cfg.target.authority,
+			processMethod, ss.cfg.target.metadata)
 		if ss.cfg.observability {
 			ss.stream.Start()
 		}
@@ -133,7 +134,13 @@ func (ss *session) receive() (*extprocsvc.ProcessingResponse, *failure) {
 }
 
 func (ss *session) grpcFailure(err error) *failure {
-	return &failure{code: ss.cfg.statusOnError, details: errorPrefix + "_gRPC_error_" + grpcstream.Describe(err)}
+	return &failure{code: ss.cfg.statusOnError, details: errorPrefix + "_gRPC_error_" + describe(err)}
+}
+
+// describe renders a call's error as Envoy's details do: <code>{<message>}.
+func describe(err error) string {
+	st, _ := status.FromError(err)
+	return fmt.Sprintf("%d{%s}", st.Code(), st.Message())
 }
 
 // protocolFailure is an answer that breaks the protocol (the wrong kind,
