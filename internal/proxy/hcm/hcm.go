@@ -117,7 +117,7 @@ func (lr *Runtime) serve(w http.ResponseWriter, r *http.Request) {
 	st.lr, st.w, st.vals = lr, &x.w, x.vals[:]
 	st.info.Request, st.info.Start, st.info.ResponseHeader = r, time.Now(), w.Header()
 	x.w = respWriter{ResponseWriter: w, info: &st.info}
-	r, timers := startTimers(r, h.streamIdle, h.requestTimeout)
+	r, timers := startTimers(wallClock{}, r, h.streamIdle, h.requestTimeout)
 	defer timers.stop()
 	st.w.timers = timers
 	x.body = countingBody{ReadCloser: r.Body, info: &st.info, timers: timers}

@@ -35,7 +35,8 @@ const defaultStreamIdle = 5 * time.Minute
 // upstream body writer may still read the request body, and so touch the
 // timers, after the stream ended.
 type streamTimers struct {
-	timer *time.Timer // runs fire
+	clock timerClock
+	timer timerHandle // runs fire
 	base  time.Time   // the stream's start: deadlines are offsets from it
 	idleD time.Duration
 	last  atomic.Int64 // offset of the last activity
@@ -64,8 +65,29 @@ type causeCanceler interface {
 	Cause() error
 }
 
-func startTimers(r *http.Request, idle, request time.Duration) (*http.Request, *streamTimers) {
-	t := &streamTimers{}
+// timerClock is the time the stream timers read and the timer they arm:
+// the wall clock in the proxy, a fake one in tests, so that what fires
+// when is checked without sleeping.
+type timerClock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) timerHandle
+}
+
+// timerHandle is the part of *time.Timer the stream timers use.
+type timerHandle interface {
+	Reset(d time.Duration) bool
+	Stop() bool
+}
+
+// wallClock is the time package's clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) AfterFunc(d time.Duration, f func()) timerHandle { return time.AfterFunc(d, f) }
+
+func startTimers(clock timerClock, r *http.Request, idle, request time.Duration) (*http.Request, *streamTimers) {
+	t := &streamTimers{clock: clock}
 	if cc, ok := r.Context().(causeCanceler); ok {
 		t.cc = cc
 	} else {
@@ -73,7 +95,7 @@ func startTimers(r *http.Request, idle, request time.Duration) (*http.Request, *
 		ctx, t.cancel = context.WithCancelCause(r.Context())
 		r = r.WithContext(ctx)
 	}
-	t.base, t.idleD, t.requestAt = time.Now(), idle, request
+	t.base, t.idleD, t.requestAt = clock.Now(), idle, request
 	t.mu.Lock()
 	t.armLocked()
 	t.mu.Unlock()
@@ -87,6 +109,9 @@ func cause(ctx context.Context) error {
 	}
 	return context.Cause(ctx)
 }
+
+// elapsed is the time since the stream started.
+func (t *streamTimers) elapsed() time.Duration { return t.clock.Now().Sub(t.base) }
 
 // next is the earliest pending deadline, 0 when there is none.
 func (t *streamTimers) next() time.Duration {
@@ -112,9 +137,9 @@ func (t *streamTimers) armLocked() {
 		return
 	}
 	t.armedAt = d
-	wait := d - time.Since(t.base)
+	wait := d - t.elapsed()
 	if t.timer == nil {
-		t.timer = time.AfterFunc(wait, t.fire)
+		t.timer = t.clock.AfterFunc(wait, t.fire)
 	} else {
 		t.timer.Reset(wait)
 	}
@@ -129,7 +154,7 @@ func (t *streamTimers) fire() {
 		return
 	}
 	t.armedAt = 0
-	now := time.Since(t.base)
+	now := t.elapsed()
 	var why error
 	var at time.Duration
 	if t.requestAt > 0 && t.requestAt <= now {
@@ -154,7 +179,7 @@ func (t *streamTimers) fire() {
 // touch records stream activity.
 func (t *streamTimers) touch() {
 	if t != nil && t.idleD > 0 {
-		t.last.Store(int64(time.Since(t.base)))
+		t.last.Store(int64(t.elapsed()))
 	}
 }
 
@@ -171,7 +196,7 @@ func (t *streamTimers) requestDone() {
 	t.mu.Lock()
 	t.requestAt = 0
 	if d := t.pendingRoute.Load(); d > 0 && !t.done {
-		t.routeAt = time.Since(t.base) + time.Duration(d)
+		t.routeAt = t.elapsed() + time.Duration(d)
 		t.armLocked()
 	}
 	t.mu.Unlock()
@@ -191,7 +216,7 @@ func (t *streamTimers) armRoute(d time.Duration) {
 	}
 	t.pendingRoute.Store(int64(d))
 	if t.complete.Load() {
-		t.routeAt = time.Since(t.base) + d
+		t.routeAt = t.elapsed() + d
 		t.armLocked()
 	}
 }
