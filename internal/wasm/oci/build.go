@@ -124,7 +124,7 @@ func assemble(mt types.MediaType, config v1.Layer, layers ...v1.Layer) (v1.Image
 	return partial.CompressedToImage(b)
 }
 
-func (b *built) RawConfigFile() ([]byte, error)     { return b.config, nil }
+func (b *built) RawConfigFile() ([]byte, error)      { return b.config, nil }
 func (b *built) MediaType() (types.MediaType, error) { return b.mt, nil }
 func (b *built) RawManifest() ([]byte, error)        { return b.manifest, nil }
 
