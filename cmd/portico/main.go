@@ -25,7 +25,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), newProxyCommand())
+	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), newProxyCommand(), newWasmCommand())
 	return root
 }
 

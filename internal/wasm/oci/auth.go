@@ -59,3 +59,12 @@ func (d DockerConfig) parse() (*configfile.ConfigFile, error) {
 	}
 	return cf, nil
 }
+
+// Basic is a keychain that answers every registry with one user and
+// password (the --username and --password of portico wasm).
+type Basic struct{ Username, Password string }
+
+// Resolve implements authn.Keychain.
+func (b Basic) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: b.Username, Password: b.Password}, nil
+}

@@ -19,11 +19,14 @@ import (
 // RuntimeConfig is the artifact format's config (the Wasm image spec's
 // envoy_proxy runtime config).
 type RuntimeConfig struct {
-	Type        string   `json:"type"`
-	ABIVersions []string `json:"abiVersions,omitempty"`
-	Config      struct {
-		RootIDs []string `json:"root_ids,omitempty"`
-	} `json:"config"`
+	Type        string       `json:"type"`
+	ABIVersions []string     `json:"abiVersions,omitempty"`
+	Config      RuntimeRoots `json:"config"`
+}
+
+// RuntimeRoots lists the root IDs a module registers.
+type RuntimeRoots struct {
+	RootIDs []string `json:"root_ids,omitempty"`
 }
 
 // Build packs module as a one-module image of the given format, the way

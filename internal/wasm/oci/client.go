@@ -43,6 +43,9 @@ type Client struct {
 	// Transport is the base transport (tests); nil clones
 	// http.DefaultTransport.
 	Transport http.RoundTripper
+	// Insecure allows plain HTTP and unverified TLS to any registry (for
+	// authors' tools; pulls for policies never set it).
+	Insecure bool
 }
 
 // Reference parses an image URL (with or without oci://).
@@ -105,7 +108,7 @@ func (c *Client) options(ctx context.Context) ([]remote.Option, error) {
 }
 
 func (c *Client) transport() (http.RoundTripper, error) {
-	if c.CACert == "" && c.Timeout <= 0 && c.Transport != nil {
+	if c.CACert == "" && c.Timeout <= 0 && !c.Insecure && c.Transport != nil {
 		return c.Transport, nil
 	}
 	var t *http.Transport
@@ -124,6 +127,9 @@ func (c *Client) transport() (http.RoundTripper, error) {
 		}
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	if c.Insecure {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by --insecure
+	}
 	return t, nil
 }
 
@@ -131,7 +137,7 @@ func (c *Client) transport() (http.RoundTripper, error) {
 // an https request is asked again over HTTP, as Envoy Gateway does;
 // loopback and private addresses are tried over HTTP anyway.
 func (c *Client) get(ctx context.Context, url string) (*remote.Descriptor, error) {
-	ref, err := Reference(url)
+	ref, err := c.reference(url)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +155,30 @@ func (c *Client) get(ctx context.Context, url string) (*remote.Descriptor, error
 		return nil, fmt.Errorf("could not fetch manifest: %w", err)
 	}
 	return desc, nil
+}
+
+func (c *Client) reference(url string) (name.Reference, error) {
+	if !c.Insecure {
+		return Reference(url)
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(url, Prefix), name.Insecure)
+	if err != nil {
+		return nil, fmt.Errorf("could not parse url in image reference: %w", err)
+	}
+	return ref, nil
+}
+
+// Push writes img to the registry at url.
+func (c *Client) Push(ctx context.Context, url string, img v1.Image) error {
+	ref, err := c.reference(url)
+	if err != nil {
+		return err
+	}
+	opts, err := c.options(ctx)
+	if err != nil {
+		return err
+	}
+	return remote.Write(ref, img, opts...)
 }
 
 // Image is a resolved image: its manifest, not yet its layers.
@@ -188,6 +218,18 @@ func (c *Client) Resolve(ctx context.Context, url string) (*Image, error) {
 	}
 	return &Image{Digest: desc.Digest.Hex, img: img}, nil
 }
+
+// FromImage wraps an image read elsewhere (an OCI layout).
+func FromImage(img v1.Image) (*Image, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return &Image{Digest: d.Hex, img: img}, nil
+}
+
+// Manifest is the image's manifest.
+func (im *Image) Manifest() (*v1.Manifest, error) { return im.img.Manifest() }
 
 // Check fetches only the manifest of url with the client's credentials:
 // the registry says whether they may pull it. It returns the manifest's
