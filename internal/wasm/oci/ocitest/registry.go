@@ -126,7 +126,8 @@ func (r *Registry) ResetCounts() {
 func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	switch Mode(r.mode.Load()) {
 	case Fail500:
-		http.Error(w, "registry unavailable", http.StatusInternalServerError)
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "registry unavailable")
 		return
 	case Hang:
 		select {
