@@ -8,7 +8,9 @@
 #
 # Usage: bench/proxy.sh [seconds per run (10)] [connection counts ("10 100")]
 # PPROF=out.pprof also saves a CPU profile of the built-in proxy's first
-# run (admin.enablePprof); read it with `go tool pprof -top out.pprof`.
+# run (admin.enablePprof); read it with `go tool pprof -top out.pprof`. The
+# profile is of portico run's own process, so with PPROF the proxy runs in
+# it (--data-plane in-process) rather than as its child.
 # Everything binds 127.0.0.1. Needs wrk and nginx (installed with apt-get
 # when missing). Both proxies write an access log (Envoy Gateway's default
 # is on), to /dev/null. Runs alternate proxies so that a busy neighbour on a
@@ -48,12 +50,13 @@ pids+=($!)
 # The built-in proxy: the quickstart pointed at the static backend.
 gw_port=$(freeport)
 mkdir -p "$work/config"
-sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
+sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" -e "/^  ports:$/i\\  clusterIP: 127.0.0.1" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
 admin=127.0.0.1:$(freeport)
 printf 'apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyGateway\nadmin:\n  enablePprof: %s\n' \
   "$([ -n "${PPROF:-}" ] && echo true || echo false)" > "$work/eg.yaml"
 "$work/portico" run --config "$work/eg.yaml" -f "$work/config" --admin-address "$admin" --xds-address "127.0.0.1:$(freeport)" \
-  --listener-address 127.0.0.1 --log-level warn >/dev/null 2>"$work/portico.log" &
+  --listener-address 127.0.0.1 --log-level warn --state-dir "$work/state" \
+  --data-plane "$([ -n "${PPROF:-}" ] && echo in-process || echo builtin)" >/dev/null 2>"$work/portico.log" &
 pids+=($!)
 portico_pid=$!
 
@@ -147,6 +150,10 @@ for c in "${conns[@]}"; do
   cratio=$(awk "BEGIN{printf \"%.0f%%\", 100*$n_cpu/$b_cpu}")
   printf '%-6s %12.0f %8s %10s %12.0f %8s %10s %8s %9s\n' "$c" "$b_rps" "$b_p99" "$b_cpu" "$n_rps" "$n_p99" "$n_cpu" "$ratio" "$cratio"
 done
-# Peak resident memory of the built-in proxy's process (portico run: the
-# control plane too), to check that GC tuning keeps memory bounded.
-echo "builtin peak RSS: $(awk '/^VmHWM/ {print $2, $3}' "/proc/$portico_pid/status")"
+# Peak resident memory of the built-in proxy's process (the child `portico
+# proxy` of portico run) and of the control plane, to check that GC tuning
+# keeps memory bounded.
+for p in $(pgrep -P "$portico_pid" 2>/dev/null || true); do
+  echo "builtin proxy peak RSS: $(awk '/^VmHWM/ {print $2, $3}' "/proc/$p/status")"
+done
+echo "control plane peak RSS: $(awk '/^VmHWM/ {print $2, $3}' "/proc/$portico_pid/status")"

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-gw/portico/internal/cli"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/runner"
@@ -37,6 +38,7 @@ import (
 const backends = 4
 
 func main() {
+	cli.RunChildProxy() // this binary is also the proxies the runner starts
 	routes := flag.Int("routes", 1000, "routes loaded before the changes (one file each)")
 	changes := flag.Int("changes", 100, "changes to time (alternately a new route file and an edit of an existing one)")
 	debounce := flag.Duration("debounce", 0, "file provider debounce (0: its default, "+file.DefaultDebounce.String()+")")

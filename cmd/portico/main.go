@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portico-gw/portico/internal/cli"
 	"github.com/portico-gw/portico/internal/version"
 )
 
@@ -25,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), newProxyCommand(), newWasmCommand())
+	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), cli.NewProxyCommand(), newWasmCommand())
 	return root
 }
 

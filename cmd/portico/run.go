@@ -18,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/cli"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/provider/file"
+	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/runner"
 	"github.com/portico-gw/portico/internal/wasm"
@@ -27,10 +29,11 @@ import (
 
 func newRunCommand() *cobra.Command {
 	var (
-		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace string
-		wasmAddr, wasmCacheDir                                                                               string
-		paths                                                                                                []string
-		debounce                                                                                             time.Duration
+		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace, stateDir string
+		wasmAddr, wasmCacheDir                                                                                         string
+		paths                                                                                                          []string
+		debounce                                                                                                       time.Duration
+		luaLimits                                                                                                      budget.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--config envoy-gateway.yaml] [-f FILE|DIR ...]",
@@ -40,9 +43,17 @@ watched: an edit is applied once the files are quiet, and an edit with problems 
 rejected (reported in the log and in /status) while the last good configuration
 keeps serving.
 
-One proxy is started per Gateway (per GatewayClass when it merges gateways): the
-built-in proxy in this process by default, an envoy binary from PATH with
---data-plane envoy, or none with --data-plane none (start 'portico proxy' yourself).
+One proxy is started per Gateway (per GatewayClass when it merges gateways): by
+default the built-in proxy as a child process ('portico proxy', from this
+executable), restarted with back-off if it dies, so that a data plane crash never
+takes the control plane down; --data-plane in-process runs it inside this process
+instead, envoy runs an envoy binary from PATH, and none starts nothing (run
+'portico proxy' yourself).
+
+Proxies reach the xDS server (--xds-address) over mutual TLS. The CA and the
+certificates are made on first start and kept in --state-dir (certs/envoy-gateway
+and certs/envoy, each with ca.crt, tls.crt and tls.key, as Envoy Gateway's certgen
+makes them); a client without a certificate signed by that CA gets nothing.
 
 Admin endpoints (--admin-address): /healthz, /readyz, /status, /config_dump, /metrics.
 
@@ -61,7 +72,7 @@ Stop it with Ctrl-C (SIGINT) or SIGTERM: proxies, the demo backend and the serve
 shut down and the ports are released.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			log, err := cli.NewLogger(logLevel)
 			if err != nil {
 				return err
 			}
@@ -91,9 +102,15 @@ shut down and the ports are released.`,
 				}
 				log.Info("demo backend listening; it serves every Service without an address", "address", standIn)
 			}
+			if stateDir == "" {
+				if stateDir = runner.ConfigStateDir(cfg); stateDir == "" {
+					stateDir = runner.DefaultStateDir()
+				}
+			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
-				Namespace: namespace, ServiceStandIn: standIn, WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
+				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel,
+				WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
 			if err != nil {
 				return err
 			}
@@ -109,7 +126,8 @@ shut down and the ports are released.`,
 	f.StringArrayVarP(&paths, "file", "f", nil, "file or folder of resources to serve and watch (repeatable)")
 	f.StringVar(&adminAddr, "admin-address", runner.DefaultAdminAddress, "admin HTTP server address")
 	f.StringVar(&xdsAddr, "xds-address", runner.DefaultXDSAddress, "xDS (ADS gRPC) server address")
-	f.StringVar(&dataPlane, "data-plane", host.Builtin, "proxies to start: builtin (in this process), envoy (binary on PATH) or none")
+	f.StringVar(&dataPlane, "data-plane", host.Builtin, "proxies to start: builtin (child processes), in-process, envoy (binary on PATH) or none")
+	f.StringVar(&stateDir, "state-dir", "", "where the certificates are kept (default: the config's provider.custom.infrastructure.host.configHome, else "+runner.DefaultStateDir()+")")
 	f.StringVar(&envoyPath, "envoy-path", "", "envoy binary for --data-plane envoy (default: envoy on PATH)")
 	f.StringVar(&listenerAddr, "listener-address", "", "address Gateway listeners bind instead of 0.0.0.0 (e.g. 127.0.0.1)")
 	f.StringVar(&demoBackend, "demo-backend", "", "start a JSON echo backend on this address (e.g. 127.0.0.1:3000) standing in for every Service without an address")
@@ -118,15 +136,8 @@ shut down and the ports are released.`,
 	f.StringVar(&wasmCacheDir, "wasm-cache-dir", "", "where downloaded Wasm modules are kept (default: the user cache dir's portico/wasm)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")
+	cli.LuaLimitFlags(f, &luaLimits)
 	return cmd
-}
-
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 // startDemoBackend serves the echo handler on addr until ctx ends.

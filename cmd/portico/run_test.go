@@ -135,13 +135,22 @@ func getEcho(t *testing.T, gw int, path string) {
 // `portico run -f <quickstart> --demo-backend ADDR` serves a real response
 // with nothing else running.
 func TestRunQuickstartWithDemoBackend(t *testing.T) {
+	gw, _ := runQuickstart(t)
+	getEcho(t, gw, "/get")
+}
+
+// runQuickstart runs `portico run` on the quickstart with the demo backend
+// until the test ends and returns the Gateway's and the admin's ports once
+// it is ready.
+func runQuickstart(t *testing.T) (gw, admin int) {
+	t.Helper()
 	dir, gw, backend := quickstart(t)
-	admin := freePort(t)
+	admin = freePort(t)
 	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),
 		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", "127.0.0.1:0",
-		"--listener-address", "127.0.0.1", "--log-level", "error")
+		"--listener-address", "127.0.0.1", "--log-level", "error", "--state-dir", t.TempDir())
 	waitReady(t, admin, done)
-	getEcho(t, gw, "/get")
+	return gw, admin
 }
 
 // `portico run --data-plane none` and `portico proxy --cluster ns/gw` as a
@@ -149,9 +158,10 @@ func TestRunQuickstartWithDemoBackend(t *testing.T) {
 func TestRunWithSeparateProxy(t *testing.T) {
 	dir, gw, backend := quickstart(t)
 	admin, xds := freePort(t), freePort(t)
+	state := t.TempDir()
 	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend), "--data-plane", "none",
 		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", fmt.Sprintf("127.0.0.1:%d", xds),
-		"--listener-address", "127.0.0.1", "--log-level", "error")
+		"--listener-address", "127.0.0.1", "--log-level", "error", "--state-dir", state)
 	// Not ready: no proxy serves the fleet yet.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin))
 	for err != nil { // the admin server may not be up yet
@@ -167,7 +177,7 @@ func TestRunWithSeparateProxy(t *testing.T) {
 		t.Fatalf("/readyz without a proxy = %d", resp.StatusCode)
 	}
 	execute(t, "proxy", "--xds-address", fmt.Sprintf("127.0.0.1:%d", xds), "--cluster", "default/eg", "--node-id", "test-proxy",
-		"--log-level", "error")
+		"--log-level", "error", "--certs", filepath.Join(state, "certs", "envoy"))
 	waitReady(t, admin, done)
 	getEcho(t, gw, "/separate")
 	if st := statusJSON(admin); !strings.Contains(st, `"nodeID": "test-proxy"`) {
@@ -202,12 +212,13 @@ provider:
         paths: [%q]
     infrastructure:
       type: Host
-      host: {}
+      host:
+        configHome: %q
 admin:
   address:
     host: 127.0.0.1
     port: %d
-`, dir, admin)), 0o644); err != nil {
+`, dir, t.TempDir(), admin)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	done := execute(t, "run", "--config", cfg, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),

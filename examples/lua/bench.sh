@@ -34,7 +34,7 @@ pids+=($!)
 
 gw_port=$(freeport)
 mkdir -p "$work/config"
-sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
+sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" -e "/^  ports:$/i\\  clusterIP: 127.0.0.1" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
 # The plain route: the quickstart's HTTPRoute under another name and host.
 cat > "$work/config/plain.yaml" <<EOF
 apiVersion: gateway.networking.k8s.io/v1
@@ -55,7 +55,8 @@ EOF
 cp examples/lua/policies/lua-inline.yaml "$work/config/"
 admin=127.0.0.1:$(freeport)
 "$work/portico" run --config examples/lua/envoy-gateway.yaml -f "$work/config" --admin-address "$admin" \
-  --xds-address "127.0.0.1:$(freeport)" --listener-address 127.0.0.1 --log-level warn >/dev/null 2>"$work/portico.log" &
+  --xds-address "127.0.0.1:$(freeport)" --listener-address 127.0.0.1 --log-level warn --state-dir "$work/state" \
+  >/dev/null 2>"$work/portico.log" &
 pids+=($!)
 portico_pid=$!
 
@@ -73,7 +74,15 @@ if curl -s -D - -o /dev/null -H 'Host: plain.example.com' "http://127.0.0.1:$gw_
   echo "plain.example.com runs the Lua filter" >&2; exit 1
 fi
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_ticks pid: user+system clock ticks of portico run and its children
+# (the proxy is a child process).
+cpu_ticks() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo $t
+}
 run() { # host -> "rps p99_ms cpu_us_per_request"
   local out t0 t1 rps p99 total
   t0=$(cpu_ticks "$portico_pid")

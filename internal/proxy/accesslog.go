@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/proxy/h1srv"
 )
 
 // respWriter records what the access log and local replies need, and passes
@@ -55,6 +57,9 @@ type countingBody struct {
 	io.ReadCloser
 	n      atomic.Int64
 	timers *streamTimers
+	// badFraming: the client broke the body's framing (h1srv's
+	// IsFramingError), which the router answers with 400.
+	badFraming atomic.Bool
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
@@ -65,6 +70,8 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		c.timers.requestDone()
+	} else if err != nil && h1srv.IsFramingError(err) {
+		c.badFraming.Store(true)
 	}
 	return n, err
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -35,14 +36,7 @@ const adsWindow = 16 << 20
 // state survives reconnects, so a control plane restart never empties the
 // proxy.
 func (p *Proxy) runADS(ctx context.Context) error {
-	conn, err := grpc.NewClient(p.opts.XDSAddress, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// One route configuration holds a gateway's every route: about
-		// 700 KB for 1000 routes, 7 MB for 10000. gRPC's 4 MB default
-		// would refuse the larger ones (Envoy sets no such limit), and
-		// its 64 KB flow-control window would make a 700 KB response
-		// wait for a dozen window updates from this side.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
-		grpc.WithInitialWindowSize(adsWindow), grpc.WithInitialConnWindowSize(adsWindow))
+	conn, err := grpc.NewClient(p.xdsTarget(), p.xdsDialOptions()...)
 	if err != nil {
 		return fmt.Errorf("proxy: ads client: %w", err)
 	}
@@ -72,6 +66,34 @@ func (p *Proxy) runADS(ctx context.Context) error {
 		backoff = min(2*backoff, 5*time.Second)
 	}
 	return nil
+}
+
+// xdsTarget is the gRPC target: the address, resolved by DNS, or a fixed
+// name when XDSDialer makes the connection.
+func (p *Proxy) xdsTarget() string {
+	if p.opts.XDSDialer != nil {
+		return "passthrough:///" + p.opts.XDSAddress
+	}
+	return p.opts.XDSAddress
+}
+
+func (p *Proxy) xdsDialOptions() []grpc.DialOption {
+	creds := insecure.NewCredentials()
+	if p.opts.XDSTLS != nil {
+		creds = credentials.NewTLS(p.opts.XDSTLS)
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		// One route configuration holds a gateway's every route: about
+		// 700 KB for 1000 routes, 7 MB for 10000. gRPC's 4 MB default
+		// would refuse the larger ones (Envoy sets no such limit), and
+		// its 64 KB flow-control window would make a 700 KB response
+		// wait for a dozen window updates from this side.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+		grpc.WithInitialWindowSize(adsWindow), grpc.WithInitialConnWindowSize(adsWindow)}
+	if p.opts.XDSDialer != nil {
+		opts = append(opts, grpc.WithContextDialer(p.opts.XDSDialer))
+	}
+	return opts
 }
 
 func (p *Proxy) node() *corev3.Node {

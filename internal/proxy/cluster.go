@@ -255,7 +255,8 @@ func newNetTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTr
 		TLSClientConfig:     cc.tls,
 		ForceAttemptHTTP2:   cc.tls != nil && (cc.proto == protoALPN || h2),
 		// A proxy passes Expect: 100-continue through; it is not ours.
-		ExpectContinueTimeout: 0,
+		ExpectContinueTimeout:  0,
+		MaxResponseHeaderBytes: maxResponseHeader,
 	}
 	p := new(http.Protocols)
 	switch {

@@ -15,14 +15,6 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/filters"
 )
 
-func TestRemoveDotSegments(t *testing.T) {
-	for in, want := range map[string]string{"/a/./b": "/a/b", "/a/../b": "/b", "/a/b/..": "/a/", "/../a": "/a", "/a/b/": "/a/b/", "/a/.": "/a/"} {
-		if got := removeDotSegments(in); got != want {
-			t.Errorf("%s: got %s want %s", in, got, want)
-		}
-	}
-}
-
 func TestEnvoySubst(t *testing.T) {
 	if got := envoySubst(`/\2/\1$x`); got != `/${2}/${1}$$x` {
 		t.Errorf("got %s", got)

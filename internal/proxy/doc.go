@@ -40,18 +40,46 @@
 // (status_code, duration, header, response_flag, not_health_check, and/or
 // filters; status/body rewrite, headers_to_add, text/json body_format),
 // server_name and server_header_transformation, use_remote_address and
-// x-forwarded-for, generate_request_id, normalize_path, merge_slashes,
-// path_with_escaped_slashes_action, strip_any_host_port, websocket
-// upgrade_configs, common_http_protocol_options idle_timeout and
-// headers_with_underscores_action, request_headers_timeout,
-// stream_idle_timeout (default 5m, 408 "stream timeout") and request_timeout
-// (408 "request timeout"), access_log (file, stdout and stderr loggers,
+// x-forwarded-for, generate_request_id, preserve_external_request_id,
+// internal_address_config (see forwarded.go: untrusted x-envoy-* headers
+// are removed as Envoy does), normalize_path, merge_slashes and
+// path_with_escaped_slashes_action (pathnorm.go: Envoy's rules, checked
+// against Envoy's own test cases), strip_any_host_port, websocket
+// upgrade_configs at HCM and route level (the route's entry wins; an
+// upgrade the route does not allow gets 403, CONNECT too),
+// max_request_headers_kb (default 60) and common_http_protocol_options
+// max_headers_count (default 100), answered 431 as the head arrives,
+// idle_timeout (from the accept on) and headers_with_underscores_action,
+// request_headers_timeout (408 without a body), stream_idle_timeout (default
+// 5m, 408 "stream timeout", covering a partial head and a stalled body) and
+// request_timeout (408 "request timeout"), access_log (file, stdout and stderr loggers,
 // buffered and flushed within a second as Envoy buffers file logs; text
 // or JSON formats with the common commands, unknown commands NACK; access log
 // filters as for local replies; /dev/stdout is Options.AccessLog). An HCM
 // without access_log logs in Envoy's default format to Options.AccessLog
 // (Envoy would log nothing; io.Discard turns it off). Listener-level
 // access_log is accepted with a warning in Status.Warnings, not written.
+//
+// # Downstream HTTP/1
+//
+// Plaintext HTTP/1 is served by h1srv in Strict mode: Envoy's codec rules
+// (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0:
+// 400; versions other than 1.0 and 1.1: 505; a malformed chunk: 400, all
+// closing the connection). The head's bounds and timeouts follow every
+// config update. A response does not wait for the rest of the request
+// body: when the handler is done first, the connection closes after the
+// response, so a 408 or 504 reaches a client whose upload stalled. A
+// client that half-closes before its request is complete gets no
+// response; the upstream request is reset. Expect: 100-continue is
+// answered by the proxy and not forwarded.
+//
+// The listeners share a downstream connection limit (connlimit.go, Envoy's
+// global_downstream_max_connections): Options.MaxDownstreamConnections, by
+// default derived from the file descriptor limit and shared by the
+// proxies of a process, so that admin, xDS and upstream connections keep
+// descriptors under a flood. At the limit the longest-idle connections are
+// closed to make room, else the new connection is closed; listeners with
+// ignore_global_conn_limit are not counted.
 //
 // # Routing
 //
@@ -61,7 +89,8 @@
 // query_parameters, grpc. Actions: cluster, cluster_header,
 // weighted_clusters (with their header ops and host rewrite), prefix_rewrite,
 // regex_rewrite, host_rewrite_literal/auto_host_rewrite/host_rewrite_header,
-// timeout (default 15s), idle_timeout, retry_policy (5xx, gateway-error,
+// timeout (default 15s, running from the end of the request, and ended by
+// an upgrade's 101), idle_timeout, retry_policy (5xx, gateway-error,
 // reset, connect-failure, retriable-4xx, retriable-status-codes, gRPC
 // statuses; per_try_timeout; jittered back-off; bodies up to 1 MiB are
 // replayed), include_request_attempt_count / include_attempt_count_in_response,
@@ -72,7 +101,9 @@
 //
 // Envoy's local replies: 404 with no body and flag NR for no route; 503
 // "no healthy upstream" (UH); 503 "upstream connect error or disconnect/reset
-// before headers. reset reason: connection failure" (UF); 504 "upstream
+// before headers. reset reason: connection failure" (UF); 502 "... reset
+// reason: protocol error" (UPE) for an upstream response head over 80 KiB;
+// 504 "upstream
 // request timeout" (UT); 408 "stream timeout" (SI); cluster_not_found (NC).
 // Local replies to gRPC requests are trailers-only gRPC errors.
 //

@@ -68,9 +68,10 @@ type h1Pool struct {
 	closed  bool           // closeIdle was called: keep nothing idle
 }
 
-// maxResponseHeader bounds what an upstream may send before the body, as
-// net/http's default MaxResponseHeaderBytes did.
-const maxResponseHeader = 10 << 20
+// maxResponseHeader bounds what an upstream may send before the body:
+// Envoy's default max_response_headers_kb, 80 KiB. More is a protocol
+// error (502).
+const maxResponseHeader = 80 << 10
 
 // max1xx bounds informational responses before the final one (net/http's).
 const max1xx = 5

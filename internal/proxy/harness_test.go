@@ -99,6 +99,11 @@ func (s *syncBuf) String() string {
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, false) }
 
 func newHarnessWith(t testing.TB, sotw bool) *harness {
+	return newHarnessOpts(t, func(o *proxy.Options) { o.SotW = sotw })
+}
+
+// newHarnessOpts is newHarness with options changed by mod.
+func newHarnessOpts(t testing.TB, mod func(*proxy.Options)) *harness {
 	tt, _ := t.(*testing.T)
 	h := &harness{t: tt, cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil), log: &syncBuf{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,9 +116,10 @@ func newHarnessWith(t testing.TB, sotw bool) *harness {
 	}}
 	h.srv = serverv3.NewServer(ctx, h.cache, cb)
 	h.startXDS(t, "127.0.0.1:0")
-	p, err := proxy.New(proxy.Options{XDSAddress: h.xds, NodeID: nodeID, Cluster: "test", AccessLog: h.log,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second, InitialFetchTimeout: 1500 * time.Millisecond,
-		SotW: sotw})
+	o := proxy.Options{XDSAddress: h.xds, NodeID: nodeID, Cluster: "test", AccessLog: h.log,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second, InitialFetchTimeout: 1500 * time.Millisecond}
+	mod(&o)
+	p, err := proxy.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

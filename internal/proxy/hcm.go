@@ -3,14 +3,12 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -42,6 +40,7 @@ type reqState struct {
 	vh           *vhost
 	rt           *route
 	vals         []string // setHeader's storage, from exchange.vals
+	upgrade      bool     // a websocket upgrade the route allows
 }
 
 var emptyTable = &routeTable{exact: map[string]*vhost{}}
@@ -79,6 +78,13 @@ func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.selectRoute(r)
+	if up := upgradeRequested(r); up != "" && st.rt != nil {
+		if !st.upgradeAllowed(up) {
+			st.refuseUpgrade()
+			return
+		}
+		st.upgrade = true
+	}
 	s := &x.s
 	*s = filters.Stream{Request: r, Writer: st.w, Upstreams: upstreams(lr.clusters)}
 	s.LocalReply = func(code int, body, details string) { st.localReply(s.Writer, code, body, details, nil) }
@@ -141,115 +147,90 @@ func (st *reqState) setPerRoute(s *filters.Stream) {
 // virtual host's and route configuration's (precomputed at compile time).
 func (rt *route) mergedPerFilter(_ *vhost, _ *routeTable) map[string]perFilter { return rt.merged }
 
-// preprocess applies the HCM's request normalisation and the x-forwarded-*
-// and x-request-id headers. It returns false when it answered itself.
+// preprocess applies the HCM's request normalisation and the x-forwarded-*,
+// x-envoy-* and x-request-id rules. It returns false when it answered
+// itself.
 func (h *hcmCfg) preprocess(st *reqState, r *http.Request) bool {
+	if r.Method == http.MethodConnect {
+		// CONNECT needs an upgrade config Portico does not support:
+		// Envoy answers it with its own 403.
+		st.refuseUpgrade()
+		return false
+	}
 	if h.stripAnyPort {
 		r.Host = stripPort(r.Host)
 	}
-	if h.underscores != corev3.HttpProtocolOptions_ALLOW {
-		for k := range r.Header {
-			if !strings.Contains(k, "_") {
-				continue
-			}
-			if h.underscores == corev3.HttpProtocolOptions_REJECT_REQUEST {
-				st.localReply(st.w, http.StatusBadRequest, "", "unexpected_underscore", nil)
+	if !h.requestHeaders(st, r) {
+		return false
+	}
+	return h.normalisePath(st, r)
+}
+
+// normalisePath is Envoy's maybeNormalizePath: the fragment is dropped,
+// then path_with_escaped_slashes_action, normalize_path and merge_slashes
+// apply to the path as sent (the query is left alone). A path that cannot
+// be normalised is refused with 400; UNESCAPE_AND_REDIRECT redirects to
+// the result with 307 when it unescaped anything (400 for gRPC, which
+// does not follow redirects).
+func (h *hcmCfg) normalisePath(st *reqState, r *http.Request) bool {
+	uri := r.RequestURI
+	if uri == "" || uri[0] != '/' {
+		uri = r.URL.RequestURI() // absolute form, or a request not from a server
+	}
+	path, query, hasQuery := strings.Cut(uri, "?")
+	frag := strings.IndexByte(path, '#')
+	if frag < 0 && pathIsCanonical(path, h.mergeSlashes) {
+		return true // the common case: nothing to do
+	}
+	if frag >= 0 {
+		path, hasQuery = path[:frag], false
+	} else if i := strings.IndexByte(query, '#'); i >= 0 {
+		query = query[:i]
+	}
+	redirect := false
+	if h.escapedSlashes != hcmv3.HttpConnectionManager_KEEP_UNCHANGED {
+		if p, found := unescapeSlashes(path); found {
+			switch h.escapedSlashes {
+			case hcmv3.HttpConnectionManager_REJECT_REQUEST:
+				st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
 				return false
+			case hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT:
+				redirect = true
 			}
-			delete(r.Header, k)
-		}
-	}
-	if h.genRequestID && r.Header.Get("X-Request-Id") == "" {
-		st.setHeader(r.Header, "X-Request-Id", newUUID())
-	}
-	if r.Header.Get("X-Forwarded-Proto") == "" || h.useRemote {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		st.setHeader(r.Header, "X-Forwarded-Proto", scheme)
-	}
-	if h.useRemote && !h.skipXFF {
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err == nil {
-			if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
-				st.setHeader(r.Header, "X-Forwarded-For", prior+","+ip)
-			} else {
-				st.setHeader(r.Header, "X-Forwarded-For", ip)
-			}
-		}
-	}
-	p := r.URL.EscapedPath()
-	lower := strings.ToLower(p)
-	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
-		switch h.escapedSlashes {
-		case hcmv3.HttpConnectionManager_REJECT_REQUEST:
-			st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
-			return false
-		case hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT, hcmv3.HttpConnectionManager_UNESCAPE_AND_FORWARD:
-			p = unescapeSlashes(p)
+			path = p
 		}
 	}
 	if h.normalizePath {
-		p = removeDotSegments(p)
-	}
-	if h.mergeSlashes {
-		for strings.Contains(p, "//") {
-			p = strings.ReplaceAll(p, "//", "/")
-		}
-	}
-	if p != r.URL.EscapedPath() {
-		u, err := url.ParseRequestURI(p)
-		if err != nil {
+		var ok bool
+		if path, ok = canonicalPath(path); !ok {
 			st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
 			return false
 		}
-		if h.escapedSlashes == hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT && unescapeSlashes(r.URL.EscapedPath()) != r.URL.EscapedPath() {
-			loc := p
-			if r.URL.RawQuery != "" {
-				loc += "?" + r.URL.RawQuery
-			}
-			st.localReply(st.w, http.StatusTemporaryRedirect, "", "path_normalization_redirect", func(h http.Header) { h.Set("Location", loc) })
+	}
+	if h.mergeSlashes {
+		path = mergeSlashes(path)
+	}
+	if hasQuery {
+		path += "?" + query
+	}
+	if redirect {
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
 			return false
 		}
-		r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+		st.localReply(st.w, http.StatusTemporaryRedirect, "", "path_normalization_failed", func(h http.Header) { h.Set("Location", path) })
+		return false
 	}
+	if path == uri {
+		return true
+	}
+	u, err := url.ParseRequestURI(path)
+	if err != nil {
+		st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
+		return false
+	}
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.URL.ForceQuery = u.Path, u.RawPath, u.RawQuery, u.ForceQuery
 	return true
-}
-
-func unescapeSlashes(p string) string {
-	return strings.NewReplacer("%2F", "/", "%2f", "/", "%5C", "\\", "%5c", "\\").Replace(p)
-}
-
-// removeDotSegments is RFC 3986 section 5.2.4, keeping a trailing slash.
-func removeDotSegments(p string) string {
-	if !strings.Contains(p, ".") {
-		return p
-	}
-	segs := strings.Split(p, "/")
-	var out []string
-	for i, s := range segs {
-		switch s {
-		case ".":
-			if i == len(segs)-1 {
-				out = append(out, "")
-			}
-		case "..":
-			if len(out) > 1 {
-				out = out[:len(out)-1]
-			}
-			if i == len(segs)-1 {
-				out = append(out, "")
-			}
-		default:
-			out = append(out, s)
-		}
-	}
-	res := strings.Join(out, "/")
-	if !strings.HasPrefix(res, "/") {
-		res = "/" + res
-	}
-	return res
 }
 
 // localReply sends a response generated by the proxy, through the HCM's

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
+	"github.com/portico-gw/portico/internal/proxy/h1srv"
 )
 
 const (
@@ -26,6 +28,9 @@ type listenerCfg struct {
 	chains []*chainCfg // filter_chains, in order
 	def    *chainCfg   // default_filter_chain
 	tls    bool        // every chain terminates TLS
+	// ignoreConnLimit: the listener's connections are not counted against
+	// the downstream connection limit (ignore_global_conn_limit).
+	ignoreConnLimit bool
 }
 
 // chainCfg is one filter chain: its match, TLS and HCM.
@@ -97,6 +102,23 @@ type hcmCfg struct {
 	streamIdle     time.Duration
 	requestTimeout time.Duration
 	logs           []*logSpec
+	maxHeaderBytes int // max_request_headers_kb, in bytes (default 60 KiB)
+	maxHeaders     int // common_http_protocol_options.max_headers_count (default 100)
+	preserveRID    bool
+	internal       *internalAddrs
+}
+
+// Envoy's defaults for the request head's bounds.
+const (
+	defaultMaxRequestHeadersKB = 60
+	defaultMaxHeadersCount     = 100
+)
+
+// limits are the bounds h1srv enforces on this HCM's connections before
+// a request reaches it.
+func (h *hcmCfg) limits() h1srv.Limits {
+	return h1srv.Limits{IdleTimeout: h.idleTimeout, HeaderTimeout: h.headersTimeout, StreamIdleTimeout: h.streamIdle,
+		MaxHeaderBytes: h.maxHeaderBytes, MaxHeaders: h.maxHeaders}
 }
 
 type hcmFilter struct {
@@ -119,7 +141,8 @@ func compileListener(l *listenerv3.Listener, bc filters.BuildContext) (*listener
 	if sa.GetProtocol() != corev3.SocketAddress_TCP {
 		return nil, nil, fmt.Errorf("listener %s: only TCP listeners are supported", l.GetName())
 	}
-	lc := &listenerCfg{name: l.GetName(), addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))}
+	lc := &listenerCfg{name: l.GetName(), addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
+		ignoreConnLimit: l.GetIgnoreGlobalConnLimit()}
 	for _, lf := range l.GetListenerFilters() {
 		// tls_inspector reads the SNI; Go's TLS handshake gives us that.
 		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {
@@ -223,7 +246,25 @@ func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCf
 	hc := &hcmCfg{serverName: "envoy", useRemote: h.GetUseRemoteAddress().GetValue(), skipXFF: h.GetSkipXffAppend(),
 		normalizePath: h.GetNormalizePath().GetValue(), mergeSlashes: h.GetMergeSlashes(),
 		escapedSlashes: h.GetPathWithEscapedSlashesAction(), stripAnyPort: h.GetStripAnyHostPort(),
-		genRequestID: h.GetGenerateRequestId() == nil || h.GetGenerateRequestId().GetValue(), idleTimeout: time.Hour}
+		genRequestID: h.GetGenerateRequestId() == nil || h.GetGenerateRequestId().GetValue(), idleTimeout: time.Hour,
+		preserveRID: h.GetPreserveExternalRequestId(), maxHeaderBytes: defaultMaxRequestHeadersKB << 10,
+		maxHeaders: defaultMaxHeadersCount}
+	if kb := h.GetMaxRequestHeadersKb(); kb != nil {
+		if kb.GetValue() == 0 || kb.GetValue() > 8192 {
+			return nil, nil, fmt.Errorf("max_request_headers_kb: %d is not in 1..8192", kb.GetValue())
+		}
+		hc.maxHeaderBytes = int(kb.GetValue()) << 10
+	}
+	if n := h.GetCommonHttpProtocolOptions().GetMaxHeadersCount(); n != nil {
+		if n.GetValue() == 0 {
+			return nil, nil, errors.New("common_http_protocol_options.max_headers_count: must be at least 1")
+		}
+		hc.maxHeaders = int(n.GetValue())
+	}
+	var err error
+	if hc.internal, err = compileInternalAddrs(h.GetInternalAddressConfig()); err != nil {
+		return nil, nil, err
+	}
 	if h.GetServerName() != "" {
 		hc.serverName = h.GetServerName()
 	}
@@ -266,7 +307,7 @@ func compileHCM(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*hcmCf
 	}
 	hc.logs = logs
 	for _, u := range h.GetUpgradeConfigs() {
-		if u.GetUpgradeType() != "websocket" || len(u.GetFilters()) > 0 {
+		if !strings.EqualFold(u.GetUpgradeType(), "websocket") || len(u.GetFilters()) > 0 {
 			return nil, nil, fmt.Errorf("upgrade_configs: only websocket without filters is supported, got %q", u.GetUpgradeType())
 		}
 		hc.websocket = u.GetEnabled() == nil || u.GetEnabled().GetValue()

@@ -64,6 +64,16 @@ func (s *socketRT) chain(i int) (*listenerRT, *tls.Config) {
 	return s.chains[i], s.tls[i]
 }
 
+// plainHCM is the HCM whose limits bound connections before a request
+// is read: the chain a plaintext connection (no server name) gets, else
+// the first.
+func (s *socketRT) plainHCM() *hcmCfg {
+	if lr, _ := s.chain(s.pick("")); lr != nil {
+		return lr.hcm
+	}
+	return s.cfg.allChains()[0].hcm
+}
+
 // boundListener is one listening socket. Its config is swapped atomically;
 // requests in flight keep the listenerRT they started with.
 //
@@ -71,20 +81,35 @@ func (s *socketRT) chain(i int) (*listenerRT, *tls.Config) {
 // knowledge ones are handed to net/http through fwd.
 type boundListener struct {
 	net.Listener
-	addr string
-	h1   *h1srv.Server
-	srv  *http.Server
-	fwd  *h1srv.Handoff
-	cur  atomic.Pointer[socketRT]
-	on   bool // Serve started
+	addr  string
+	h1    *h1srv.Server
+	srv   *http.Server
+	fwd   *h1srv.Handoff
+	cur   atomic.Pointer[socketRT]
+	on    bool       // Serve started
+	limit *connLimit // nil: unlimited
 }
 
 // Accept wraps connections in TLS when the current config terminates TLS,
 // choosing the chain's certificate from the SNI during the handshake.
 func (b *boundListener) Accept() (net.Conn, error) {
-	c, err := b.Listener.Accept()
-	if err != nil {
-		return nil, err
+	var c net.Conn
+	for {
+		var err error
+		if c, err = b.Listener.Accept(); err != nil {
+			return nil, err
+		}
+		s := b.cur.Load()
+		if b.limit == nil || s != nil && s.cfg.ignoreConnLimit {
+			break
+		}
+		if b.limit.admit() {
+			c = &limitedConn{Conn: c, l: b.limit}
+			break
+		}
+		// Over the limit with nothing idle to close: Envoy closes the
+		// new connection.
+		c.Close()
 	}
 	if s := b.cur.Load(); s != nil && s.cfg.tls {
 		return tls.Server(c, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -118,7 +143,21 @@ func (b *boundListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if (lr.hcm.codec == codecH1 && r.ProtoMajor == 2) || (lr.hcm.codec == codecH2 && r.ProtoMajor != 2) {
 		panic(http.ErrAbortHandler)
 	}
+	if (r.TLS != nil || r.ProtoMajor == 2) && tooManyHeaders(r.Header, lr.hcm.maxHeaders) {
+		// h1srv counts plaintext HTTP/1 heads as they arrive; net/http
+		// bounds only their bytes.
+		http.Error(w, "Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	lr.serve(w, r)
+}
+
+func tooManyHeaders(h http.Header, max int) bool {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	return n > max
 }
 
 // sockets binds, serves and drains listeners, keyed by bind address so a
@@ -129,6 +168,7 @@ type sockets struct {
 	drain time.Duration
 	log   *slog.Logger
 	wg    sync.WaitGroup
+	limit *connLimit // the downstream connection limit, nil: none
 }
 
 // prepare binds every address not yet bound. It runs before an LDS update
@@ -152,7 +192,7 @@ func (s *sockets) prepare(addrs []string) error {
 			}
 			return fmt.Errorf("cannot bind listener address %s: %v", a, err)
 		}
-		b := &boundListener{addr: a, Listener: ln}
+		b := &boundListener{addr: a, Listener: ln, limit: s.limit}
 		fresh = append(fresh, b)
 		s.m[a] = b
 	}
@@ -172,17 +212,26 @@ func (s *sockets) commit(rts map[string]*socketRT) {
 			continue
 		}
 		b.cur.Store(lr)
-		if !b.on {
+		h := lr.plainHCM()
+		if b.on {
+			b.h1.SetLimits(h.limits())
+		} else {
 			b.on = true
-			h := lr.cfg.allChains()[0].hcm
 			p := new(http.Protocols)
 			p.SetHTTP1(true)
 			p.SetHTTP2(true)
 			p.SetUnencryptedHTTP2(true)
 			errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 			b.fwd = h1srv.NewHandoff(b.Addr())
-			b.srv = &http.Server{Handler: b, Protocols: p, IdleTimeout: h.idleTimeout, ReadHeaderTimeout: h.headersTimeout, ErrorLog: errLog}
-			b.h1 = &h1srv.Server{Handler: b, IdleTimeout: h.idleTimeout, ReadHeaderTimeout: h.headersTimeout, ErrorLog: errLog, Other: b.fwd.Deliver}
+			// net/http serves TLS and HTTP/2 with the first config's
+			// timeouts and head bound; h1srv follows every update.
+			b.srv = &http.Server{Handler: b, Protocols: p, IdleTimeout: h.idleTimeout, ReadHeaderTimeout: h.headersTimeout,
+				MaxHeaderBytes: h.maxHeaderBytes, ErrorLog: errLog}
+			b.h1 = &h1srv.Server{Handler: b, Strict: true, ErrorLog: errLog, Other: b.fwd.Deliver}
+			b.h1.SetLimits(h.limits())
+			if b.limit != nil {
+				b.limit.register(b.h1)
+			}
 			s.wg.Add(2)
 			go func() {
 				defer s.wg.Done()
@@ -202,6 +251,9 @@ func (s *sockets) drainOne(b *boundListener) {
 	if !b.on {
 		b.Listener.Close()
 		return
+	}
+	if b.limit != nil {
+		b.limit.unregister(b.h1)
 	}
 	s.wg.Add(1)
 	go func() {

@@ -2,14 +2,17 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/proxy/filters"
 	// Filters in their own packages register themselves when linked.
 	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
@@ -19,8 +22,16 @@ import (
 
 // Options configure a Proxy. Everything else comes from xDS.
 type Options struct {
-	// XDSAddress is the ADS server, host:port (plaintext gRPC).
+	// XDSAddress is the ADS server, host:port.
 	XDSAddress string
+	// XDSTLS, when set, secures the ADS connection (certs.ClientConfig:
+	// the proxy's certificate, the control plane's CA and name). Without
+	// it the connection is plaintext, which only an in-memory XDSDialer
+	// or a test should use.
+	XDSTLS *tls.Config
+	// XDSDialer, when set, makes the ADS connection instead of dialing
+	// XDSAddress over TCP: the in-process proxy's in-memory connection.
+	XDSDialer func(ctx context.Context, address string) (net.Conn, error)
 	// NodeID and Cluster identify this proxy to the control plane.
 	NodeID, Cluster string
 	// AccessLog receives one line per request in Envoy's default format
@@ -34,9 +45,18 @@ type Options struct {
 	// InitialFetchTimeout is how long to wait for RDS/EDS referenced by a
 	// new LDS/CDS before serving without them (default 15s, as Envoy).
 	InitialFetchTimeout time.Duration
+	// LuaLimits bound every call into a Lua script (zero: the defaults of
+	// internal/proxy/budget).
+	LuaLimits budget.Limits
 	// SotW speaks state-of-the-world ADS instead of incremental (delta)
 	// ADS, for control planes that serve only that.
 	SotW bool
+	// MaxDownstreamConnections bounds the connections the listeners hold
+	// at once (Envoy's global_downstream_max_connections; see
+	// connlimit.go). 0: a limit derived from the process's file
+	// descriptor limit, shared by every proxy in the process; negative:
+	// none.
+	MaxDownstreamConnections int
 	// Resolver resolves the host names of DNS clusters (nil: the system
 	// resolver, net.DefaultResolver).
 	Resolver Resolver
@@ -102,6 +122,12 @@ func New(o Options) (*Proxy, error) {
 	p := &Proxy{opts: o, log: o.Logger, alog: newAccessLogger(o.AccessLog), pool: &hostPool{resolver: o.Resolver},
 		changed: make(chan struct{})}
 	p.socks = &sockets{drain: o.DrainTimeout, log: o.Logger}
+	switch {
+	case o.MaxDownstreamConnections > 0:
+		p.socks.limit = newConnLimit(o.MaxDownstreamConnections)
+	case o.MaxDownstreamConnections == 0:
+		p.socks.limit = processConnLimit()
+	}
 	p.status.Versions = map[string]string{}
 	return p, nil
 }
@@ -167,6 +193,7 @@ func (p *Proxy) buildContext() filters.BuildContext {
 			}
 			return upstreams{}
 		},
-		Logger: p.log,
+		Logger:    p.log,
+		LuaLimits: p.opts.LuaLimits,
 	}
 }

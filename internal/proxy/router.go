@@ -23,6 +23,7 @@ import (
 const maxRetryBuffer = 1 << 20
 
 const (
+	bodyProtocolError  = "upstream connect error or disconnect/reset before headers. reset reason: protocol error"
 	bodyConnectFailure = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 	bodyReset          = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 	bodyTimeout        = "upstream request timeout"
@@ -179,7 +180,8 @@ func (st *reqState) forward(s *filters.Stream) {
 			out.Host = v
 		}
 	}
-	websocket := a.websocket && st.lr.hcm.websocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	// A filter may have selected another route since the HCM's check.
+	websocket := st.upgrade && st.upgradeAllowed("websocket")
 	// Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
 	if !websocket {
 		for _, v := range out.Header.Values("Connection") {
@@ -194,6 +196,10 @@ func (st *reqState) forward(s *filters.Stream) {
 		}
 		delete(out.Header, k) // canonical already: Del would canonicalise again
 	}
+	// The downstream server answers Expect: 100-continue itself (on the
+	// first body read), as Envoy's HCM does: the upstream must not wait
+	// to send a second 100 or hold the body back.
+	delete(out.Header, "Expect")
 	if te := out.Header.Get("Te"); te != "" && !strings.Contains(te, "trailers") {
 		out.Header.Del("Te")
 	}
@@ -208,7 +214,7 @@ func (st *reqState) forward(s *filters.Stream) {
 	replayable := r.Body == nil || r.ContentLength == 0
 	if rp != nil && rp.numRetries > 0 && r.ContentLength > 0 && r.ContentLength <= maxRetryBuffer {
 		if body, err = io.ReadAll(r.Body); err != nil {
-			st.flags = "DC"
+			st.requestBodyFailed(w)
 			return
 		}
 		replayable = true
@@ -217,12 +223,11 @@ func (st *reqState) forward(s *filters.Stream) {
 		st.mirror(out, body, a.mirrors, a.timeout)
 	}
 
-	ctx, ownTimeout := r.Context(), false
-	if a.timeout > 0 && !st.w.timers.armRoute(a.timeout) {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.timeout)
-		defer cancel()
-		ownTimeout = true
+	ctx := r.Context()
+	if a.timeout > 0 {
+		// It runs from the end of the request (Envoy's router starts it
+		// then): a slow upload is not an upstream timeout.
+		st.w.timers.armRoute(a.timeout)
 	}
 	maxAttempts := 1
 	if rp != nil && replayable {
@@ -305,7 +310,11 @@ func (st *reqState) forward(s *filters.Stream) {
 			if st.streamTimeoutReply(w, r) {
 				return
 			}
-			globalTimeout := routeTimedOut(ctx, r, ownTimeout)
+			if st.body.badFraming.Load() {
+				st.requestBodyFailed(w)
+				return
+			}
+			globalTimeout := routeTimedOut(r)
 			gone := downstreamDone(r)
 			perTry := actx.Err() != nil && !globalTimeout && !gone
 			connect := isConnectError(err)
@@ -318,8 +327,7 @@ func (st *reqState) forward(s *filters.Stream) {
 				return
 			}
 			if gone {
-				st.flags = "DC"
-				return
+				st.downstreamReset()
 			}
 			if !globalTimeout && attempt < maxAttempts && rp.retryFailure(connect, perTry) && retryOK() {
 				if !sleepCtx(ctx, rp.backoff(attempt)) {
@@ -332,6 +340,10 @@ func (st *reqState) forward(s *filters.Stream) {
 			case globalTimeout || perTry:
 				st.flags = "UT"
 				st.localReply(w, http.StatusGatewayTimeout, bodyTimeout, "upstream_response_timeout", st.attemptHeader(attempt, wc))
+			case errors.Is(err, errHeaderTooLarge) || isNetHeaderTooLarge(err):
+				// Envoy's codec error on the upstream response: 502.
+				st.flags = "UPE"
+				st.localReply(w, http.StatusBadGateway, bodyProtocolError, "upstream_reset_before_response_started{protocol_error}", st.attemptHeader(attempt, wc))
 			case connect:
 				st.flags = "UF"
 				st.localReply(w, http.StatusServiceUnavailable, bodyConnectFailure, "upstream_reset_before_response_started{connection_failure}", st.attemptHeader(attempt, wc))
@@ -370,6 +382,33 @@ func (st *reqState) forward(s *filters.Stream) {
 		cancel()
 		return
 	}
+}
+
+// downstreamReset ends a request whose client went away (or half-closed
+// before its request was complete) without a response, as Envoy resets
+// the stream: the server then sends nothing, where returning would make
+// it write an empty 200. The upstream exchange, if any, was interrupted
+// by the request's context.
+func (st *reqState) downstreamReset() {
+	st.flags = "DC"
+	panic(http.ErrAbortHandler)
+}
+
+// requestBodyFailed answers a request whose body could not be read: a
+// framing error (a malformed chunk) is Envoy's codec error, 400, and the
+// connection closes; a body cut short is the client going away.
+func (st *reqState) requestBodyFailed(w http.ResponseWriter) {
+	if st.body.badFraming.Load() {
+		st.localReply(w, http.StatusBadRequest, "Bad Request", "http1.codec_error", func(h http.Header) { h.Set("Connection", "close") })
+		return
+	}
+	st.downstreamReset()
+}
+
+// isNetHeaderTooLarge is net/http's Transport refusing a response head
+// over MaxResponseHeaderBytes (it has no error value for it).
+func isNetHeaderTooLarge(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "server response headers exceeded")
 }
 
 func (st *reqState) attemptHeader(n int, wc *weightedCluster) func(http.Header) {

@@ -105,7 +105,7 @@ type routeAction struct {
 	timeoutMs     string        // timeout in milliseconds, for x-envoy-expected-rq-timeout-ms
 	idleTimeout   time.Duration
 	retry         *retryPolicy
-	websocket     bool
+	websocket     upgradeSetting // the route's upgrade_configs entry for websocket
 	mirrors       []mirrorPolicy
 }
 
@@ -550,7 +550,10 @@ func compileAction(a *routev3.RouteAction, vh *vhost, clusters map[string]bool) 
 		if !strings.EqualFold(u.GetUpgradeType(), "websocket") {
 			return nil, fmt.Errorf("upgrade type %q is not supported", u.GetUpgradeType())
 		}
-		ra.websocket = u.GetEnabled() == nil || u.GetEnabled().GetValue()
+		ra.websocket = upgradeOff
+		if u.GetEnabled() == nil || u.GetEnabled().GetValue() {
+			ra.websocket = upgradeOn
+		}
 	}
 	return ra, nil
 }

@@ -44,9 +44,14 @@ type streamTimers struct {
 	cc        causeCanceler           // the request's context, when it is one
 	cancel    context.CancelCauseFunc // else the timers' own context's
 	requestAt time.Duration           // 0: none, or the request is complete
-	routeAt   time.Duration           // 0: none
+	routeAt   time.Duration           // 0: none (or not started)
 	armedAt   time.Duration           // when the timer is due; 0: not armed
 	done      bool
+
+	// The route's timeout waits for the request to be complete (armRoute
+	// may come first, or the body's end first, on another goroutine).
+	complete     atomic.Bool
+	pendingRoute atomic.Int64 // the route's timeout once armRoute ran
 }
 
 // causeCanceler is a request context its handler may cancel with a cause
@@ -60,9 +65,6 @@ type causeCanceler interface {
 }
 
 func startTimers(r *http.Request, idle, request time.Duration) (*http.Request, *streamTimers) {
-	if idle <= 0 && request <= 0 {
-		return r, nil
-	}
 	t := &streamTimers{}
 	if cc, ok := r.Context().(causeCanceler); ok {
 		t.cc = cc
@@ -156,31 +158,50 @@ func (t *streamTimers) touch() {
 	}
 }
 
-// requestDone ends request_timeout once the request body is complete.
+// requestDone ends request_timeout once the request body is complete,
+// and starts the route's timeout if the router asked for it already.
 func (t *streamTimers) requestDone() {
-	if t != nil && t.requestAt > 0 {
-		t.mu.Lock()
-		t.requestAt = 0
-		t.mu.Unlock()
+	if t == nil || t.complete.Swap(true) {
+		return
 	}
-}
-
-// armRoute starts the route's timeout on the request's context and
-// reports whether it could (there is a context only when a stream timer
-// is configured, which Envoy's default stream_idle_timeout makes the
-// usual case). A context.WithTimeout per request cost a timer, a context,
-// its Done channel and a registration in the parent's children map.
-func (t *streamTimers) armRoute(d time.Duration) bool {
-	if t == nil {
-		return false
+	// requestAt is written only below, once: reading it first is safe.
+	if t.requestAt == 0 && t.pendingRoute.Load() == 0 {
+		return // a bodiless request: nothing to lock for
 	}
 	t.mu.Lock()
+	t.requestAt = 0
+	if d := t.pendingRoute.Load(); d > 0 && !t.done {
+		t.routeAt = time.Since(t.base) + time.Duration(d)
+		t.armLocked()
+	}
+	t.mu.Unlock()
+}
+
+// armRoute starts the route's timeout on the request's context, now if
+// the request is complete, else when it is (Envoy's router starts its
+// timer on the request's end). A context.WithTimeout per request cost a
+// timer, a context, its Done channel and a registration in the parent's
+// children map. requestDone and armRoute each look at what the other
+// stored after storing their own, so that one of them arms it.
+func (t *streamTimers) armRoute(d time.Duration) {
+	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.done {
+	if t.done {
+		return
+	}
+	t.pendingRoute.Store(int64(d))
+	if t.complete.Load() {
 		t.routeAt = time.Since(t.base) + d
 		t.armLocked()
 	}
-	return true
+}
+
+// routeDone ends the route's timeout (an upgrade was answered).
+func (t *streamTimers) routeDone() {
+	t.mu.Lock()
+	t.pendingRoute.Store(0)
+	t.routeAt = 0
+	t.mu.Unlock()
 }
 
 // stop ends the stream.
@@ -220,13 +241,8 @@ func (st *reqState) streamTimeoutReply(w http.ResponseWriter, r *http.Request) b
 	return true
 }
 
-// routeTimedOut reports whether the route's timeout ended ctx, the
-// router's context: its own when it derived one (own), else the request's
-// with errRouteTimeout as the cause.
-func routeTimedOut(ctx context.Context, r *http.Request, own bool) bool {
-	if own {
-		return ctx.Err() != nil && r.Context().Err() == nil
-	}
+// routeTimedOut reports whether the route's timeout ended the request.
+func routeTimedOut(r *http.Request) bool {
 	return cause(r.Context()) == errRouteTimeout
 }
 

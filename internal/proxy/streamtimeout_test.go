@@ -34,7 +34,9 @@ func TestStreamTimersDeadlines(t *testing.T) {
 	}{
 		{name: "idle", idle: 40 * ms, want: errStreamIdle, notBefore: 40 * ms},
 		{name: "request before idle", idle: time.Second, request: 40 * ms, want: errRequestTimeout, notBefore: 40 * ms},
-		{name: "route before idle", idle: time.Second, route: 40 * ms, want: errRouteTimeout, notBefore: 40 * ms},
+		{name: "route before idle", idle: time.Second, route: 40 * ms, requestDone: true, want: errRouteTimeout, notBefore: 40 * ms},
+		// Envoy's route timeout runs from the end of the request.
+		{name: "route waits for the request", idle: 150 * ms, route: 40 * ms, want: errStreamIdle, notBefore: 150 * ms},
 		{name: "activity defers idle", idle: 40 * ms, touchFor: 120 * ms, want: errStreamIdle, notBefore: 150 * ms},
 		{name: "activity does not defer the request timeout", idle: 40 * ms, request: 100 * ms, touchFor: 300 * ms,
 			want: errRequestTimeout, notBefore: 100 * ms},
@@ -50,8 +52,8 @@ func TestStreamTimersDeadlines(t *testing.T) {
 			if tc.requestDone {
 				st.requestDone()
 			}
-			if tc.route > 0 && !st.armRoute(tc.route) {
-				t.Fatal("armRoute refused with stream timers configured")
+			if tc.route > 0 {
+				st.armRoute(tc.route)
 			}
 			stopTouch := make(chan struct{})
 			go func() {
@@ -89,7 +91,11 @@ func TestStreamTimersStop(t *testing.T) {
 	if c := context.Cause(r1.Context()); c != context.Canceled {
 		t.Fatalf("the idle timer fired after the stop: cause %v", c)
 	}
-	if _, none := startTimers(r, 0, 0); none != nil {
-		t.Error("no timeouts configured should give no timers")
+	// Without stream timeouts there are timers still, for the route's.
+	r2, st2 := startTimers(r, 0, 0)
+	st2.requestDone()
+	st2.armRoute(20 * time.Millisecond)
+	if got := waitCause(r2, 5*time.Second); got != errRouteTimeout {
+		t.Errorf("route timeout without stream timeouts: %v", got)
 	}
 }

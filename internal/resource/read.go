@@ -42,7 +42,15 @@ func readInput(path string, limit int64, pipes bool) ([]byte, error) {
 	if err := checkMode(path, st, pipes); err != nil {
 		return nil, err
 	}
-	f, err := openNonBlocking(path)
+	open := openNonBlocking
+	if st.Mode()&fs.ModeNamedPipe != 0 {
+		// A pipe named explicitly (pipes is set, or checkMode refused it):
+		// wait for its writer. Opened without blocking, a read before the
+		// writer connects returns end of file, and the input would be
+		// empty whenever the writer (a shell's <(...)) is a moment late.
+		open = os.Open
+	}
+	f, err := open(path)
 	if err != nil {
 		return nil, err
 	}

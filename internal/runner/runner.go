@@ -12,17 +12,21 @@ package runner
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc/test/bufconn"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/admin"
@@ -30,6 +34,7 @@ import (
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/provider/file"
+	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/status"
 	"github.com/portico-gw/portico/internal/wasm"
@@ -53,8 +58,22 @@ type Options struct {
 	// XDSAddress and AdminAddress are where to listen (":0" ports work;
 	// see XDSAddr and AdminAddr).
 	XDSAddress, AdminAddress string
-	// DataPlane is host.Builtin (default), host.Envoy or host.None.
+	// DataPlane is host.Builtin (default: child processes), host.InProcess,
+	// host.Envoy or host.None.
 	DataPlane string
+	// StateDir keeps the certificates (certs/) proxies and the control
+	// plane authenticate each other with; created on first start. Empty:
+	// a temporary one, removed on stop (tests).
+	StateDir string
+	// ProxyCommand starts child proxies for host.Builtin (default: this
+	// executable with "proxy"; see cli.RunChildProxy for test binaries).
+	ProxyCommand []string
+	// ProxyLog receives child proxies' own logs (nil: stderr), at
+	// ProxyLogLevel ("": info).
+	ProxyLog      io.Writer
+	ProxyLogLevel string
+	// LuaLimits bound the built-in proxies' Lua script calls.
+	LuaLimits budget.Limits
 	// EnvoyPath overrides the envoy binary for host.Envoy.
 	EnvoyPath string
 	// ListenerAddress, when set, replaces the address Gateway listeners
@@ -103,6 +122,10 @@ type Runner struct {
 	infra    *host.Infra
 
 	xdsLn, adminLn net.Listener
+	localLn        *bufconn.Listener // in-process proxies' xDS (host.InProcess)
+	stateDir       string
+	removeState    bool
+	infraChanged   chan struct{}
 	view           atomic.Pointer[view]
 	done           chan struct{}
 	errMu          sync.Mutex
@@ -174,7 +197,8 @@ func New(o Options) (*Runner, error) {
 		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
 	}
 	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, gauged: map[string]bool{}, done: make(chan struct{}),
-		translate: pipeline.Run, memo: pipeline.NewMemo()}
+		translate: pipeline.Run, memo: pipeline.NewMemo(), stateDir: o.StateDir, infraChanged: make(chan struct{}, 1)}
+	r.metrics.reg.MustRegister(newProcessCollector(func() *host.Infra { return r.infra }))
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
@@ -217,34 +241,65 @@ func (r *Runner) fail(err error) {
 	r.errMu.Unlock()
 }
 
+// prepare makes sure of the certificates, binds the xDS and admin
+// listeners, builds the host infrastructure and loads the input. On error
+// nothing is left open (nor a temporary state directory).
+func (r *Runner) prepare() (xdsTLS *tls.Config, err error) {
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, l := range []net.Listener{r.xdsLn, r.adminLn, r.wasmLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		if r.removeState {
+			os.RemoveAll(r.stateDir)
+		}
+	}()
+	if xdsTLS, err = r.setupCerts(); err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+	if r.xdsLn, err = net.Listen("tcp", r.opts.XDSAddress); err != nil {
+		return nil, fmt.Errorf("xds server: %w", err)
+	}
+	if r.adminLn, err = net.Listen("tcp", r.opts.AdminAddress); err != nil {
+		return nil, fmt.Errorf("admin server: %w", err)
+	}
+	if err = r.listenWasm(); err != nil {
+		return nil, err
+	}
+	hostOpts := host.Options{DataPlane: r.opts.DataPlane, XDSAddress: r.XDSAddr(), CertsDir: CertsDir(r.stateDir),
+		ProxyCommand: r.opts.ProxyCommand, EnvoyPath: r.opts.EnvoyPath, RuntimeDir: runtimeDir(r.cfg),
+		AccessLog: r.opts.ProxyAccessLog, ProxyStderr: r.opts.ProxyLog, ProxyLogLevel: r.opts.ProxyLogLevel, Logger: r.log.With("component", "infra"),
+		LuaLimits: r.opts.LuaLimits, OnChange: r.signalInfra}
+	if r.opts.DataPlane == host.InProcess {
+		r.localLn = inProcessListener()
+		hostOpts.XDSDialer = dialer(r.localLn)
+	}
+	if r.infra, err = host.New(hostOpts); err != nil {
+		return nil, err
+	}
+	return xdsTLS, nil
+}
+
 // Start binds the xDS and admin servers, loads and serves the input, starts
 // the proxies and returns; everything runs until ctx ends (see Done). It
 // fails when an address cannot be bound or the input cannot be read at all.
 func (r *Runner) Start(ctx context.Context) error {
-	var err error
-	if r.xdsLn, err = net.Listen("tcp", r.opts.XDSAddress); err != nil {
-		return fmt.Errorf("xds server: %w", err)
-	}
-	if r.adminLn, err = net.Listen("tcp", r.opts.AdminAddress); err != nil {
-		r.xdsLn.Close()
-		return fmt.Errorf("admin server: %w", err)
-	}
-	if err := r.listenWasm(); err != nil {
-		r.xdsLn.Close()
-		r.adminLn.Close()
-		return err
-	}
-	r.infra, err = host.New(host.Options{DataPlane: r.opts.DataPlane, XDSAddress: r.XDSAddr(), EnvoyPath: r.opts.EnvoyPath,
-		RuntimeDir: runtimeDir(r.cfg), AccessLog: r.opts.ProxyAccessLog, Logger: r.log.With("component", "infra")})
+	xdsTLS, err := r.prepare()
 	if err != nil {
-		r.xdsLn.Close()
-		r.adminLn.Close()
 		return err
 	}
 	first := r.provider.Load()
 	if first.Set == nil {
 		r.xdsLn.Close()
 		r.adminLn.Close()
+		r.wasmLn.Close()
+		if r.removeState {
+			os.RemoveAll(r.stateDir)
+		}
 		return fmt.Errorf("loading input: %w", first.Err)
 	}
 	r.publish()
@@ -269,7 +324,11 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.wasmLn.Close()
 		return err
 	}
-	run("xds", func() error { return r.server.Serve(ctx, r.xdsLn) })
+	run("xds", func() error { return r.server.Serve(ctx, r.xdsLn, xdsTLS) })
+	if r.localLn != nil {
+		// In-process proxies only: the listener is not a socket.
+		run("xds-local", func() error { return r.server.Serve(ctx, r.localLn, nil) })
+	}
 	adminSrv := &http.Server{Handler: admin.Handler(admin.Options{Source: r, Gatherer: r.metrics.reg,
 		Pprof: r.cfg.Admin != nil && r.cfg.Admin.EnablePprof}), ReadHeaderTimeout: 10 * time.Second}
 	run("admin", func() error {
@@ -298,6 +357,9 @@ func (r *Runner) Start(ctx context.Context) error {
 		_ = adminSrv.Shutdown(sctx)
 		scancel()
 		wg.Wait()
+		if r.removeState {
+			os.RemoveAll(r.stateDir)
+		}
 		close(r.done)
 	}()
 	return nil
@@ -312,6 +374,8 @@ func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
 			r.apply(ctx, u)
 		case <-r.server.Changed():
 			r.publish()
+		case <-r.infraChanged:
+			r.publish()
 		case <-r.retry.due():
 			r.retryFailed(ctx)
 		case <-r.wasmChanged:
@@ -321,6 +385,14 @@ func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
 				r.serve(ctx, r.last.Set)
 			}
 		}
+	}
+}
+
+// signalInfra wakes the loop after a proxy process started or exited.
+func (r *Runner) signalInfra() {
+	select {
+	case r.infraChanged <- struct{}{}:
+	default:
 	}
 }
 
@@ -351,8 +423,8 @@ func (r *Runner) apply(ctx context.Context, u file.Update) {
 // serve translates set and serves each fleet; it reports whether the
 // translation ran (a panic in a stage is recovered and reported).
 func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
-	modules, wasmServer := r.wasmModules(ctx, set)
 	start := time.Now()
+	modules, wasmServer := r.wasmModules(ctx, set)
 	result, err := safely(r.log, func() *pipeline.Result {
 		return r.translate(set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
 			Standalone: true, ServiceStandIn: r.opts.ServiceStandIn, Wasm: modules, WasmServer: wasmServer})

@@ -19,7 +19,6 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/infra/host"
@@ -185,8 +184,9 @@ func (f *fakeProxy) setNACK(detail string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeProxy) run(t *testing.T, addr, fleet string) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// run connects to r's xDS server with the proxy certificates, as a proxy.
+func (f *fakeProxy) run(t *testing.T, r *Runner, fleet string) {
+	conn, err := grpc.NewClient(r.XDSAddr(), grpc.WithTransportCredentials(proxyCreds(t, r)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestProgrammedFollowsACKAndNACK(t *testing.T) {
 		t.Fatalf("Programmed before any proxy = %v", c)
 	}
 	p := &fakeProxy{}
-	p.run(t, e.r.XDSAddr(), "default/eg")
+	p.run(t, e.r, "default/eg")
 	e.eventually("Programmed=True", func() bool { return e.status().gatewayCondition("Programmed")["status"] == "True" })
 	if code, _ := e.get("/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz after ACK = %d", code)
@@ -317,7 +317,7 @@ func findObject(l StatusList, kind string) (o struct{ Status map[string]any }) {
 func TestBadEditKeepsServing(t *testing.T) {
 	e := start(t)
 	p := &fakeProxy{}
-	p.run(t, e.r.XDSAddr(), "default/eg")
+	p.run(t, e.r, "default/eg")
 	e.eventually("Programmed=True", func() bool { return e.status().gatewayCondition("Programmed")["status"] == "True" })
 	v1 := e.servedVersion()
 
@@ -406,7 +406,7 @@ func TestMergedGatewaysShareAFleet(t *testing.T) {
 	if fleets := e.status().Portico.Fleets; len(fleets) != 1 || fleets["merged"].Version == "" {
 		t.Fatalf("fleets = %+v, want one named merged", fleets)
 	}
-	(&fakeProxy{}).run(t, r.XDSAddr(), "merged")
+	(&fakeProxy{}).run(t, r, "merged")
 	e.eventually("both Gateways Programmed", func() bool {
 		n := 0
 		for _, o := range e.status().Items {

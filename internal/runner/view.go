@@ -14,6 +14,7 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/gatewayapi"
+	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/patch"
 	"github.com/portico-gw/portico/internal/status"
 	"github.com/portico-gw/portico/internal/xds/configdump"
@@ -52,6 +53,9 @@ type StatusList struct {
 type PorticoStatus struct {
 	Provider ProviderStatus         `json:"provider"`
 	Fleets   map[string]FleetStatus `json:"fleets"`
+	// Processes are the supervised proxy processes (the builtin data
+	// plane's children, or envoys), with their starts and exits.
+	Processes []host.Process `json:"processes,omitempty"`
 }
 
 // ProviderStatus describes the latest load of the input files.
@@ -133,6 +137,9 @@ func (r *Runner) publish() {
 			r.log.Error("status", "err", err)
 		}
 		list.Items = items
+	}
+	if r.infra != nil {
+		list.Portico.Processes = r.infra.Processes()
 	}
 	v.ready = ready
 	switch {

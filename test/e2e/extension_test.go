@@ -21,6 +21,7 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/examples/extension-server/server"
+	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/resource"
 	sdk "github.com/portico-gw/portico/pkg/extension"
 	pb "github.com/portico-gw/portico/proto/extension"
@@ -215,7 +216,7 @@ func TestExtensionServerStartedSecond(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "ext.sock")
 	bp := backend(t, "one")
 	gw := freePort(t)
-	e := startNoWait(t, extensionConfig(t, sock, false), map[string]string{
+	e := startNoWait(t, host.Builtin, extensionConfig(t, sock, false), map[string]string{
 		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
 		"route.yaml":   routeYAML("backend", bp),
 		"policy.yaml":  policyYAML("p@ssw0rd"),

@@ -170,13 +170,22 @@ func startWith(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, 
 // startWithOptions is startWith with runner options changed by mod.
 func startWithOptions(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
 	t.Helper()
-	e := startNoWait(t, cfg, files, gwPort, mod)
+	e := startNoWait(t, host.Builtin, cfg, files, gwPort, mod)
 	e.waitReady()
 	return e
 }
 
-// startNoWait is startWithOptions without waiting for readiness.
-func startNoWait(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
+// startDataPlane is startWith with the data plane's kind.
+func startDataPlane(t *testing.T, dataPlane string, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int) *env {
+	t.Helper()
+	e := startNoWait(t, dataPlane, cfg, files, gwPort, nil)
+	e.waitReady()
+	return e
+}
+
+// startNoWait starts the runner with that data plane without waiting for
+// readiness.
+func startNoWait(t *testing.T, dataPlane string, cfg *egv1a1.EnvoyGateway, files map[string]string, gwPort int, mod func(*runner.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
@@ -184,8 +193,8 @@ func startNoWait(t *testing.T, cfg *egv1a1.EnvoyGateway, files map[string]string
 	}
 	o := runner.Options{Config: cfg, Paths: []string{dir}, XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0",
 		WasmAddress: "127.0.0.1:0", WasmCacheDir: t.TempDir(), WasmRetry: 200 * time.Millisecond,
-		DataPlane: host.Builtin, ListenerAddress: "127.0.0.1", Debounce: 50 * time.Millisecond,
-		ProxyAccessLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		DataPlane: dataPlane, ListenerAddress: "127.0.0.1", Debounce: 50 * time.Millisecond,
+		ProxyAccessLog: io.Discard, ProxyLog: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
 		mod(&o)
 	}
@@ -349,6 +358,23 @@ func TestQuickstartServes(t *testing.T) {
 	code, b := e.admin("/config_dump?fleet=default/eg&resource=route")
 	if code != http.StatusOK || !strings.Contains(string(b), "www.example.com") {
 		t.Fatalf("/config_dump = %d %s", code, b)
+	}
+}
+
+// The in-process data plane (--data-plane in-process) reaches the xDS
+// server over an in-memory connection: it holds no certificate, so the
+// mutual-TLS socket would refuse it, and it serves all the same.
+func TestInProcessDataPlane(t *testing.T) {
+	bp := backend(t, "one")
+	gw := freePort(t)
+	e := startDataPlane(t, host.InProcess, nil, map[string]string{"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}),
+		"route.yaml": routeYAML("backend", bp)}, gw)
+	if code, name, err := e.get("/hello"); err != nil || code != http.StatusOK || name != "one" {
+		t.Fatalf("GET /hello = %d %q %v", code, name, err)
+	}
+	_, st := e.admin("/status")
+	if !strings.Contains(string(st), `"nodeID": "builtin/default/eg/`) || strings.Contains(string(st), `"processes"`) {
+		t.Fatalf("/status should list an in-process proxy and no process:\n%s", st)
 	}
 }
 

@@ -1,12 +1,20 @@
 // Package host is the Host infrastructure: it runs one proxy per fleet on
-// this machine, either Portico's built-in proxy in-process (a goroutine) or
-// an `envoy` binary from PATH with a bootstrap pointing at the xDS server.
-// Each proxy names its fleet in node.cluster, which is how the xDS server
-// picks its snapshot.
+// this machine. By default the proxy is Portico's built-in proxy in a child
+// process of its own (`portico proxy`, started from this executable),
+// supervised and restarted with back-off, so that a data plane blow-up
+// never takes the control plane with it. It can also run the built-in proxy
+// inside this process (over an in-memory connection), or an `envoy` binary
+// from PATH with a bootstrap pointing at the xDS server.
+//
+// Proxies in other processes reach the xDS server over mutual TLS with the
+// proxy bundle of the certificates directory (internal/certs). Each proxy
+// names its fleet in node.cluster, which is how the xDS server picks its
+// snapshot.
 package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,22 +24,22 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/proxy"
-	"github.com/portico-gw/portico/internal/xds/bootstrap"
+	"github.com/portico-gw/portico/internal/proxy/budget"
 )
 
 // Data plane kinds.
 const (
-	// Builtin runs internal/proxy in this process.
+	// Builtin runs the built-in proxy as a supervised child process.
 	Builtin = "builtin"
+	// InProcess runs the built-in proxy in this process.
+	InProcess = "in-process"
 	// Envoy runs the envoy binary found on PATH (or at EnvoyPath).
 	Envoy = "envoy"
 	// None manages no proxy: they are started elsewhere (`portico proxy`).
@@ -40,20 +48,38 @@ const (
 
 // Options configure the host infrastructure.
 type Options struct {
-	// DataPlane is Builtin, Envoy or None.
+	// DataPlane is Builtin, InProcess, Envoy or None.
 	DataPlane string
 	// XDSAddress is where proxies reach the xDS server (host:port).
 	XDSAddress string
+	// CertsDir holds the certificates (certs.Ensure's root): proxies in
+	// other processes authenticate with its "envoy" bundle. Required for
+	// Builtin and Envoy.
+	CertsDir string
+	// XDSDialer connects an in-process proxy to the xDS server without a
+	// socket. Required for InProcess.
+	XDSDialer func(ctx context.Context, address string) (net.Conn, error)
+	// ProxyCommand starts a child proxy: the program and the arguments
+	// that make it `portico proxy` (default: this executable, "proxy").
+	ProxyCommand []string
 	// EnvoyPath overrides the envoy binary looked up on PATH.
 	EnvoyPath string
 	// RuntimeDir holds generated bootstraps (default: a temporary folder).
 	RuntimeDir string
 	// AccessLog receives the built-in proxies' access logs (nil: stdout).
 	AccessLog io.Writer
+	// ProxyStderr receives child proxies' own logs (nil: stderr), at
+	// ProxyLogLevel ("": the proxy's default, info).
+	ProxyStderr   io.Writer
+	ProxyLogLevel string
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
-	// DrainTimeout bounds a stopping built-in proxy's drain (default 5s).
+	// DrainTimeout bounds a stopping proxy's drain (default 5s).
 	DrainTimeout time.Duration
+	// LuaLimits bound the built-in proxies' Lua scripts (zero: defaults).
+	LuaLimits budget.Limits
+	// OnChange is called after a child process starts or exits.
+	OnChange func()
 }
 
 // Infra starts and stops proxies as fleets come and go.
@@ -71,6 +97,7 @@ type instance struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	bootstrap *bootstrapv3.Bootstrap
+	proc      *process // nil for in-process proxies
 }
 
 // New checks the options (for Envoy: that the binary exists).
@@ -81,10 +108,34 @@ func New(o Options) (*Infra, error) {
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = 5 * time.Second
 	}
+	if o.ProxyStderr == nil {
+		o.ProxyStderr = os.Stderr
+	}
+	if o.OnChange == nil {
+		o.OnChange = func() {}
+	}
 	i := &Infra{opts: o, log: o.Logger, running: map[string]*instance{}}
 	switch o.DataPlane {
-	case Builtin, None:
+	case None:
+	case InProcess:
+		if o.XDSDialer == nil {
+			return nil, errors.New("the in-process data plane needs an in-memory xDS connection")
+		}
+	case Builtin:
+		if o.CertsDir == "" {
+			return nil, errors.New("the builtin data plane needs a certificates directory")
+		}
+		if len(i.opts.ProxyCommand) == 0 {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("--data-plane builtin: cannot find this executable to start proxies: %w", err)
+			}
+			i.opts.ProxyCommand = []string{exe, "proxy"}
+		}
 	case Envoy:
+		if o.CertsDir == "" {
+			return nil, errors.New("the envoy data plane needs a certificates directory")
+		}
 		path := o.EnvoyPath
 		if path == "" {
 			path = "envoy"
@@ -102,7 +153,7 @@ func New(o Options) (*Infra, error) {
 			i.opts.RuntimeDir = d
 		}
 	default:
-		return nil, fmt.Errorf("unknown data plane %q: use builtin, envoy or none", o.DataPlane)
+		return nil, fmt.Errorf("unknown data plane %q: use builtin, in-process, envoy or none", o.DataPlane)
 	}
 	return i, nil
 }
@@ -130,30 +181,13 @@ func (i *Infra) Ensure(ctx context.Context, fleets []string) {
 		if i.running[f] != nil {
 			continue
 		}
-		pctx, cancel := context.WithCancel(ctx)
-		inst := &instance{cancel: cancel, done: make(chan struct{})}
-		var run func(context.Context) error
-		switch i.opts.DataPlane {
-		case Builtin:
-			p, err := proxy.New(proxy.Options{XDSAddress: i.opts.XDSAddress, NodeID: NodeID(f, "builtin"), Cluster: f,
-				AccessLog: i.opts.AccessLog, Logger: i.log.With("fleet", f), DrainTimeout: i.opts.DrainTimeout})
-			if err != nil {
-				cancel()
-				i.log.Error("cannot create proxy", "fleet", f, "err", err)
-				continue
-			}
-			proxy.TuneGC() // this process now serves traffic
-			run = p.Run
-		case Envoy:
-			bs, path, err := i.writeBootstrap(f)
-			if err != nil {
-				cancel()
-				i.log.Error("cannot write envoy bootstrap", "fleet", f, "err", err)
-				continue
-			}
-			inst.bootstrap = bs
-			run = func(ctx context.Context) error { return i.superviseEnvoy(ctx, f, path) }
+		inst, run, err := i.prepare(f)
+		if err != nil {
+			i.log.Error("cannot start proxy", "fleet", f, "err", err)
+			continue
 		}
+		pctx, cancel := context.WithCancel(ctx)
+		inst.cancel, inst.done = cancel, make(chan struct{})
 		i.log.Info("starting proxy", "fleet", f, "dataPlane", i.opts.DataPlane)
 		i.running[f] = inst
 		i.wg.Add(1)
@@ -165,6 +199,59 @@ func (i *Infra) Ensure(ctx context.Context, fleets []string) {
 			}
 		}()
 	}
+}
+
+// prepare builds what runs a fleet's proxy.
+func (i *Infra) prepare(fleet string) (*instance, func(context.Context) error, error) {
+	inst := &instance{}
+	switch i.opts.DataPlane {
+	case InProcess:
+		p, err := proxy.New(proxy.Options{XDSAddress: "portico-xds", XDSDialer: i.opts.XDSDialer,
+			NodeID: NodeID(fleet, "builtin"), Cluster: fleet, AccessLog: i.opts.AccessLog,
+			Logger: i.log.With("fleet", fleet), DrainTimeout: i.opts.DrainTimeout, LuaLimits: i.opts.LuaLimits})
+		if err != nil {
+			return nil, nil, err
+		}
+		proxy.TuneGC() // this process now serves traffic
+		return inst, p.Run, nil
+	case Builtin:
+		inst.proc = newProcess(fleet, "portico proxy")
+		return inst, func(ctx context.Context) error { return i.supervise(ctx, inst.proc, i.proxyCommand) }, nil
+	case Envoy:
+		bs, path, err := i.writeBootstrap(fleet)
+		if err != nil {
+			return nil, nil, fmt.Errorf("envoy bootstrap: %w", err)
+		}
+		inst.bootstrap = bs
+		inst.proc = newProcess(fleet, "envoy")
+		return inst, func(ctx context.Context) error {
+			return i.supervise(ctx, inst.proc, func(fleet string) *exec.Cmd { return i.envoyCommand(fleet, path) })
+		}, nil
+	}
+	return nil, nil, fmt.Errorf("data plane %q runs no proxy", i.opts.DataPlane)
+}
+
+// proxyCommand is a child `portico proxy` for fleet.
+func (i *Infra) proxyCommand(fleet string) *exec.Cmd {
+	args := append(append([]string(nil), i.opts.ProxyCommand[1:]...),
+		"--xds-address", i.opts.XDSAddress,
+		"--cluster", fleet,
+		"--certs", filepath.Join(i.opts.CertsDir, certs.Proxy),
+		"--drain-timeout", i.opts.DrainTimeout.String())
+	if i.opts.ProxyLogLevel != "" {
+		args = append(args, "--log-level", i.opts.ProxyLogLevel)
+	}
+	args = append(args, LuaLimitArgs(i.opts.LuaLimits)...)
+	cmd := exec.Command(i.opts.ProxyCommand[0], args...)
+	cmd.Stdout = i.opts.AccessLog
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stdout
+	}
+	if cmd.Stdout == io.Discard {
+		cmd.Stdout = nil // the null device, without a copying goroutine
+	}
+	cmd.Stderr = i.opts.ProxyStderr
+	return cmd
 }
 
 // Bootstrap returns the bootstrap an Envoy of fleet was started with (nil
@@ -190,6 +277,20 @@ func (i *Infra) Fleets() []string {
 	return out
 }
 
+// Processes reports the proxy processes (Builtin and Envoy), by fleet.
+func (i *Infra) Processes() []Process {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	out := make([]Process, 0, len(i.running))
+	for _, inst := range i.running {
+		if inst.proc != nil {
+			out = append(out, inst.proc.status())
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Fleet < out[b].Fleet })
+	return out
+}
+
 // Close stops every proxy and waits for them.
 func (i *Infra) Close() {
 	i.mu.Lock()
@@ -207,102 +308,17 @@ func NodeID(fleet, kind string) string {
 	return kind + "/" + fleet + "/" + strconv.Itoa(os.Getpid())
 }
 
-// writeBootstrap writes the Envoy bootstrap of a fleet as JSON (Envoy picks
-// the format from the extension). Admin and stats get free loopback ports:
-// Envoy Gateway's fixed 19000/19001 would clash with Portico's admin and
-// with each other when a host runs several fleets.
-func (i *Infra) writeBootstrap(fleet string) (*bootstrapv3.Bootstrap, string, error) {
-	host, portStr, err := net.SplitHostPort(i.opts.XDSAddress)
-	if err != nil {
-		return nil, "", err
+// LuaLimitArgs are the `portico proxy` flags that set l's non-zero fields.
+func LuaLimitArgs(l budget.Limits) []string {
+	var args []string
+	if l.Instructions != 0 {
+		args = append(args, "--lua-max-instructions="+strconv.FormatInt(l.Instructions, 10))
 	}
-	port, err := strconv.ParseUint(portStr, 10, 32)
-	if err != nil {
-		return nil, "", err
+	if l.Time != 0 {
+		args = append(args, "--lua-max-time="+l.Time.String())
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
+	if l.Memory != 0 {
+		args = append(args, "--lua-max-memory="+strconv.FormatInt(l.Memory, 10))
 	}
-	admin, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	stats, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	o := bootstrap.EnvoyGatewayDefaults()
-	o.XDSHost, o.XDSPort, o.XDSTLS = host, uint32(port), nil
-	o.AdminAddress, o.AdminPort = "127.0.0.1", admin
-	o.StatsAddress, o.StatsPort = "127.0.0.1", stats
-	bs := bootstrap.Build(o)
-	// The node names the fleet; the locality placeholder is for pods.
-	bs.Node = &corev3.Node{Id: NodeID(fleet, "envoy"), Cluster: fleet}
-	b, err := protojson.MarshalOptions{Indent: "  ", UseProtoNames: true}.Marshal(bs)
-	if err != nil {
-		return nil, "", err
-	}
-	path := filepath.Join(i.opts.RuntimeDir, "envoy-"+sanitize(fleet)+".json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, "", err
-	}
-	return bs, path, nil
-}
-
-// superviseEnvoy runs envoy until ctx ends, restarting it with back-off
-// when it exits on its own.
-func (i *Infra) superviseEnvoy(ctx context.Context, fleet, bootstrapPath string) error {
-	backoff := time.Second
-	for {
-		start := time.Now()
-		cmd := exec.Command(i.envoy, "-c", bootstrapPath, "--use-dynamic-base-id", "--log-level", "info",
-			"--service-cluster", fleet, "--service-node", NodeID(fleet, "envoy"))
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case <-ctx.Done():
-			// Envoy drains and exits on SIGTERM; give it a moment.
-			_ = cmd.Process.Signal(sigterm)
-			select {
-			case <-exited:
-			case <-time.After(i.opts.DrainTimeout):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-			return nil
-		case err := <-exited:
-			i.log.Error("envoy exited; restarting", "fleet", fleet, "err", err, "backoff", backoff)
-		}
-		if time.Since(start) > time.Minute {
-			backoff = time.Second
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
-}
-
-func freePort() (uint32, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return uint32(l.Addr().(*net.TCPAddr).Port), nil
-}
-
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
-			return r
-		}
-		return '_'
-	}, s)
+	return args
 }

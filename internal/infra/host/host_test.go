@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/certs"
 )
 
 // A stand-in envoy: it records its arguments and bootstrap, then waits to
@@ -29,7 +31,12 @@ func TestEnvoyDataPlane(t *testing.T) {
 	if err := os.WriteFile(envoy, []byte(fakeEnvoy), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	i, err := New(Options{DataPlane: Envoy, EnvoyPath: envoy, XDSAddress: "127.0.0.1:18123", RuntimeDir: t.TempDir(),
+	certsDir := t.TempDir()
+	if _, err := certs.Ensure(certsDir, certs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	runtime := t.TempDir()
+	i, err := New(Options{DataPlane: Envoy, EnvoyPath: envoy, XDSAddress: "127.0.0.1:18123", RuntimeDir: runtime, CertsDir: certsDir,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +94,21 @@ func TestEnvoyDataPlane(t *testing.T) {
 	if !found {
 		t.Fatalf("xds_cluster does not point at the xDS server:\n%s", raw)
 	}
+	// The xDS connection is mutual TLS through SDS files, as Envoy
+	// Gateway's bootstrap: the files name the proxy bundle.
+	sds := filepath.Join(runtime, "sds", "xds-certificate.json")
+	for _, want := range []string{`"transport_socket"`, `"xds_certificate"`, sds, filepath.Join(runtime, "sds", "xds-trusted-ca.json")} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the bootstrap lacks %s", want)
+		}
+	}
+	certFile, err := os.ReadFile(sds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(certsDir, "envoy", "tls.key"); !strings.Contains(string(certFile), want) {
+		t.Errorf("xds-certificate.json does not name %s:\n%s", want, certFile)
+	}
 	if i.Bootstrap("default/eg") == nil {
 		t.Fatal("Bootstrap(fleet) is nil for a running envoy")
 	}
@@ -105,7 +127,12 @@ func TestUnknownDataPlane(t *testing.T) {
 	if _, err := New(Options{DataPlane: "nginx"}); err == nil {
 		t.Fatal("an unknown data plane must be refused")
 	}
-	if _, err := New(Options{DataPlane: Envoy, EnvoyPath: filepath.Join(t.TempDir(), "no-envoy")}); err == nil ||
+	for _, o := range []Options{{DataPlane: Builtin}, {DataPlane: Envoy}, {DataPlane: InProcess}} {
+		if _, err := New(o); err == nil {
+			t.Errorf("%s without certificates (or an in-memory connection) was accepted", o.DataPlane)
+		}
+	}
+	if _, err := New(Options{DataPlane: Envoy, CertsDir: t.TempDir(), EnvoyPath: filepath.Join(t.TempDir(), "no-envoy")}); err == nil ||
 		!strings.Contains(err.Error(), "--data-plane builtin") {
 		t.Fatalf("a missing envoy must say what to do instead: %v", err)
 	}

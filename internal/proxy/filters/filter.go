@@ -17,6 +17,8 @@ import (
 	"sync"
 
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/portico-gw/portico/internal/proxy/budget"
 )
 
 // Stream is one downstream request travelling through the filter chain.
@@ -99,6 +101,8 @@ type BuildContext struct {
 	Upstreams func() Upstreams
 	// Logger is the proxy's log (nil: slog.Default()).
 	Logger *slog.Logger
+	// LuaLimits bound every call into a Lua script (zero: defaults).
+	LuaLimits budget.Limits
 }
 
 // Factory builds one kind of filter.

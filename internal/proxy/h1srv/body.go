@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // maxPostHandlerReadBytes is how much unread request body the server
@@ -16,9 +18,9 @@ const maxPostHandlerReadBytes = 256 << 10
 
 var (
 	errTrailerEOF    = errors.New("http: unexpected EOF reading trailer")
-	errLongTrailer   = errors.New("http: suspiciously long trailer after chunked body")
-	errBadChunk      = errors.New("malformed chunked encoding")
-	errChunkLineLong = errors.New("header line too long")
+	errLongTrailer   = framingError("http: suspiciously long trailer after chunked body")
+	errBadChunk      = framingError("malformed chunked encoding")
+	errChunkLineLong = framingError("header line too long")
 )
 
 // body is a request body: Content-Length delimited or chunked, read
@@ -42,7 +44,29 @@ type body struct {
 	sawEOF     bool
 	closed     bool
 	earlyClose bool // closed with more than maxPostHandlerReadBytes unread
+	abandoned  bool // a Strict server gave up on the rest (conn.abandonBody)
+	// eof mirrors sawEOF for readers that must not wait for mu, which a
+	// read blocked on the client holds.
+	eof atomic.Bool
 }
+
+// framingError is a body the client framed wrongly (a bad chunk), as
+// opposed to one cut short: the texts are net/http's.
+type framingError string
+
+func (e framingError) Error() string { return string(e) }
+
+// IsFramingError reports whether err, from reading a request body, says
+// the client broke the body's framing (a malformed chunk or trailer),
+// which Envoy answers with 400 rather than as an upstream failure.
+func IsFramingError(err error) bool {
+	var fe framingError
+	var pe *protoError
+	return errors.As(err, &fe) || errors.As(err, &pe)
+}
+
+// errBodyAbandoned is what reads of a body the server gave up on return.
+var errBodyAbandoned = errors.New("h1srv: request body abandoned: the response is complete")
 
 func (b *body) init(x *exchange, n int64, closing bool) {
 	b.x, b.br, b.closing = x, x.w.c.br, closing
@@ -58,6 +82,9 @@ func (b *body) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.abandoned {
+		return 0, errBodyAbandoned
 	}
 	if b.expect {
 		b.x.w.sendContinue()
@@ -101,20 +128,29 @@ func (b *body) readLocked(p []byte) (n int, err error) {
 		}
 	}
 	if b.sawEOF {
+		b.eof.Store(true)
 		b.x.w.c.bodyDone()
 	}
 	return n, err
 }
 
 func (b *body) Close() error {
-	b.mu.Lock()
+	if b.x.w.c.srv.Strict && !b.mu.TryLock() {
+		// A read blocked on the client holds the lock (the proxy's upload
+		// to an upstream that failed or timed out): closing must not wait
+		// for the client. The server gives up on the body when the
+		// handler returns (abandonBody), which ends that read.
+		return nil
+	} else if !b.x.w.c.srv.Strict {
+		b.mu.Lock()
+	}
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil
 	}
 	var err error
 	switch {
-	case b.sawEOF:
+	case b.sawEOF, b.abandoned:
 	case !b.chunked && b.closing:
 		// The connection closes next: no point reading to the end.
 	case !b.chunked && b.remain > maxPostHandlerReadBytes:
@@ -141,6 +177,9 @@ type lockedBody struct{ b *body }
 func (l lockedBody) Read(p []byte) (int, error) {
 	if l.b.closed {
 		return 0, http.ErrBodyReadAfterClose
+	}
+	if l.b.abandoned {
+		return 0, errBodyAbandoned
 	}
 	return l.b.readLocked(p)
 }
@@ -236,10 +275,10 @@ func (b *body) beginChunk() {
 	// A chunk line must end with CRLF, with no other CR (RFC 9112
 	// errata 7633).
 	if i := bytes.IndexByte(line, '\r'); i == -1 {
-		b.err = errors.New("chunked line ends with bare LF")
+		b.err = framingError("chunked line ends with bare LF")
 		return
 	} else if i != len(line)-2 {
-		b.err = errors.New("invalid CR in chunked line")
+		b.err = framingError("invalid CR in chunked line")
 		return
 	}
 	line = line[:len(line)-2]
@@ -263,7 +302,7 @@ func (b *body) beginChunk() {
 	b.remain = int64(size)
 	b.excess = max(b.excess-16-2*int64(size), 0)
 	if b.excess > 16*1024 {
-		b.err = errors.New("chunked encoding contains too much non-data")
+		b.err = framingError("chunked encoding contains too much non-data")
 	}
 	if size == 0 {
 		b.err = io.EOF
@@ -272,7 +311,7 @@ func (b *body) beginChunk() {
 
 func parseHex(v []byte) (n uint64, err error) {
 	if len(v) == 0 {
-		return 0, errors.New("empty hex number for chunk length")
+		return 0, framingError("empty hex number for chunk length")
 	}
 	for i, c := range v {
 		switch {
@@ -283,17 +322,17 @@ func parseHex(v []byte) (n uint64, err error) {
 		case 'A' <= c && c <= 'F':
 			c = c - 'A' + 10
 		default:
-			return 0, errors.New("invalid byte in chunk length")
+			return 0, framingError("invalid byte in chunk length")
 		}
 		if i == 16 {
-			return 0, errors.New("http chunk length too large")
+			return 0, framingError("http chunk length too large")
 		}
 		n = n<<4 | uint64(c)
 	}
 	// net/http's reader keeps sizes to 64 bits; a body length must also
 	// fit an int64.
 	if n > 1<<63-1 {
-		return 0, errors.New("http chunk length too large")
+		return 0, framingError("http chunk length too large")
 	}
 	return n, nil
 }
@@ -354,4 +393,25 @@ func (b *body) readTrailer() error {
 		maps.Copy(r.Trailer, t)
 	}
 	return nil
+}
+
+// abandonBody ends a request whose handler returned before its body was
+// read to the end (Strict servers): Envoy answers and then closes such a
+// connection rather than wait for what the client may still send. A read
+// of the body blocked on the client (the proxy's upload to an upstream
+// that already answered, or timed out) is interrupted with a past read
+// deadline; it is set again until that read lets go of the body, since
+// the reader may clear a stale head deadline just after it was set.
+func (c *conn) abandonBody(b *body) {
+	c.staleDeadline.Store(false)
+	for {
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+		if b.mu.TryLock() {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.abandoned = true
+	b.mu.Unlock()
+	c.deadlineAt = aLongTimeAgo
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type conn struct {
 	remoteAddr string
 	localAddr  net.Addr
 	state      atomic.Int32 // connIdle, connActive, connClosed (for Shutdown)
+	idleSince  atomic.Int64 // about when it last became idle, Unix ns (for CloseIdle)
 
 	cr connReader
 	cw connWriter
@@ -40,6 +42,10 @@ type conn struct {
 	handedOff  bool
 	lastMethod string
 	idle       bool // waiting for a request under the idle timeout
+
+	lastArmed   int64       // when armReadDeadline last looked at the clock, Unix ns
+	lim         *Limits     // the server's, read before each request
+	headTimeout *protoError // a Strict server's answer when the head deadline armed fires
 
 	deadlineAt      time.Time   // the read deadline set, zero if none (conn goroutine)
 	staleDeadline   atomic.Bool // deadlineAt outlived the head it was for
@@ -112,7 +118,9 @@ type connBufs struct {
 var bufsPool sync.Pool
 
 func newConn(s *Server, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, localAddr: rwc.LocalAddr(), hdr: make(http.Header)}
+	c := &conn{srv: s, rwc: rwc, localAddr: rwc.LocalAddr(), hdr: make(http.Header), lim: s.currentLimits(),
+		lastArmed: time.Now().UnixNano()}
+	c.idleSince.Store(c.lastArmed)
 	if ra := rwc.RemoteAddr(); ra != nil {
 		c.remoteAddr = ra.String()
 	}
@@ -157,7 +165,10 @@ func (c *conn) serve() {
 		c.rwc.Close()
 		c.release()
 	}()
-	c.armReadDeadline(c.srv.ReadHeaderTimeout, true)
+	// Waiting for the first request is idle time too (Envoy's
+	// connection idle timer runs from the accept).
+	c.armReadDeadline(c.lim.IdleTimeout, true)
+	c.idle = true
 	if c.handOffH2() {
 		return
 	}
@@ -171,8 +182,24 @@ func (c *conn) serve() {
 		if c.srv.shuttingDown() {
 			return
 		}
-		c.armReadDeadline(c.srv.IdleTimeout, false)
+		c.lim = c.srv.currentLimits()
+		c.armReadDeadline(c.lim.IdleTimeout, false)
 		c.idle = true
+	}
+}
+
+// armHeadDeadline replaces the idle deadline once a request's first byte
+// is in: the head must be complete within the header timeout or the
+// stream idle timeout, whichever is sooner, unless it is all here already.
+func (c *conn) armHeadDeadline() {
+	c.headTimeout = nil
+	d, why := c.lim.HeaderTimeout, errHeaderTimeout
+	if si := c.lim.StreamIdleTimeout; si > 0 && (d <= 0 || si < d) {
+		d, why = si, errStreamTimeout
+	}
+	if d > 0 && !c.headBuffered() {
+		c.armReadDeadline(d, true)
+		c.headTimeout = why
 	}
 }
 
@@ -218,6 +245,7 @@ func (c *conn) waitForRequest() bool {
 		return c.state.CompareAndSwap(connIdle, connActive) || c.state.Load() == connActive
 	}
 	c.state.Store(connIdle)
+	c.idleSince.Store(c.lastArmed)
 	if c.srv.shuttingDown() {
 		return false
 	}
@@ -246,12 +274,9 @@ func (c *conn) serveRequest() bool {
 		c.br.Discard(n)
 	}
 	if c.idle {
-		// The idle timeout ran until the first byte; the header timeout
-		// covers the rest of the head, unless it is all here already.
+		// The idle timeout ran until the first byte.
 		c.idle = false
-		if c.srv.ReadHeaderTimeout > 0 && !c.headBuffered() {
-			c.armReadDeadline(c.srv.ReadHeaderTimeout, true)
-		}
+		c.armHeadDeadline()
 	}
 	head, view, err := c.readHead()
 	if err != nil {
@@ -302,6 +327,11 @@ func (c *conn) serveRequest() bool {
 	if c.hijacked {
 		return false
 	}
+	abandoned := c.srv.Strict && x.body.x != nil && !x.body.eof.Load()
+	if abandoned {
+		x.w.closeAfterReply = true
+		c.abandonBody(&x.body)
+	}
 	x.w.finish()
 	c.stopBackgroundRead()
 	if x.body.x != nil {
@@ -312,7 +342,7 @@ func (c *conn) serveRequest() bool {
 	clear(c.hdr)
 	c.stage = c.stage[:0]
 	if !x.w.shouldReuseConnection() {
-		if x.w.requestBodyLimitHit || x.w.closedRequestBodyEarly() {
+		if x.w.requestBodyLimitHit || x.w.closedRequestBodyEarly() || abandoned {
 			c.closeWriteAndWait()
 		}
 		return false
@@ -387,6 +417,8 @@ func (c *conn) replyError(err error) {
 	status := http.StatusText(pe.code)
 	var msg string
 	switch {
+	case c.srv.Strict:
+		msg = strictReply(pe, status)
 	case pe.code == http.StatusNotImplemented:
 		msg = "HTTP/1.1 501 " + status + errorHeaders + "Unsupported transfer encoding"
 	case pe.text != "":
@@ -396,11 +428,34 @@ func (c *conn) replyError(err error) {
 	}
 	c.bw.WriteString(msg)
 	c.bw.Flush()
-	if pe.code == http.StatusRequestHeaderFieldsTooLarge {
+	if pe.code == http.StatusRequestHeaderFieldsTooLarge || c.srv.Strict {
 		// The client may still be sending its head: let it read the
 		// answer before our close turns into a reset.
 		c.closeWriteAndWait()
 	}
+}
+
+// strictReply is a refusal as Envoy's HTTP/1 codec words it: the status
+// text as the body (or the timeout's own), and the connection closes.
+func strictReply(pe *protoError, status string) string {
+	body := status
+	if pe.hasBody {
+		body = pe.body
+	}
+	b := make([]byte, 0, 160+len(body))
+	b = append(b, "HTTP/1.1 "...)
+	b = append(b, itoa3(pe.code)...)
+	b = append(b, ' ')
+	b = append(b, status...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	if body != "" {
+		b = append(b, "\r\nContent-Type: text/plain"...)
+	}
+	b = append(b, "\r\nDate: "...)
+	b = appendDate(b)
+	b = append(b, "\r\nConnection: close\r\n\r\n"...)
+	return string(append(b, body...))
 }
 
 func itoa3(n int) string {

@@ -277,8 +277,7 @@ func TestWriteErrors(t *testing.T) {
 
 func TestTimeouts(t *testing.T) {
 	_, addr, _ := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), func(s *Server) {
-		s.IdleTimeout = 100 * time.Millisecond
-		s.ReadHeaderTimeout = 100 * time.Millisecond
+		s.SetLimits(Limits{IdleTimeout: 100 * time.Millisecond, HeaderTimeout: 100 * time.Millisecond})
 	})
 	// Idle: the connection closes after a silent spell between requests.
 	c := dial(t, addr)
@@ -327,8 +326,7 @@ func TestDeadlinesEndWithTheHead(t *testing.T) {
 		}
 		w.Write(b)
 	}), func(s *Server) {
-		s.IdleTimeout = timeout
-		s.ReadHeaderTimeout = timeout
+		s.SetLimits(Limits{IdleTimeout: timeout, HeaderTimeout: timeout})
 	})
 	c := dial(t, addr)
 	c.SetDeadline(time.Now().Add(5 * time.Second))

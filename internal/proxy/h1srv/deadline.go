@@ -25,6 +25,7 @@ func (c *conn) armReadDeadline(d time.Duration, exact bool) {
 		return
 	}
 	now := time.Now()
+	c.lastArmed = now.UnixNano() // a clock reading CloseIdle's order can use for free
 	earliest := now.Add(d)
 	if !exact && !c.deadlineAt.Before(earliest) && c.deadlineAt.Before(earliest.Add(deadlineSlack(d))) {
 		return

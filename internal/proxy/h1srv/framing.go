@@ -97,12 +97,11 @@ func (w *response) commit(n int) {
 		w.closeAfterReply = true
 	}
 	b := &w.x.body
-	if b.expect {
+	if b.expect && !b.eof.Load() {
 		// 100-continue never sent, or the body not read to its end: the
-		// next bytes may be body or request; do not guess.
-		if _, sawEOF, _ := b.state(); !sawEOF {
-			w.closeAfterReply = true
-		}
+		// next bytes may be body or request; do not guess. (Not b.state:
+		// a read blocked on the client holds its lock.)
+		w.closeAfterReply = true
 	}
 	// Read the rest of the request body before answering: clients that
 	// send all of it before reading could deadlock otherwise.

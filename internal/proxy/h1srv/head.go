@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 )
@@ -39,6 +40,9 @@ type scanner struct {
 	target  *url.URL // parsed already unless simpleTarget
 	fields  []field
 	spaced  bool // a field name with a space (net/http: "invalid header name")
+	// maxFields bounds the header lines (0: no bound); obs-fold
+	// continuations are part of their line.
+	maxFields int
 }
 
 func (s *scanner) reset() {
@@ -106,6 +110,9 @@ func (s *scanner) scan(buf []byte) (int, error) {
 		}
 		for v1 > v0 && (buf[v1-1] == ' ' || buf[v1-1] == '\t') {
 			v1--
+		}
+		if s.maxFields > 0 && len(s.fields) == s.maxFields {
+			return 0, errTooLarge
 		}
 		s.fields = append(s.fields, field{k0: start, k1: colon, v0: v0, v1: v1, e1: end, end: end})
 	}
@@ -198,7 +205,22 @@ type protoError struct {
 	code int
 	text string
 	mime string
+	// body, for a Strict server, replaces the status text Envoy's codec
+	// answers with (its timeouts have their own words, or none).
+	body    string
+	hasBody bool
 }
+
+// Strict servers' refusals that net/http does not make.
+var (
+	errLengthAndChunked = &protoError{code: http.StatusBadRequest}
+	errTEOnHTTP10       = &protoError{code: http.StatusBadRequest}
+	errBadVersion       = &protoError{code: http.StatusHTTPVersionNotSupported}
+	// Envoy's request_headers_timeout answers 408 without a body,
+	// its stream_idle_timeout with "stream timeout".
+	errHeaderTimeout = &protoError{code: http.StatusRequestTimeout, hasBody: true}
+	errStreamTimeout = &protoError{code: http.StatusRequestTimeout, body: "stream timeout", hasBody: true}
+)
 
 func (e *protoError) Error() string {
 	if e.mime != "" {
@@ -207,13 +229,24 @@ func (e *protoError) Error() string {
 	return http.StatusText(e.code) + ": " + e.text
 }
 
+// maxHead is how many bytes a head may take before it is refused.
+func (c *conn) maxHead() int {
+	if n := c.lim.MaxHeaderBytes; n > 0 {
+		return n
+	}
+	return maxHeadBytes
+}
+
 // readHead reads a request head into c.scan. It returns the head's bytes:
 // either a view of the bufio.Reader's buffer, valid until the caller
 // discards them (discard is true), or a copy when the head outgrew the
-// buffer.
+// buffer. The head is refused as soon as it exceeds the limits, so an
+// unfinished head never holds more than they allow.
 func (c *conn) readHead() (head []byte, discard bool, err error) {
 	s := &c.scan
 	s.reset()
+	s.maxFields = c.lim.MaxHeaders
+	limit := c.maxHead()
 	br := c.br
 	var big []byte
 	for {
@@ -230,6 +263,9 @@ func (c *conn) readHead() (head []byte, discard bool, err error) {
 			if err != nil {
 				return nil, false, err
 			}
+			if end > limit || end == 0 && n > limit {
+				return nil, false, errTooLarge
+			}
 			if end > 0 {
 				return view[:end], true, nil
 			}
@@ -241,14 +277,14 @@ func (c *conn) readHead() (head []byte, discard bool, err error) {
 			}
 			// The head does not fit the buffer: go on in a copy, a line
 			// at a time so that nothing after the head is consumed.
-			big = append(make([]byte, 0, 2*n), view...)
+			big = append(make([]byte, 0, min(2*n, limit)), view...)
 			br.Discard(n)
 		}
 		line, err := br.ReadSlice('\n')
-		big = append(big, line...)
-		if len(big) > maxHeadBytes {
+		if len(big)+len(line) > limit {
 			return nil, false, errTooLarge
 		}
+		big = appendBounded(big, line, limit)
 		if err != nil && err != bufio.ErrBufferFull {
 			return nil, false, c.headReadError(err, true)
 		}
@@ -262,12 +298,31 @@ func (c *conn) readHead() (head []byte, discard bool, err error) {
 	}
 }
 
+// appendBounded appends line to b, growing b by doubling but never past
+// limit bytes of capacity (append's growth could double a 60 KiB head's
+// buffer to 128 KiB).
+func appendBounded(b, line []byte, limit int) []byte {
+	if need := len(b) + len(line); need > cap(b) {
+		nb := make([]byte, len(b), min(max(2*cap(b), need), limit))
+		copy(nb, b)
+		b = nb
+	}
+	return append(b, line...)
+}
+
 // headReadError is what a failed read while waiting for a head earns:
 // net/http answers 400 to a head cut short by EOF, and nothing to a
-// connection that closes between requests, times out or fails.
+// connection that closes between requests, times out or fails. A Strict
+// server answers 408 when a head it has begun to read times out under
+// its head deadline, as Envoy's timers do.
 func (c *conn) headReadError(err error, partial bool) error {
 	if err == io.EOF && (partial || c.br.Buffered() > 0) {
 		return errMalformed
+	}
+	if c.srv.Strict && c.headTimeout != nil && (partial || c.br.Buffered() > 0) {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return c.headTimeout
+		}
 	}
 	return errNoRequest
 }

@@ -38,7 +38,11 @@ func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
 // parseOne parses one request from raw as the server does. status is
 // what the server answers a refused request (0: nothing at all).
 func parseOne(raw []byte) (r *http.Request, status int, err error) {
-	c := newConn(&Server{}, &memConn{r: bytes.NewReader(raw)})
+	return parseWith(&Server{}, raw)
+}
+
+func parseWith(srv *Server, raw []byte) (r *http.Request, status int, err error) {
+	c := newConn(srv, &memConn{r: bytes.NewReader(raw)})
 	head, view, err := c.readHead()
 	if err == nil {
 		s := string(head)
@@ -256,13 +260,50 @@ func FuzzParseRequest(f *testing.F) {
 		if status != wantStatus || text != wantText {
 			t.Fatalf("%q: status %d %q (%v), net/http %d %q", raw, status, text, err, wantStatus, wantText)
 		}
+		strictGot, strictStatus, _ := parseWith(&Server{Strict: true}, raw)
 		if want == nil || got == nil {
+			if wantStatus != 0 && strictStatus == 0 {
+				t.Fatalf("%q: net/http refuses with %d, the strict server accepts", raw, wantStatus)
+			}
 			return
 		}
-		if d := describe(got); d != describe(want) {
+		d := describe(got)
+		if d != describe(want) {
 			t.Fatalf("%q:\nh1srv    %s\nnet/http %s", raw, d, describe(want))
 		}
+		// What net/http accepts, a Strict server accepts alike unless one
+		// of its own rules applies, and then refuses with that rule's status.
+		if rule := strictRule(raw); rule != strictStatus {
+			t.Fatalf("%q: strict server answers %d, its rules say %d", raw, strictStatus, rule)
+		}
+		if strictGot != nil {
+			if sd := describe(strictGot); sd != d {
+				t.Fatalf("%q:\nstrict %s\nh1srv  %s", raw, sd, d)
+			}
+		}
 	})
+}
+
+// strictRule is the status a Strict server refuses a request net/http
+// accepts with, 0 when none of its rules applies, judged from the raw
+// head by textproto rather than by the parser under test.
+func strictRule(raw []byte) int {
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw)))
+	line, err := tp.ReadLine()
+	if err != nil {
+		return 0
+	}
+	h, _ := tp.ReadMIMEHeader()
+	minor := line[len(line)-1]
+	if strings.HasSuffix(line[:len(line)-1], " HTTP/1.") && minor > '1' {
+		return http.StatusHTTPVersionNotSupported
+	}
+	if _, te := h["Transfer-Encoding"]; te {
+		if _, cl := h["Content-Length"]; cl || minor == '0' {
+			return http.StatusBadRequest
+		}
+	}
+	return 0
 }
 
 // describe renders what a handler sees of a request, body and trailer

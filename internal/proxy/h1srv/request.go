@@ -141,7 +141,13 @@ func (c *conn) newExchange(head string) (*exchange, error) {
 	}
 	atLeast11 := r.ProtoMajor > 1 || r.ProtoMajor == 1 && r.ProtoMinor >= 1
 	r.Close = shouldClose(r.ProtoMajor, r.ProtoMinor, h)
-	if err := x.transfer(atLeast11); err != nil {
+	if c.srv.Strict {
+		if err := strictChecks(r); err != nil {
+			return nil, err
+		}
+	}
+	// net/http reads the framing of "HTTP/0.0" as HTTP/1.1's.
+	if err := x.transfer(!atLeast11 && (r.ProtoMajor != 0 || r.ProtoMinor != 0)); err != nil {
 		return nil, err
 	}
 	h2Upgrade := r.Method == "PRI" && len(h) == 0 && r.URL.Path == "*" && r.Proto == "HTTP/2.0"
@@ -166,6 +172,28 @@ func (c *conn) newExchange(head string) (*exchange, error) {
 	r.RemoteAddr = c.remoteAddr
 	x.w.closeAfterReply = h2Upgrade
 	return x, nil
+}
+
+// strictChecks are a Strict server's refusals (see Server.Strict), made
+// before the framing is read: Envoy's codec checks the version and the
+// framing headers as the head completes.
+func strictChecks(r *http.Request) error {
+	// Other majors are refused by the server's own check, after the
+	// framing, as net/http does.
+	if r.ProtoMajor == 1 && r.ProtoMinor > 1 {
+		return errBadVersion
+	}
+	if _, te := r.Header["Transfer-Encoding"]; te {
+		if r.ProtoMinor == 0 {
+			return errTEOnHTTP10
+		}
+		if _, cl := r.Header["Content-Length"]; cl {
+			// Smuggling: the two framings could be read differently by
+			// the next hop (RFC 9112 6.3).
+			return errLengthAndChunked
+		}
+	}
+	return nil
 }
 
 // foldedValue joins an obs-fold value as net/textproto does: each line
@@ -197,13 +225,13 @@ func shouldClose(major, minor int, h http.Header) bool {
 // transfer is net/http's readTransfer for a request: Transfer-Encoding
 // (chunked only, ignored before HTTP/1.1), Content-Length (duplicates must
 // agree; chunked wins and drops it), declared trailers, and the body.
-func (x *exchange) transfer(atLeast11 bool) error {
+func (x *exchange) transfer(ignoreTE bool) error {
 	r := &x.req
 	h := r.Header
 	chunked := false
 	if raw, ok := h["Transfer-Encoding"]; ok {
 		delete(h, "Transfer-Encoding")
-		if atLeast11 {
+		if !ignoreTE {
 			if len(raw) != 1 || !strings.EqualFold(raw[0], "chunked") {
 				return errUnsupportedTE
 			}

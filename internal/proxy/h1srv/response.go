@@ -66,6 +66,9 @@ func (w *response) init(c *conn, x *exchange) {
 	w.atLeast11 = r.ProtoMajor > 1 || r.ProtoMajor == 1 && r.ProtoMinor >= 1
 	w.wants10KeepAlive = r.ProtoMajor == 1 && r.ProtoMinor == 0 && hasToken(get(r.Header, "Connection"), "keep-alive")
 	w.wantsClose = r.Close || hasToken(get(r.Header, "Connection"), "close")
+	// A Strict server answers without reading the rest of the body first
+	// (Envoy streams a response while the request still arrives).
+	w.fullDuplex = c.srv.Strict
 }
 
 func (w *response) Header() http.Header { return w.c.hdr }

@@ -14,15 +14,21 @@
 // by the connection's next request, so it must not be touched after the
 // handler returns (the ResponseWriter contract already says so). TLS and
 // HTTP/2 connections are not served here: Server.Other gets them.
+//
+// A Strict server follows Envoy's HTTP/1 codec instead where net/http is
+// lenient or does more than a proxy should (the proxy sets it; the
+// differential test and fuzzer check both modes): see Server.Strict.
 package h1srv
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,10 +37,23 @@ import (
 // Server serves HTTP/1.x on plaintext connections.
 type Server struct {
 	Handler http.Handler
-	// ReadHeaderTimeout bounds reading a request head; IdleTimeout the
-	// wait for the next request on a kept-alive connection. Zero: none.
-	ReadHeaderTimeout time.Duration
-	IdleTimeout       time.Duration
+	// Strict makes the server behave as Envoy's HTTP/1 codec and
+	// connection manager where they differ from net/http:
+	//   - a request with both Content-Length and Transfer-Encoding, or an
+	//     HTTP/1.0 request with Transfer-Encoding, is refused with 400
+	//     (net/http lets chunked win, or ignores the header);
+	//   - only HTTP/1.0 and HTTP/1.1 are served: other versions get 505
+	//     (net/http serves any HTTP/1.x);
+	//   - a head that times out once it has begun is answered 408, as
+	//     Envoy's request_headers_timeout and stream_idle_timeout do
+	//     (net/http closes without a word);
+	//   - refusals carry Envoy's body, the status text, and close the
+	//     connection;
+	//   - a handler that returns before its request body was read to the
+	//     end ends the connection after the response, and a read of that
+	//     body blocked on the client is interrupted (net/http reads up to
+	//     256 KiB more to keep the connection, and waits for it).
+	Strict bool
 	// ErrorLog receives panics and handler misuse; nil: the log package.
 	ErrorLog *log.Logger
 	// Other owns the connections this server does not speak: TLS ones
@@ -43,11 +62,51 @@ type Server struct {
 	// read are read again. Nil closes them.
 	Other func(net.Conn)
 
+	limits atomic.Pointer[Limits]
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	drained   chan struct{} // closed when shutting down and no conn is left
 	shutdown  atomic.Bool
+}
+
+// Limits bound what a client can make a connection hold before a handler
+// runs. A connection reads them when it starts waiting for a request, so
+// SetLimits applies to the requests that follow. Zero fields: no bound
+// (MaxHeaderBytes: net/http's 1 MiB plus 4 KiB).
+type Limits struct {
+	// IdleTimeout bounds the wait for a request's first byte, from the
+	// connection's accept on and between requests (Envoy's connection
+	// idle_timeout: it runs whenever no request is in progress).
+	IdleTimeout time.Duration
+	// HeaderTimeout bounds a head from its first byte to its end (Envoy's
+	// request_headers_timeout). StreamIdleTimeout bounds it too: Envoy's
+	// stream, and its idle timer, exist from a request's first byte, and
+	// the bytes of a head do not reset that timer.
+	HeaderTimeout     time.Duration
+	StreamIdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and header lines together, as
+	// Envoy's max_request_headers_kb does (its parser counts the raw
+	// bytes). MaxHeaders bounds the number of header lines (Envoy's
+	// max_headers_count). More of either is answered 431. The head is
+	// checked as it arrives, so a connection never holds more than the
+	// bound of an incomplete head.
+	MaxHeaderBytes int
+	MaxHeaders     int
+}
+
+// SetLimits replaces the limits; connections read them before each
+// request.
+func (s *Server) SetLimits(l Limits) { s.limits.Store(&l) }
+
+var noLimits Limits
+
+func (s *Server) currentLimits() *Limits {
+	if l := s.limits.Load(); l != nil {
+		return l
+	}
+	return &noLimits
 }
 
 // Serve accepts connections on ln until it is closed. It returns
@@ -168,6 +227,37 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// CloseIdle closes up to n of the connections waiting for a request
+// (not yet sent its first byte, or kept alive between requests), those
+// idle the longest first, and returns how many it closed. The proxy's
+// connection limit uses it to make room under pressure, as Envoy's
+// overload manager closes idle connections.
+func (s *Server) CloseIdle(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	s.mu.Lock()
+	var idle []*conn
+	for c := range s.conns {
+		if c.state.Load() == connIdle {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(idle, func(a, b *conn) int { return cmp.Compare(a.idleSince.Load(), b.idleSince.Load()) })
+	closed := 0
+	for _, c := range idle {
+		if closed == n {
+			break
+		}
+		if c.state.CompareAndSwap(connIdle, connClosed) {
+			c.rwc.Close()
+			closed++
+		}
+	}
+	return closed
 }
 
 // Close closes the listeners and every connection at once.

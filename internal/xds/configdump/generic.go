@@ -24,6 +24,9 @@ import (
 // marshalling.
 type renderer struct {
 	originals map[*anypb.Any]proto.Message
+	// redacting counts the sensitive fields being rendered around the
+	// current value (see sensitive).
+	redacting int
 }
 
 func newRenderer() *renderer { return &renderer{originals: map[*anypb.Any]proto.Message{}} }
@@ -92,6 +95,10 @@ func (r *renderer) toGeneric(m protoreflect.Message) (any, error) {
 	var err error
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		var g any
+		secret := sensitive(fd)
+		if secret {
+			r.redacting++
+		}
 		switch {
 		case fd.IsList():
 			g, err = r.listToGeneric(fd, v.List())
@@ -99,6 +106,9 @@ func (r *renderer) toGeneric(m protoreflect.Message) (any, error) {
 			g, err = r.mapToGeneric(fd, v.Map())
 		default:
 			g, err = r.singular(fd, v)
+		}
+		if secret {
+			r.redacting--
 		}
 		if err != nil {
 			return false
@@ -136,8 +146,17 @@ func (r *renderer) mapToGeneric(fd protoreflect.FieldDescriptor, m protoreflect.
 }
 
 func (r *renderer) singular(fd protoreflect.FieldDescriptor, v protoreflect.Value) (any, error) {
-	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
 		return r.toGeneric(v.Message())
+	case protoreflect.StringKind:
+		if r.redacting > 0 {
+			return redactedText, nil
+		}
+	case protoreflect.BytesKind:
+		if r.redacting > 0 {
+			return redactedBytes, nil
+		}
 	}
 	return scalar(fd, v)
 }

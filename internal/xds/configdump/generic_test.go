@@ -38,9 +38,11 @@ func canonical(t *testing.T, v any) string {
 	return string(data)
 }
 
+// viaProtojson is the reference rendering: Envoy's redaction of sensitive
+// fields applied to a copy (redactCopy), then protojson.
 func viaProtojson(t *testing.T, m proto.Message) string {
 	t.Helper()
-	b, err := protojson.Marshal(m)
+	b, err := protojson.Marshal(redactCopy(t, m))
 	if err != nil {
 		t.Fatal(err)
 	}

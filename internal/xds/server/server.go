@@ -12,6 +12,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	sotwv3 "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -103,15 +105,29 @@ func (s *Server) Changed() <-chan struct{} { return s.changed }
 func (s *Server) Proxies() []Proxy { return s.tracker.proxies() }
 
 // Serve serves ADS (SotW and Delta) on l until ctx ends.
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+//
+// With tlsConfig (certs.ServerConfig: mutual TLS, client certificates
+// signed by the CA required), a client that does not complete the
+// handshake never reaches the xDS service: no stream is opened for it and
+// nothing is sent, Secrets included. A nil tlsConfig serves plaintext,
+// which is for in-memory listeners (proxies inside this process) and tests
+// only: on a socket any local process could read every private key.
+func (s *Server) Serve(ctx context.Context, l net.Listener, tlsConfig *tls.Config) error {
 	xds := serverv3.NewServer(ctx, s.cache, s.callbacks(), sotwv3.WithLogger(cpLogger{s.log}))
-	g := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		// Envoy's bootstrap pings the xDS connection every 30s; gRPC's
 		// default policy (one ping per 5 min) would answer that with
 		// GOAWAY too_many_pings and drop every Envoy periodically.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
-	)
+	}
+	if tlsConfig != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)),
+			// A client that connects and never finishes its handshake
+			// gives its connection up after this long.
+			grpc.ConnectionTimeout(10*time.Second))
+	}
+	g := grpc.NewServer(opts...)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	done := make(chan struct{})
 	defer close(done)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -30,20 +31,26 @@ const fleet = "default/eg"
 func startServer(t *testing.T) (*Server, string) {
 	t.Helper()
 	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return s, serve(t, s, nil)
+}
+
+// serve serves s on a loopback port (with tlsConfig) until the test ends.
+func serve(t *testing.T, s *Server, tlsConfig *tls.Config) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, l) }()
+	go func() { done <- s.Serve(ctx, l, tlsConfig) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return s, l.Addr().String()
+	return l.Addr().String()
 }
 
 func dial(t *testing.T, addr string) *grpc.ClientConn {

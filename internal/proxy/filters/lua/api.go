@@ -164,12 +164,24 @@ type buffer struct {
 	data []byte
 }
 
+// readBody waits for the request body (the client's pace, not the
+// script's) and charges the call for it.
+func readBody(L *glua.LState, p *Phase, what string) []byte {
+	var err error
+	b := blocking(L, func() (b []byte) {
+		b, err = p.B.Body()
+		return b
+	})
+	if err != nil {
+		L.RaiseError("%s: %v", what, err)
+	}
+	charge(L, len(b))
+	return b
+}
+
 func hBody(L *glua.LState) int {
 	p := check[*Phase](L, "handle")
-	b, err := p.B.Body()
-	if err != nil {
-		L.RaiseError("body: %v", err)
-	}
+	b := readBody(L, p, "body")
 	if b == nil && !L.OptBool(2, false) {
 		L.Push(glua.LNil)
 		return 1
@@ -182,10 +194,7 @@ func hBody(L *glua.LState) int {
 // script runs when the script reads it, so there is one chunk.
 func hBodyChunks(L *glua.LState) int {
 	p := check[*Phase](L, "handle")
-	b, err := p.B.Body()
-	if err != nil {
-		L.RaiseError("bodyChunks: %v", err)
-	}
+	b := readBody(L, p, "bodyChunks")
 	done := len(b) == 0
 	L.Push(L.NewFunction(func(L *glua.LState) int {
 		if done {
@@ -303,13 +312,22 @@ func hHTTPCall(L *glua.LState) int {
 			L.RaiseError("%shttpCall: header %s is required", APIError, k)
 		}
 	}
-	status, rh, rb, err := p.B.HTTPCall(cluster, h, body, timeout, async)
+	var (
+		status int
+		rh     http.Header
+		err    error
+	)
+	rb := blocking(L, func() (rb string) {
+		status, rh, rb, err = p.B.HTTPCall(cluster, h, body, timeout, async)
+		return rb
+	})
 	if async {
 		return 0
 	}
 	if err != nil {
 		L.RaiseError("httpCall to %s: %v", cluster, err)
 	}
+	charge(L, len(rb))
 	t := L.NewTable()
 	t.RawSetString(":status", glua.LString(strconv.Itoa(status)))
 	for _, k := range slices.Sorted(maps.Keys(rh)) {

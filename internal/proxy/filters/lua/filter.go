@@ -2,6 +2,7 @@ package lua
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,6 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	luav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/lua/v3"
-	glua "github.com/yuin/gopher-lua"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -55,9 +55,16 @@ type filter struct {
 	onReq, onResp bool
 	clearRoute    bool
 	filterContext map[string]any
-	pool          chan *glua.LState
+	pool          chan *state
+	limits        Limits
 	log           *slog.Logger
 }
+
+// stateBudgetCalls is how many calls' worth of memory budget a state's
+// calls may be charged in all before it is closed rather than reused: a
+// script that keeps what each request gives it in a global table grows its
+// state without any one call going over budget.
+const stateBudgetCalls = 4
 
 type perRoute struct {
 	disabled      bool
@@ -83,7 +90,7 @@ func parsePerRoute(cfg *anypb.Any) (any, error) {
 	return out, nil
 }
 
-func newFilter(name string, cfg *anypb.Any, _ filters.BuildContext) (filters.Filter, error) {
+func newFilter(name string, cfg *anypb.Any, bc filters.BuildContext) (filters.Filter, error) {
 	var c luav3.Lua
 	if err := cfg.UnmarshalTo(&c); err != nil {
 		return nil, fmt.Errorf("lua %q: %v", name, err)
@@ -106,61 +113,69 @@ func newFilter(name string, cfg *anypb.Any, _ filters.BuildContext) (filters.Fil
 	if err != nil {
 		return nil, fmt.Errorf("lua %q: %v", name, err)
 	}
-	// Load once now: a script whose top level fails is a bad config (NACK),
-	// as it is for Envoy.
-	L, onReq, onResp, err := script.Load(nil)
+	// Load once now: a script whose top level fails (or goes over its
+	// budget) is a bad config (NACK), as it is for Envoy.
+	st, onReq, onResp, err := script.loadState(nil, bc.LuaLimits)
 	if err != nil {
 		return nil, fmt.Errorf("lua %q: %v", name, err)
 	}
 	f := &filter{
 		name: name, script: script, onReq: onReq, onResp: onResp,
 		clearRoute: c.GetClearRouteCache() == nil || c.GetClearRouteCache().GetValue(),
-		pool:       make(chan *glua.LState, poolSize),
+		pool:       make(chan *state, poolSize),
+		limits:     bc.LuaLimits.WithDefaults(),
 		log:        slog.Default().With("filter", name),
 	}
 	if fc := c.GetFilterContext(); fc != nil {
 		f.filterContext = fc.AsMap()
 	}
-	f.pool <- L
+	f.pool <- st
 	return f, nil
 }
 
-func (f *filter) get() *glua.LState {
+func (f *filter) get(ctx context.Context) (*state, error) {
 	select {
-	case L := <-f.pool:
-		return L
+	case st := <-f.pool:
+		return st, nil
 	default:
 	}
-	L, _, _, err := f.script.Load(nil)
+	st, _, _, err := f.script.loadState(ctx, f.limits)
 	if err != nil {
-		// The script loaded at config time; a later failure is a bug in the
-		// top level that depends on time or randomness. Surface it.
+		// The script loaded at config time; a later failure is a top level
+		// that depends on time or randomness. Surface it.
 		f.log.Error("lua: loading script failed", "error", err)
-		return nil
+		return nil, fmt.Errorf("loading the script: %w", err)
 	}
-	return L
+	return st, nil
 }
 
-func (f *filter) put(L *glua.LState) {
-	Violations(L) // reset per request
+// put returns a state to the pool, unless its last call was stopped (it
+// may be half-way through anything) or its calls were charged more than
+// stateBudgetCalls calls' budget in all: those are closed, and the next
+// request loads a fresh state.
+func (f *filter) put(st *state) {
+	Violations(st.L) // reset per request
+	if st.cc.aborted() || (f.limits.Memory > 0 && st.charged > stateBudgetCalls*f.limits.Memory) {
+		st.L.Close()
+		return
+	}
 	select {
-	case f.pool <- L:
+	case f.pool <- st:
 	default:
-		L.Close()
+		st.L.Close()
 	}
 }
 
-// call runs one entry point on a pooled state, bounded by the request's
-// context (a client that goes away stops a runaway script).
+// call runs one entry point on a pooled state, under the call budget and
+// bounded by the request's context.
 func (f *filter) call(entry string, rs *reqStream, p *Phase) error {
-	L := f.get()
-	if L == nil {
-		return fmt.Errorf("script could not be loaded")
+	ctx := rs.s.Request.Context()
+	st, err := f.get(ctx)
+	if err != nil {
+		return err
 	}
-	L.SetContext(rs.s.Request.Context())
-	err := Call(L, entry, p)
-	L.RemoveContext()
-	f.put(L)
+	err = st.run(ctx, f.limits, entry, p)
+	f.put(st)
 	return err
 }
 

@@ -241,10 +241,14 @@ func BenchmarkNoFilter(b *testing.B) {
 	})
 }
 
-type fakeUpstreams struct{ got *http.Request }
+type fakeUpstreams struct {
+	got   *http.Request
+	delay time.Duration
+}
 
 func (f *fakeUpstreams) RoundTrip(cluster string, req *http.Request) (*http.Response, error) {
 	f.got = req
+	time.Sleep(f.delay)
 	body, _ := io.ReadAll(req.Body)
 	rec := httptest.NewRecorder()
 	rec.Header().Set("Foo", "bar-from-"+cluster)

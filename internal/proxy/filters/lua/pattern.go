@@ -33,13 +33,7 @@ func BoundPatterns(L *glua.LState) {
 			if !plain && patternWork(len(subject), pattern) > MaxPatternWork {
 				L.RaiseError("%sstring.%s: pattern too costly for a %d-byte subject", LimitError, name, len(subject))
 			}
-			top := L.GetTop()
-			L.Push(orig)
-			for i := 1; i <= top; i++ {
-				L.Push(L.Get(i))
-			}
-			L.Call(top, glua.MultRet)
-			return L.GetTop() - top
+			return forward(L, orig)
 		}))
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/portico-gw/portico/internal/proxy/budget"
 )
 
 // Forbidden globals and why. Envoy opens every standard library; Portico
@@ -70,8 +72,9 @@ const MaxStringRep = 16 << 20
 // touches something the sandbox denies.
 const Violation = "sandbox violation: "
 
-// LimitError prefixes errors raised when a script exceeds a resource cap.
-const LimitError = "resource limit: "
+// LimitError prefixes errors raised when a script exceeds a resource cap
+// (the sandbox's caps and the call budget's, see limits.go).
+const LimitError = budget.Prefix
 
 // violations counts sandbox violations per state even when the script
 // catches the error with pcall, so the validator cannot be fooled.
@@ -179,6 +182,7 @@ func NewState() *glua.LState {
 		return 1
 	}))
 	g.RawSetString("pairs", L.NewFunction(pairs))
+	guardLibrary(L)
 	registerAPI(L)
 	return L
 }
@@ -209,6 +213,7 @@ func stringRep(L *glua.LState) int {
 	if len(s)*n > MaxStringRep || n > MaxStringRep {
 		L.RaiseError("%sstring.rep result larger than %d bytes", LimitError, MaxStringRep)
 	}
+	charge(L, len(s)*n)
 	L.Push(glua.LString(strings.Repeat(s, n)))
 	return 1
 }
@@ -276,13 +281,8 @@ func stringFormat(orig *glua.LFunction) glua.LGFunction {
 				}
 			}
 		}
-		top := L.GetTop()
-		L.Push(orig)
-		for i := 1; i <= top; i++ {
-			L.Push(L.Get(i))
-		}
-		L.Call(top, glua.MultRet)
-		return L.GetTop() - top
+		charge(L, formatCost(L))
+		return forward(L, orig)
 	}
 }
 
@@ -298,12 +298,6 @@ func limitResults(orig *glua.LFunction, msg string, count func(L *glua.LState) i
 		if count(L) > MaxResults {
 			L.RaiseError("%s%s", LimitError, msg)
 		}
-		top := L.GetTop()
-		L.Push(orig)
-		for i := 1; i <= top; i++ {
-			L.Push(L.Get(i))
-		}
-		L.Call(top, glua.MultRet)
-		return L.GetTop() - top
+		return forward(L, orig)
 	}
 }

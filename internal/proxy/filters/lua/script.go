@@ -86,6 +86,50 @@ func (s *Script) LoadWith(ctx context.Context, prepare func(*glua.LState)) (L *g
 	return L, onRequest, onResponse, nil
 }
 
+// state is a loaded script with the context its calls run under.
+type state struct {
+	L  *glua.LState
+	cc *callContext
+	// charged is what its calls were charged in all (see filter.put).
+	charged int64
+}
+
+// loadState builds a state for the proxy, its top level run under limits
+// (a top level that loops forever is a limit error, not a hung config
+// load). parent is the request that needs the state, if any.
+func (s *Script) loadState(parent context.Context, limits Limits) (st *state, onRequest, onResponse bool, err error) {
+	cc := newCallContext()
+	cc.start(parent, limits)
+	L, onRequest, onResponse, err := s.LoadWith(cc, func(L *glua.LState) { cc.L = L })
+	charged := cc.stop()
+	if cc.aborted() {
+		if L != nil {
+			L.Close()
+		}
+		return nil, false, false, cc.err
+	}
+	if err != nil {
+		return nil, false, false, err
+	}
+	L.RemoveContext()
+	return &state{L: L, cc: cc, charged: charged}, onRequest, onResponse, nil
+}
+
+// run calls entry on the state under limits, bounded by ctx too (a client
+// that goes away stops a runaway script). A call stopped by its budget
+// returns the limit error even if the script caught it with pcall.
+func (st *state) run(ctx context.Context, limits Limits, entry string, p *Phase) error {
+	st.cc.start(ctx, limits)
+	st.L.SetContext(st.cc)
+	err := Call(st.L, entry, p)
+	st.L.RemoveContext()
+	st.charged += st.cc.stop()
+	if p.Responded {
+		return nil
+	}
+	return callError(st.cc, err)
+}
+
 // Call runs entry (OnRequest or OnResponse) with a handle on p. A script
 // that responded returns nil with p.Responded set.
 func Call(L *glua.LState, entry string, p *Phase) error {

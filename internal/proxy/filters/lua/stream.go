@@ -386,4 +386,3 @@ func (b *respBackend) Body() ([]byte, error) {
 }
 func (b *respBackend) SetBody(data []byte)              { b.body, b.modified = data, true }
 func (b *respBackend) Respond(int, http.Header, string) {}
-

@@ -153,7 +153,6 @@ func defineLifecycle() {
 	})
 }
 
-
 // property answers the plugin_* attributes, then the stream's own (what
 // it set, then the proxy's).
 func (vm *VM) property(path []string) ([]byte, bool) {

@@ -19,7 +19,7 @@ import (
 
 // Defaults of PluginConfig.
 const (
-	DefaultCallTimeout  = time.Second
+	DefaultCallTimeout  = 2 * time.Second // as budget.Default.Time for Lua
 	DefaultStartTimeout = 10 * time.Second
 	// DefaultMemoryLimitPages is 128 MiB per VM (a page is 64 KiB).
 	DefaultMemoryLimitPages = 2048
