@@ -28,8 +28,13 @@ const (
 	PermitGrace         = 24 * time.Hour
 )
 
-// permitKey is one credential allowed to pull one image manifest.
-type permitKey struct{ name, digest, cred string }
+// permitKey is one credential allowed to pull one image manifest through
+// one URL (with the digest a policy pins, if any).
+type permitKey struct{ url, digest, cred string }
+
+func (s *Store) permitKeyOf(c gatewayapi.WasmCode, digest string) permitKey {
+	return permitKey{c.URL + "\x00" + c.SHA256, digest, s.credKey(c)}
+}
 
 // loadImage returns the module of an image code. A module cached under
 // the digest the policy pins (or, without a pin and unless pullPolicy is
@@ -119,20 +124,26 @@ func (s *Store) staleTag(ctx context.Context, client *oci.Client, c gatewayapi.W
 	return mod, file, true
 }
 
-// permit asks the registry whether c's credentials may pull the manifest
-// at digest (unless it said yes within RecheckEvery and force is false).
+// permit asks the registry whether c's credentials may pull c's image,
+// whose module is cached under digest (unless it said yes within
+// RecheckEvery and force is false): one manifest request.
 // A registry that cannot be reached keeps a yes it gave within
 // PermitGrace.
 func (s *Store) permit(ctx context.Context, client *oci.Client, c gatewayapi.WasmCode, name, digest string, force bool) error {
-	k := permitKey{name, digest, s.credKey(c)}
+	k := s.permitKeyOf(c, digest)
 	s.mu.Lock()
 	last, ok := s.permits[k]
 	s.mu.Unlock()
 	if ok && !force && time.Since(last) < s.o.RecheckEvery {
 		return nil
 	}
-	_, err := client.Check(ctx, oci.AtDigest(c.URL, digest))
+	// The URL as the policy writes it, so that a pinned digest whose tag
+	// moved fails whether or not another policy cached that digest.
+	im, err := client.Resolve(ctx, c.URL)
 	if err == nil {
+		if c.SHA256 != "" && im.Digest != c.SHA256 && im.IndexDigest != c.SHA256 {
+			return fmt.Errorf("module downloaded from %s has checksum %s, which does not match: %s", c.URL, im.Digest, c.SHA256)
+		}
 		s.allowed(c, name, digest)
 		return nil
 	}
@@ -150,7 +161,7 @@ func (s *Store) permit(ctx context.Context, client *oci.Client, c gatewayapi.Was
 
 // allowed records that the registry let c's credentials pull digest.
 func (s *Store) allowed(c gatewayapi.WasmCode, name, digest string) {
-	k := permitKey{name, digest, s.credKey(c)}
+	k := s.permitKeyOf(c, digest)
 	s.mu.Lock()
 	s.permits[k] = time.Now()
 	s.mu.Unlock()

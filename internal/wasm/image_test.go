@@ -130,7 +130,7 @@ func TestImagePullSecrets(t *testing.T) {
 		"another registry's": `{"auths":{"registry.example.com":{"auth":"d2FzbTpzM2NyZXQ="}}}`} {
 		for _, sum := range []string{"", digest} {
 			_, err := outcome(t, s, gatewayapi.WasmCode{URL: url, SHA256: sum, Image: true, PullSecret: secret})
-			want := "failed to login to private registry: could not fetch manifest: " + unauthorized + "sha256:" + digest + ": UNAUTHORIZED: authentication required"
+			want := "failed to login to private registry: could not fetch manifest: " + unauthorized + "v1: UNAUTHORIZED: authentication required"
 			if !strings.HasPrefix(err, want) {
 				t.Errorf("%s secret, sha256 %q, cached: %s\nwant %s", name, sum, err, want)
 			}
@@ -189,8 +189,13 @@ func TestImageMovingTag(t *testing.T) {
 	if s2.o.Cache.Tag(oci.ModuleName(url), url) != second {
 		t.Errorf("Always did not pull the moved tag")
 	}
-	if _, err := outcome(t, s2, gatewayapi.WasmCode{URL: url, SHA256: first, Image: true}); err != "" {
-		t.Errorf("the pinned old digest: %s", err)
+	if _, err := outcome(t, s2, gatewayapi.WasmCode{URL: "oci://" + reg.Host + "/wasm/p@sha256:" + first, SHA256: first, Image: true}); err != "" {
+		t.Errorf("the old digest by digest: %s", err)
+	}
+	// Pinned to the old digest by a tag that moved: a mismatch, though
+	// the old module is cached.
+	if _, err := outcome(t, s2, gatewayapi.WasmCode{URL: url, SHA256: first, Image: true}); err != "module downloaded from "+url+" has checksum "+second+", which does not match: "+first {
+		t.Errorf("the pinned old digest under the moved tag: %s", err)
 	}
 }
 

@@ -143,7 +143,7 @@ func TestWasmImageGuideExample(t *testing.T) {
 		e.eventually(name+" refused", func() bool {
 			c := e.policyCondition(name)
 			return c.Status == "False" && strings.Contains(c.Message, "UNAUTHORIZED: authentication required") &&
-				strings.HasPrefix(c.Message, "Wasm: Failed to login to private registry: could not fetch manifest: GET http://"+reg.Host+"/v2/wasm/plugin/manifests/sha256:")
+				strings.HasPrefix(c.Message, "Wasm: Failed to login to private registry: could not fetch manifest: GET http://"+reg.Host+"/v2/wasm/plugin/manifests/docker: UNAUTHORIZED: authentication required")
 		})
 		if code, v := e.header(name+".example.com", "/", "x-wasm-custom"); code != http.StatusInternalServerError || v != "" {
 			t.Errorf("%s: route answered %d %q, want 500", name, code, v)

@@ -148,7 +148,9 @@ func TestWasmImageRealRegistry(t *testing.T) {
 	}
 	if _, err := exec.LookPath("buildah"); err == nil {
 		storage := []string{"--storage-driver", "vfs", "--root", filepath.Join(work, "storage"), "--runroot", filepath.Join(work, "run")}
-		buildah := func(args ...string) string { return run(t, work, "buildah", append(append([]string{}, storage...), args...)...) }
+		buildah := func(args ...string) string {
+			return run(t, work, "buildah", append(append([]string{}, storage...), args...)...)
+		}
 		creds := user + ":" + password
 		// The guide's OCI recipe: from scratch, copy, commit to the registry.
 		buildah("--name", "mywasm", "from", "scratch")

@@ -81,15 +81,6 @@ func DigestOf(url string) string {
 	return ""
 }
 
-// AtDigest is url's repository at the given manifest digest (hex).
-func AtDigest(url, digest string) string {
-	ref, err := Reference(url)
-	if err != nil {
-		return url
-	}
-	return Prefix + ref.Context().Name() + "@sha256:" + digest
-}
-
 func (c *Client) options(ctx context.Context) ([]remote.Option, error) {
 	t, err := c.transport()
 	if err != nil {
@@ -230,17 +221,6 @@ func FromImage(img v1.Image) (*Image, error) {
 
 // Manifest is the image's manifest.
 func (im *Image) Manifest() (*v1.Manifest, error) { return im.img.Manifest() }
-
-// Check fetches only the manifest of url with the client's credentials:
-// the registry says whether they may pull it. It returns the manifest's
-// digest.
-func (c *Client) Check(ctx context.Context, url string) (string, error) {
-	desc, err := c.get(ctx, url)
-	if err != nil {
-		return "", err
-	}
-	return desc.Digest.Hex, nil
-}
 
 // chooseFromIndex picks the image a Wasm index stands for: the
 // linux/amd64 entry (the default platform of go-containerregistry, which
