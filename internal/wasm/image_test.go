@@ -18,8 +18,11 @@ import (
 	"github.com/portico-gw/portico/internal/wasm/oci/ocitest"
 )
 
+// imageStoreTB is imageStore for benchmarks.
+func imageStoreTB(t testing.TB, dir string) *Store { return imageStore(t, dir, StoreOptions{}) }
+
 // imageStore is a store over dir with test-sized limits.
-func imageStore(t *testing.T, dir string, o StoreOptions) *Store {
+func imageStore(t testing.TB, dir string, o StoreOptions) *Store {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
