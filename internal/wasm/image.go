@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,7 +35,7 @@ const (
 type permitKey struct{ url, digest, cred string }
 
 func (s *Store) permitKeyOf(c gatewayapi.WasmCode, digest string) permitKey {
-	return permitKey{c.URL + "\x00" + c.SHA256, digest, s.credKey(c)}
+	return permitKey{c.URL + "\x00" + c.SHA256 + "\x00" + c.CACert, digest, s.credKey(c)}
 }
 
 // loadImage returns the module of an image code. A module cached under
@@ -187,13 +189,18 @@ func (s *Store) permitFile(k permitKey) string {
 }
 
 // unreachable reports an error that is not the registry's answer about
-// the image: a transport failure, a timeout or a 5xx.
+// the image: a transport failure, a timeout or a 5xx. A certificate that
+// does not verify is an answer: the registry is not who it should be.
 func unreachable(err error) bool {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		return te.StatusCode >= http.StatusInternalServerError
 	}
-	return true
+	var tv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return !errors.As(err, &tv) && !errors.As(err, &ua) && !errors.As(err, &hn) && !errors.As(err, &ci)
 }
 
 // imageClient is a registry client for c with the store's limits.
@@ -205,6 +212,9 @@ func (s *Store) imageClient(c gatewayapi.WasmCode, o Fetcher) (*oci.Client, erro
 			return nil, err
 		}
 		client.Auth = cfg
+	}
+	if err := client.Validate(); err != nil {
+		return nil, err
 	}
 	return client, nil
 }

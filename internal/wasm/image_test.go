@@ -2,7 +2,9 @@ package wasm
 
 import (
 	"context"
+	"encoding/pem"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/portico-gw/portico/internal/gatewayapi"
 	"github.com/portico-gw/portico/internal/wasm/oci"
@@ -341,5 +346,33 @@ func TestImageCacheEviction(t *testing.T) {
 	s.Wait(context.Background(), []gatewayapi.WasmCode{cd})
 	if _, err := s.Snapshot().WasmModule(cd); err == nil || err.Error() != "wasm cache size exceeded the limit: "+strconv.FormatInt(cache.Limit, 10) {
 		t.Errorf("full of modules in use: %s", err)
+	}
+}
+
+// A TLS registry: trusted through the policy's CA, refused without it.
+func TestImageTLSRegistry(t *testing.T) {
+	srv := httptest.NewUnstartedServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	ref, err := name.ParseReference(host + "/wasm/p:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, mustBuild(t, plugin(t), oci.FormatOCI), remote.WithTransport(srv.Client().Transport)); err != nil {
+		t.Fatal(err)
+	}
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	s := imageStore(t, t.TempDir(), StoreOptions{})
+	url := "oci://" + host + "/wasm/p:v1"
+	if m, err := outcome(t, s, gatewayapi.WasmCode{URL: url, Image: true, CACert: ca}); err != "" || m.SHA256 != pluginSHA {
+		t.Errorf("with the CA: %s", err)
+	}
+	if _, err := outcome(t, s, gatewayapi.WasmCode{URL: url, Image: true}); !strings.Contains(err, "certificate signed by unknown authority") {
+		t.Errorf("without the CA: %s", err)
+	}
+	if _, err := outcome(t, s, gatewayapi.WasmCode{URL: url, Image: true, CACert: "not PEM"}); err != "could not fetch Wasm OCI image: the CA certificate of tls.caCertificateRef is not valid PEM" {
+		t.Errorf("a bad CA: %s", err)
 	}
 }

@@ -98,6 +98,13 @@ func (c *Client) options(ctx context.Context) ([]remote.Option, error) {
 	return opts, nil
 }
 
+// Validate reports a configuration that cannot work (a CA that is not
+// PEM) before any request is made.
+func (c *Client) Validate() error {
+	_, err := c.transport()
+	return err
+}
+
 func (c *Client) transport() (http.RoundTripper, error) {
 	if c.CACert == "" && c.Timeout <= 0 && !c.Insecure && c.Transport != nil {
 		return c.Transport, nil
