@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -180,22 +178,6 @@ func TestWasmImageGuideExample(t *testing.T) {
 	}
 }
 
-// gzTar is a gzipped tar of the given files.
-func gzTar(files map[string][]byte) []byte {
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	for n, b := range files {
-		_ = tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
-		_, _ = tw.Write(b)
-	}
-	_ = tw.Close()
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	_, _ = zw.Write(tb.Bytes())
-	_ = zw.Close()
-	return gz.Bytes()
-}
-
 func layeredImage(t *testing.T, mt types.MediaType, layers ...v1.Layer) v1.Image {
 	t.Helper()
 	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, mt), layers...)
@@ -216,9 +198,9 @@ func TestWasmImageBadInputs(t *testing.T) {
 	hang := ocitest.New(t, "", "")
 	hang.SetMode(ocitest.Hang)
 	good := reg.Push(t, "wasm/good:v1", wasmImage(t, mod, oci.FormatDocker))
-	reg.Push(t, "wasm/noplugin:v1", layeredImage(t, types.OCIManifestSchema1, static.NewLayer(gzTar(map[string][]byte{"filter.wasm": mod}), types.OCILayer)))
+	reg.Push(t, "wasm/noplugin:v1", layeredImage(t, types.OCIManifestSchema1, static.NewLayer(ocitest.TarGz(map[string][]byte{"filter.wasm": mod}), types.OCILayer)))
 	reg.Push(t, "wasm/wrongtypes:v1", layeredImage(t, types.OCIManifestSchema1, static.NewLayer([]byte("{}"), "application/json"), static.NewLayer(mod, "application/octet-stream")))
-	reg.Push(t, "wasm/bomb:v1", layeredImage(t, types.DockerManifestSchema2, static.NewLayer(gzTar(map[string][]byte{"filler": make([]byte, 64<<20)}), types.DockerLayer)))
+	reg.Push(t, "wasm/bomb:v1", layeredImage(t, types.DockerManifestSchema2, static.NewLayer(ocitest.TarGz(map[string][]byte{"filler": make([]byte, 64<<20)}), types.DockerLayer)))
 	reg.PushIndex(t, "wasm/list:v1", mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
 		mutate.IndexAddendum{Add: wasmImage(t, mod, oci.FormatOCI), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 		mutate.IndexAddendum{Add: wasmImage(t, mod, oci.FormatDocker), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "windows", Architecture: "amd64"}}}))

@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/portico-gw/portico/internal/wasm/oci/ocitest"
 )
 
 func plugin(t testing.TB) []byte {
@@ -53,20 +55,7 @@ func push(t testing.TB, ref string, img v1.Image) string {
 	return d.Hex
 }
 
-func tarGz(files map[string][]byte) []byte {
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	for n, b := range files {
-		_ = tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
-		_, _ = tw.Write(b)
-	}
-	_ = tw.Close()
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(tb.Bytes())
-	_ = zw.Close()
-	return gz.Bytes()
-}
+var tarGz = ocitest.TarGz
 
 // bomb is a gzipped tar whose plugin.wasm expands to size bytes of zeros.
 func bomb(size int64) []byte {

@@ -6,11 +6,15 @@
 package ocitest
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,43 +179,63 @@ func (c *counting) Write(b []byte) (int, error) {
 // manifest digest.
 func (r *Registry) Push(t testing.TB, repoTag string, img v1.Image) string {
 	t.Helper()
+	ref, auth := r.target(t, repoTag)
+	if err := remote.Write(ref, img, remote.WithAuth(auth)); err != nil {
+		t.Fatal(err)
+	}
+	return digest(t, img)
+}
+
+// PushIndex writes an index at repo:tag.
+func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) string {
+	t.Helper()
+	ref, auth := r.target(t, repoTag)
+	if err := remote.WriteIndex(ref, idx, remote.WithAuth(auth)); err != nil {
+		t.Fatal(err)
+	}
+	return digest(t, idx)
+}
+
+func (r *Registry) target(t testing.TB, repoTag string) (name.Reference, authn.Authenticator) {
+	t.Helper()
 	ref, err := name.ParseReference(r.Host + "/" + repoTag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := authn.Anonymous
 	if user := r.user.Load().(string); user != "" {
-		auth = &authn.Basic{Username: user, Password: r.pass.Load().(string)}
+		return ref, &authn.Basic{Username: user, Password: r.pass.Load().(string)}
 	}
-	if err := remote.Write(ref, img, remote.WithAuth(auth)); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
+	return ref, authn.Anonymous
+}
+
+func digest(t testing.TB, m interface{ Digest() (v1.Hash, error) }) string {
+	t.Helper()
+	d, err := m.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d.Hex
 }
 
-// PushIndex writes an index at repo:tag.
-func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) string {
-	t.Helper()
-	ref, err := name.ParseReference(r.Host + "/" + repoTag)
-	if err != nil {
-		t.Fatal(err)
+// TarGz is a gzipped tar of the given files, as an image layer holds them.
+func TarGz(files map[string][]byte) []byte {
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
 	}
-	auth := authn.Anonymous
-	if user := r.user.Load().(string); user != "" {
-		auth = &authn.Basic{Username: user, Password: r.pass.Load().(string)}
+	sort.Strings(names)
+	for _, n := range names {
+		_ = tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg})
+		_, _ = tw.Write(files[n])
 	}
-	if err := remote.WriteIndex(ref, idx, remote.WithAuth(auth)); err != nil {
-		t.Fatal(err)
-	}
-	d, err := idx.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.Hex
+	_ = tw.Close()
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	_, _ = zw.Write(tb.Bytes())
+	_ = zw.Close()
+	return gz.Bytes()
 }
 
 // DockerConfig is a .dockerconfigjson with user:password for the registry.
