@@ -84,6 +84,11 @@ func (c *Cache) write(p string, b []byte) error {
 	if err := c.makeRoom(int64(len(b))); err != nil {
 		return err
 	}
+	return writeAtomic(p, b)
+}
+
+// writeAtomic writes b to p through a temporary file and a rename.
+func writeAtomic(p string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}

@@ -107,24 +107,5 @@ func (c *Cache) permitPath(name, key string) string {
 	return filepath.Join(filepath.Dir(c.Path(name, "x")), key+permitSuffix)
 }
 
-// record writes a small file atomically.
-func (c *Cache) record(p, content string) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".partial-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.WriteString(content)
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), p)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp.Name())
-	}
-	return werr
-}
+// record writes a small file atomically (outside the size cap).
+func (c *Cache) record(p, content string) error { return writeAtomic(p, []byte(content)) }
