@@ -27,6 +27,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -130,13 +131,26 @@ func Generate(o Options) (*Set, error) {
 		if err != nil {
 			return Bundle{}, err
 		}
+		ecdhKey, err := key.PublicKey.ECDH()
+		if err != nil {
+			return Bundle{}, err
+		}
+		// The control plane's leaf has the CA's subject (CN envoy-gateway,
+		// as Envoy Gateway's certgen names both). Go then writes no
+		// authority key identifier (it takes subject == issuer for
+		// self-signed) and gives only CAs a subject key identifier; without
+		// both, OpenSSL and BoringSSL (Envoy) take the leaf for
+		// self-signed and refuse the chain.
+		skid := sha1.Sum(ecdhKey.Bytes())
 		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: cn},
-			DNSNames:    names,
-			NotBefore:   caTmpl.NotBefore,
-			NotAfter:    caTmpl.NotAfter,
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			Subject:        pkix.Name{CommonName: cn},
+			SubjectKeyId:   skid[:],
+			AuthorityKeyId: ca.SubjectKeyId,
+			DNSNames:       names,
+			NotBefore:      caTmpl.NotBefore,
+			NotAfter:       caTmpl.NotAfter,
+			KeyUsage:       x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		}
 		der, err := sign(tmpl, ca, key.Public(), caKey)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -271,5 +272,34 @@ func TestMutualTLS(t *testing.T) {
 	}
 	if cliErr, _ := handshake(server, ClientConfig(source(root, Proxy), "not-envoy-gateway")); cliErr == nil {
 		t.Error("the client accepted a server certificate for another name")
+	}
+}
+
+// TestChainVerifiesWithOpenSSL: the control plane's leaf shares the CA's
+// subject, so a verifier that pairs certificates by name and key
+// identifier (OpenSSL; BoringSSL in Envoy) must still see two certificates.
+// Go's verifier tolerates what OpenSSL refuses, hence the real openssl.
+func TestChainVerifiesWithOpenSSL(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl is not installed")
+	}
+	set, err := Generate(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, set.ControlPlane.CA, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]Bundle{ControlPlane: set.ControlPlane, Proxy: set.Proxy} {
+		leaf := filepath.Join(dir, name+".crt")
+		if err := os.WriteFile(leaf, b.Cert, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(openssl, "verify", "-CAfile", ca, leaf).CombinedOutput(); err != nil {
+			t.Errorf("%s: openssl verify: %v\n%s", name, err, out)
+		}
 	}
 }

@@ -48,6 +48,18 @@ type GlobalResources struct {
 type WasmServer struct {
 	Host string `json:"host"`
 	Port uint32 `json:"port"`
+	// TLS is set when the server requires the proxies' client certificate
+	// and the proxies read it, and the CA, from files (standalone: the
+	// state directory). The private key then never travels in xDS.
+	TLS *WasmServerTLS `json:"tls,omitempty"`
+}
+
+// WasmServerTLS names the files of the proxies' side of the wasm server's
+// mutual TLS.
+type WasmServerTLS struct {
+	CAFile          string `json:"caFile"`
+	CertificateFile string `json:"certificateFile"`
+	KeyFile         string `json:"keyFile"`
 }
 
 // ReadyListener is the proxy's own readiness probe listener.

@@ -317,7 +317,7 @@ func (r *Runner) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	if err := r.startWasm(ctx, run); err != nil {
+	if err := r.startWasm(ctx, xdsTLS, run); err != nil {
 		cancel()
 		r.xdsLn.Close()
 		r.adminLn.Close()

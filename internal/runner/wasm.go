@@ -1,8 +1,12 @@
 package runner
 
 import (
+	"crypto/tls"
+	"path/filepath"
+
 	"context"
 	"fmt"
+	"github.com/portico-gw/portico/internal/certs"
 	"net"
 	"strconv"
 	"time"
@@ -39,7 +43,7 @@ func (r *Runner) WasmAddr() string { return r.wasmLn.Addr().String() }
 // serves it. A module whose outcome changes (downloaded at last, or
 // failed) wakes the loop, which translates again: a URL that comes back
 // is picked up without any edit.
-func (r *Runner) startWasm(ctx context.Context, run func(string, func() error)) error {
+func (r *Runner) startWasm(ctx context.Context, serverTLS *tls.Config, run func(string, func() error)) error {
 	r.wasmChanged = make(chan struct{}, 1)
 	dir := r.opts.WasmCacheDir
 	if dir == "" {
@@ -48,7 +52,7 @@ func (r *Runner) startWasm(ctx context.Context, run func(string, func() error)) 
 	store, err := wasm.NewStore(ctx, wasm.StoreOptions{
 		Fetcher:     r.opts.WasmFetch,
 		Cache:       &wasm.Cache{Dir: dir},
-		ServingBase: "http://" + r.WasmAddr(),
+		ServingBase: "https://" + r.WasmAddr(),
 		RetryBase:   r.opts.WasmRetry,
 		Logger:      r.log.With("component", "wasm"),
 		OnChange: func() {
@@ -62,7 +66,7 @@ func (r *Runner) startWasm(ctx context.Context, run func(string, func() error)) 
 		return err
 	}
 	r.wasm = store
-	run("wasm", func() error { return store.Serve(ctx, r.wasmLn) })
+	run("wasm", func() error { return store.Serve(ctx, r.wasmLn, serverTLS) })
 	return nil
 }
 
@@ -71,7 +75,12 @@ func (r *Runner) startWasm(ctx context.Context, run func(string, func() error)) 
 func (r *Runner) wasmModules(ctx context.Context, set *resource.Set) (gatewayapi.WasmModules, *ir.WasmServer) {
 	host, port, _ := net.SplitHostPort(r.WasmAddr())
 	p, _ := strconv.Atoi(port)
-	server := &ir.WasmServer{Host: host, Port: uint32(p)}
+	proxy := filepath.Join(r.CertsDir(), certs.Proxy)
+	server := &ir.WasmServer{Host: host, Port: uint32(p), TLS: &ir.WasmServerTLS{
+		CAFile:          filepath.Join(proxy, certs.CAFile),
+		CertificateFile: filepath.Join(proxy, certs.CertFile),
+		KeyFile:         filepath.Join(proxy, certs.KeyFile),
+	}}
 	if r.wasm == nil {
 		return nil, server
 	}

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -38,13 +39,26 @@ func (s *Store) Handler() http.Handler {
 	})
 }
 
-// Serve runs the wasm HTTP server on l until ctx ends. Proxies reach it
-// over HTTP/2 without TLS (wasm_cluster is an HTTP/2 cluster) or HTTP/1.1.
-func (s *Store) Serve(ctx context.Context, l net.Listener) error {
+// Serve runs the wasm HTTP server on l until ctx ends. With serverTLS
+// (the control plane's certificate, client certificates required, as
+// Envoy Gateway's port 18002) proxies reach it over HTTP/2 with mutual
+// TLS; without, over HTTP/2 without TLS or HTTP/1.1. A module of a
+// private image must reach only the proxies.
+func (s *Store) Serve(ctx context.Context, l net.Listener, serverTLS *tls.Config) error {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: s.Handler(), Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
+	if serverTLS == nil {
+		protos.SetUnencryptedHTTP2(true)
+	} else {
+		protos.SetHTTP2(true)
+		// net/http sets up HTTP/2 on a TLS listener only when the
+		// config it is given offers h2 itself, whatever the per-client
+		// config (certs.ServerConfig) negotiates.
+		serverTLS = serverTLS.Clone()
+		serverTLS.NextProtos = []string{"h2"}
+		l = tls.NewListener(l, serverTLS)
+	}
+	srv := &http.Server{Handler: s.Handler(), Protocols: &protos, ReadHeaderTimeout: 10 * time.Second, TLSConfig: serverTLS}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)

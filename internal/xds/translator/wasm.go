@@ -23,11 +23,14 @@ import (
 const (
 	wasmFilterName = "envoy.filters.http.wasm"
 	// WasmClusterName is the cluster proxies download modules through.
-	WasmClusterName   = "wasm_cluster"
-	wasmRuntime       = "envoy.wasm.runtime.v8"
-	wasmDefaultHost   = "envoy-gateway.envoy-gateway-system.svc.cluster.local"
-	wasmDefaultPort   = 18002
-	wasmCAFile        = "/certs/ca.crt"
+	WasmClusterName = "wasm_cluster"
+	wasmRuntime     = "envoy.wasm.runtime.v8"
+	wasmDefaultHost = "envoy-gateway.envoy-gateway-system.svc.cluster.local"
+	wasmDefaultPort = 18002
+	wasmCAFile      = "/certs/ca.crt"
+	// wasmFileSecret is the proxies' client certificate for wasm_cluster
+	// when they read it from files (ir.WasmServerTLS).
+	wasmFileSecret    = "portico/wasm-client-certificate"
 	wasmFetchTimeout  = 10 * time.Second
 	wasmFetchRetries  = 10
 	wasmRetryBase     = time.Second
@@ -143,9 +146,10 @@ func addWasmCluster(x *ir.Xds, s *Sink) error {
 	}
 	host, port := wasmDefaultHost, uint32(wasmDefaultPort)
 	var cert *ir.TLSCertificate
+	var files *ir.WasmServerTLS
 	if g := x.GlobalResources; g != nil {
 		if g.WasmServer != nil {
-			host, port = g.WasmServer.Host, g.WasmServer.Port
+			host, port, files = g.WasmServer.Host, g.WasmServer.Port, g.WasmServer.TLS
 		}
 		cert = g.EnvoyClientCertificate
 	}
@@ -158,8 +162,15 @@ func addWasmCluster(x *ir.Xds, s *Sink) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", WasmClusterName, err)
 	}
-	if cert != nil {
-		c.TransportSocket = wasmClusterTLS(cert.Name)
+	switch {
+	case files != nil:
+		c.TransportSocket = wasmClusterTLS(wasmFileSecret, files.CAFile)
+		s.AddSecret(&tlsv3.Secret{Name: wasmFileSecret, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: files.CertificateFile}},
+			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: files.KeyFile}},
+		}}})
+	case cert != nil:
+		c.TransportSocket = wasmClusterTLS(cert.Name, wasmCAFile)
 		s.AddSecret(&tlsv3.Secret{Name: cert.Name, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
 			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: cert.Certificate}},
 			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: cert.PrivateKey}},
@@ -169,7 +180,7 @@ func addWasmCluster(x *ir.Xds, s *Sink) error {
 	return nil
 }
 
-func wasmClusterTLS(secret string) *corev3.TransportSocket {
+func wasmClusterTLS(secret, caFile string) *corev3.TransportSocket {
 	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
 		TlsParams: &tlsv3.TlsParameters{TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3},
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{
@@ -177,7 +188,7 @@ func wasmClusterTLS(secret string) *corev3.TransportSocket {
 			SdsConfig: adsConfigSource(),
 		}},
 		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
-			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: wasmCAFile}},
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: caFile}},
 		}},
 	}}
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}

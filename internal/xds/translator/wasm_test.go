@@ -1,6 +1,7 @@
 package translator
 
 import (
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -66,6 +67,36 @@ func TestWasmClusterStandalone(t *testing.T) {
 		if c.GetName() == WasmClusterName {
 			t.Error("wasm_cluster without any Wasm route")
 		}
+	}
+
+	// With the proxies' certificate files (standalone), mutual TLS whose
+	// key never travels in xDS: the secret names files.
+	x := mk([]ir.Wasm{{Name: "envoyextensionpolicy/ns/p/wasm/0", WasmName: "w",
+		Code: &ir.HTTPWasmCode{ServingURL: "https://127.0.0.1:18002/x.wasm", SHA256: "ab"}}})
+	x.GlobalResources.WasmServer.TLS = &ir.WasmServerTLS{CAFile: "/s/ca.crt", CertificateFile: "/s/tls.crt", KeyFile: "/s/tls.key"}
+	if res, err = Translate(x); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Clusters {
+		if c.GetName() == WasmClusterName {
+			wc = c
+		}
+	}
+	var up tlsv3.UpstreamTlsContext
+	if err := wc.GetTransportSocket().GetTypedConfig().UnmarshalTo(&up); err != nil {
+		t.Fatalf("wasm_cluster transport socket: %v", err)
+	}
+	common := up.GetCommonTlsContext()
+	if ca := common.GetValidationContext().GetTrustedCa().GetFilename(); ca != "/s/ca.crt" {
+		t.Errorf("trusted CA %q", ca)
+	}
+	if len(res.Secrets) != 1 || len(common.GetTlsCertificateSdsSecretConfigs()) != 1 ||
+		common.GetTlsCertificateSdsSecretConfigs()[0].GetName() != res.Secrets[0].GetName() {
+		t.Fatalf("client certificate secret: %v / %v", common.GetTlsCertificateSdsSecretConfigs(), res.Secrets)
+	}
+	tc := res.Secrets[0].GetTlsCertificate()
+	if tc.GetCertificateChain().GetFilename() != "/s/tls.crt" || tc.GetPrivateKey().GetFilename() != "/s/tls.key" {
+		t.Errorf("the secret must name the files: %v", tc)
 	}
 }
 
