@@ -106,3 +106,45 @@ func TestWasmBuildRefuses(t *testing.T) {
 		}
 	}
 }
+
+// x translate pulls images through the same store as portico run: the
+// policy is Accepted and the listener's Wasm filter names the module's
+// sha256; a wrong digest is the policy's status.
+func TestTranslateImagePolicy(t *testing.T) {
+	reg := ocitest.New(t, "", "")
+	mod, err := os.ReadFile("../../examples/wasm/plugin.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := oci.Build(mod, oci.FormatDocker, oci.RuntimeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := reg.Push(t, "wasm/plugin:v1", img)
+	dir := t.TempDir()
+	policy := strings.Replace(readFile(t, "../../examples/wasm/image/wasm-image.yaml"), "127.0.0.1:5000", reg.Host, 1)
+	_ = os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o644)
+	out, _, err := translateCmd(t, "-n", "default", "-f", "../../examples/quickstart", "-f", dir, "--wasm-cache-dir", t.TempDir(),
+		"--to", "gateway-api,xds", "-t", "listener", "--no-summary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Policy has been accepted.") || !strings.Contains(out, pluginSHA) {
+		t.Errorf("image policy not translated:\n%s", out)
+	}
+	bad := strings.Replace(policy, "plugin:v1\n", "plugin:v1\n          sha256: "+strings.Repeat("0a", 32)+"\n", 1)
+	_ = os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(bad), 0o644)
+	out, _, _ = translateCmd(t, "-n", "default", "-f", "../../examples/quickstart", "-f", dir, "--wasm-cache-dir", t.TempDir(), "--to", "gateway-api", "--no-summary")
+	if !strings.Contains(out, "has checksum "+digest+", which does not match: "+strings.Repeat("0a", 32)) {
+		t.Errorf("mismatch not reported:\n%s", out)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

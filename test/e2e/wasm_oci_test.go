@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/portico-gw/portico/internal/runner"
 	"github.com/portico-gw/portico/internal/wasm/oci"
 	"github.com/portico-gw/portico/internal/wasm/oci/ocitest"
 )
@@ -119,7 +122,11 @@ func TestWasmImageGuideExample(t *testing.T) {
 		files[name+"-route.yaml"] = namedRouteYAML(name, name+".example.com", "backend", bp)
 		files[name+"-policy.yaml"] = p
 	}
-	e := startWithOptions(t, nil, files, gw, fastFetch)
+	logs := &lockedBuffer{}
+	e := startWithOptions(t, nil, files, gw, func(o *runner.Options) {
+		fastFetch(o)
+		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	for name := range good {
 		e.expectFOO(name + ".example.com")
 		if c := e.policyCondition(name); c.Status != "True" {
@@ -148,13 +155,21 @@ func TestWasmImageGuideExample(t *testing.T) {
 		}
 	}
 	e.expectFOO("docker.example.com")
-	for _, path := range []string{"/status", "/config_dump"} {
-		_, b := e.admin(path)
+	for _, path := range []string{"/status", "/config_dump", "log"} {
+		var b []byte
+		if path == "log" {
+			b = logs.Bytes()
+		} else {
+			_, b = e.admin(path)
+		}
 		for _, secret := range []string{"s3cret-pw", base64.StdEncoding.EncodeToString([]byte("wasm:s3cret-pw")), "guess"} {
 			if bytes.Contains(b, []byte(secret)) {
 				t.Errorf("%s shows a credential", path)
 			}
 		}
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("UNAUTHORIZED")) {
+		t.Error("the log should say why the policies without credentials failed")
 	}
 
 	// The registry goes down: what was pulled keeps serving; an image
@@ -255,4 +270,22 @@ func TestWasmImageBadInputs(t *testing.T) {
 	if code, _, _ := e.get("/"); code != http.StatusOK {
 		t.Errorf("a route without Wasm: %d", code)
 	}
+}
+
+// lockedBuffer collects a log written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.b.Bytes()...)
 }
