@@ -227,7 +227,9 @@ func TestImageRegistryDown(t *testing.T) {
 	}
 	reg.Stop()
 	restarted := imageStore(t, dir, StoreOptions{RetryBase: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond})
-	for _, c := range []gatewayapi.WasmCode{tagCode, pinned} {
+	always := tagCode
+	always.PullVersion = "7" // pullPolicy Always: the tag would be resolved again
+	for _, c := range []gatewayapi.WasmCode{tagCode, pinned, always} {
 		if m, err := outcome(t, restarted, c); err != "" || m.SHA256 != pluginSHA {
 			t.Errorf("registry down, %s: %s", c, err)
 		}

@@ -193,9 +193,16 @@ func TestWasmImageRealRegistry(t *testing.T) {
 		files[route+"-route.yaml"] = namedRouteYAML(route, route+".example.com", "backend", bp)
 		files[route+"-policy.yaml"] = imagePolicy(route, route, url, "", "my-pull-secret", "")
 	}
+	wrongDigest := strings.Repeat("ab", 32)
+	files["mismatch-route.yaml"] = namedRouteYAML("mismatch", "mismatch.example.com", "backend", bp)
+	files["mismatch-policy.yaml"] = imagePolicy("mismatch", "mismatch", images["portico-oci"], wrongDigest, "my-pull-secret", "")
 	e := startWithOptions(t, nil, files, gw, fastFetch)
 	for route := range images {
 		e.expectFOO(route + ".example.com")
+	}
+	if c := e.policyCondition("mismatch"); c.Status != "False" || !strings.HasPrefix(c.Message, "Wasm: Module downloaded from oci://"+images["portico-oci"]+" has checksum ") ||
+		!strings.HasSuffix(c.Message, ", which does not match: "+wrongDigest+".") {
+		t.Errorf("a digest that does not match: %+v", c)
 	}
 	for _, c := range []struct{ name, secret string }{{"nosecret", ""}, {"wrongpw", "wrong-secret"}} {
 		writeFile(t, filepath.Join(e.dir, c.name+"-route.yaml"), namedRouteYAML(c.name, c.name+".example.com", "backend", bp))
