@@ -14,6 +14,13 @@ import (
 )
 
 func main() {
+	// Envoy's command line, as Envoy Gateway's proxy Deployment gives it:
+	// run as "envoy" (the image's link) or "portico proxy --config-yaml ...".
+	if args := os.Args[1:]; cli.IsEnvoyCommandLine(os.Args[0], nil) {
+		os.Exit(cli.EnvoyMain(args))
+	} else if len(args) > 0 && args[0] == "proxy" && cli.IsEnvoyCommandLine("", args[1:]) {
+		os.Exit(cli.EnvoyMain(args[1:]))
+	}
 	if err := newRootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -26,7 +33,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), cli.NewProxyCommand(), newWasmCommand())
+	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), cli.NewProxyCommand(), newServerCommand(), newCertgenCommand(), newWasmCommand())
 	return root
 }
 

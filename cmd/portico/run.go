@@ -20,6 +20,7 @@ import (
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/cli"
 	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/kubeserver"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/resource"
@@ -30,6 +31,7 @@ import (
 func newRunCommand() *cobra.Command {
 	var (
 		configPath, adminAddr, xdsAddr, dataPlane, listenerAddr, demoBackend, envoyPath, logLevel, namespace, stateDir string
+		kubeconfig                                                                                                     string
 		wasmAddr, wasmCacheDir                                                                                         string
 		paths                                                                                                          []string
 		debounce                                                                                                       time.Duration
@@ -107,6 +109,18 @@ shut down and the ports are released.`,
 					stateDir = runner.DefaultStateDir()
 				}
 			}
+			if cfg != nil && cfg.Provider != nil && cfg.Provider.Type == egv1a1.ProviderTypeKubernetes {
+				// Resources and status in the cluster of the kubeconfig,
+				// proxies on this host as --data-plane says.
+				rc, err := restConfig(kubeconfig)
+				if err != nil {
+					return err
+				}
+				return kubeserver.Run(ctx, kubeserver.Options{ConfigPath: configPath, RestConfig: rc,
+					Namespace: kubeserver.Namespace(), XDSAddress: xdsAddr, AdminAddress: adminAddr,
+					DataPlane: dataPlane, ListenerAddress: listenerAddr, StateDir: stateDir, Logger: log,
+					WasmAddress: wasmAddr, WasmCacheDir: wasmCacheDir})
+			}
 			r, err := runner.New(runner.Options{Config: cfg, Paths: paths, XDSAddress: xdsAddr, AdminAddress: adminAddr,
 				DataPlane: dataPlane, EnvoyPath: envoyPath, ListenerAddress: listenerAddr, Debounce: debounce, Logger: log,
 				Namespace: namespace, ServiceStandIn: standIn, StateDir: stateDir, LuaLimits: luaLimits, ProxyLogLevel: logLevel,
@@ -135,6 +149,7 @@ shut down and the ports are released.`,
 	f.StringVar(&wasmAddr, "wasm-address", wasm.DefaultServerAddress, "address of the server proxies download Wasm modules from")
 	f.StringVar(&wasmCacheDir, "wasm-cache-dir", "", "where downloaded Wasm modules are kept (default: the user cache dir's portico/wasm)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "with provider.type Kubernetes in --config: the kubeconfig (default: KUBECONFIG, ~/.kube/config)")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "how long the files must be quiet before an edit is applied (raise it for writers that pause mid-change)")
 	cli.LuaLimitFlags(f, &luaLimits)
 	return cmd

@@ -60,20 +60,40 @@ func (t *translation) envoyProxy(ns, name string) *proxyInfo {
 			pi.invalid = err.Error()
 		}
 		findings := support.Findings(egv1a1.KindEnvoyProxy, ep)
+		var noEffect []support.Finding
 		for _, f := range findings {
-			// Outside standalone mode the Kubernetes settings mean
-			// something: until they are implemented, they are not supported.
-			if f.Entry.State == support.NotYet || !t.opts.HostInfrastructure {
+			switch {
+			case t.opts.KubernetesInfrastructure && appliedByKubernetesInfra(f.Path):
+				// internal/infra/kubernetes applies these, and reports
+				// what it cannot (a failed patch, a DaemonSet).
+			case t.opts.KubernetesInfrastructure && f.Entry.State == support.NoEffect:
+				noEffect = append(noEffect, f)
+			case f.Entry.State == support.NotYet || !t.opts.HostInfrastructure:
+				// Outside standalone mode the Kubernetes settings mean
+				// something: until they are implemented, they are not
+				// supported.
 				pi.notYet = append(pi.notYet, f.Path)
+			default:
+				noEffect = append(noEffect, f)
 			}
 		}
-		if t.opts.HostInfrastructure {
-			pi.noEffect = noEffectMessage(support.Select(findings, support.NoEffect))
+		switch {
+		case t.opts.KubernetesInfrastructure:
+			pi.noEffect = noEffectMessageIn("Kubernetes mode", noEffect)
+		case t.opts.HostInfrastructure:
+			pi.noEffect = noEffectMessage(noEffect)
 		}
 		t.proxies[k] = pi
 		return pi
 	}
 	return nil
+}
+
+// appliedByKubernetesInfra reports whether an EnvoyProxy field is one the
+// Kubernetes infrastructure applies: spec.provider.type and
+// spec.provider.kubernetes with everything under it.
+func appliedByKubernetesInfra(path string) bool {
+	return path == "spec.provider.type" || path == "spec.provider.kubernetes" || strings.HasPrefix(path, "spec.provider.kubernetes.")
 }
 
 // addAncestor records a user of the EnvoyProxy in its status.

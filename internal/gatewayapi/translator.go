@@ -41,6 +41,10 @@ type Options struct {
 	// HostInfrastructure is true when proxies run on this host (standalone
 	// mode), which is what makes loopback Backend addresses meaningful.
 	HostInfrastructure bool
+	// KubernetesInfrastructure is true when Portico makes the proxies'
+	// Kubernetes objects (portico server): EnvoyProxy spec.provider's
+	// Kubernetes settings then take effect.
+	KubernetesInfrastructure bool
 	// EnableLua is extensionApis.enableLua.
 	EnableLua bool
 	// LuaValidator checks Lua scripts; nil means luavalidate.Validate.

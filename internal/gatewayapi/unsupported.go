@@ -33,11 +33,14 @@ func unsupportedMessage(kind string, fields []string, failClosed bool, errs []st
 }
 
 // noEffectMessage names the fields that mean nothing in standalone mode.
-func noEffectMessage(fs []support.Finding) string {
+func noEffectMessage(fs []support.Finding) string { return noEffectMessageIn("standalone mode", fs) }
+
+// noEffectMessageIn names the fields that mean nothing in a mode.
+func noEffectMessageIn(mode string, fs []support.Finding) string {
 	if len(fs) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("In standalone mode these fields have no effect: %s.", support.Paths(fs))
+	return fmt.Sprintf("In %s these fields have no effect: %s.", mode, support.Paths(fs))
 }
 
 // kindMessage is the message of a kind Portico does not translate.

@@ -29,6 +29,9 @@ type Options struct {
 	// portico run, which serves the result without a cluster.
 	Standalone     bool
 	ServiceStandIn string
+	// KubernetesInfrastructure is set by portico server, which makes the
+	// proxies' Kubernetes objects (gatewayapi.Options').
+	KubernetesInfrastructure bool
 	// RecordPatchChanges keeps each policy's before/after resources (for
 	// `x translate --diff`).
 	RecordPatchChanges bool
@@ -115,6 +118,9 @@ func (r *Result) Fleet(key string) *Fleet {
 func Run(set *resource.Set, cfg *egv1a1.EnvoyGateway, opts Options) *Result {
 	gopts := TranslationOptions(cfg)
 	gopts.Standalone, gopts.ServiceStandIn = opts.Standalone, opts.ServiceStandIn
+	if opts.KubernetesInfrastructure {
+		gopts.HostInfrastructure, gopts.KubernetesInfrastructure = false, true
+	}
 	gopts.Wasm, gopts.WasmServer = opts.Wasm, opts.WasmServer
 	if opts.Memo != nil && opts.Extensions == nil {
 		gopts.Memo = opts.Memo.routes

@@ -29,7 +29,8 @@ type listenerCfg struct {
 	def    *chainCfg   // default_filter_chain
 	tls    bool        // every chain terminates TLS
 	// ignoreConnLimit: the listener's connections are not counted against
-	// the downstream connection limit (ignore_global_conn_limit).
+	// the downstream connection limit (ignore_global_conn_limit, or
+	// bypass_overload_manager).
 	ignoreConnLimit bool
 }
 
@@ -131,7 +132,8 @@ func compileListener(l *listenerv3.Listener, bc filters.BuildContext) (*listener
 	if err := checkFields("listener "+l.GetName(), l, "name", "address", "filter_chains", "default_filter_chain",
 		"listener_filters", "per_connection_buffer_limit_bytes", "traffic_direction", "enable_reuse_port",
 		"stat_prefix", "metadata", "listener_filters_timeout", "continue_on_listener_filters_timeout", "drain_type",
-		"max_connections_to_accept_per_socket_event", "access_log", "tcp_backlog_size", "ignore_global_conn_limit"); err != nil {
+		"max_connections_to_accept_per_socket_event", "access_log", "tcp_backlog_size", "ignore_global_conn_limit",
+		"bypass_overload_manager"); err != nil {
 		return nil, nil, err
 	}
 	sa := l.GetAddress().GetSocketAddress()
@@ -142,7 +144,10 @@ func compileListener(l *listenerv3.Listener, bc filters.BuildContext) (*listener
 		return nil, nil, fmt.Errorf("listener %s: only TCP listeners are supported", l.GetName())
 	}
 	lc := &listenerCfg{name: l.GetName(), addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
-		ignoreConnLimit: l.GetIgnoreGlobalConnLimit()}
+		// The connection limit is the built-in proxy's only overload
+		// action, so bypassing the overload manager (Envoy Gateway's
+		// readiness listener does) means not being counted.
+		ignoreConnLimit: l.GetIgnoreGlobalConnLimit() || l.GetBypassOverloadManager()}
 	for _, lf := range l.GetListenerFilters() {
 		// tls_inspector reads the SNI; Go's TLS handshake gives us that.
 		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {

@@ -49,6 +49,13 @@ func (r *Runner) CertsDir() string { return CertsDir(r.stateDir) }
 // bundle's holders). Without a state directory (tests) one is made and
 // removed when the runner stops.
 func (r *Runner) setupCerts() (*tls.Config, error) {
+	if dir := r.opts.XDSCertDir; dir != "" {
+		src, err := certs.NewSource(dir)
+		if err != nil {
+			return nil, err
+		}
+		return certs.ServerConfig(src), nil
+	}
 	if r.stateDir == "" {
 		d, err := os.MkdirTemp("", "portico-state-")
 		if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/portico-gw/portico/internal/extension"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/provider"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/resource"
@@ -65,6 +66,10 @@ type Options struct {
 	// plane authenticate each other with; created on first start. Empty:
 	// a temporary one, removed on stop (tests).
 	StateDir string
+	// XDSCertDir, when set, holds the xDS server's own certificate (ca.crt,
+	// tls.crt, tls.key: the envoy-gateway Secret `portico certgen` makes,
+	// mounted in a cluster); nothing is generated then.
+	XDSCertDir string
 	// ProxyCommand starts child proxies for host.Builtin (default: this
 	// executable with "proxy"; see cli.RunChildProxy for test binaries).
 	ProxyCommand []string
@@ -108,6 +113,21 @@ type Options struct {
 	WasmWait, WasmRetry time.Duration
 	// WasmFetch sets the download limits (zero fields: Envoy Gateway's).
 	WasmFetch wasm.Fetcher
+
+	// InCluster says the input comes from a cluster (the Kubernetes
+	// provider): a Service without endpoints is one whose pods are not
+	// ready yet, not one nothing can resolve.
+	InCluster bool
+	// KubernetesInfrastructure says the proxies' Kubernetes objects are
+	// made from the translation (portico server): EnvoyProxy's Kubernetes
+	// settings take effect, loopback Backends do not.
+	KubernetesInfrastructure bool
+	// Provider replaces the file provider of Paths as the input (the
+	// Kubernetes provider); Paths and the config's file paths are then
+	// ignored. The hooks below let a cluster runtime take the results
+	// without the runner knowing about clusters (see hooks.go).
+	Provider Provider
+	Hooks    Hooks
 }
 
 // Runner is a running control plane.
@@ -117,7 +137,7 @@ type Runner struct {
 	cfg      *egv1a1.EnvoyGateway
 	metrics  *metrics
 	server   *xdsserver.Server
-	provider *file.Provider
+	provider Provider
 	store    *status.Store
 	infra    *host.Infra
 
@@ -137,7 +157,7 @@ type Runner struct {
 	memo *pipeline.Memo
 
 	// Owned by the loop goroutine (and by Start before the loop runs).
-	last   file.Update
+	last   provider.Update
 	result *pipeline.Result
 	fleets map[string]*fleet
 	gauged map[string]bool // fleets with a connected-proxies series
@@ -193,7 +213,7 @@ func New(o Options) (*Runner, error) {
 		cfg = &egv1a1.EnvoyGateway{}
 	}
 	paths := append(ConfigPaths(cfg), o.Paths...)
-	if len(paths) == 0 {
+	if len(paths) == 0 && o.Provider == nil {
 		return nil, errors.New("no input: give -f FILE|DIR or a --config with provider.custom.resource.file.paths")
 	}
 	r := &Runner{opts: o, log: o.Logger, cfg: cfg, metrics: newMetrics(), fleets: map[string]*fleet{}, gauged: map[string]bool{}, done: make(chan struct{}),
@@ -202,8 +222,11 @@ func New(o Options) (*Runner, error) {
 	r.server = xdsserver.New(xdsserver.Options{Logger: o.Logger.With("component", "xds"), OnNACK: func(f string, n xdsserver.NACK) {
 		r.metrics.nacks.WithLabelValues(f, shortType(n.TypeURL)).Inc()
 	}})
-	r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
-		LoadOptions: append(extension.LoadOptions(cfg), resource.WithDefaultNamespace(o.Namespace))})
+	r.provider = o.Provider
+	if r.provider == nil {
+		r.provider = file.New(file.Options{Paths: paths, Debounce: o.Debounce, Logger: o.Logger.With("component", "provider"),
+			LoadOptions: append(extension.LoadOptions(cfg), resource.WithDefaultNamespace(o.Namespace))})
+	}
 	if err := r.setupExtensions(); err != nil {
 		return nil, err
 	}
@@ -339,10 +362,10 @@ func (r *Runner) Start(ctx context.Context) error {
 	})
 	r.log.Info("control plane listening", "xds", r.XDSAddr(), "admin", r.AdminAddr(), "dataPlane", r.opts.DataPlane)
 
-	updates := make(chan file.Update)
+	updates := make(chan provider.Update)
 	r.apply(ctx, first)
 	run("provider", func() error {
-		return r.provider.Run(ctx, func(u file.Update) {
+		return r.provider.Run(ctx, func(u provider.Update) {
 			select {
 			case updates <- u:
 			case <-ctx.Done():
@@ -365,7 +388,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
+func (r *Runner) loop(ctx context.Context, updates <-chan provider.Update) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -373,6 +396,8 @@ func (r *Runner) loop(ctx context.Context, updates <-chan file.Update) {
 		case u := <-updates:
 			r.apply(ctx, u)
 		case <-r.server.Changed():
+			r.publish()
+		case <-r.opts.Hooks.Republish:
 			r.publish()
 		case <-r.infraChanged:
 			r.publish()
@@ -398,7 +423,7 @@ func (r *Runner) signalInfra() {
 
 // apply serves a provider update: a new set is translated and pushed; a
 // rejected one is only reported, the last good snapshots keep serving.
-func (r *Runner) apply(ctx context.Context, u file.Update) {
+func (r *Runner) apply(ctx context.Context, u provider.Update) {
 	r.last = u
 	for _, p := range u.Problems {
 		r.log.Warn("input problem", "problem", p.String())
@@ -427,7 +452,8 @@ func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
 	modules, wasmServer := r.wasmModules(ctx, set)
 	result, err := safely(r.log, func() *pipeline.Result {
 		return r.translate(set, r.cfg, pipeline.Options{Extensions: r.extensionHooks(), Memo: r.memo,
-			Standalone: true, ServiceStandIn: r.opts.ServiceStandIn, Wasm: modules, WasmServer: wasmServer})
+			Standalone: !r.opts.InCluster, ServiceStandIn: r.opts.ServiceStandIn, Wasm: modules, WasmServer: wasmServer,
+			KubernetesInfrastructure: r.opts.KubernetesInfrastructure})
 	})
 	if err != nil {
 		// A translator bug must not take the proxies down with it.
@@ -456,6 +482,9 @@ func (r *Runner) serve(ctx context.Context, set *resource.Set) bool {
 		}
 	}
 	r.infra.Ensure(ctx, keys)
+	if r.opts.Hooks.Translated != nil {
+		r.opts.Hooks.Translated(result)
+	}
 	r.scheduleRetry()
 	r.publish()
 	return true

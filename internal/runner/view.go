@@ -152,6 +152,9 @@ func (r *Runner) publish() {
 	}
 	v.list = list
 	r.view.Store(v)
+	if r.opts.Hooks.Published != nil && r.result != nil {
+		r.opts.Hooks.Published(list.Items)
+	}
 }
 
 // statusJSON renders v.list once; nothing changes a view after it is stored.
@@ -232,6 +235,9 @@ func (r *Runner) objects(byFleet map[string][]xdsserver.Proxy) []any {
 				}
 			}
 		}
+	}
+	if r.opts.Hooks.Overlay != nil {
+		r.opts.Hooks.Overlay(&gwRes, func(gw *gwapiv1.Gateway) string { return fleetOf(r.result.Gateway, gw) })
 	}
 	// Every object but the Gateways and policies copied above is the
 	// translation's own, never changed: the store reuses what it made of

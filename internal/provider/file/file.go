@@ -33,6 +33,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/portico-gw/portico/internal/provider"
 	"github.com/portico-gw/portico/internal/resource"
 )
 
@@ -60,24 +61,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Update is the outcome of one load.
-type Update struct {
-	// Generation counts loads, from 1.
-	Generation int
-	// Set is what to serve: the new set, or the last good one when the load
-	// was rejected. Nil only when no load ever succeeded.
-	Set *resource.Set
-	// Applied is true when Set is the result of this load (with the last
-	// good version of the Held files).
-	Applied bool
-	// Held are edited files with problems whose last good version is
-	// served instead of their current content.
-	Held []string
-	// Problems are the problems found by this load (rejected or not).
-	Problems resource.Problems
-	// Err says why the load, or the Held files, were not applied.
-	Err error
-}
+// Update is the outcome of one load (shared with the other providers).
+type Update = provider.Update
 
 // Provider loads and watches Paths.
 type Provider struct {
