@@ -169,10 +169,11 @@ type counting struct {
 	n *atomic.Int64
 }
 
+// Write counts before writing: a client that has read the bytes finds
+// them counted.
 func (c *counting) Write(b []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(b)
-	c.n.Add(int64(n))
-	return n, err
+	c.n.Add(int64(len(b)))
+	return c.ResponseWriter.Write(b)
 }
 
 // Push writes img at repo:tag (a path under the registry) and returns its
