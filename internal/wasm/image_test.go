@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -376,5 +377,31 @@ func TestImageTLSRegistry(t *testing.T) {
 	}
 	if _, err := outcome(t, s, gatewayapi.WasmCode{URL: url, Image: true, CACert: "not PEM"}); err != "could not fetch Wasm OCI image: the CA certificate of tls.caCertificateRef is not valid PEM" {
 		t.Errorf("a bad CA: %s", err)
+	}
+}
+
+// A plain-HTTP registry at an address go-containerregistry would ask over
+// HTTPS first (127.0.0.2): its "server gave HTTP response" answer makes
+// the pull go again over HTTP, as Envoy Gateway does.
+func TestImagePlainHTTPFallback(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.2: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	host := l.Addr().String()
+	ref, err := name.ParseReference(host+"/wasm/p:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, mustBuild(t, plugin(t), oci.FormatDocker)); err != nil {
+		t.Fatal(err)
+	}
+	s := imageStore(t, t.TempDir(), StoreOptions{})
+	if m, err := outcome(t, s, gatewayapi.WasmCode{URL: "oci://" + host + "/wasm/p:v1", Image: true}); err != "" || m.SHA256 != pluginSHA {
+		t.Errorf("plain HTTP registry: %s", err)
 	}
 }
