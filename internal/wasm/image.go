@@ -221,8 +221,8 @@ func (s *Store) imageClient(c gatewayapi.WasmCode, o Fetcher) (*oci.Client, erro
 
 // scheduleRecheck asks the registry again, after RecheckEvery, whether
 // the credentials of a served image may still pull it. A definite no
-// takes the module away from the policy (which then retries in the
-// background like any failed module).
+// (not an unreachable registry) takes the module away from the policy,
+// which then retries in the background like any failed module.
 func (s *Store) scheduleRecheck(c gatewayapi.WasmCode, e *entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,7 +248,9 @@ func (s *Store) recheck(c gatewayapi.WasmCode, e *entry) {
 		digest := strings.TrimSuffix(filepath.Base(file), ".wasm")
 		err = s.permit(ctx, client, c, oci.ModuleName(c.URL), digest, true)
 	}
-	if err == nil {
+	// Only the registry's own no takes a served module away; a registry
+	// that stays unreachable does not, however long.
+	if err == nil || unreachable(err) {
 		s.scheduleRecheck(c, e)
 		return
 	}

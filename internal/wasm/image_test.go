@@ -7,6 +7,8 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -282,6 +284,28 @@ func TestImageRecheck(t *testing.T) {
 	<-changed
 	if _, err := s.Snapshot().WasmModule(c); err != nil {
 		t.Fatalf("after the password came back: %v", err)
+	}
+	// A registry that stays down through several rechecks, past the
+	// grace of a remembered yes, takes nothing away.
+	s.mu.Lock()
+	clear(s.permits)
+	s.mu.Unlock()
+	oks, _ := filepath.Glob(filepath.Join(s.o.Cache.Dir, "*", "*"+permitSuffix))
+	for _, ok := range oks {
+		_ = os.Remove(ok)
+	}
+	if len(oks) == 0 {
+		t.Fatal("no permission records to remove")
+	}
+	reg.Stop()
+	time.Sleep(500 * time.Millisecond)
+	if _, err := s.Snapshot().WasmModule(c); err != nil {
+		t.Fatalf("registry down through rechecks: %v", err)
+	}
+	select {
+	case <-changed:
+		t.Error("a recheck against a registry that is down changed the outcome")
+	default:
 	}
 }
 
