@@ -138,12 +138,43 @@ func TestWasmImageGuideExample(t *testing.T) {
 		t.Errorf("mismatch: %+v", c)
 	}
 
+	refusedThoughCached(e, reg, bp, digests[oci.FormatDocker], logs)
+
+	// The registry goes down: what was pulled keeps serving; an image
+	// asked for meanwhile fails, then arrives when the registry is back.
+	reg.Stop()
+	writeFile(t, filepath.Join(e.dir, "late-route.yaml"), namedRouteYAML("late", "late.example.com", "backend", bp))
+	writeFile(t, filepath.Join(e.dir, "late.yaml"), imagePolicy("late", "late", url("late"), "", "my-pull-secret", ""))
+	e.eventually("the late policy's failure", func() bool {
+		c := e.policyCondition("late")
+		return c.Status == "False" && strings.Contains(c.Message, "connection refused")
+	})
+	for name := range good {
+		if code, v := e.header(name+".example.com", "/", "x-wasm-custom"); code != http.StatusOK || v != "FOO" {
+			t.Errorf("registry down: %s answered %d %q", name, code, v)
+		}
+	}
+	reg.Start(t)
+	e.expectFOO("late.example.com")
+	if c := e.policyCondition("late"); c.Status != "True" {
+		t.Errorf("late after the registry came back: %+v", c)
+	}
+}
+
+// refusedThoughCached adds policies naming the cached docker image without
+// the secret and with a wrong password: the registry's refusal is their
+// status, their routes answer 500, and no credential shows in /status,
+// /config_dump or the log.
+func refusedThoughCached(e *env, reg *ocitest.Registry, bp int, digest string, logs *lockedBuffer) {
+	t := e.t
+	t.Helper()
+	url := reg.Host + "/wasm/plugin:docker"
 	// The module is cached now; a policy without the secret, or with a
 	// wrong password, still gets the registry's refusal.
 	writeFile(t, filepath.Join(e.dir, "nosecret-route.yaml"), namedRouteYAML("nosecret", "nosecret.example.com", "backend", bp))
-	writeFile(t, filepath.Join(e.dir, "nosecret.yaml"), imagePolicy("nosecret", "nosecret", url("docker"), digests[oci.FormatDocker], "", ""))
+	writeFile(t, filepath.Join(e.dir, "nosecret.yaml"), imagePolicy("nosecret", "nosecret", url, digest, "", ""))
 	writeFile(t, filepath.Join(e.dir, "wrongpw-route.yaml"), namedRouteYAML("wrongpw", "wrongpw.example.com", "backend", bp))
-	writeFile(t, filepath.Join(e.dir, "wrongpw.yaml"), imagePolicy("wrongpw", "wrongpw", url("docker"), digests[oci.FormatDocker], "wrong-secret", ""))
+	writeFile(t, filepath.Join(e.dir, "wrongpw.yaml"), imagePolicy("wrongpw", "wrongpw", url, digest, "wrong-secret", ""))
 	for _, name := range []string{"nosecret", "wrongpw"} {
 		e.eventually(name+" refused", func() bool {
 			c := e.policyCondition(name)
@@ -170,26 +201,6 @@ func TestWasmImageGuideExample(t *testing.T) {
 	}
 	if !bytes.Contains(logs.Bytes(), []byte("UNAUTHORIZED")) {
 		t.Error("the log should say why the policies without credentials failed")
-	}
-
-	// The registry goes down: what was pulled keeps serving; an image
-	// asked for meanwhile fails, then arrives when the registry is back.
-	reg.Stop()
-	writeFile(t, filepath.Join(e.dir, "late-route.yaml"), namedRouteYAML("late", "late.example.com", "backend", bp))
-	writeFile(t, filepath.Join(e.dir, "late.yaml"), imagePolicy("late", "late", url("late"), "", "my-pull-secret", ""))
-	e.eventually("the late policy's failure", func() bool {
-		c := e.policyCondition("late")
-		return c.Status == "False" && strings.Contains(c.Message, "connection refused")
-	})
-	for name := range good {
-		if code, v := e.header(name+".example.com", "/", "x-wasm-custom"); code != http.StatusOK || v != "FOO" {
-			t.Errorf("registry down: %s answered %d %q", name, code, v)
-		}
-	}
-	reg.Start(t)
-	e.expectFOO("late.example.com")
-	if c := e.policyCondition("late"); c.Status != "True" {
-		t.Errorf("late after the registry came back: %+v", c)
 	}
 }
 

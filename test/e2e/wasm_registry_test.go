@@ -147,31 +147,7 @@ func TestWasmImageRealRegistry(t *testing.T) {
 		images["portico-"+f] = ref
 	}
 	if _, err := exec.LookPath("buildah"); err == nil {
-		storage := []string{"--storage-driver", "vfs", "--root", filepath.Join(work, "storage"), "--runroot", filepath.Join(work, "run")}
-		buildah := func(args ...string) string {
-			return run(t, work, "buildah", append(append([]string{}, storage...), args...)...)
-		}
-		creds := user + ":" + password
-		// The guide's OCI recipe: from scratch, copy, commit to the registry.
-		buildah("--name", "mywasm", "from", "scratch")
-		buildah("copy", "mywasm", "plugin.wasm", "./")
-		buildah("commit", "--creds", creds, "--tls-verify=false", "mywasm", "docker://"+reg.host+"/mywasm:0.1.0")
-		images["buildah-oci"] = reg.host + "/mywasm:0.1.0"
-		// The guide's Docker recipe: its one-COPY Dockerfile, built as
-		// docker build would (Docker format), then pushed.
-		writeFile(t, filepath.Join(work, "Dockerfile"), "FROM scratch\nCOPY plugin.wasm ./\n")
-		buildah("bud", "--format", "docker", "-t", reg.host+"/mywasm-docker:0.1.0", ".")
-		buildah("push", "--creds", creds, "--tls-verify=false", reg.host+"/mywasm-docker:0.1.0")
-		images["buildah-docker"] = reg.host + "/mywasm-docker:0.1.0"
-		if _, err := exec.LookPath("skopeo"); err == nil {
-			for image, mt := range map[string]string{"mywasm:0.1.0": "application/vnd.oci.image.manifest.v1+json",
-				"mywasm-docker:0.1.0": "application/vnd.docker.distribution.manifest.v2+json"} {
-				raw := run(t, work, "skopeo", "inspect", "--raw", "--creds", creds, "--tls-verify=false", "docker://"+reg.host+"/"+image)
-				if !strings.Contains(raw, `"mediaType":"`+mt+`"`) && !strings.Contains(raw, `"mediaType": "`+mt+`"`) {
-					t.Errorf("%s is not %s:\n%s", image, mt, raw)
-				}
-			}
-		}
+		buildahImages(t, work, reg.host, user+":"+password, images)
 	} else {
 		t.Log("buildah is not installed (.ci/run installs it): the guide's buildah and Dockerfile recipes are not run")
 	}
@@ -230,4 +206,35 @@ func TestWasmImageRealRegistry(t *testing.T) {
 	writeFile(t, filepath.Join(e.dir, "late-route.yaml"), namedRouteYAML("late", "late.example.com", "backend", bp))
 	writeFile(t, filepath.Join(e.dir, "late.yaml"), imagePolicy("late", "late", images["portico-oci"], "", "my-pull-secret", ""))
 	e.expectFOO("late.example.com")
+}
+
+// buildahImages runs the guide's two recipes with buildah (vfs storage
+// under work) and pushes to host: the OCI recipe (from scratch, copy,
+// commit) and the Docker one (its one-COPY Dockerfile, built in Docker
+// format as docker build would). skopeo, when present, confirms the
+// formats.
+func buildahImages(t *testing.T, work, host, creds string, images map[string]string) {
+	t.Helper()
+	storage := []string{"--storage-driver", "vfs", "--root", filepath.Join(work, "storage"), "--runroot", filepath.Join(work, "run")}
+	buildah := func(args ...string) string {
+		return run(t, work, "buildah", append(append([]string{}, storage...), args...)...)
+	}
+	buildah("--name", "mywasm", "from", "scratch")
+	buildah("copy", "mywasm", "plugin.wasm", "./")
+	buildah("commit", "--creds", creds, "--tls-verify=false", "mywasm", "docker://"+host+"/mywasm:0.1.0")
+	images["buildah-oci"] = host + "/mywasm:0.1.0"
+	writeFile(t, filepath.Join(work, "Dockerfile"), "FROM scratch\nCOPY plugin.wasm ./\n")
+	buildah("bud", "--format", "docker", "-t", host+"/mywasm-docker:0.1.0", ".")
+	buildah("push", "--creds", creds, "--tls-verify=false", host+"/mywasm-docker:0.1.0")
+	images["buildah-docker"] = host + "/mywasm-docker:0.1.0"
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		return
+	}
+	for image, mt := range map[string]string{"mywasm:0.1.0": "application/vnd.oci.image.manifest.v1+json",
+		"mywasm-docker:0.1.0": "application/vnd.docker.distribution.manifest.v2+json"} {
+		raw := run(t, work, "skopeo", "inspect", "--raw", "--creds", creds, "--tls-verify=false", "docker://"+host+"/"+image)
+		if !strings.Contains(raw, `"mediaType":"`+mt+`"`) && !strings.Contains(raw, `"mediaType": "`+mt+`"`) {
+			t.Errorf("%s is not %s:\n%s", image, mt, raw)
+		}
+	}
 }
