@@ -212,6 +212,7 @@ type ExtProc struct {
 
 	// FailOpen lets traffic through when the processor cannot be reached.
 	// +optional
+	// +kubebuilder:default=false
 	FailOpen *bool `json:"failOpen,omitempty"`
 
 	// ProcessingMode says what is sent; by default nothing is.
@@ -221,6 +222,17 @@ type ExtProc struct {
 	// Metadata namespaces readable and writable by the processor.
 	// +optional
 	Metadata *ExtProcMetadata `json:"metadata,omitempty"`
+
+	// ShadowMode sends to the processor without waiting for its answers
+	// (observability mode): the request is never changed or held.
+	// +optional
+	ShadowMode *bool `json:"shadowMode,omitempty"`
+
+	// StatusOnError is the HTTP status a request gets when processing fails
+	// and failOpen is not set. Default 500.
+	// +optional
+	// +kubebuilder:validation:Enum=400;401;403;404;405;406;407;408;409;410;411;412;413;414;415;416;417;421;422;423;424;425;426;428;429;431;500;501;502;503;504;505;506;507;508;510;511
+	StatusOnError *int32 `json:"statusOnError,omitempty"`
 }
 
 // ExtProcProcessingMode says what headers and bodies are sent.

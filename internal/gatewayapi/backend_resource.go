@@ -118,21 +118,26 @@ func (t *translation) validateBackend(b *egv1a1.Backend) string {
 
 // backendSetting resolves a route's reference to a Backend.
 func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ruleProblems) *ir.DestinationSetting {
-	if !t.opts.EnableBackend {
-		probs.ref(gwapiv1.RouteReasonInvalidKind,
-			"Backend %s/%s cannot be used: the Backend API is disabled; set extensionApis.enableBackend in the EnvoyGateway configuration.", ns, br.Name)
+	b, reason, err := t.lookupBackend(ns, string(br.Name))
+	if err != nil {
+		probs.ref(reason, "%s.", err)
 		return nil
 	}
-	info := t.backends[key(ns, string(br.Name))]
-	if info == nil {
-		probs.ref(gwapiv1.RouteReasonBackendNotFound, "Backend %s/%s not found.", ns, br.Name)
+	setting, unix := backendDestination(b)
+	if unix {
+		// Envoy Gateway allows unix sockets for external services
+		// (ext_authz, ext_proc) only; a route backend must be TCP.
+		probs.ref(gwapiv1.RouteReasonUnsupportedValue,
+			"Backend %s/%s: unix domain socket endpoints are only supported for external services, not route backendRefs.", ns, br.Name)
 		return nil
 	}
-	if info.invalid != "" {
-		probs.ref(gwapiv1.RouteReasonInvalidKind, "Backend %s/%s is invalid: %s.", ns, br.Name, strings.TrimSuffix(info.invalid, "."))
-		return nil
-	}
-	b := info.obj
+	return setting
+}
+
+// backendDestination is the destination setting of a valid Backend, and
+// whether it has unix socket endpoints (then every endpoint is one, or the
+// Backend mixes kinds: both are the caller's to refuse).
+func backendDestination(b *egv1a1.Backend) (*ir.DestinationSetting, bool) {
 	setting := &ir.DestinationSetting{
 		Protocol: "HTTP",
 		Metadata: &ir.ResourceMetadata{Kind: egv1a1.KindBackend, Name: b.Name, Namespace: b.Namespace},
@@ -142,32 +147,54 @@ func (t *translation) backendSetting(ns string, br gwapiv1.BackendRef, probs *ru
 			setting.Protocol = "HTTP2"
 		}
 	}
+	eps, addrType, unix := backendEndpoints(b)
+	setting.Endpoints, setting.AddressType = eps, ptr(addrType)
+	return setting, unix
+}
+
+// lookupBackend finds a usable Backend, or says why there is none (with
+// the route condition reason that goes with it).
+func (t *translation) lookupBackend(ns, name string) (*egv1a1.Backend, gwapiv1.RouteConditionReason, error) {
+	if !t.opts.EnableBackend {
+		return nil, gwapiv1.RouteReasonInvalidKind, fmt.Errorf(
+			"Backend %s/%s cannot be used: the Backend API is disabled; set extensionApis.enableBackend in the EnvoyGateway configuration", ns, name)
+	}
+	info := t.backends[key(ns, name)]
+	if info == nil {
+		return nil, gwapiv1.RouteReasonBackendNotFound, fmt.Errorf("Backend %s/%s not found", ns, name)
+	}
+	if info.invalid != "" {
+		return nil, gwapiv1.RouteReasonInvalidKind, fmt.Errorf("Backend %s/%s is invalid: %s", ns, name, strings.TrimSuffix(info.invalid, "."))
+	}
+	return info.obj, "", nil
+}
+
+// backendEndpoints are a Backend's endpoints with their address type (IP,
+// FQDN or Mixed); unix reports unix-socket endpoints among them.
+func backendEndpoints(b *egv1a1.Backend) (eps []*ir.DestinationEndpoint, addrType string, unix bool) {
 	var ips, fqdns int
 	for _, ep := range b.Spec.Endpoints {
 		switch {
 		case ep.IP != nil:
 			ips++
-			setting.Endpoints = append(setting.Endpoints, &ir.DestinationEndpoint{Host: ep.IP.Address, Port: uint32(ep.IP.Port)})
+			eps = append(eps, &ir.DestinationEndpoint{Host: ep.IP.Address, Port: uint32(ep.IP.Port)})
 		case ep.FQDN != nil:
 			fqdns++
-			setting.Endpoints = append(setting.Endpoints, &ir.DestinationEndpoint{Host: ep.FQDN.Hostname, Port: uint32(ep.FQDN.Port)})
+			eps = append(eps, &ir.DestinationEndpoint{Host: ep.FQDN.Hostname, Port: uint32(ep.FQDN.Port)})
 		case ep.Unix != nil:
-			// Envoy Gateway allows unix sockets for external services
-			// (ext_authz, ext_proc) only; a route backend must be TCP.
-			probs.ref(gwapiv1.RouteReasonUnsupportedValue,
-				"Backend %s/%s: unix domain socket endpoints are only supported for external services, not route backendRefs.", ns, br.Name)
-			return nil
+			unix = true
+			eps = append(eps, &ir.DestinationEndpoint{Path: ptr(ep.Unix.Path)})
 		}
 	}
 	switch {
 	case ips > 0 && fqdns > 0:
-		setting.AddressType = ptr("Mixed")
+		addrType = "Mixed"
 	case fqdns > 0:
-		setting.AddressType = ptr("FQDN")
+		addrType = "FQDN"
 	default:
-		setting.AddressType = ptr("IP")
+		addrType = "IP"
 	}
-	return setting
+	return eps, addrType, unix
 }
 
 // appProtocolH2C is Envoy Gateway's app protocol for cleartext HTTP/2.

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"fmt"
 	"net"
 	"sort"
 	"strconv"
@@ -45,6 +46,16 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	if setting == nil {
 		return nil
 	}
+	tg := btlsTarget{kind: egv1a1.KindBackend, namespace: ns, name: string(br.Name)}
+	if kind == "Service" {
+		tg = t.serviceTarget(ns, string(br.Name), *br.Port)
+	}
+	tls, err := t.backendTLSFor(tg, nil)
+	if err != nil {
+		probs.ref(reasonInvalidBackendTLS, "%s: requests to it would not use TLS.", err)
+		return nil
+	}
+	setting.TLS = tls
 	setting.Name = name
 	weight := uint32(1)
 	if br.Weight != nil {
@@ -53,6 +64,10 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	setting.Weight = &weight
 	return setting
 }
+
+// reasonInvalidBackendTLS is Envoy Gateway's ResolvedRefs reason for a
+// backend whose BackendTLSPolicy cannot be honoured.
+const reasonInvalidBackendTLS gwapiv1.RouteConditionReason = "InvalidBackendTLS"
 
 // serviceSetting resolves a Service backend to endpoints: the ready
 // addresses of its EndpointSlices when there are any, else its external
@@ -69,17 +84,32 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		probs.ref(gwapiv1.RouteReasonUnsupportedValue, "A valid port number corresponding to a port on Service %s/%s must be specified.", ns, br.Name)
 		return nil
 	}
-	var port *corev1.ServicePort
-	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == *br.Port && protocolTCP(svc.Spec.Ports[i].Protocol) {
-			port = &svc.Spec.Ports[i]
-			break
-		}
-	}
+	port := servicePort(svc, *br.Port)
 	if port == nil {
 		probs.ref(gwapiv1.RouteReasonBackendNotFound, "TCP Port %d not found on Service %s/%s.", *br.Port, ns, br.Name)
 		return nil
 	}
+	setting := newServiceSetting(svc, port)
+	if msg := t.serviceEndpoints(svc, port, setting); msg != "" {
+		probs.ref(gwapiv1.RouteReasonBackendNotFound, "%s", msg)
+		return nil
+	}
+	return setting
+}
+
+// servicePort is the TCP port of a Service with that number, or nil.
+func servicePort(svc *corev1.Service, number int32) *corev1.ServicePort {
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == number && protocolTCP(svc.Spec.Ports[i].Protocol) {
+			return &svc.Spec.Ports[i]
+		}
+	}
+	return nil
+}
+
+// newServiceSetting is the destination setting of a Service port, without
+// endpoints yet.
+func newServiceSetting(svc *corev1.Service, port *corev1.ServicePort) *ir.DestinationSetting {
 	setting := &ir.DestinationSetting{
 		Protocol:    "HTTP",
 		AddressType: ptr("IP"),
@@ -90,7 +120,15 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 	if port.AppProtocol != nil && (*port.AppProtocol == "kubernetes.io/h2c" || *port.AppProtocol == "grpc") {
 		setting.Protocol = "HTTP2"
 	}
-	slices := t.index.endpointSlices[key(ns, svc.Name)]
+	return setting
+}
+
+// serviceEndpoints fills in the endpoints of a Service port: the ready
+// addresses of its EndpointSlices when there are any, else its external
+// name, else its cluster IP (which is what a standalone user without a
+// cluster can write). It returns why none can be known, or "".
+func (t *translation) serviceEndpoints(svc *corev1.Service, port *corev1.ServicePort, setting *ir.DestinationSetting) string {
+	slices := t.index.endpointSlices[key(svc.Namespace, svc.Name)]
 	switch {
 	case len(slices) > 0:
 		setting.Endpoints = sliceEndpoints(slices, port)
@@ -100,20 +138,20 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 	case svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone:
 		setting.Endpoints = []*ir.DestinationEndpoint{{Host: svc.Spec.ClusterIP, Port: uint32(port.Port)}}
 	default:
-		return t.unaddressedService(svc, setting, probs)
+		return t.unaddressedService(svc, setting)
 	}
-	return setting
+	return ""
 }
 
 // unaddressedService is a Service with no EndpointSlice, no cluster IP and
 // no external name (Envoy Gateway's quickstart has none: a cluster assigns
 // them). Offline, its endpoints are the pods a cluster would list;
-// standalone, nothing can know them, so the route says so unless a stand-in
+// standalone, nothing can know them, so it says so unless a stand-in
 // serves it.
-func (t *translation) unaddressedService(svc *corev1.Service, setting *ir.DestinationSetting, probs *ruleProblems) *ir.DestinationSetting {
+func (t *translation) unaddressedService(svc *corev1.Service, setting *ir.DestinationSetting) string {
 	switch {
 	case !t.opts.Standalone:
-		return setting
+		return ""
 	case t.opts.ServiceStandIn != "":
 		host, port, err := net.SplitHostPort(t.opts.ServiceStandIn)
 		if p, perr := strconv.ParseUint(port, 10, 16); err == nil && perr == nil && p > 0 {
@@ -121,14 +159,12 @@ func (t *translation) unaddressedService(svc *corev1.Service, setting *ir.Destin
 				setting.AddressType = ptr("FQDN")
 			}
 			setting.Endpoints = []*ir.DestinationEndpoint{{Host: host, Port: uint32(p)}}
-			return setting
+			return ""
 		}
 	}
-	probs.ref(gwapiv1.RouteReasonBackendNotFound,
-		"Service %s/%s has no endpoints that can be known without a cluster (no EndpointSlice, no clusterIP, not ExternalName): "+
-			"give it a clusterIP where the backend listens (e.g. 127.0.0.1), an EndpointSlice or type ExternalName, "+
-			"or run portico with --demo-backend to stand in for it.", svc.Namespace, svc.Name)
-	return nil
+	return fmt.Sprintf("Service %s/%s has no endpoints that can be known without a cluster (no EndpointSlice, no clusterIP, not ExternalName): "+
+		"give it a clusterIP where the backend listens (e.g. 127.0.0.1), an EndpointSlice or type ExternalName, "+
+		"or run portico with --demo-backend to stand in for it.", svc.Namespace, svc.Name)
 }
 
 func protocolTCP(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }

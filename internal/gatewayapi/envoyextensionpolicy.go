@@ -38,6 +38,7 @@ type eepState struct {
 	// disabled is set when the policy uses an API that is turned off.
 	disabled string
 	lua      *luaPolicy
+	extProc  *extProcPolicy
 	wasm     *wasmPolicy
 	// unsupported names the parts Portico does not run yet; failClosed is
 	// set when one of them has no failOpen, so its routes answer 500.
@@ -64,6 +65,7 @@ func (t *translation) processEnvoyExtensionPolicies() {
 			st.disabled = msgLuaDisabled
 		}
 		st.lua = t.buildLuaPolicy(p)
+		st.extProc = t.buildExtProcPolicy(p)
 		if st.disabled == "" {
 			st.wasm = t.buildWasmPolicy(p)
 		}
@@ -94,23 +96,22 @@ func (t *translation) processEnvoyExtensionPolicies() {
 
 // unsupportedExtensions names the parts of a policy the ledger marks not
 // supported yet, and says whether its routes must fail closed: always for
-// a FailClosed part, and for Wasm and ext_proc unless every entry has
-// failOpen (Envoy Gateway's rule for entries that cannot be built).
+// a FailClosed part, and for Wasm unless every entry has failOpen (Envoy
+// Gateway's rule for entries that cannot be built); fields that only tune
+// what otherwise applies (PolicyRejected) are named without failing.
 func unsupportedExtensions(p *egv1a1.EnvoyExtensionPolicy) ([]string, bool) {
 	var names []string
 	failClosed := false
 	for _, f := range support.Select(support.Findings(egv1a1.KindEnvoyExtensionPolicy, p), support.NotYet) {
 		names = append(names, f.Path)
 		switch {
+		case f.Entry.Effect == support.PolicyRejected:
+			// Named in the status; the rest of the policy applies.
 		case f.Entry.Effect != support.FailClosedUnlessFailOpen:
 			failClosed = true
 		case strings.HasPrefix(f.Entry.Path, "spec.wasm"):
 			for _, w := range p.Spec.Wasm {
 				failClosed = failClosed || w.FailOpen == nil || !*w.FailOpen
-			}
-		case f.Entry.Path == "spec.extProc":
-			for _, e := range p.Spec.ExtProc {
-				failClosed = failClosed || e.FailOpen == nil || !*e.FailOpen
 			}
 		default:
 			failClosed = true
@@ -123,6 +124,11 @@ func unsupportedExtensions(p *egv1a1.EnvoyExtensionPolicy) ([]string, bool) {
 // won it, or a 500 when they cannot be built.
 func (t *translation) applyExtensionPolicy(st *eepState, anc *ancestorInfo, gc *gatewayContext, r *ir.HTTPRoute) {
 	if st.failClosed {
+		r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
+		r.EnvoyExtensions = nil
+		return
+	}
+	if applyExtProc(st.extProc, r) {
 		r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
 		r.EnvoyExtensions = nil
 		return
@@ -154,6 +160,9 @@ func (t *translation) finishEEPStatus(st *eepState, routes routeIndex) {
 	for _, a := range st.att.sortedAncestors() {
 		var cond metav1.Condition
 		errs := append(append(append([]string(nil), a.errs...), st.lua.errs(t, a.gc)...), st.wasm.errs()...)
+		if st.extProc != nil {
+			errs = append(errs, st.extProc.errs...)
+		}
 		switch {
 		case st.disabled != "":
 			cond = accepted("False", egv1a1.PolicyReasonDisabled, st.disabled)

@@ -129,8 +129,11 @@ func placeObject(t *testing.T, set *resource.Set, e support.Entry) string {
 			ParentRef: gwapiv1.ParentGatewayReference{Name: "eg"},
 			Listeners: []gwapiv1.ListenerEntry{{Name: "l", Port: 8080, Protocol: gwapiv1.HTTPProtocolType}}}})
 	case "BackendTLSPolicy":
-		set.BackendTLSPolicies = append(set.BackendTLSPolicies, &gwapiv1.BackendTLSPolicy{ObjectMeta: meta, Spec: gwapiv1.BackendTLSPolicySpec{
-			TargetRefs: []gwapiv1.LocalPolicyTargetReferenceWithSectionName{{LocalPolicyTargetReference: gwapiv1.LocalPolicyTargetReference{Kind: "Service", Name: "backend"}}}}})
+		system := gwapiv1.WellKnownCACertificatesSystem
+		p := &gwapiv1.BackendTLSPolicy{ObjectMeta: meta, Spec: gwapiv1.BackendTLSPolicySpec{
+			TargetRefs: []gwapiv1.LocalPolicyTargetReferenceWithSectionName{{LocalPolicyTargetReference: gwapiv1.LocalPolicyTargetReference{Kind: "Service", Name: "backend"}}},
+			Validation: gwapiv1.BackendTLSPolicyValidation{WellKnownCACertificates: &system, Hostname: "backend.example.com"}}}
+		set.BackendTLSPolicies, obj = append(set.BackendTLSPolicies, p), p
 	default:
 		t.Fatalf("no scene for kind %s: add one", e.Kind)
 	}

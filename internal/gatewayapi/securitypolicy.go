@@ -32,7 +32,11 @@ type spState struct {
 	att         *attachment
 	unsupported []string
 	errs        []string
-	basicAuth   *ir.BasicAuth
+	// openErrs are errors that leave the policy Accepted=False without
+	// failing its routes closed: an extAuth that cannot be built with
+	// failOpen set (Envoy Gateway's rule); the routes serve without it.
+	openErrs []string
+	security ir.SecurityFeatures
 }
 
 // failsClosed reports whether the policy's routes must answer 500.
@@ -54,13 +58,7 @@ func (t *translation) processSecurityPolicies() {
 		for _, f := range support.Select(support.Findings(egv1a1.KindSecurityPolicy, p), support.NotYet) {
 			st.unsupported = append(st.unsupported, f.Path)
 		}
-		if p.Spec.BasicAuth != nil {
-			ba, err := t.basicAuth(p)
-			if err != nil {
-				st.errs = append(st.errs, fmt.Sprintf("BasicAuth: %v.", err))
-			}
-			st.basicAuth = ba
-		}
+		t.buildSecurityFeatures(st)
 		st.att.claim(t.policyTargets(p.Namespace, p.Spec.PolicyTargetReferences), claims, true)
 		states = append(states, st)
 		byAtt[st.att] = st
@@ -80,8 +78,8 @@ func (t *translation) processSecurityPolicies() {
 					r.DirectResponse = &ir.DirectResponse{StatusCode: 500}
 					continue
 				}
-				if st.basicAuth != nil {
-					r.Security = &ir.SecurityFeatures{BasicAuth: st.basicAuth}
+				if sec := st.security; sec != (ir.SecurityFeatures{}) {
+					r.Security = &sec
 				}
 			}
 		}
@@ -107,8 +105,8 @@ func (t *translation) finishSecurityPolicyStatus(st *spState, routes routeIndex)
 	switch {
 	case len(st.unsupported) > 0:
 		cond = accepted("False", ReasonUnsupportedField, unsupportedMessage(egv1a1.KindSecurityPolicy, st.unsupported, true, st.errs))
-	case len(st.errs) > 0:
-		cond = accepted("False", string(gwapiv1.PolicyReasonInvalid), strings.Join(st.errs, " "))
+	case len(st.errs) > 0 || len(st.openErrs) > 0:
+		cond = accepted("False", string(gwapiv1.PolicyReasonInvalid), strings.Join(append(append([]string(nil), st.errs...), st.openErrs...), " "))
 	case len(st.att.conflicted) > 0 && len(st.att.targets) == 0:
 		cond = accepted("False", reasonConflicted, conflictMessage(egv1a1.KindSecurityPolicy, st.att.conflicted))
 	default:
@@ -122,6 +120,57 @@ func (t *translation) finishSecurityPolicyStatus(st *spState, routes routeIndex)
 		p.Status.Ancestors = append(p.Status.Ancestors, gwapiv1.PolicyAncestorStatus{
 			AncestorRef: a.ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName), Conditions: conds,
 		})
+	}
+}
+
+// buildSecurityFeatures builds each part of the policy; a part that
+// fails is named in the status with Envoy Gateway's prefix.
+func (t *translation) buildSecurityFeatures(st *spState) {
+	p := st.policy
+	if p.Spec.BasicAuth != nil {
+		ba, err := t.basicAuth(p)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("BasicAuth: %v.", err))
+		}
+		st.security.BasicAuth = ba
+	}
+	if p.Spec.CORS != nil {
+		c, err := cors(p.Spec.CORS)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("CORS: %v.", err))
+		}
+		st.security.CORS = c
+	}
+	if p.Spec.JWT != nil {
+		j, err := t.jwt(p)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("JWT: %v.", err))
+		}
+		st.security.JWT = j
+	}
+	if p.Spec.APIKeyAuth != nil {
+		a, err := t.apiKeyAuth(p)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("APIKeyAuth: %v.", err))
+		}
+		st.security.APIKeyAuth = a
+	}
+	if p.Spec.Authorization != nil {
+		a, err := authorization(p)
+		if err != nil {
+			st.errs = append(st.errs, fmt.Sprintf("Authorization: %v.", err))
+		}
+		st.security.Authorization = a
+	}
+	if p.Spec.ExtAuth != nil {
+		e, err := t.extAuth(p)
+		switch {
+		case err != nil && p.Spec.ExtAuth.FailOpen != nil && *p.Spec.ExtAuth.FailOpen:
+			st.openErrs = append(st.openErrs, fmt.Sprintf("ExtAuth: %v.", err))
+		case err != nil:
+			st.errs = append(st.errs, fmt.Sprintf("ExtAuth: %v.", err))
+		}
+		st.security.ExtAuth = e
 	}
 }
 

@@ -78,14 +78,15 @@ type Result struct {
 	EnvoyExtensionPolicies []*egv1a1.EnvoyExtensionPolicy
 	// SecurityPolicies carry their status (one entry per ancestor).
 	SecurityPolicies []*egv1a1.SecurityPolicy
+	// BackendTLSPolicies carry their status (one entry per ancestor).
+	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
 	// The kinds below are loaded but not translated yet; they carry a
 	// status that says so (Accepted=False, UnsupportedKind).
-	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
-	GRPCRoutes         []*gwapiv1.GRPCRoute
-	TLSRoutes          []*gwapiv1.TLSRoute
-	TCPRoutes          []*gwapiv1.TCPRoute
-	UDPRoutes          []*gwapiv1.UDPRoute
-	ListenerSets       []*gwapiv1.ListenerSet
+	GRPCRoutes   []*gwapiv1.GRPCRoute
+	TLSRoutes    []*gwapiv1.TLSRoute
+	TCPRoutes    []*gwapiv1.TCPRoute
+	UDPRoutes    []*gwapiv1.UDPRoute
+	ListenerSets []*gwapiv1.ListenerSet
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
 	XdsIR map[string]*ir.Xds
@@ -100,6 +101,7 @@ type translation struct {
 	gateways []*gatewayContext
 	backends map[string]*backendInfo
 	proxies  map[string]*proxyInfo
+	btls     *backendTLSPolicies
 	result   *Result
 }
 
@@ -127,12 +129,14 @@ func Translate(in *resource.Set, opts Options) *Result {
 	t.processGateways(classes)
 	t.collectEnvoyProxies()
 	t.processBackends()
+	t.prepareBackendTLSPolicies()
 	t.processHTTPRoutes()
 	t.processUnsupportedRoutes()
 	t.processListenerSets()
-	t.processBackendTLSPolicies()
+	t.recordRouteBackendTLS()
 	t.processSecurityPolicies()
 	t.processEnvoyExtensionPolicies()
+	t.finishBackendTLSPolicies()
 	t.finish()
 	return t.result
 }

@@ -23,7 +23,8 @@ func unsupportedMessage(kind string, fields []string, failClosed bool, errs []st
 	if failClosed {
 		msg += "; the routes this " + kind + " applies to answer 500 rather than serve without it"
 	} else {
-		msg += "; failOpen is set, so the routes this " + kind + " applies to serve without it"
+		// failOpen is set, or the field only tunes what otherwise applies.
+		msg += "; the routes this " + kind + " applies to serve without it"
 	}
 	msg += "."
 	if len(errs) > 0 {

@@ -7,6 +7,8 @@ import "encoding/json"
 type EnvoyExtensionFeatures struct {
 	// Luas are the route's Lua filters, in policy order.
 	Luas []Lua `json:"luas,omitempty"`
+	// ExtProcs are the route's external processors, in policy order.
+	ExtProcs []ExtProc `json:"extProcs,omitempty"`
 	// Wasms are the route's Wasm filters, in policy order.
 	Wasms []Wasm `json:"wasms,omitempty"`
 }
@@ -21,6 +23,48 @@ type Lua struct {
 	// FilterContext is exposed to the script through filterContext(); it
 	// becomes LuaPerRoute.filter_context.
 	FilterContext map[string]any `json:"filterContext,omitempty"`
+}
+
+// ExtProc is one external processing filter instance (Envoy Gateway's IR
+// shape, see the ext-proc corpus cases). Name is
+// envoyextensionpolicy/<ns>/<policy>/extproc/<index>; it names the HTTP
+// filter, and Destination the cluster of the processor.
+type ExtProc struct {
+	Name        string           `json:"name"`
+	Destination RouteDestination `json:"destination"`
+	// Authority is the :authority of the gRPC stream to the processor.
+	Authority string `json:"authority"`
+	// MessageTimeout bounds each answer of the processor ("200ms"); unset
+	// is Envoy's 200ms.
+	MessageTimeout *string `json:"messageTimeout,omitempty"`
+	// FailOpen lets the request continue unprocessed when the processor
+	// fails (failure_mode_allow).
+	FailOpen *bool `json:"failOpen,omitempty"`
+	// RequestHeaderProcessing and ResponseHeaderProcessing send the headers
+	// of that direction.
+	RequestHeaderProcessing  bool `json:"requestHeaderProcessing,omitempty"`
+	ResponseHeaderProcessing bool `json:"responseHeaderProcessing,omitempty"`
+	// RequestBodyProcessingMode and ResponseBodyProcessingMode are
+	// Streamed, Buffered, BufferedPartial or FullDuplexStreamed; unset
+	// sends no body.
+	RequestBodyProcessingMode  *string `json:"requestBodyProcessingMode,omitempty"`
+	ResponseBodyProcessingMode *string `json:"responseBodyProcessingMode,omitempty"`
+	// RequestAttributes and ResponseAttributes are the attribute names
+	// sent with the headers of that direction.
+	RequestAttributes  []string `json:"requestAttributes,omitempty"`
+	ResponseAttributes []string `json:"responseAttributes,omitempty"`
+	// ForwardingMetadataNamespaces are the dynamic metadata namespaces
+	// sent to the processor; ReceivingMetadataNamespaces those it may write.
+	ForwardingMetadataNamespaces []string `json:"forwardingMetadataNamespaces,omitempty"`
+	ReceivingMetadataNamespaces  []string `json:"receivingMetadataNamespaces,omitempty"`
+	// AllowModeOverride lets the processor change the processing mode in
+	// its answers to headers.
+	AllowModeOverride bool `json:"allowModeOverride,omitempty"`
+	// ShadowMode sends without waiting for answers (observability_mode).
+	ShadowMode bool `json:"shadowMode,omitempty"`
+	// StatusOnError is the HTTP status of a failed processing (Envoy's
+	// default 500).
+	StatusOnError *uint32 `json:"statusOnError,omitempty"`
 }
 
 // Wasm is one proxy-wasm filter instance (Envoy Gateway's IR shape, see the

@@ -277,6 +277,9 @@ type DestinationSetting struct {
 	Name string `json:"name"`
 	// Weight is the backendRef weight; nil means 1.
 	Weight *uint32 `json:"weight,omitempty"`
+	// Priority is the endpoints' priority: 0 is used first; 1 (a fallback
+	// backend) only when no endpoint of priority 0 is healthy.
+	Priority *uint32 `json:"priority,omitempty"`
 	// Protocol is HTTP, HTTP2 (h2c upstream), TCP, UDP, ...
 	Protocol  string                 `json:"protocol,omitempty"`
 	Endpoints []*DestinationEndpoint `json:"endpoints,omitempty"`
@@ -300,6 +303,9 @@ type TLSUpstreamConfig struct {
 	SNI                 *string           `json:"sni,omitempty"`
 	UseSystemTrustStore bool              `json:"useSystemTrustStore,omitempty"`
 	CACertificate       *TLSCACertificate `json:"caCertificate,omitempty"`
+	// SubjectAltNames the backend's certificate must carry one of; when
+	// empty, SNI (as a DNS name) is.
+	SubjectAltNames []SubjectAltName `json:"subjectAltNames,omitempty"`
 	// ClientCertificates are presented to the backend (mTLS).
 	ClientCertificates []TLSCertificate `json:"clientCertificates,omitempty"`
 	// AlpnProtocols offered to the backend; none when empty.
@@ -307,6 +313,13 @@ type TLSUpstreamConfig struct {
 	// MinVersion and MaxVersion bound the TLS version ("1.2", "1.3").
 	MinVersion string `json:"minVersion,omitempty"`
 	MaxVersion string `json:"maxVersion,omitempty"`
+}
+
+// SubjectAltName is one accepted name of a backend's certificate: exactly
+// one of Hostname (a DNS SAN) and URI.
+type SubjectAltName struct {
+	Hostname *string `json:"hostname,omitempty"`
+	URI      *string `json:"uri,omitempty"`
 }
 
 // TLSCACertificate is a PEM CA bundle named after its source.
@@ -401,7 +414,12 @@ func (c TLSCertificate) MarshalJSON() ([]byte, error) {
 
 // SecurityFeatures are a route's authentication settings.
 type SecurityFeatures struct {
-	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
+	CORS          *CORS          `json:"cors,omitempty"`
+	JWT           *JWT           `json:"jwt,omitempty"`
+	BasicAuth     *BasicAuth     `json:"basicAuth,omitempty"`
+	APIKeyAuth    *APIKeyAuth    `json:"apiKeyAuth,omitempty"`
+	ExtAuth       *ExtAuth       `json:"extAuth,omitempty"`
+	Authorization *Authorization `json:"authorization,omitempty"`
 }
 
 // BasicAuth is HTTP Basic authentication against htpasswd users.

@@ -36,19 +36,21 @@ const (
 
 // clusterCfg is a compiled Cluster. It never changes after compilation.
 type clusterCfg struct {
-	name           string
-	eds            bool
-	edsName        string
-	static         *endpointv3.ClusterLoadAssignment // STATIC clusters
-	staticSet      *endpointSet
-	dns            *dnsSpec // DNS clusters (envoy.cluster.dns, STRICT_DNS, LOGICAL_DNS)
-	lb             lbKind
-	choices        int
-	proto          upstreamProto
-	tls            *tls.Config
-	breakers       breakers
-	outlier        *outlierCfg
-	tlsSpec        *tlsSpec // set when TLS is configured; SDS-backed specs resolve at assembly
+	name      string
+	eds       bool
+	edsName   string
+	static    *endpointv3.ClusterLoadAssignment // STATIC clusters
+	staticSet *endpointSet
+	dns       *dnsSpec // DNS clusters (envoy.cluster.dns, STRICT_DNS, LOGICAL_DNS)
+	lb        lbKind
+	choices   int
+	proto     upstreamProto
+	tls       *tls.Config
+	breakers  breakers
+	outlier   *outlierCfg
+	tlsSpec   *tlsSpec // set when TLS is configured; SDS-backed specs resolve at assembly
+	// matches are the transport_socket_matches (socketmatch.go).
+	matches        []socketMatch
 	connectTimeout time.Duration
 	// key identifies the transport-relevant config so connection pools
 	// survive updates that do not change them.
@@ -73,7 +75,7 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 		"cluster_type", "dns_failure_refresh_rate", "dns_jitter",
 		"ignore_health_on_host_removal", "alt_stat_name", "metadata", "upstream_connection_options",
 		"cleanup_interval", "track_cluster_stats", "close_connections_on_host_health_failure",
-		"common_http_protocol_options"); err != nil {
+		"common_http_protocol_options", "transport_socket_matches"); err != nil {
 		return nil, nil, err
 	}
 	var warnings []string
@@ -199,12 +201,7 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 	}
 	warnings = append(warnings, tlsWarn...)
 	if sp != nil {
-		switch cc.proto {
-		case protoH2:
-			sp.alpn = []string{"h2"}
-		case protoALPN, protoDownstream:
-			sp.alpn = []string{"h2", "http/1.1"}
-		}
+		setALPN(sp, cc.proto)
 		cc.tlsSpec = sp
 		if len(sp.sdsNames()) == 0 {
 			if cc.tls, _, err = sp.clientConfig(nil); err != nil {
@@ -212,8 +209,18 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, []string, error) {
 			}
 		}
 	}
+	matches, mw, err := compileSocketMatches(c, cc.proto)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster %s: %v", c.GetName(), err)
+	}
+	cc.matches, warnings = matches, append(warnings, mw...)
 	ts, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c.GetTransportSocket())
-	cc.key = fmt.Sprintf("%s|%d|%d|%d|%x", cc.name, cc.proto, cc.connectTimeout, cc.breakers.maxConnections, ts)
+	var tsm []byte
+	for _, m := range c.GetTransportSocketMatches() {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		tsm = append(tsm, b...)
+	}
+	cc.key = fmt.Sprintf("%s|%d|%d|%d|%x|%x", cc.name, cc.proto, cc.connectTimeout, cc.breakers.maxConnections, ts, tsm)
 	if cc.dns != nil {
 		cc.key += "|dns|" + cc.dns.key
 	}
@@ -234,16 +241,16 @@ func checkADSSource(cs *corev3.ConfigSource) error {
 
 // newTransport builds the connection pool for one upstream host: h1Pool
 // for plaintext HTTP/1.1, net/http's Transport for HTTP/2 and TLS (and
-// behind h1Pool for upgrades).
-func newTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTripper {
-	if !h2 && cc.tls == nil {
+// behind h1Pool for upgrades). tc is the host's TLS (its transport socket).
+func newTransport(cc *clusterCfg, tc *tls.Config, network, addr string, h2 bool) http.RoundTripper {
+	if !h2 && tc == nil {
 		return newH1Pool(network, addr, cc.connectTimeout, cc.breakers.maxConnections,
-			func() http.RoundTripper { return newNetTransport(cc, network, addr, false) })
+			func() http.RoundTripper { return newNetTransport(cc, tc, network, addr, false) })
 	}
-	return newNetTransport(cc, network, addr, h2)
+	return newNetTransport(cc, tc, network, addr, h2)
 }
 
-func newNetTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTripper {
+func newNetTransport(cc *clusterCfg, tc *tls.Config, network, addr string, h2 bool) http.RoundTripper {
 	d := &net.Dialer{Timeout: cc.connectTimeout, KeepAlive: 30 * time.Second}
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
 	t := &http.Transport{
@@ -252,19 +259,19 @@ func newNetTransport(cc *clusterCfg, network, addr string, h2 bool) http.RoundTr
 		MaxConnsPerHost:     cc.breakers.maxConnections,
 		IdleConnTimeout:     time.Hour,
 		DisableCompression:  true,
-		TLSClientConfig:     cc.tls,
-		ForceAttemptHTTP2:   cc.tls != nil && (cc.proto == protoALPN || h2),
+		TLSClientConfig:     tc,
+		ForceAttemptHTTP2:   tc != nil && (cc.proto == protoALPN || h2),
 		// A proxy passes Expect: 100-continue through; it is not ours.
 		ExpectContinueTimeout:  0,
 		MaxResponseHeaderBytes: maxResponseHeader,
 	}
 	p := new(http.Protocols)
 	switch {
-	case h2 && cc.tls == nil:
+	case h2 && tc == nil:
 		p.SetUnencryptedHTTP2(true)
 	case h2:
 		p.SetHTTP2(true)
-	case cc.proto == protoALPN && cc.tls != nil:
+	case cc.proto == protoALPN && tc != nil:
 		p.SetHTTP1(true)
 		p.SetHTTP2(true)
 	default:
@@ -296,15 +303,28 @@ func endpointAddr(a *corev3.Address) (network, addr string, err error) {
 // withSecrets returns the cluster config with SDS-backed TLS resolved, or
 // an error when a secret is missing.
 func (cc *clusterCfg) withSecrets(secrets map[string]*secret) (*clusterCfg, error) {
-	if cc.tlsSpec == nil || len(cc.tlsSpec.sdsNames()) == 0 {
+	if len(cc.sdsNames()) == 0 {
 		return cc, nil
 	}
-	tc, version, err := cc.tlsSpec.clientConfig(secrets)
+	out := *cc
+	if cc.tlsSpec != nil && len(cc.tlsSpec.sdsNames()) > 0 {
+		tc, version, err := cc.tlsSpec.clientConfig(secrets)
+		if err != nil {
+			return nil, err
+		}
+		out.tls = tc
+		out.key += "|" + version
+	}
+	matches, version, err := resolveMatches(cc.matches, secrets)
 	if err != nil {
 		return nil, err
 	}
-	out := *cc
-	out.tls = tc
+	out.matches = matches
 	out.key += "|" + version
 	return &out, nil
+}
+
+// sdsNames are the secrets the cluster's transport sockets need.
+func (cc *clusterCfg) sdsNames() []string {
+	return append(cc.tlsSpec.sdsNames(), matchSDSNames(cc.matches)...)
 }

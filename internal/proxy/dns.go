@@ -62,6 +62,7 @@ type dnsTarget struct {
 	port     string
 	hostname string // for auto_host_rewrite: the endpoint's hostname, else host
 	weight   uint64
+	socketMD map[string]string
 }
 
 // compileDNS compiles the discovery of a DNS cluster: the envoy.cluster.dns
@@ -146,7 +147,7 @@ func dnsTargets(c *clusterv3.Cluster, spec *dnsSpec) error {
 		if err != nil || host == "" {
 			return fmt.Errorf("cluster %s: DNS endpoint %q: want a host name and a port", c.GetName(), e.addr)
 		}
-		spec.targets = append(spec.targets, dnsTarget{host: host, port: port, hostname: e.hostname, weight: e.weight})
+		spec.targets = append(spec.targets, dnsTarget{host: host, port: port, hostname: e.hostname, weight: e.weight, socketMD: e.socketMD})
 	}
 	if spec.logical && len(spec.targets) != 1 {
 		// Envoy's rule: one logical host per cluster.

@@ -202,7 +202,7 @@ func (d *dnsCluster) balancerOf() *clusterRT {
 		}
 		for _, a := range addrs {
 			set.eps = append(set.eps, epSpec{network: "tcp", addr: net.JoinHostPort(a.String(), t.port),
-				hostname: t.hostname, weight: t.weight})
+				hostname: t.hostname, weight: t.weight, socketMD: t.socketMD})
 		}
 	}
 	keep := map[string]*host{}
@@ -210,7 +210,7 @@ func (d *dnsCluster) balancerOf() *clusterRT {
 	for _, e := range set.eps {
 		h := d.hosts[e.addr]
 		if h == nil {
-			h = &host{network: e.network, addr: e.addr, hostname: e.hostname, cfg: d.cfg}
+			h = &host{network: e.network, addr: e.addr, hostname: e.hostname, cfg: d.cfg, tls: d.cfg.tlsFor(d.cfg.socketFor(e.socketMD))}
 		}
 		keep[e.addr] = h
 		rt.hosts = append(rt.hosts, h)

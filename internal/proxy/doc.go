@@ -144,7 +144,10 @@
 // route config's validity must not depend on which listener uses it (Envoy
 // does the same). HttpFilter.is_optional lets an unknown filter be skipped.
 // An unknown per-route config type NACKs the route configuration unless its
-// FilterConfig is_optional.
+// FilterConfig is_optional. The filters: router, health_check, lua, wasm,
+// basic_auth, jwt_authn, ext_authz (gRPC and HTTP), rbac (matcher form),
+// cors and api_key_auth, each a package under filters/ whose doc comment
+// lists what it rejects by name.
 //
 // # NACKed (not supported yet)
 //

@@ -23,8 +23,8 @@ func BenchmarkUpstreamClient(b *testing.B) {
 		name string
 		rt   http.RoundTripper
 	}{
-		{"h1Pool", newTransport(cc, "tcp", addr, false)},
-		{"net-http", newNetTransport(cc, "tcp", addr, false)},
+		{"h1Pool", newTransport(cc, nil, "tcp", addr, false)},
+		{"net-http", newNetTransport(cc, nil, "tcp", addr, false)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+addr+"/", nil)

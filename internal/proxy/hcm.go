@@ -40,7 +40,18 @@ type reqState struct {
 	vh           *vhost
 	rt           *route
 	vals         []string // setHeader's storage, from exchange.vals
-	upgrade      bool     // a websocket upgrade the route allows
+	stream       *filters.Stream
+	upgrade      bool // a websocket upgrade the route allows
+}
+
+// dynamicMetadata is the request's dynamic metadata (nil when no filter
+// set any), for %DYNAMIC_METADATA()% header values.
+func (st *reqState) dynamicMetadata() map[string]map[string]any {
+	if st.stream == nil || st.stream.Metadata == nil {
+		return nil
+	}
+	dm, _ := st.stream.Metadata[filters.DynamicMetadataKey].(map[string]map[string]any)
+	return dm
 }
 
 var emptyTable = &routeTable{exact: map[string]*vhost{}}
@@ -87,6 +98,7 @@ func (lr *listenerRT) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s := &x.s
 	*s = filters.Stream{Request: r, Writer: st.w, Upstreams: upstreams(lr.clusters)}
+	st.stream = s
 	s.LocalReply = func(code int, body, details string) { st.localReply(s.Writer, code, body, details, nil) }
 	s.ClearRouteCache = func() { st.selectRoute(s.Request); st.setPerRoute(s) }
 	st.setPerRoute(s)
@@ -253,7 +265,7 @@ func (st *reqState) localReply(w http.ResponseWriter, code int, body, details st
 			if m.body != nil {
 				ri.body = *m.body
 			}
-			m.headers.apply(hdr, st.req, nil)
+			m.headers.apply(hdr, st.req, nil, nil)
 			if m.format != nil {
 				format = m.format
 			}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -72,6 +73,10 @@ func compileValueFmt(v string) (valueFmt, error) {
 		}
 		switch cmd {
 		case "DOWNSTREAM_REMOTE_ADDRESS", "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", "REQ", "PROTOCOL", "HOSTNAME":
+		case "DYNAMIC_METADATA":
+			if ns, _, _ := strings.Cut(arg, ":"); ns == "" || !strings.Contains(arg, ":") {
+				return f, fmt.Errorf("header value %q: %%DYNAMIC_METADATA%% needs NAMESPACE:KEY", v)
+			}
 		default:
 			return f, fmt.Errorf("header value %q: substitution command %%%s%% is not supported", v, cmd)
 		}
@@ -81,7 +86,9 @@ func compileValueFmt(v string) (valueFmt, error) {
 	return f, nil
 }
 
-func (f valueFmt) render(r *http.Request) string {
+// render builds the value for a request; md is the request's dynamic
+// metadata (nil where there is none, e.g. local replies).
+func (f valueFmt) render(r *http.Request, md map[string]map[string]any) string {
 	if len(f.parts) == 1 && f.parts[0].cmd == "" {
 		return f.parts[0].lit
 	}
@@ -106,6 +113,8 @@ func (f valueFmt) render(r *http.Request) string {
 			b.WriteString(r.Proto)
 		case "HOSTNAME":
 			b.WriteString(hostname)
+		case "DYNAMIC_METADATA":
+			b.WriteString(dynamicMetadataValue(md, p.arg))
 		}
 	}
 	return b.String()
@@ -145,12 +154,12 @@ func compileHeaderOps(add []*corev3.HeaderValueOption, remove []string) (headerO
 
 // apply mutates h. Removal runs first, then additions, as in Envoy.
 // ":authority" in a request maps to the request's Host.
-func (o headerOps) apply(h http.Header, r *http.Request, setHost func(string)) {
+func (o headerOps) apply(h http.Header, r *http.Request, md map[string]map[string]any, setHost func(string)) {
 	for _, k := range o.remove {
 		h.Del(k)
 	}
 	for _, a := range o.add {
-		v := a.value.render(r)
+		v := a.value.render(r, md)
 		if v == "" && !a.keep {
 			continue
 		}
@@ -229,4 +238,37 @@ func asciiEqualFold(s, lower string) bool {
 		}
 	}
 	return true
+}
+
+// dynamicMetadataValue renders %DYNAMIC_METADATA(NAMESPACE:KEY[:KEY...])%
+// as Envoy's header formatter does: a string as it is, other values as
+// JSON, nothing when absent. A trailing max length (":Z") is not parsed:
+// keys are taken as written.
+func dynamicMetadataValue(md map[string]map[string]any, arg string) string {
+	path := strings.Split(arg, ":")
+	vals := md[path[0]]
+	if vals == nil {
+		return ""
+	}
+	var v any = vals
+	for _, k := range path[1:] {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		if v, ok = m[k]; !ok {
+			return ""
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

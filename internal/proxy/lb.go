@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,9 @@ type epSpec struct {
 	network, addr string
 	hostname      string // for auto_host_rewrite
 	weight        uint64
+	// socketMD is its envoy.transport_socket_match metadata, which picks
+	// one of the cluster's transport_socket_matches.
+	socketMD map[string]string
 }
 
 // endpointSet is a compiled ClusterLoadAssignment: only the endpoints of the
@@ -78,7 +83,11 @@ func compileEndpoints(cla *endpointv3.ClusterLoadAssignment, requireIP bool) (*e
 			if hn == "" && network == "tcp" {
 				hn, _, _ = net.SplitHostPort(addr)
 			}
-			byPrio[l.GetPriority()] = append(byPrio[l.GetPriority()], epSpec{network, addr, hn, w})
+			md, err := endpointMatchMetadata(l.GetMetadata(), e.GetMetadata())
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %s: %v", addr, err)
+			}
+			byPrio[l.GetPriority()] = append(byPrio[l.GetPriority()], epSpec{network, addr, hn, w, md})
 		}
 	}
 	set := &endpointSet{}
@@ -99,20 +108,23 @@ func compileEndpoints(cla *endpointv3.ClusterLoadAssignment, requireIP bool) (*e
 type host struct {
 	network, addr string
 	hostname      string
-	active        atomic.Int64
-	once1, once2  sync.Once
-	tr1, tr2      http.RoundTripper
-	cfg           *clusterCfg
-	out           outlierState
+	// tls is the client TLS of the transport socket the endpoint uses
+	// (nil: plaintext).
+	tls          *tls.Config
+	active       atomic.Int64
+	once1, once2 sync.Once
+	tr1, tr2     http.RoundTripper
+	cfg          *clusterCfg
+	out          outlierState
 }
 
 // transport returns the pool for the wanted protocol.
 func (h *host) transport(h2 bool) http.RoundTripper {
 	if h2 {
-		h.once2.Do(func() { h.tr2 = newTransport(h.cfg, h.network, h.addr, true) })
+		h.once2.Do(func() { h.tr2 = newTransport(h.cfg, h.tls, h.network, h.addr, true) })
 		return h.tr2
 	}
-	h.once1.Do(func() { h.tr1 = newTransport(h.cfg, h.network, h.addr, false) })
+	h.once1.Do(func() { h.tr1 = newTransport(h.cfg, h.tls, h.network, h.addr, false) })
 	return h.tr1
 }
 
@@ -149,7 +161,7 @@ func newClusterRT(cfg *clusterCfg, set *endpointSet, pool *hostPool) *clusterRT 
 		return c
 	}
 	for _, e := range set.eps {
-		c.hosts = append(c.hosts, pool.get(cfg, e.network, e.addr, e.hostname))
+		c.hosts = append(c.hosts, pool.get(cfg, e.network, e.addr, e.hostname, cfg.socketFor(e.socketMD)))
 		c.weights = append(c.weights, e.weight)
 		if e.weight != set.eps[0].weight {
 			c.uniform = false
@@ -273,8 +285,8 @@ func (p *hostPool) dnsFor(cfg *clusterCfg) *dnsCluster {
 	return d
 }
 
-func (p *hostPool) get(cfg *clusterCfg, network, addr, hostname string) *host {
-	k := cfg.key + "|" + network + "|" + addr + "|" + hostname
+func (p *hostPool) get(cfg *clusterCfg, network, addr, hostname string, socket int) *host {
+	k := cfg.key + "|" + network + "|" + addr + "|" + hostname + "|" + strconv.Itoa(socket)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
@@ -283,7 +295,7 @@ func (p *hostPool) get(cfg *clusterCfg, network, addr, hostname string) *host {
 	if h, ok := p.m[k]; ok {
 		return h
 	}
-	h := &host{network: network, addr: addr, hostname: hostname, cfg: cfg}
+	h := &host{network: network, addr: addr, hostname: hostname, cfg: cfg, tls: cfg.tlsFor(socket)}
 	p.m[k] = h
 	return h
 }

@@ -179,7 +179,7 @@ func sendMirror(ctx context.Context, t mirrorTarget, out *http.Request, body []b
 	}
 	req := &http.Request{
 		Method:        out.Method,
-		URL:           cloneURL(out.URL, h, t.c.cfg.tls != nil),
+		URL:           cloneURL(out.URL, h, h.tls != nil),
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,

@@ -15,8 +15,14 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/budget"
 	"github.com/portico-gw/portico/internal/proxy/filters"
 	// Filters in their own packages register themselves when linked.
+	_ "github.com/portico-gw/portico/internal/proxy/filters/apikeyauth"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/basicauth"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/cors"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/extauthz"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/extproc"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/jwtauthn"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/rbac"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/wasm"
 )
 

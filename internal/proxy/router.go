@@ -65,14 +65,14 @@ func (st *reqState) router(s *filters.Stream) {
 func (st *reqState) requestOps(r *http.Request, wc *weightedCluster) {
 	levels, n := st.levels(wc, true)
 	for _, o := range levels[:n] {
-		o.apply(r.Header, r, func(v string) { r.Host = v })
+		o.apply(r.Header, r, st.dynamicMetadata(), func(v string) { r.Host = v })
 	}
 }
 
 func (st *reqState) responseOps(h http.Header, wc *weightedCluster) {
 	levels, n := st.levels(wc, false)
 	for _, o := range levels[:n] {
-		o.apply(h, st.req, nil)
+		o.apply(h, st.req, st.dynamicMetadata(), nil)
 	}
 }
 
@@ -292,7 +292,7 @@ func (st *reqState) forward(s *filters.Stream) {
 			// A failed attempt's transport may still hold the old map.
 			req.Header = out.Header.Clone()
 		}
-		req.URL = cloneURL(out.URL, h, c.cfg.tls != nil)
+		req.URL = cloneURL(out.URL, h, h.tls != nil)
 		if body != nil {
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			req.ContentLength = int64(len(body))

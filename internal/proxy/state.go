@@ -283,7 +283,7 @@ func (s *xdsState) subscriptions() map[string][]string {
 		if c.eds {
 			sets[typeEDS][c.edsName] = true
 		}
-		for _, n := range c.tlsSpec.sdsNames() {
+		for _, n := range c.sdsNames() {
 			sets[typeSDS][n] = true
 		}
 	}

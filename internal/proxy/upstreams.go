@@ -28,7 +28,7 @@ func (u upstreams) RoundTrip(cluster string, req *http.Request) (*http.Response,
 		return nil, err
 	}
 	out := req.Clone(req.Context())
-	out.URL = cloneURL(req.URL, h, c.cfg.tls != nil)
+	out.URL = cloneURL(req.URL, h, h.tls != nil)
 	if out.Host == "" {
 		out.Host = req.URL.Host
 	}

@@ -8,42 +8,42 @@ import (
 	"testing"
 )
 
-// jwtPolicyAndRoute is a route guarded by a JWT SecurityPolicy, which Portico
-// cannot enforce yet: it must fail closed (500), never serve unguarded.
-const jwtPolicyAndRoute = `apiVersion: gateway.networking.k8s.io/v1
+// oidcPolicyAndRoute is a route guarded by an OIDC SecurityPolicy, which
+// Portico cannot enforce yet: it must fail closed (500), never serve
+// unguarded.
+const oidcPolicyAndRoute = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
-  name: jwt-guarded
+  name: oidc-guarded
   namespace: gateway-conformance-infra
 spec:
   parentRefs:
   - name: same-namespace
   rules:
   - matches:
-    - path: {type: Exact, value: /jwt}
+    - path: {type: Exact, value: /oidc}
     backendRefs:
     - {name: infra-backend-v1, port: 8080}
 ---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: SecurityPolicy
 metadata:
-  name: jwt
+  name: oidc
   namespace: gateway-conformance-infra
 spec:
   targetRefs:
-  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: jwt-guarded}
-  jwt:
-    providers:
-    - name: example
-      remoteJWKS:
-        uri: https://raw.githubusercontent.com/envoyproxy/gateway/main/examples/kubernetes/jwt/jwks.json
+  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: oidc-guarded}
+  oidc:
+    provider: {issuer: https://accounts.example.com}
+    clientID: portico
+    clientSecret: {name: client-secret}
 `
 
 // TestSecurityPoliciesEnforcedOrFailClosed runs Envoy Gateway's basic-auth
 // e2e manifest (internal/translate/testdata/e2e, unchanged) through the
 // built-in proxy: routes with a basicAuth policy demand credentials, the
 // route without one stays open, and a route whose policy Portico cannot
-// enforce (JWT) answers 500 instead of serving anyone.
+// enforce (OIDC) answers 500 instead of serving anyone.
 func TestSecurityPoliciesEnforcedOrFailClosed(t *testing.T) {
 	manifest, err := os.ReadFile("../../internal/translate/testdata/e2e/basic-auth.yaml")
 	if err != nil {
@@ -52,7 +52,7 @@ func TestSecurityPoliciesEnforcedOrFailClosed(t *testing.T) {
 	bp := backend(t, "infra-backend-v1")
 	gw := freePort(t)
 	e := start(t, map[string]string{
-		"infra.yaml": egLuaInfra(gw, bp), "basic-auth.yaml": string(manifest), "jwt.yaml": jwtPolicyAndRoute,
+		"infra.yaml": egLuaInfra(gw, bp), "basic-auth.yaml": string(manifest), "oidc.yaml": oidcPolicyAndRoute,
 	}, gw)
 	e.eventually("/no-basic-auth answers", func() bool {
 		code, _ := e.header("", "/no-basic-auth", "x")
@@ -67,7 +67,7 @@ func TestSecurityPoliciesEnforcedOrFailClosed(t *testing.T) {
 		{"/basic-auth-1", "user1", "wrong", http.StatusUnauthorized},
 		{"/basic-auth-2", "user1", "test1", http.StatusUnauthorized}, // another policy's users
 		{"/no-basic-auth", "", "", http.StatusOK},
-		{"/jwt", "", "", http.StatusInternalServerError},
+		{"/oidc", "", "", http.StatusInternalServerError},
 	}
 	for _, c := range cases {
 		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", gw, c.path), nil)
@@ -88,7 +88,7 @@ func TestSecurityPoliciesEnforcedOrFailClosed(t *testing.T) {
 	}
 	_, st := e.admin("/status")
 	for _, want := range []string{
-		"spec.jwt is not supported by Portico yet; the routes this SecurityPolicy applies to answer 500",
+		"spec.oidc is not supported by Portico yet; the routes this SecurityPolicy applies to answer 500",
 		`"kind": "SecurityPolicy"`,
 	} {
 		if !strings.Contains(string(st), want) {

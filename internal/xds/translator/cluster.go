@@ -12,6 +12,7 @@ import (
 	dnsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dns/v3"
 	lbcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/common/v3"
 	leastrequestv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/load_balancing_policies/least_request/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -27,6 +28,10 @@ type clusterSpec struct {
 	name     string
 	settings []*ir.DestinationSetting
 	metadata *ir.ResourceMetadata
+	// systemTLSSNI, when set, makes the cluster TLS to that server name,
+	// verified against the system trust store (Envoy Gateway's clusters
+	// for https JWKS and OIDC URIs).
+	systemTLSSNI string
 }
 
 // addCluster builds the cluster (and its EDS load assignment and secrets)
@@ -101,6 +106,20 @@ func buildCluster(spec clusterSpec, s *Sink) (*clusterv3.Cluster, *endpointv3.Cl
 	}
 	if err := addUpstreamTLS(c, spec, s); err != nil {
 		return nil, nil, err
+	}
+	if spec.systemTLSSNI != "" {
+		c.TransportSocket = &corev3.TransportSocket{
+			Name: tlsTransportSocket,
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{
+				Sni: spec.systemTLSSNI,
+				CommonTlsContext: &tlsv3.CommonTlsContext{
+					TlsParams: &tlsv3.TlsParameters{TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3},
+					ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+						TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: systemTrustStore}},
+					}},
+				},
+			})},
+		}
 	}
 	return c, cla, nil
 }

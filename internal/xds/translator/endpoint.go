@@ -14,7 +14,8 @@ const transportSocketMatchKey = "envoy.transport_socket_match"
 
 // loadAssignment is one locality per backend setting (region = setting
 // name, weight = backendRef weight), each endpoint weighted 1. Settings of
-// weight 0 or without endpoints are left out.
+// weight 0 are left out; a setting without endpoints (yet) keeps its
+// locality, as in Envoy Gateway.
 func loadAssignment(cluster string, settings []*ir.DestinationSetting) (*endpointv3.ClusterLoadAssignment, error) {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: cluster}
 	for i, st := range settings {
@@ -22,13 +23,16 @@ func loadAssignment(cluster string, settings []*ir.DestinationSetting) (*endpoin
 		if st.Weight != nil {
 			w = *st.Weight
 		}
-		if w == 0 || len(st.Endpoints) == 0 {
+		if w == 0 {
 			continue
 		}
 		loc := &endpointv3.LocalityLbEndpoints{
 			Locality:            &corev3.Locality{Region: st.Name},
 			LoadBalancingWeight: wrapUint32(w),
 			Metadata:            resourceMetadata(st.Metadata),
+		}
+		if st.Priority != nil {
+			loc.Priority = *st.Priority
 		}
 		var epMeta *corev3.Metadata
 		if st.TLS != nil {

@@ -55,3 +55,45 @@ func TestRegistryOrdersByRank(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// TestSecurityFiltersOrder builds the HCM of a route with every security
+// filter: Envoy Gateway's default order, then filterOrder moving each
+// type Portico emits (the guide's ext_authz after jwt_authn among them).
+func TestSecurityFiltersOrder(t *testing.T) {
+	s := func(v string) *string { return &v }
+	dest := ir.RouteDestination{Name: "authz", Settings: []*ir.DestinationSetting{{Name: "authz/backend/0",
+		Protocol: "GRPC", Endpoints: []*ir.DestinationEndpoint{{Path: s("/tmp/opa.sock")}}}}}
+	route := &ir.HTTPRoute{Name: "r", Hostname: "*", Security: &ir.SecurityFeatures{
+		CORS:          &ir.CORS{AllowOrigins: []*ir.StringMatch{{Exact: s("https://a.example")}}},
+		JWT:           &ir.JWT{Providers: []ir.JWTProvider{{Name: "p", LocalJWKS: s(`{"keys":[]}`)}}},
+		BasicAuth:     &ir.BasicAuth{Name: "securitypolicy/default/p", Users: []byte("u:{SHA}x")},
+		APIKeyAuth:    &ir.APIKeyAuth{Name: "securitypolicy/default/p", Credentials: map[string][]byte{"c": []byte("k")}, ExtractFrom: []*ir.ExtractFrom{{Headers: []string{"x-key"}}}},
+		ExtAuth:       &ir.ExtAuth{Name: "securitypolicy/default/p", GRPC: &ir.GRPCExtAuthService{Destination: dest, Authority: "opa.default"}},
+		Authorization: &ir.Authorization{DefaultAction: "Deny"},
+	}}
+	ctx := func(order []ir.FilterPosition) []string {
+		x := &ir.Xds{FilterOrder: order}
+		fs := buildHTTPFilters(&ListenerContext{Xds: x, Listeners: []*ir.HTTPListener{{Routes: []*ir.HTTPRoute{route}}}, Sink: newSink()}, &errs{})
+		return names(fs)
+	}
+	const (
+		cors  = "envoy.filters.http.cors"
+		authz = "envoy.filters.http.ext_authz/securitypolicy/default/p"
+		key   = "envoy.filters.http.api_key_auth"
+		basic = "envoy.filters.http.basic_auth/securitypolicy/default/p"
+		jwt   = "envoy.filters.http.jwt_authn"
+		rbac  = "envoy.filters.http.rbac"
+	)
+	if got, want := ctx(nil), []string{cors, authz, key, basic, jwt, rbac, routerFilterName}; !slices.Equal(got, want) {
+		t.Fatalf("default order %v\nwant %v", got, want)
+	}
+	got := ctx([]ir.FilterPosition{
+		{Name: "envoy.filters.http.ext_authz", After: s(jwt)},
+		{Name: rbac, Before: s(cors)},
+		{Name: "envoy.filters.http.basic_auth", After: s("envoy.filters.http.ext_authz")},
+		{Name: key, Before: s(rbac)},
+	})
+	if want := []string{key, rbac, cors, jwt, authz, basic, routerFilterName}; !slices.Equal(got, want) {
+		t.Fatalf("filterOrder %v\nwant %v", got, want)
+	}
+}

@@ -59,6 +59,23 @@ type Sink struct {
 	endpoints map[string]bool
 	secrets   map[string]bool
 	memo      *memoRun // nil: no memo
+	// pending are clusters HTTP filters need (ext_authz services, JWKS
+	// servers), added after the routes of the port that needs them, which
+	// is where Envoy Gateway lists them.
+	pending []clusterSpec
+}
+
+// addClusterAfterRoutes queues a cluster a filter needs.
+func (s *Sink) addClusterAfterRoutes(spec clusterSpec) { s.pending = append(s.pending, spec) }
+
+// flushPending adds the queued clusters.
+func (s *Sink) flushPending(e *errs) {
+	for _, spec := range s.pending {
+		if err := addCluster(spec, s); err != nil {
+			e.add("Cluster", spec.name, err)
+		}
+	}
+	s.pending = nil
 }
 
 func newSink() *Sink {

@@ -54,9 +54,6 @@ func addVirtualHosts(x *ir.Xds, l *ir.HTTPListener, rc *routev3.RouteConfigurati
 // buildRoute is one Envoy route. It is validated before it is returned so
 // that one bad route never reaches the proxy.
 func buildRoute(x *ir.Xds, l *ir.HTTPListener, r *ir.HTTPRoute, s *Sink) (*routev3.Route, error) {
-	if r.Hostname == "" {
-		return nil, fmt.Errorf("route has no hostname")
-	}
 	match, err := routeMatch(r)
 	if err != nil {
 		return nil, err

@@ -75,9 +75,10 @@ func groupListeners(ls []*ir.HTTPListener, e *errs) []*portGroup {
 func translatePort(x *ir.Xds, g *portGroup, s *Sink, e *errs) {
 	if g.tls {
 		translateHTTPS(x, g.listeners, s, e)
-		return
+	} else {
+		translateHTTP(x, g.listeners, s, e)
 	}
-	translateHTTP(x, g.listeners, s, e)
+	s.flushPending(e)
 }
 
 func translateHTTP(x *ir.Xds, ls []*ir.HTTPListener, s *Sink, e *errs) {

@@ -1,6 +1,8 @@
 package translator
 
 import (
+	"fmt"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -65,40 +67,76 @@ func upstreamTLSContext(t *ir.TLSUpstreamConfig) (*tlsv3.UpstreamTlsContext, []*
 	}
 	common := &tlsv3.CommonTlsContext{AlpnProtocols: t.AlpnProtocols, TlsParams: params}
 	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: common}
-	var secrets []*tlsv3.Secret
-	var sans []*tlsv3.SubjectAltNameMatcher
 	if t.SNI != nil {
 		ctx.Sni = *t.SNI
-		sans = []*tlsv3.SubjectAltNameMatcher{{
-			SanType: tlsv3.SubjectAltNameMatcher_DNS,
-			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: *t.SNI}},
-		}}
 	}
+	sans, err := subjectAltNameMatchers(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	var secrets []*tlsv3.Secret
+	// The CA travels as an SDS secret (one per BackendTLSPolicy, or the
+	// shared system one), the SAN matchers inline beside it.
+	var ca *tlsv3.Secret
 	switch {
 	case t.CACertificate != nil:
-		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
-			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
-				DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sans},
-				ValidationContextSdsSecretConfig: sdsSecret(t.CACertificate.Name),
-			},
-		}
-		secrets = append(secrets, &tlsv3.Secret{
+		ca = &tlsv3.Secret{
 			Name: t.CACertificate.Name,
 			Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 				TrustedCa: inlineBytes(t.CACertificate.Certificate),
 			}},
-		})
+		}
 	case t.UseSystemTrustStore:
-		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{
-			ValidationContext: &tlsv3.CertificateValidationContext{
-				TrustedCa:                 &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: systemTrustStore}},
-				MatchTypedSubjectAltNames: sans,
+		ca = &tlsv3.Secret{
+			Name: systemCASecret,
+			Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: systemTrustStore}},
+			}},
+		}
+	}
+	if ca != nil {
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sans},
+				ValidationContextSdsSecretConfig: sdsSecret(ca.GetName()),
 			},
 		}
+		secrets = append(secrets, ca)
 	}
 	for _, cc := range t.ClientCertificates {
 		common.TlsCertificateSdsSecretConfigs = append(common.TlsCertificateSdsSecretConfigs, sdsSecret(cc.Name))
 		secrets = append(secrets, certificateSecret(cc))
 	}
 	return ctx, secrets, nil
+}
+
+// systemCASecret is the one Secret every cluster that trusts the system
+// CAs shares (Envoy Gateway's name).
+const systemCASecret = "system_ca_certificates"
+
+// subjectAltNameMatchers are the exact matchers of the configured names,
+// or of the SNI as a DNS name when none is configured.
+func subjectAltNameMatchers(t *ir.TLSUpstreamConfig) ([]*tlsv3.SubjectAltNameMatcher, error) {
+	exact := func(typ tlsv3.SubjectAltNameMatcher_SanType, v string) *tlsv3.SubjectAltNameMatcher {
+		return &tlsv3.SubjectAltNameMatcher{SanType: typ,
+			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v}}}
+	}
+	if len(t.SubjectAltNames) == 0 {
+		if t.SNI == nil {
+			return nil, nil
+		}
+		return []*tlsv3.SubjectAltNameMatcher{exact(tlsv3.SubjectAltNameMatcher_DNS, *t.SNI)}, nil
+	}
+	var out []*tlsv3.SubjectAltNameMatcher
+	for _, san := range t.SubjectAltNames {
+		switch {
+		case san.Hostname != nil && san.URI == nil:
+			out = append(out, exact(tlsv3.SubjectAltNameMatcher_DNS, *san.Hostname))
+		case san.URI != nil && san.Hostname == nil:
+			out = append(out, exact(tlsv3.SubjectAltNameMatcher_URI, *san.URI))
+		default:
+			return nil, fmt.Errorf("subject alt name must set exactly one of hostname and uri")
+		}
+	}
+	return out, nil
 }

@@ -17,11 +17,6 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/filters"
 )
 
-// dynamicMetadataKey is where the stream's dynamic metadata lives in
-// filters.Stream.Metadata, shared by every Lua filter of the chain (and by
-// any other filter that wants to read what a script set).
-const dynamicMetadataKey = "envoy.dynamic_metadata"
-
 // reqStream is the per-request state both phases share. Stream info and
 // dynamic metadata are built on first use: most scripts touch neither, and
 // their maps were a measurable share of the filter's cost.
@@ -41,20 +36,10 @@ func newReqStream(s *filters.Stream, fc map[string]any) *reqStream {
 // dynamicMetadata is shared through filters.Stream.Metadata with every
 // other filter of the chain.
 func (rs *reqStream) dynamicMetadata() map[string]map[string]any {
-	if rs.dynamic != nil {
-		return rs.dynamic
+	if rs.dynamic == nil {
+		rs.dynamic = rs.s.DynamicMetadata()
 	}
-	s := rs.s
-	if s.Metadata == nil {
-		s.Metadata = map[string]any{}
-	}
-	dm, _ := s.Metadata[dynamicMetadataKey].(map[string]map[string]any)
-	if dm == nil {
-		dm = map[string]map[string]any{}
-		s.Metadata[dynamicMetadataKey] = dm
-	}
-	rs.dynamic = dm
-	return dm
+	return rs.dynamic
 }
 
 func (rs *reqStream) streamInfo() *StreamInfo {
