@@ -244,7 +244,12 @@ func (c *conn) waitForRequest() bool {
 	if c.br.Buffered() > 0 || c.cr.hasByte {
 		return c.state.CompareAndSwap(connIdle, connActive) || c.state.Load() == connActive
 	}
-	c.state.Store(connIdle)
+	// A connection CloseIdle closed, maybe before this goroutine first ran,
+	// stays closed: marked idle again, it would be counted as closed a
+	// second time, freeing no room for the connection it was closed for.
+	if !c.state.CompareAndSwap(connActive, connIdle) && c.state.Load() != connIdle {
+		return false
+	}
 	c.idleSince.Store(c.lastArmed)
 	if c.srv.shuttingDown() {
 		return false

@@ -493,3 +493,24 @@ type countingConn struct {
 }
 
 func (c *countingConn) Write(p []byte) (int, error) { c.writes++; return len(p), nil }
+
+// A connection CloseIdle closed before its goroutine waited for a request
+// (an accept flood on a loaded machine) is not idle again: CloseIdle would
+// count it a second time and a connection limit would refuse the next
+// client though nothing was freed for it.
+func TestClosedConnStaysClosed(t *testing.T) {
+	srv := &Server{Handler: http.NotFoundHandler()}
+	c := newConn(srv, &memConn{r: strings.NewReader("")})
+	if !srv.track(c) {
+		t.Fatal("not tracked")
+	}
+	if n := srv.CloseIdle(1); n != 1 {
+		t.Fatalf("CloseIdle closed %d, want the new connection", n)
+	}
+	if c.waitForRequest() {
+		t.Fatal("a closed connection waits for a request")
+	}
+	if n := srv.CloseIdle(1); n != 0 || c.state.Load() != connClosed {
+		t.Fatalf("closed again: %d (state %d)", n, c.state.Load())
+	}
+}
