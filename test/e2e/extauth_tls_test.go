@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,12 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/portico-gw/portico/examples/ext-proc/processor"
-	"github.com/portico-gw/portico/examples/opa-ext-authz/authz"
 )
 
 // tlsAuthorizer runs an authorizer that allows everything, speaking gRPC
@@ -31,18 +28,7 @@ func tlsAuthorizer(t *testing.T, sock string) (caConfigMap string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authz.New(context.Background(), authz.Config{Modules: map[string]string{"p.rego": "package envoy.authz\ndefault allow := true\n"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := authz.Listen("unix://" + sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)))
-	authv3.RegisterAuthorizationServer(g, srv)
-	go func() { _ = g.Serve(l) }()
-	t.Cleanup(g.Stop)
+	allowAllAuthorizer(t, sock, nil, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: authz-ca, namespace: default}\ndata:\n  ca.crt: |\n    " +
 		strings.ReplaceAll(strings.TrimRight(string(ca), "\n"), "\n", "\n    ") + "\n"
 }
