@@ -29,8 +29,7 @@ func tlsAuthorizer(t *testing.T, sock string) (caConfigMap string) {
 		t.Fatal(err)
 	}
 	allowAllAuthorizer(t, sock, nil, grpc.Creds(credentials.NewTLS(tlsCfg)))
-	return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: authz-ca, namespace: default}\ndata:\n  ca.crt: |\n    " +
-		strings.ReplaceAll(strings.TrimRight(string(ca), "\n"), "\n", "\n    ") + "\n"
+	return caConfigMapYAML("authz-ca", "default", string(ca))
 }
 
 // TestExtAuthOverTLSFromBackendTLSPolicy: a SecurityPolicy's ext_authz
