@@ -89,7 +89,9 @@ func (p *extProc) take() ([]string, []*extprocsvc.ProcessingRequest) {
 }
 
 // caConfigMap is the ConfigMap grpc-ext-proc-ca holding the processor's CA.
-func (p *extProc) caConfigMap(ns string) string { return caConfigMapYAML("grpc-ext-proc-ca", ns, p.caPEM) }
+func (p *extProc) caConfigMap(ns string) string {
+	return caConfigMapYAML("grpc-ext-proc-ca", ns, p.caPEM)
+}
 
 // caConfigMapYAML is a ConfigMap holding a CA certificate under ca.crt, as
 // a BackendTLSPolicy's caCertificateRefs reads it.
