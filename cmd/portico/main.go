@@ -33,7 +33,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), cli.NewProxyCommand(), newServerCommand(), newCertgenCommand())
+	root.AddCommand(newVersionCommand(), newExperimentalCommand(), newRunCommand(), cli.NewProxyCommand(), newServerCommand(), newCertgenCommand(), newWasmCommand())
 	return root
 }
 

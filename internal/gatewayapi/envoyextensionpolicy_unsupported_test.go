@@ -10,7 +10,7 @@ func eepYAML(name, targets, body string) string {
 		", namespace: default}\nspec:\n" + targets + body
 }
 
-// Wasm images and dynamic modules are not run yet: the policy is
+// Wasm ConfigMap code and dynamic modules are not run yet: the policy is
 // Accepted=False naming the field, and its routes answer 500 unless every
 // entry has failOpen (Envoy Gateway's rule for entries that cannot be
 // built), in which case the Lua of the same policy still applies. Other
@@ -21,8 +21,8 @@ func TestExtensionPolicyUnsupportedParts(t *testing.T) {
 		want500    bool
 		field      string
 	}{
-		{"wasm-image", "  wasm:\n  - code: {type: Image, image: {url: 'oci://r/x:1'}}\n", true, "spec.wasm[0].code.image"},
-		{"wasm-image-failopen", "  wasm:\n  - failOpen: true\n    code: {type: Image, image: {url: 'oci://r/x:1'}}\n  lua:\n" + inlineLua(scriptFOO), false, "spec.wasm[0].code.image"},
+		{"wasm-configmap", "  wasm:\n  - code: {type: ConfigMap, configMap: {name: plugin}}\n", true, "spec.wasm[0].code.configMap"},
+		{"wasm-configmap-failopen", "  wasm:\n  - failOpen: true\n    code: {type: ConfigMap, configMap: {name: plugin}}\n  lua:\n" + inlineLua(scriptFOO), false, "spec.wasm[0].code.configMap"},
 		// backendSettings only tunes the processor's cluster: named, and
 		// the processor still runs.
 		{"extproc-backend-settings", "  extProc:\n  - backendRefs: [{name: backend, port: 3000}]\n    backendSettings: {retry: {numRetries: 3}}\n", false, "spec.extProc[0].backendSettings"},

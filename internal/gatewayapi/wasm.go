@@ -13,16 +13,39 @@ import (
 
 // WasmCode is one Wasm code source of a policy, as it must be fetched.
 type WasmCode struct {
-	// URL is the module's HTTP(S) URL.
+	// URL is the module's HTTP(S) URL, or for an image its oci:// URL
+	// with a tag or a digest.
 	URL string
-	// SHA256 is the checksum the policy declares ("" when it has none).
+	// SHA256 is the checksum the policy declares ("" when it has none):
+	// of the module for HTTP, of the image manifest for an image.
 	SHA256 string
 	// CACert is the PEM of tls.caCertificateRef ("" for the system roots).
 	CACert string
 	// PullVersion is set for pullPolicy Always: the policy's version, so
 	// that an edit of the policy downloads the module again.
 	PullVersion string
+	// Image marks code.type Image.
+	Image bool
+	// PullSecret is the .dockerconfigjson of image.pullSecretRef ("" for
+	// anonymous pulls). It is a credential: String leaves it out.
+	PullSecret string
 }
+
+// String describes the code without its pull secret, so that a code
+// printed by mistake leaks no credential.
+func (c WasmCode) String() string {
+	s := c.URL
+	if c.SHA256 != "" {
+		s += " sha256 " + c.SHA256
+	}
+	if c.PullSecret != "" {
+		s += " (with a pull secret)"
+	}
+	return s
+}
+
+// GoString is String, for %#v.
+func (c WasmCode) GoString() string { return c.String() }
 
 // WasmModule is a fetched module as proxies get it.
 type WasmModule struct {
@@ -208,7 +231,7 @@ func wasmCodeOf(look refLookup, p *egv1a1.EnvoyExtensionPolicy, w egv1a1.Wasm) (
 	switch w.Code.Type {
 	case egv1a1.HTTPWasmCodeSourceType:
 	case egv1a1.ImageWasmCodeSourceType:
-		return WasmCode{}, fmt.Errorf("code type Image is not supported yet: serve the module over HTTP")
+		return look.imageCodeOf(p, w)
 	default:
 		return WasmCode{}, fmt.Errorf("code type %s is not supported", w.Code.Type)
 	}

@@ -98,12 +98,12 @@ func TestWasmNoSource(t *testing.T) {
 	}
 }
 
-// Image and ConfigMap code are not served yet: Accepted=False naming the
-// type, and the routes fail closed.
+// ConfigMap code is not served yet: Accepted=False naming the type, and
+// the routes fail closed.
 func TestWasmUnsupportedCodeTypes(t *testing.T) {
 	r := luaTranslate(t, wasmPolicyYAML("img", routeTarget("backend"),
-		"  - code: {type: Image, image: {url: oci://r/x:1}}\n"), Options{Wasm: fakeModules})
-	if c := accepted(t, r, "img"); c.Status != "False" || !strings.HasPrefix(c.Message, "spec.wasm[0].code.image is not supported by Portico yet") {
+		"  - code: {type: ConfigMap, configMap: {name: plugin}}\n"), Options{Wasm: fakeModules})
+	if c := accepted(t, r, "img"); c.Status != "False" || !strings.HasPrefix(c.Message, "spec.wasm[0].code.configMap is not supported by Portico yet") {
 		t.Errorf("%+v", c)
 	}
 	if d := irRoutes(r)[backendRoute].DirectResponse; d == nil || d.StatusCode != 500 {

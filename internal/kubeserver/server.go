@@ -27,6 +27,7 @@ import (
 	"github.com/portico-gw/portico/internal/gatewayapi"
 	"github.com/portico-gw/portico/internal/infra/host"
 	kubeinfra "github.com/portico-gw/portico/internal/infra/kubernetes"
+	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/provider/kubernetes"
 	"github.com/portico-gw/portico/internal/runner"
 	"github.com/portico-gw/portico/internal/status"
@@ -227,6 +228,11 @@ func start(ctx context.Context, o Options, cfg *egv1a1.EnvoyGateway) (*Instance,
 		WasmAddress: o.WasmAddress, WasmCacheDir: o.WasmCacheDir}
 	overlays := []func(*gatewayapi.Result, func(*gwapiv1.Gateway) string){}
 	if o.Infrastructure {
+		// Proxy pods download modules from the control plane's Service,
+		// with the certificates their pod mounts (Envoy Gateway's
+		// wasm_cluster, but with the key read from the mount, not xDS).
+		ropts.WasmServer = &ir.WasmServer{Host: kubeinfra.ControlPlaneHost(o.Namespace, ""), Port: kubeinfra.WasmServicePort,
+			TLS: runner.ProxyCertFiles(kubeinfra.ProxyCertsDir)}
 		ropts.DataPlane = host.None
 		ropts.KeepReadyListener = true
 		ropts.KubernetesInfrastructure = true

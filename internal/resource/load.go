@@ -217,30 +217,61 @@ func (l *loader) loadDoc(u unit) []result {
 	return out
 }
 
-// inputFiles lists the input files under the folder dir: .yaml, .yml and
-// .json files, hidden folders (.git, editor state) skipped, sorted (WalkDir
+// inputFiles lists the input files under the folder dir, sorted (WalkDir
 // is lexical per folder; sorting makes the whole order explicit).
 func inputFiles(dir string) ([]string, error) {
 	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != dir && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml", ".json":
+	err := walkInput(dir, false, func(path string, isDir bool) {
+		if !isDir && IsInputFile(path) {
 			files = append(files, path)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+// InputFolders lists root and the folders under it that can hold input:
+// the folders a file watcher must watch for Load to see every change.
+// Unreadable folders are left out.
+func InputFolders(root string) []string {
+	var dirs []string
+	_ = walkInput(root, true, func(path string, isDir bool) {
+		if isDir {
+			dirs = append(dirs, filepath.Clean(path))
+		}
+	})
+	return dirs
+}
+
+// IsInputFile reports whether a file name is one Load reads from a folder
+// (.yaml, .yml, .json, in any case).
+func IsInputFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// walkInput visits the folders and files under dir the way Load reads a
+// folder: hidden folders (.git, editor state) are skipped. A walk error
+// stops it and is returned, unless keepGoing (then what cannot be read is
+// left out).
+func walkInput(dir string, keepGoing bool, visit func(path string, isDir bool)) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if keepGoing {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() && path != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		visit(path, d.IsDir())
+		return nil
+	})
 }

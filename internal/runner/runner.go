@@ -32,6 +32,7 @@ import (
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/extension"
 	"github.com/portico-gw/portico/internal/infra/host"
+	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/provider"
 	"github.com/portico-gw/portico/internal/provider/file"
@@ -105,6 +106,11 @@ type Options struct {
 	Now func() time.Time
 	// WasmAddress is the wasm server's address (wasm.DefaultServerAddress).
 	WasmAddress string
+	// WasmServer is how the proxies reach the wasm server. Nil: at
+	// WasmAddress with the state directory's proxy certificate files
+	// (proxies on this host); proxy pods instead reach the control plane's
+	// Service with the certificates mounted in the pod.
+	WasmServer *ir.WasmServer
 	// WasmCacheDir is the on-disk module cache (wasm.DefaultCacheDir()).
 	WasmCacheDir string
 	// WasmWait bounds how long a translation waits for downloads

@@ -52,7 +52,7 @@ func (r *Runner) startWasm(ctx context.Context, serverTLS *tls.Config, run func(
 	store, err := wasm.NewStore(ctx, wasm.StoreOptions{
 		Fetcher:     r.opts.WasmFetch,
 		Cache:       &wasm.Cache{Dir: dir},
-		ServingBase: "https://" + r.WasmAddr(),
+		ServingBase: "https://" + net.JoinHostPort(r.wasmServer().Host, strconv.Itoa(int(r.wasmServer().Port))),
 		RetryBase:   r.opts.WasmRetry,
 		Logger:      r.log.With("component", "wasm"),
 		OnChange: func() {
@@ -73,14 +73,7 @@ func (r *Runner) startWasm(ctx context.Context, serverTLS *tls.Config, run func(
 // wasmModules starts the downloads a set needs and returns what is known
 // after waiting at most WasmWait, for the translation to look up.
 func (r *Runner) wasmModules(ctx context.Context, set *resource.Set) (gatewayapi.WasmModules, *ir.WasmServer) {
-	host, port, _ := net.SplitHostPort(r.WasmAddr())
-	p, _ := strconv.Atoi(port)
-	proxy := filepath.Join(r.CertsDir(), certs.Proxy)
-	server := &ir.WasmServer{Host: host, Port: uint32(p), TLS: &ir.WasmServerTLS{
-		CAFile:          filepath.Join(proxy, certs.CAFile),
-		CertificateFile: filepath.Join(proxy, certs.CertFile),
-		KeyFile:         filepath.Join(proxy, certs.KeyFile),
-	}}
+	server := r.wasmServer()
 	if r.wasm == nil {
 		return nil, server
 	}
@@ -94,4 +87,26 @@ func (r *Runner) wasmModules(ctx context.Context, set *resource.Set) (gatewayapi
 	defer cancel()
 	r.wasm.Wait(wctx, codes)
 	return r.wasm.Snapshot(), server
+}
+
+// wasmServer is how the proxies reach the wasm server (Options.WasmServer):
+// by default the bound address, with the proxy certificate files of the
+// state directory, for proxies on this host.
+func (r *Runner) wasmServer() *ir.WasmServer {
+	if r.opts.WasmServer != nil {
+		return r.opts.WasmServer
+	}
+	host, port, _ := net.SplitHostPort(r.WasmAddr())
+	p, _ := strconv.Atoi(port)
+	return &ir.WasmServer{Host: host, Port: uint32(p), TLS: ProxyCertFiles(filepath.Join(r.CertsDir(), certs.Proxy))}
+}
+
+// ProxyCertFiles names the proxies' side of the wasm server's mutual TLS
+// in a certificate folder (ca.crt, tls.crt, tls.key).
+func ProxyCertFiles(dir string) *ir.WasmServerTLS {
+	return &ir.WasmServerTLS{
+		CAFile:          filepath.Join(dir, certs.CAFile),
+		CertificateFile: filepath.Join(dir, certs.CertFile),
+		KeyFile:         filepath.Join(dir, certs.KeyFile),
+	}
 }

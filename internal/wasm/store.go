@@ -34,6 +34,9 @@ type StoreOptions struct {
 	// changed (downloaded, or failed for the first time): translate again.
 	OnChange func()
 	Logger   *slog.Logger
+	// RecheckEvery is how often the registry is asked again whether each
+	// image's credentials may still pull it (DefaultRecheckEvery).
+	RecheckEvery time.Duration
 }
 
 // Store fetches the modules the policies use, once each, and remembers
@@ -49,6 +52,9 @@ type Store struct {
 	// files maps serving paths to cache files; paths stay valid after
 	// their policy is gone, as proxies may still be loading them.
 	files map[string]string
+	// permits records when the registry last let a credential pull an
+	// image (see image.go).
+	permits map[permitKey]time.Time
 }
 
 type entry struct {
@@ -59,6 +65,8 @@ type entry struct {
 	retry   *time.Timer
 	backoff time.Duration
 	gone    bool
+	// file is the cache file of mod: a file in use is never evicted.
+	file string
 }
 
 // NewStore prepares a store over an on-disk cache.
@@ -75,11 +83,19 @@ func NewStore(ctx context.Context, o StoreOptions) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.RecheckEvery <= 0 {
+		o.RecheckEvery = DefaultRecheckEvery
+	}
 	salt, err := o.Cache.salt()
 	if err != nil {
 		return nil, fmt.Errorf("wasm cache %s: %w", o.Cache.Dir, err)
 	}
-	return &Store{ctx: ctx, o: o, salt: salt, entries: map[gatewayapi.WasmCode]*entry{}, files: map[string]string{}}, nil
+	s := &Store{ctx: ctx, o: o, salt: salt, entries: map[gatewayapi.WasmCode]*entry{}, files: map[string]string{},
+		permits: map[permitKey]time.Time{}}
+	if o.Cache.InUse == nil {
+		o.Cache.InUse = s.inUse
+	}
+	return s, nil
 }
 
 // Ensure starts downloading the codes not seen yet and forgets the ones
@@ -127,7 +143,7 @@ func (s *Store) Wait(ctx context.Context, codes []gatewayapi.WasmCode) {
 
 // fetch runs one download of c and records its outcome.
 func (s *Store) fetch(c gatewayapi.WasmCode, e *entry, f Fetcher) {
-	mod, err := s.load(c, f)
+	mod, file, err := s.load(c, f)
 	s.mu.Lock()
 	if e.gone {
 		s.mu.Unlock()
@@ -138,7 +154,7 @@ func (s *Store) fetch(c gatewayapi.WasmCode, e *entry, f Fetcher) {
 	if err == nil || first {
 		// A failed retry keeps the first error: its message would
 		// otherwise change on every retry and so would the status.
-		e.mod, e.err = mod, err
+		e.mod, e.err, e.file = mod, err, file
 	}
 	e.settled = true
 	if err != nil && s.ctx.Err() == nil {
@@ -157,28 +173,47 @@ func (s *Store) fetch(c gatewayapi.WasmCode, e *entry, f Fetcher) {
 	} else if changed {
 		s.o.Logger.Info("wasm: module ready", "url", c.URL, "sha256", mod.SHA256)
 	}
+	if err == nil && c.Image {
+		s.scheduleRecheck(c, e)
+	}
 	if changed && s.o.OnChange != nil {
 		s.o.OnChange()
 	}
 }
 
-// load returns the module of c from the cache (when the policy names its
-// checksum) or from its URL.
-func (s *Store) load(c gatewayapi.WasmCode, f Fetcher) (gatewayapi.WasmModule, error) {
+// load returns the module of c and its cache file: from the cache (when
+// the policy names its checksum) or from its URL.
+func (s *Store) load(c gatewayapi.WasmCode, f Fetcher) (gatewayapi.WasmModule, string, error) {
+	if c.Image {
+		return s.loadImage(c, f)
+	}
 	if c.SHA256 != "" {
 		if b, ok := s.o.Cache.Get(c.URL, c.SHA256); ok && checkABI(b) == nil {
-			return s.serve(c, c.SHA256, s.o.Cache.Path(c.URL, c.SHA256)), nil
+			p := s.o.Cache.Path(c.URL, c.SHA256)
+			return s.serve(c, c.SHA256, p), p, nil
 		}
 	}
 	m, err := f.Fetch(s.ctx, c.URL, c.SHA256, c.CACert)
 	if err != nil {
-		return gatewayapi.WasmModule{}, err
+		return gatewayapi.WasmModule{}, "", err
 	}
 	p, err := s.o.Cache.Put(c.URL, m.SHA256, m.Bytes)
 	if err != nil {
-		return gatewayapi.WasmModule{}, err
+		return gatewayapi.WasmModule{}, "", err
 	}
-	return s.serve(c, m.SHA256, p), nil
+	return s.serve(c, m.SHA256, p), p, nil
+}
+
+// inUse reports whether a live entry's module is the cache file p.
+func (s *Store) inUse(p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if e.file == p {
+			return true
+		}
+	}
+	return false
 }
 
 // serve registers a cached file under its serving path: padded base64url

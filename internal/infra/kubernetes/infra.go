@@ -63,6 +63,23 @@ type Infra struct {
 	changed   chan struct{}
 }
 
+// ControlPlaneHost is the control plane's Service as proxy pods reach it
+// (the chart's envoy-gateway Service; "" domain: cluster.local).
+func ControlPlaneHost(namespace, domain string) string {
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	return fmt.Sprintf("envoy-gateway.%s.svc.%s", namespace, domain)
+}
+
+// WasmServicePort is the control plane Service's wasm port (the chart's,
+// Envoy Gateway's 18002).
+const WasmServicePort = 18002
+
+// ProxyCertsDir is where proxy pods mount the Secret `envoy` (ca.crt,
+// tls.crt, tls.key), as Envoy Gateway's pods do.
+const ProxyCertsDir = "/certs"
+
 // New returns the infrastructure; it applies nothing until Run.
 func New(o Options) *Infra {
 	if o.Logger == nil {
@@ -73,7 +90,7 @@ func New(o Options) *Infra {
 	}
 	return &Infra{opts: o, log: o.Logger, applyErrs: map[string]string{},
 		render: RenderOptions{Namespace: o.Namespace, XDSPort: defaultXDSServicePort,
-			XDSHost: fmt.Sprintf("envoy-gateway.%s.svc.%s.", o.Namespace, o.DNSDomain)},
+			XDSHost: ControlPlaneHost(o.Namespace, o.DNSDomain) + "."},
 		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
 }
 

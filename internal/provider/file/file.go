@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -256,17 +255,10 @@ func (ws *watchSet) refresh(paths []string) {
 			ws.add(filepath.Dir(root))
 			continue
 		}
-		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
-			if path != root && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			ws.inputDirs[filepath.Clean(path)] = true
-			ws.add(filepath.Clean(path))
-			return nil
-		})
+		for _, dir := range resource.InputFolders(root) {
+			ws.inputDirs[dir] = true
+			ws.add(dir)
+		}
 	}
 }
 
@@ -281,8 +273,7 @@ func (ws *watchSet) relevant(ev fsnotify.Event) bool {
 	if strings.HasPrefix(base, ".") || !ws.inputDirs[filepath.Dir(name)] {
 		return false
 	}
-	switch strings.ToLower(filepath.Ext(base)) {
-	case ".yaml", ".yml", ".json":
+	if resource.IsInputFile(base) {
 		return true
 	}
 	// A new folder may hold input.
