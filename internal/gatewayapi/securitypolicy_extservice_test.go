@@ -177,3 +177,16 @@ func TestSecurityPolicyExtServiceRefs(t *testing.T) {
 		t.Fatalf("no refs: %+v", cond)
 	}
 }
+
+// An HTTP service whose port speaks h2c (appProtocol kubernetes.io/h2c)
+// keeps HTTP/2, as Envoy Gateway resolves external services; a gRPC
+// service is HTTP/2 whatever its port says.
+func TestSecurityPolicyExtServiceH2C(t *testing.T) {
+	svc := "---\napiVersion: v1\nkind: Service\nmetadata: {name: h2c, namespace: default}\n" +
+		"spec: {clusterIP: 127.0.0.1, ports: [{name: http, port: 8080, appProtocol: kubernetes.io/h2c}]}\n"
+	r := luaTranslate(t, svc+spYAML("h2c", "  extAuth:\n    http:\n      backendRefs: [{name: h2c, port: 8080}]\n"), Options{})
+	st := irRoutes(r)[backendRoute].Security.ExtAuth.HTTP.Destination.Settings
+	if st[0].Protocol != "HTTP2" {
+		t.Fatalf("protocol %s, want HTTP2", st[0].Protocol)
+	}
+}
