@@ -11,8 +11,8 @@
 # run (admin.enablePprof); read it with `go tool pprof -top out.pprof`. The
 # profile is of portico run's own process, so with PPROF the proxy runs in
 # it (--data-plane in-process) rather than as its child.
-# Everything binds 127.0.0.1. Needs wrk and nginx (installed with apt-get
-# when missing). Both proxies write an access log (Envoy Gateway's default
+# Everything binds 127.0.0.1, on free ports (bench/lib.sh). Needs wrk and
+# nginx (installed with apt-get when missing). Both proxies write an access log (Envoy Gateway's default
 # is on), to /dev/null. Runs alternate proxies so that a busy neighbour on a
 # shared machine hurts both alike; the ratio is the figure to read.
 set -euo pipefail
@@ -20,45 +20,18 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=(${2:-10 100})
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]}" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+. bench/lib.sh
+bench_need wrk nginx curl
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-go build -o "$work/portico" ./cmd/portico
-go build -o "$work/backend" ./bench/proxy-backend
-
-be_port=$(freeport)
-"$work/backend" -addr "127.0.0.1:$be_port" >/dev/null &
-pids+=($!)
-
+bench_backend
 # The built-in proxy: the quickstart pointed at the static backend.
-gw_port=$(freeport)
 mkdir -p "$work/config"
-sed -e "s/port: 80$/port: $gw_port/" -e "s/3000/$be_port/g" -e "/^  ports:$/i\\  clusterIP: 127.0.0.1" examples/quickstart/quickstart.yaml > "$work/config/quickstart.yaml"
-admin=127.0.0.1:$(freeport)
+bench_quickstart "$work/config/quickstart.yaml"
 printf 'apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyGateway\nadmin:\n  enablePprof: %s\n' \
   "$([ -n "${PPROF:-}" ] && echo true || echo false)" > "$work/eg.yaml"
-"$work/portico" run --config "$work/eg.yaml" -f "$work/config" --admin-address "$admin" --xds-address "127.0.0.1:$(freeport)" \
-  --listener-address 127.0.0.1 --log-level warn --state-dir "$work/state" \
-  --data-plane "$([ -n "${PPROF:-}" ] && echo in-process || echo builtin)" >/dev/null 2>"$work/portico.log" &
-pids+=($!)
-portico_pid=$!
+bench_portico_run --config "$work/eg.yaml" -f "$work/config" \
+  --data-plane "$([ -n "${PPROF:-}" ] && echo in-process || echo builtin)"
 
 # nginx: two workers (the machine's cores, as GOMAXPROCS), upstream
 # keep-alive as a tuned deployment has it, a JSON access log like Envoy
@@ -95,47 +68,16 @@ EOF
 pids+=($!)
 nginx_pid=$!
 
-wait_ok() { # url: until it answers 200 through the proxy, at most 30 s
-  for _ in $(seq 300); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: www.example.com' "$1")" = 200 ]; then return 0; fi
-    sleep 0.1
-  done
-  echo "no 200 from $1" >&2; cat "$work/portico.log" "$work/nginx/error.log" >&2; exit 1
-}
-wait_ok "http://127.0.0.1:$be_port/"
-wait_ok "http://127.0.0.1:$gw_port/"
-wait_ok "http://127.0.0.1:$ng_port/"
+bench_wait "http://127.0.0.1:$be_port/" www.example.com
+bench_wait "http://127.0.0.1:$gw_port/" www.example.com
+bench_wait "http://127.0.0.1:$ng_port/" www.example.com
 
-# cpu_ticks pid...: user+system clock ticks of the processes and their
-# children threads (nginx: master and workers).
-cpu_ticks() {
-  local t=0 p
-  for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo $t
-}
+# run port conns pid -> "rps p99_ms cpu_us_per_request"
+run() { bench_wrk "http://127.0.0.1:$1/" www.example.com "$2" "$3"; }
 
-# run port conns pid -> "rps p99_ms cpu_us_per_request". CPU per request
-# is the steadier figure when neighbours take CPU: it does not depend on
-# how much CPU the proxy got, only on what each request cost.
-run() {
-  local out t0 t1
-  t0=$(cpu_ticks "$3")
-  out=$(wrk -t2 -c"$2" -d"${secs}s" --latency -H 'Host: www.example.com' "http://127.0.0.1:$1/")
-  t1=$(cpu_ticks "$3")
-  if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers on port $1:" >&2; echo "$out" >&2; exit 1; fi
-  local rps p99 total
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  total=$(awk '/requests in/ {print $1}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}' <<<"$out")
-  echo "$rps $p99 $(awk "BEGIN{printf \"%.0f\", ($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $total}")"
-}
-
-echo "wrk -t2 -d${secs}s, static backend (128 B body), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# Warm both (connection pools, Go's heap).
-wrk -t2 -c10 -d2s -H 'Host: www.example.com' "http://127.0.0.1:$gw_port/" >/dev/null
-wrk -t2 -c10 -d2s -H 'Host: www.example.com' "http://127.0.0.1:$ng_port/" >/dev/null
+bench_header "wrk -t2 -d${secs}s, static backend (128 B body)"
+bench_warm "http://127.0.0.1:$gw_port/" www.example.com
+bench_warm "http://127.0.0.1:$ng_port/" www.example.com
 printf '%-6s %12s %8s %10s %12s %8s %10s %8s %9s\n' conns builtin_rps p99_ms cpu_us/req nginx_rps p99_ms cpu_us/req rps_ratio cpu_ratio
 first=1
 for c in "${conns[@]}"; do

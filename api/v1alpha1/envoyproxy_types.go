@@ -308,8 +308,9 @@ type KubernetesServiceSpec struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
-	// Type defaults to LoadBalancer.
+	// Type defaults to LoadBalancer (a schema default, as in Envoy Gateway's CRD).
 	// +optional
+	// +kubebuilder:default:="LoadBalancer"
 	Type *ServiceType `json:"type,omitempty"`
 	// +optional
 	LoadBalancerClass *string `json:"loadBalancerClass,omitempty"`
@@ -322,6 +323,7 @@ type KubernetesServiceSpec struct {
 	// ExternalTrafficPolicy is Local (default) or Cluster.
 	// +optional
 	// +kubebuilder:validation:Enum=Local;Cluster
+	// +kubebuilder:default:="Local"
 	ExternalTrafficPolicy *string `json:"externalTrafficPolicy,omitempty"`
 	// +optional
 	Patch *KubernetesPatchSpec `json:"patch,omitempty"`

@@ -61,32 +61,58 @@ func quickstart(t *testing.T) (dir string, gw, backend int) {
 	return dir, gw, backend
 }
 
+// command is a portico command line running in-process.
+type command struct {
+	done chan struct{} // closed when it returned
+	err  error         // what it returned, once done is closed
+}
+
 // execute runs a portico command line in-process until the test ends.
-func execute(t *testing.T, args ...string) <-chan error {
+func execute(t *testing.T, args ...string) *command {
 	t.Helper()
 	cmd := newRootCommand()
 	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
+	c := &command{done: make(chan struct{})}
+	go func() {
+		c.err = cmd.ExecuteContext(ctx)
+		close(c.done)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("portico %s: %v", args[0], err)
+		case <-c.done:
+			if c.err != nil {
+				t.Errorf("portico %s: %v", args[0], c.err)
 			}
 		case <-time.After(15 * time.Second):
 			t.Errorf("portico %s did not stop", args[0])
 		}
 	})
-	return done
+	return c
+}
+
+// testOwned are the flags that keep a test's `portico run` off every
+// default address and directory (admin 19000, xDS 18000, wasm 18002, the
+// user's state and cache directories), so the tests pass while another
+// `portico run` serves on the defaults: the wasm server and xDS on
+// ephemeral ports, listeners on loopback (their ports are the test's
+// YAML's), the state and the wasm cache in the test's directories. admin
+// is the admin port ("" leaves it to --config).
+func testOwned(t *testing.T, admin string) []string {
+	t.Helper()
+	args := []string{"--xds-address", "127.0.0.1:0", "--wasm-address", "127.0.0.1:0", "--wasm-cache-dir", t.TempDir(),
+		"--listener-address", "127.0.0.1", "--log-level", "error"}
+	if admin != "" {
+		args = append(args, "--admin-address", admin, "--state-dir", t.TempDir())
+	}
+	return args
 }
 
 // waitReady polls /readyz (the admin API is the readiness signal). A proxy
 // that rejects the quickstart skips the test with its reason.
-func waitReady(t *testing.T, admin int, done <-chan error) {
+func waitReady(t *testing.T, admin int, c *command) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -102,8 +128,8 @@ func waitReady(t *testing.T, admin int, done <-chan error) {
 			}
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("portico run exited: %v", err)
+		case <-c.done:
+			t.Fatalf("portico run exited: %v", c.err)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -146,10 +172,9 @@ func runQuickstart(t *testing.T) (gw, admin int) {
 	t.Helper()
 	dir, gw, backend := quickstart(t)
 	admin = freePort(t)
-	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", "127.0.0.1:0",
-		"--listener-address", "127.0.0.1", "--log-level", "error", "--state-dir", t.TempDir())
-	waitReady(t, admin, done)
+	c := execute(t, append([]string{"run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend)},
+		testOwned(t, fmt.Sprintf("127.0.0.1:%d", admin))...)...)
+	waitReady(t, admin, c)
 	return gw, admin
 }
 
@@ -159,15 +184,16 @@ func TestRunWithSeparateProxy(t *testing.T) {
 	dir, gw, backend := quickstart(t)
 	admin, xds := freePort(t), freePort(t)
 	state := t.TempDir()
-	done := execute(t, "run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend), "--data-plane", "none",
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--xds-address", fmt.Sprintf("127.0.0.1:%d", xds),
-		"--listener-address", "127.0.0.1", "--log-level", "error", "--state-dir", state)
+	// The proxy below needs the xDS port: the test's own, after testOwned's.
+	c := execute(t, append(append([]string{"run", "-f", dir, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend), "--data-plane", "none"},
+		testOwned(t, fmt.Sprintf("127.0.0.1:%d", admin))...),
+		"--xds-address", fmt.Sprintf("127.0.0.1:%d", xds), "--state-dir", state)...)
 	// Not ready: no proxy serves the fleet yet.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin))
 	for err != nil { // the admin server may not be up yet
 		select {
-		case err := <-done:
-			t.Fatalf("portico run exited: %v", err)
+		case <-c.done:
+			t.Fatalf("portico run exited: %v", c.err)
 		case <-time.After(25 * time.Millisecond):
 		}
 		resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin))
@@ -178,7 +204,7 @@ func TestRunWithSeparateProxy(t *testing.T) {
 	}
 	execute(t, "proxy", "--xds-address", fmt.Sprintf("127.0.0.1:%d", xds), "--cluster", "default/eg", "--node-id", "test-proxy",
 		"--log-level", "error", "--certs", filepath.Join(state, "certs", "envoy"))
-	waitReady(t, admin, done)
+	waitReady(t, admin, c)
 	getEcho(t, gw, "/separate")
 	if st := statusJSON(admin); !strings.Contains(st, `"nodeID": "test-proxy"`) {
 		t.Fatalf("/status does not list the proxy: %s", st)
@@ -221,9 +247,8 @@ admin:
 `, dir, t.TempDir(), admin)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	done := execute(t, "run", "--config", cfg, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend),
-		"--xds-address", "127.0.0.1:0", "--listener-address", "127.0.0.1", "--log-level", "error")
-	waitReady(t, admin, done)
+	c := execute(t, append([]string{"run", "--config", cfg, "--demo-backend", fmt.Sprintf("127.0.0.1:%d", backend)}, testOwned(t, "")...)...)
+	waitReady(t, admin, c)
 	getEcho(t, gw, "/configured")
 }
 
@@ -258,9 +283,8 @@ spec:
 		t.Fatal(err)
 	}
 	admin := freePort(t)
-	done := execute(t, "run", "--config", cfg, "-f", dir, "--admin-address", fmt.Sprintf("127.0.0.1:%d", admin),
-		"--xds-address", "127.0.0.1:0", "--listener-address", "127.0.0.1", "--log-level", "error")
-	waitReady(t, admin, done)
+	c := execute(t, append([]string{"run", "--config", cfg, "-f", dir}, testOwned(t, fmt.Sprintf("127.0.0.1:%d", admin))...)...)
+	waitReady(t, admin, c)
 	code := func(host string) int {
 		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", gw), nil)
 		req.Host = host

@@ -52,7 +52,7 @@ func (t *translation) buildExtProc(owner extServiceOwner, name string, e egv1a1.
 	if err := checkExtProcRules(e); err != nil {
 		return nil, err
 	}
-	svc, err := t.resolveExtService(owner, e.BackendCluster, name, "GRPC")
+	svc, err := t.resolveExtService(extServiceSpec{owner: owner, cluster: name, protocol: "GRPC", authority: authorityOfRef}, e.BackendCluster)
 	if err != nil {
 		return nil, err
 	}

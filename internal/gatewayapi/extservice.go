@@ -3,6 +3,8 @@ package gatewayapi
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -36,31 +38,59 @@ type extService struct {
 	// Destination is the cluster: named as the caller says, one setting
 	// per backendRef (<cluster>/backend/<j>).
 	Destination ir.RouteDestination
-	// Authority is Envoy Gateway's :authority for the service:
-	// <first ref name>.<its namespace>[:<port>].
+	// Authority is the :authority Envoy Gateway gives the service (see
+	// authorityRule).
 	Authority string
 }
 
+// authorityRule is how Envoy Gateway derives a service's :authority from
+// its first backendRef, which differs between its callers.
+type authorityRule int
+
+const (
+	// authorityOfRef (ext_proc): <name>.<namespace>[:<port>] of the ref.
+	authorityOfRef authorityRule = iota
+	// authorityOfBackend (ext_authz): a Service's <name>.<namespace>:<port>,
+	// a Backend's first FQDN endpoint as <hostname>:<port>, else (unix or
+	// IP endpoints) <name>.<namespace>.
+	authorityOfBackend
+)
+
+// extServiceSpec is what a caller asks of resolveExtService.
+type extServiceSpec struct {
+	owner extServiceOwner
+	// cluster names the cluster (Envoy Gateway's
+	// <policy kind>/<ns>/<policy>/<part>/<i>, lower-cased).
+	cluster string
+	// protocol is the settings' protocol: GRPC (HTTP/2) for gRPC
+	// services, HTTP otherwise (a backend that speaks h2c keeps HTTP2).
+	protocol  string
+	authority authorityRule
+	// legacyBackendRef accepts the deprecated single backendRef (used when
+	// backendRefs is empty), as SecurityPolicy's services do; ext_proc's
+	// CRD refuses it.
+	legacyBackendRef bool
+}
+
 // resolveExtService resolves the backends of an external service into the
-// cluster named cluster, speaking protocol (GRPC for ext_proc and gRPC
-// ext_authz, HTTP otherwise).
-func (t *translation) resolveExtService(owner extServiceOwner, bc egv1a1.BackendCluster, cluster, protocol string) (*extService, error) {
-	if bc.BackendRef != nil {
-		return nil, errors.New("BackendRefs must be used, backendRef is not supported")
+// cluster the spec names.
+func (t *translation) resolveExtService(spec extServiceSpec, bc egv1a1.BackendCluster) (*extService, error) {
+	refs, err := extServiceRefs(bc, spec.legacyBackendRef)
+	if err != nil {
+		return nil, err
 	}
-	if len(bc.BackendRefs) == 0 {
-		return nil, errors.New("backendRefs must name at least one backend")
-	}
-	out := &extService{Destination: ir.RouteDestination{Name: cluster}}
+	out := &extService{Destination: ir.RouteDestination{Name: spec.cluster}}
 	kinds := map[string]bool{}
-	for j, ref := range bc.BackendRefs {
-		st, kind, err := t.extServiceSetting(owner, ref)
+	for j, ref := range refs {
+		st, kind, err := t.extServiceSetting(spec.owner, ref)
 		if err != nil {
 			return nil, err
 		}
 		kinds[kind] = true
-		st.Name = fmt.Sprintf("%s/backend/%d", cluster, j)
-		st.Protocol = protocol
+		st.Name = fmt.Sprintf("%s/backend/%d", spec.cluster, j)
+		if spec.protocol != "HTTP" || st.Protocol != "HTTP2" {
+			st.Protocol = spec.protocol
+		}
 		st.Weight = ptr(uint32(1))
 		if ref.Weight != nil {
 			st.Weight = ptr(uint32(*ref.Weight))
@@ -73,16 +103,47 @@ func (t *translation) resolveExtService(owner extServiceOwner, bc egv1a1.Backend
 	if len(kinds) > 1 {
 		return nil, errors.New("external service destinations having multiple endpoint types are not supported")
 	}
-	first := bc.BackendRefs[0]
-	ns := owner.namespace
+	out.Authority = t.extServiceAuthority(spec, refs[0])
+	return out, nil
+}
+
+// extServiceRefs are the backendRefs of a service; with legacy, the
+// deprecated backendRef stands in when backendRefs is empty.
+func extServiceRefs(bc egv1a1.BackendCluster, legacy bool) ([]egv1a1.BackendRef, error) {
+	switch {
+	case len(bc.BackendRefs) > 0 && (legacy || bc.BackendRef == nil):
+		return bc.BackendRefs, nil
+	case !legacy && bc.BackendRef != nil:
+		return nil, errors.New("BackendRefs must be used, backendRef is not supported")
+	case !legacy:
+		return nil, errors.New("backendRefs must name at least one backend")
+	case bc.BackendRef != nil:
+		return []egv1a1.BackendRef{{BackendObjectReference: *bc.BackendRef}}, nil
+	}
+	return nil, errors.New("backendRef or backendRefs needs to be set")
+}
+
+// extServiceAuthority is the service's :authority by the spec's rule.
+func (t *translation) extServiceAuthority(spec extServiceSpec, first egv1a1.BackendRef) string {
+	ns := spec.owner.namespace
 	if first.Namespace != nil && *first.Namespace != "" {
 		ns = string(*first.Namespace)
 	}
-	out.Authority = fmt.Sprintf("%s.%s", first.Name, ns)
-	if first.Port != nil {
-		out.Authority += fmt.Sprintf(":%d", *first.Port)
+	byName := fmt.Sprintf("%s.%s", first.Name, ns)
+	if spec.authority == authorityOfBackend && first.Kind != nil && string(*first.Kind) == egv1a1.KindBackend {
+		if info := t.backends[key(ns, string(first.Name))]; info != nil {
+			for _, ep := range info.obj.Spec.Endpoints {
+				if ep.FQDN != nil {
+					return net.JoinHostPort(ep.FQDN.Hostname, strconv.Itoa(int(ep.FQDN.Port)))
+				}
+			}
+		}
+		return byName
 	}
-	return out, nil
+	if first.Port != nil {
+		return fmt.Sprintf("%s:%d", byName, *first.Port)
+	}
+	return byName
 }
 
 // extServiceSetting resolves one backendRef; kind is its endpoint type

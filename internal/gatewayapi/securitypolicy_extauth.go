@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
@@ -53,24 +54,26 @@ func (t *translation) extAuth(p *egv1a1.SecurityPolicy) (*ir.ExtAuth, error) {
 		return nil, err
 	}
 	out.ContextExtensions = exts
-	cluster := fmt.Sprintf("%s/%s/%s/extauth/0", securityPolicyIR, p.Namespace, p.Name)
+	spec := t.securityPolicyService(p, "extauth", 0, "GRPC")
+	spec.authority = authorityOfBackend
 	if e.GRPC != nil {
-		dest, authority, err := t.policyBackend(egv1a1.KindSecurityPolicy, p.Namespace, cluster, "GRPC", &e.GRPC.BackendCluster)
+		svc, err := t.resolveExtService(spec, e.GRPC.BackendCluster)
 		if err != nil {
 			return nil, err
 		}
-		out.GRPC = &ir.GRPCExtAuthService{Destination: *dest, Authority: authority}
+		out.GRPC = &ir.GRPCExtAuthService{Destination: svc.Destination, Authority: svc.Authority}
 		return out, nil
 	}
 	h := e.HTTP
 	if h.Path != nil && h.PathOverride != nil {
 		return nil, fmt.Errorf("only one of path or pathOverride can be specified")
 	}
-	dest, authority, err := t.policyBackend(egv1a1.KindSecurityPolicy, p.Namespace, cluster, "HTTP", &h.BackendCluster)
+	spec.protocol = "HTTP"
+	svc, err := t.resolveExtService(spec, h.BackendCluster)
 	if err != nil {
 		return nil, err
 	}
-	out.HTTP = &ir.HTTPExtAuthService{Destination: *dest, Authority: authority, HeadersToBackend: h.HeadersToBackend}
+	out.HTTP = &ir.HTTPExtAuthService{Destination: svc.Destination, Authority: svc.Authority, HeadersToBackend: h.HeadersToBackend}
 	if h.Path != nil {
 		out.HTTP.Path = *h.Path
 	}
@@ -78,4 +81,17 @@ func (t *translation) extAuth(p *egv1a1.SecurityPolicy) (*ir.ExtAuth, error) {
 		out.HTTP.PathOverride = *h.PathOverride
 	}
 	return out, nil
+}
+
+// securityPolicyService is the spec of a SecurityPolicy's external service
+// (part "extauth" or "jwt", the i-th of the policy): its cluster is
+// securitypolicy/<ns>/<name>/<part>/<i>, the deprecated backendRef is
+// accepted, and its BackendTLSPolicy gets the policy as ancestor.
+func (t *translation) securityPolicyService(p *egv1a1.SecurityPolicy, part string, i int, protocol string) extServiceSpec {
+	return extServiceSpec{
+		owner:            extServiceOwner{kind: egv1a1.KindSecurityPolicy, namespace: p.Namespace, name: p.Name},
+		cluster:          strings.ToLower(fmt.Sprintf("%s/%s/%s/%s/%d", securityPolicyIR, p.Namespace, p.Name, part, i)),
+		protocol:         protocol,
+		legacyBackendRef: true,
+	}
 }

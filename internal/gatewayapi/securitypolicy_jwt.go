@@ -78,19 +78,20 @@ func (t *translation) jwtProvider(p *egv1a1.SecurityPolicy, i int, jp *egv1a1.JW
 		rj.CacheDuration = ptr(string(*r.CacheDuration))
 	}
 	if r.BackendRef != nil || len(r.BackendRefs) > 0 {
-		dest, _, err := t.policyBackend(egv1a1.KindSecurityPolicy, p.Namespace,
-			fmt.Sprintf("%s/%s/%s/jwt/%d", securityPolicyIR, p.Namespace, p.Name, i), "HTTP", &r.BackendCluster)
+		svc, err := t.resolveExtService(t.securityPolicyService(p, "jwt", i, "HTTP"), r.BackendCluster)
 		if err != nil {
 			return nil, fmt.Errorf("remoteJWKS: %v", err)
 		}
+		// An https URI is fetched over TLS: a backend without a
+		// BackendTLSPolicy trusts the system CAs for the URI's host.
 		if u.Scheme == "https" {
-			for _, st := range dest.Settings {
+			for _, st := range svc.Destination.Settings {
 				if st.TLS == nil {
 					st.TLS = &ir.TLSUpstreamConfig{SNI: ptr(u.Hostname()), UseSystemTrustStore: true}
 				}
 			}
 		}
-		rj.Destination = dest
+		rj.Destination = &svc.Destination
 	}
 	out.RemoteJWKS = rj
 	return out, nil

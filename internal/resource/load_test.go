@@ -72,6 +72,27 @@ spec:
 	}
 }
 
+// Envoy Gateway's CRD defaults an EnvoyProxy's envoyService type and
+// externalTrafficPolicy; egctl prints them (its valid-envoyproxy case).
+func TestEnvoyServiceDefaults(t *testing.T) {
+	set, probs := LoadBytes("ep.yaml", []byte(`apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyProxy
+metadata: {name: ep, namespace: default}
+spec:
+  provider:
+    type: Kubernetes
+    kubernetes:
+      envoyService: {annotations: {a: b}}
+`))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	svc := set.EnvoyProxies[0].Spec.Provider.Kubernetes.EnvoyService
+	if svc.Type == nil || *svc.Type != "LoadBalancer" || svc.ExternalTrafficPolicy == nil || *svc.ExternalTrafficPolicy != "Local" {
+		t.Fatalf("envoyService not defaulted: type %v, externalTrafficPolicy %v", svc.Type, svc.ExternalTrafficPolicy)
+	}
+}
+
 func TestListsExpanded(t *testing.T) {
 	in := `apiVersion: v1
 kind: List

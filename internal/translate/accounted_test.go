@@ -38,7 +38,9 @@ func TestE2EManifestsAccounted(t *testing.T) {
 			if strings.Contains(f, "/e2e/") {
 				paths = []string{"testdata/e2e/infra.yaml.in", f}
 			}
-			report, err := Run(Options{Paths: paths, To: []string{ToGatewayAPI}})
+			// The Wasm manifests download into the test's cache, not
+			// the user's (which a running `portico run` shares).
+			report, err := Run(Options{Paths: paths, To: []string{ToGatewayAPI}, WasmCacheDir: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
 			}

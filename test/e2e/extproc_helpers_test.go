@@ -90,8 +90,14 @@ func (p *extProc) take() ([]string, []*extprocsvc.ProcessingRequest) {
 
 // caConfigMap is the ConfigMap grpc-ext-proc-ca holding the processor's CA.
 func (p *extProc) caConfigMap(ns string) string {
-	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: grpc-ext-proc-ca\n  namespace: " + ns + "\ndata:\n  ca.crt: |\n    " +
-		strings.ReplaceAll(strings.TrimRight(p.caPEM, "\n"), "\n", "\n    ") + "\n"
+	return caConfigMapYAML("grpc-ext-proc-ca", ns, p.caPEM)
+}
+
+// caConfigMapYAML is a ConfigMap holding a CA certificate under ca.crt, as
+// a BackendTLSPolicy's caCertificateRefs reads it.
+func caConfigMapYAML(name, ns, pem string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n  namespace: " + ns + "\ndata:\n  ca.crt: |\n    " +
+		strings.ReplaceAll(strings.TrimRight(pem, "\n"), "\n", "\n    ") + "\n"
 }
 
 // seen is what a header-echo backend got.

@@ -176,23 +176,17 @@ func containsInOrder(got, want []string) bool {
 // TestExtProcEnvoyGatewayManifest applies Envoy Gateway's own e2e manifest
 // for ext_proc (internal/translate/testdata/e2e, unchanged but for the
 // ports and the socket path of this machine) and makes its e2e test's
-// checks. The manifest's SecurityPolicy (RBAC with defaultAction Allow,
-// whose result the processor echoes) is left out: RBAC is not enforced by
-// Portico yet, so it would make the route fail closed.
+// checks, the RBAC result included: the manifest's SecurityPolicy
+// (authorization with defaultAction Allow) makes the rbac filter write
+// enforced_engine_result, which the processor reads from its
+// metadata_context and echoes as x-response-rbac-result-metadata.
 func TestExtProcEnvoyGatewayManifest(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "extproc.sock")
 	p := startExtProc(t, false, sock)
 	bp := echoBackend(t)
 	gw := freePort(t)
 	manifest := readFileT(t, filepath.Join("..", "..", "internal", "translate", "testdata", "e2e", "ext-proc-envoyextensionpolicy.yaml"))
-	var docs []string
-	for _, d := range strings.Split(manifest, "\n---\n") {
-		if strings.Contains(d, "kind: SecurityPolicy") {
-			continue
-		}
-		docs = append(docs, d)
-	}
-	manifest = strings.NewReplacer("port: 9002", "port: "+itoa(p.port), "/var/run/ext-proc/extproc.sock", sock).Replace(strings.Join(docs, "\n---\n"))
+	manifest = strings.NewReplacer("port: 9002", "port: "+itoa(p.port), "/var/run/ext-proc/extproc.sock", sock).Replace(manifest)
 	infra := fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {name: gateway-conformance}
@@ -241,6 +235,12 @@ spec: {clusterIP: 127.0.0.1, ports: [{name: grpc, port: %d}]}
 	}
 	if got := resp.Header.Get("X-Response-Xds-Route-Name"); got != "httproute/gateway-conformance-infra/http-with-ext-proc/rule/0/match/0/www_example_com" {
 		t.Errorf("/processor: x-response-xds-route-name %q", got)
+	}
+	if got := resp.Header.Get("X-Response-Rbac-Result-Metadata"); got != "allowed" {
+		t.Errorf("/processor: x-response-rbac-result-metadata %q, want allowed", got)
+	}
+	if st, _, msg := condStatus(e.policyConditions("SecurityPolicy", "authorization-client-ip"), "Accepted"); st != "True" {
+		t.Errorf("authorization-client-ip: %s %s", st, msg)
 	}
 	// The policy on the named rule wins there, and asks for request.path.
 	resp, _ = e.sendUnhurried("GET", "www.example.com", "/processor-route-rule-name", "")

@@ -187,9 +187,10 @@ func TestOPAWithoutFilterOrder(t *testing.T) {
 	}
 }
 
-// slowAuthorizer is an authorizer (the example's, allowing everything)
-// that answers each check after delay.
-func slowAuthorizer(t *testing.T, sock string, delay time.Duration) {
+// allowAllAuthorizer serves the example authorizer with a policy that
+// allows everything on a unix socket until the test ends: through wrap
+// (nil: as it is), on a gRPC server with opts.
+func allowAllAuthorizer(t *testing.T, sock string, wrap func(*authz.Server) authv3.AuthorizationServer, opts ...grpc.ServerOption) {
 	t.Helper()
 	srv, err := authz.New(context.Background(), authz.Config{Modules: map[string]string{"p.rego": "package envoy.authz\ndefault allow := true\n"}})
 	if err != nil {
@@ -199,10 +200,21 @@ func slowAuthorizer(t *testing.T, sock string, delay time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(g, slowCheck{srv, delay})
+	var as authv3.AuthorizationServer = srv
+	if wrap != nil {
+		as = wrap(srv)
+	}
+	g := grpc.NewServer(opts...)
+	authv3.RegisterAuthorizationServer(g, as)
 	go func() { _ = g.Serve(l) }()
 	t.Cleanup(g.Stop)
+}
+
+// slowAuthorizer is an authorizer (the example's, allowing everything)
+// that answers each check after delay.
+func slowAuthorizer(t *testing.T, sock string, delay time.Duration) {
+	t.Helper()
+	allowAllAuthorizer(t, sock, func(s *authz.Server) authv3.AuthorizationServer { return slowCheck{s, delay} })
 }
 
 type slowCheck struct {

@@ -5,7 +5,10 @@
 // DENY) with on_no_match as the default action. Inputs are request
 // headers (methods and paths are the :method and :path pseudo-headers),
 // the client IP and JWT claims in dynamic metadata; matchers are string,
-// IP (CIDR) and metadata value matchers with and/or/not.
+// IP (CIDR) and metadata value matchers with and/or/not. Each enforced
+// decision is written to the stream's dynamic metadata as Envoy writes it
+// (envoy.filters.http.rbac: enforced_engine_result and
+// enforced_effective_policy_id, prefixed with rules_stat_prefix).
 //
 // The older policy form (rules with permissions and principals), shadow
 // rules, matcher trees and CEL matchers are rejected by name.
@@ -58,7 +61,21 @@ func init() {
 // Policy is a compiled RBAC config; an empty one enforces nothing.
 type Policy struct {
 	m *matcher
+	// resultKey and policyIDKey are the dynamic metadata keys of the
+	// decision, prefixed with rules_stat_prefix as Envoy does.
+	resultKey, policyIDKey string
 }
+
+// Envoy's dynamic metadata of an enforced decision, in namespace
+// envoy.filters.http.rbac: the result ("allowed" or "denied") and the name
+// of the action that decided, when one did.
+const (
+	engineResultKey       = "enforced_engine_result"
+	effectivePolicyIDKey  = "enforced_effective_policy_id"
+	engineResultAllowed   = "allowed"
+	engineResultDenied    = "denied"
+	noPolicyInDenyDetails = "none"
+)
 
 // Compile checks and compiles an RBAC config.
 func Compile(c *rbacfilterv3.RBAC) (*Policy, error) {
@@ -77,20 +94,23 @@ func Compile(c *rbacfilterv3.RBAC) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("matcher: %v", err)
 	}
-	return &Policy{m: m}, nil
+	prefix := c.GetRulesStatPrefix()
+	return &Policy{m: m, resultKey: prefix + engineResultKey, policyIDKey: prefix + effectivePolicyIDKey}, nil
 }
 
-// Allowed decides a request: allowed, and the name of the rule (or
-// default action) that decided. A matcher that decides nothing denies.
-func (p *Policy) Allowed(s *filters.Stream) (bool, string) {
+// Allowed decides a request: allowed, and the name of the action that
+// decided ("" when none did: a matcher that decides nothing denies).
+// enforced is false for a policy without a matcher, which Envoy runs no
+// engine for: it allows and says nothing.
+func (p *Policy) Allowed(s *filters.Stream) (allowed bool, policyID string, enforced bool) {
 	if p.m == nil {
-		return true, ""
+		return true, "", false
 	}
 	a, ok := p.m.decide(s)
 	if !ok {
-		return false, "none"
+		return false, "", true
 	}
-	return a.allow, a.name
+	return a.allow, a.name, true
 }
 
 // Filter is one configured rbac instance.
@@ -99,7 +119,9 @@ type Filter struct {
 	policy *Policy
 }
 
-// Serve lets the request on or answers Envoy's 403.
+// Serve lets the request on or answers Envoy's 403. An enforced decision
+// is written to the stream's dynamic metadata, as Envoy does, where later
+// filters (ext_proc's metadata_context, Lua, access logs) read it.
 func (f *Filter) Serve(s *filters.Stream, next filters.Next) {
 	p := f.policy
 	if v, ok := s.PerRoute(f.name); ok {
@@ -107,10 +129,34 @@ func (f *Filter) Serve(s *filters.Stream, next filters.Next) {
 			p = pp
 		}
 	}
-	allowed, rule := p.Allowed(s)
+	allowed, policyID, enforced := p.Allowed(s)
+	if enforced {
+		p.record(s, allowed, policyID)
+	}
 	if !allowed {
-		s.LocalReply(http.StatusForbidden, deniedBody, "rbac_access_denied_matched_policy["+rule+"]")
+		if policyID == "" {
+			policyID = noPolicyInDenyDetails
+		}
+		s.LocalReply(http.StatusForbidden, deniedBody, "rbac_access_denied_matched_policy["+policyID+"]")
 		return
 	}
 	next(s)
+}
+
+// record merges the decision into the namespace envoy.filters.http.rbac.
+func (p *Policy) record(s *filters.Stream, allowed bool, policyID string) {
+	dm := s.DynamicMetadata()
+	ns := dm[FilterName]
+	if ns == nil {
+		ns = map[string]any{}
+		dm[FilterName] = ns
+	}
+	result := engineResultDenied
+	if allowed {
+		result = engineResultAllowed
+	}
+	ns[p.resultKey] = result
+	if policyID != "" {
+		ns[p.policyIDKey] = policyID
+	}
 }

@@ -3,6 +3,7 @@ package rbac
 import (
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
 	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
@@ -119,17 +120,71 @@ func TestMatcher(t *testing.T) {
 			if c.code == 403 && (res.Body != deniedBody || res.Details != "rbac_access_denied_matched_policy["+c.rule+"]") {
 				t.Fatalf("%q %q", res.Body, res.Details)
 			}
+			// Envoy's dynamic metadata of the decision.
+			want := map[string]any{"enforced_engine_result": "allowed", "enforced_effective_policy_id": c.rule}
+			if c.code == 403 {
+				want["enforced_engine_result"] = "denied"
+			}
+			if c.rule == "" {
+				want["enforced_effective_policy_id"] = map[bool]string{true: "admins", false: "readers"}[c.role != ""]
+			}
+			if got := s.LookupDynamicMetadata(FilterName); !reflect.DeepEqual(got, want) {
+				t.Fatalf("dynamic metadata %v, want %v", got, want)
+			}
 		})
 	}
 }
 
+// A policy without a matcher enforces nothing and, as Envoy (which runs
+// no engine for it), writes no metadata.
 func TestEmptyPolicyAllows(t *testing.T) {
 	p, err := Compile(&rbacfilterv3.RBAC{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := filtertest.Run(&Filter{name: FilterName, policy: p}, httptest.NewRequest("GET", "/", nil), filtertest.Options{}); res.Code != http.StatusOK {
+	s := &filters.Stream{}
+	if res := filtertest.RunStream(&Filter{name: FilterName, policy: p}, s, httptest.NewRequest("GET", "/", nil), filtertest.Options{}); res.Code != http.StatusOK {
 		t.Fatal(res.Code)
+	}
+	if md := s.LookupDynamicMetadata(FilterName); md != nil {
+		t.Fatalf("metadata without an engine: %v", md)
+	}
+}
+
+// Envoy Gateway's authorization with defaultAction Allow and no rules is
+// a matcher with on_no_match only: the result is "allowed", decided by the
+// action named "default"; rules_stat_prefix prefixes the keys, and other
+// filters' keys in the namespace are kept.
+func TestDecisionMetadata(t *testing.T) {
+	allow := &rbacfilterv3.RBAC{Matcher: &xdsmatcherv3.Matcher{OnNoMatch: act("default", rbacv3.RBAC_ALLOW)}}
+	deny := &rbacfilterv3.RBAC{RulesStatPrefix: "p_", Matcher: &xdsmatcherv3.Matcher{MatcherType: &xdsmatcherv3.Matcher_MatcherList_{
+		MatcherList: &xdsmatcherv3.Matcher_MatcherList{Matchers: []*xdsmatcherv3.Matcher_MatcherList_FieldMatcher{
+			{Predicate: header("x-role", "admin", false), OnMatch: act("admins", rbacv3.RBAC_ALLOW)}}}}}}
+	for _, c := range []struct {
+		name string
+		cfg  *rbacfilterv3.RBAC
+		code int
+		want map[string]any
+	}{
+		{"default allow", allow, 200, map[string]any{"enforced_engine_result": "allowed", "enforced_effective_policy_id": "default", "other": "kept"}},
+		{"nothing decides, with a prefix", deny, 403, map[string]any{"p_enforced_engine_result": "denied", "other": "kept"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Compile(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &filters.Stream{}
+			s.DynamicMetadata()[FilterName] = map[string]any{"other": "kept"}
+			res := filtertest.RunStream(&Filter{name: FilterName, policy: &Policy{}}, s, httptest.NewRequest("GET", "/", nil),
+				filtertest.Options{PerRoute: map[string]any{FilterName: p}})
+			if res.Code != c.code {
+				t.Fatalf("got %d, want %d", res.Code, c.code)
+			}
+			if got := s.LookupDynamicMetadata(FilterName); !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("dynamic metadata %v, want %v", got, c.want)
+			}
+		})
 	}
 }
 
