@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,16 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
-
+	"github.com/portico-gw/portico/internal/proxy/h2flood"
 	"github.com/portico-gw/portico/internal/proxy/hcm"
 )
 
-// rapidReset opens an HTTP/2 prior-knowledge connection to port and sends
-// HEADERS then RST_STREAM(CANCEL) for up to max streams, as the
-// CVE-2023-44487 attack does. It returns how many streams it sent and
-// whether the proxy closed the connection (within 20 s).
+// rapidReset floods a new connection to port with up to max reset
+// streams and reports how many went out and whether the proxy closed the
+// connection (within 20 s).
 func rapidReset(t testing.TB, port uint32, max int) (int, bool) {
 	t.Helper()
 	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
@@ -31,41 +27,8 @@ func rapidReset(t testing.TB, port uint32, max int) (int, bool) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	closed := make(chan bool, 1)
-	go func() {
-		// The server's SETTINGS, acks and GOAWAY are read and ignored
-		// until the connection ends: EOF or reset is the proxy closing
-		// it, a timeout is not.
-		_, err := io.Copy(io.Discard, c)
-		ne, ok := err.(net.Error)
-		closed <- !(ok && ne.Timeout())
-	}()
-	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/slow"}} {
-		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	fr := http2.NewFramer(c, nil)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	sent := 0
-	for ; sent < max; sent++ {
-		id := uint32(2*sent + 1)
-		if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}) != nil ||
-			fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
-			break
-		}
-	}
-	if sent == max {
-		// Every stream went out: the proxy has until the deadline to
-		// close the connection.
-		return sent, <-closed
-	}
-	return sent, true
+	r := h2flood.Flood(c, "x", "/slow", max)
+	return r.Sent, r.Closed
 }
 
 // Issue 12 (Low): a rapid-reset flood closes the connection after
