@@ -1,11 +1,15 @@
 package accesslog
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/portico-gw/portico/internal/proxy/streaminfo"
 )
@@ -43,5 +47,44 @@ func TestResetLogLimit(t *testing.T) {
 	want := "portico: " + strconv.Itoa(dropped) + " access log entries of prematurely reset streams dropped\n"
 	if strings.Count(got, "dropped") != 1 || !strings.HasSuffix(got, want) {
 		t.Errorf("want one summary line %q, log ends %q", want, got[max(0, len(got)-200):])
+	}
+}
+
+// A JSON log's summary is a JSON object, so every line of the log still
+// parses; the summary goes to the log that dropped the lines.
+func TestResetLogSummaryJSON(t *testing.T) {
+	s, err := structpb.NewStruct(egJSONFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &Spec{}
+	if err := spec.compileFormat(&corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: s}}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	l := NewLogger(&out)
+	info := loggedRequest()
+	info.ResponseCode = 0
+	for i := 0; i < resetLogBurst+7; i++ {
+		l.LogLimited(info, []*Spec{spec})
+	}
+	l.Flush()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != resetLogBurst+1 {
+		t.Fatalf("%d lines, want %d and a summary", len(lines), resetLogBurst)
+	}
+	for i, line := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("line %d is not JSON: %q", i, line)
+		}
+	}
+	var sum struct {
+		Dropped int    `json:"portico_access_log_dropped"`
+		Reason  string `json:"reason"`
+	}
+	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &sum)
+	if sum.Dropped != 7 || sum.Reason != "premature_reset" {
+		t.Errorf("summary %q, want 7 dropped for premature_reset", lines[len(lines)-1])
 	}
 }
