@@ -51,10 +51,7 @@ var TooManyPrematureResets atomic.Uint64
 // prematureReset is Envoy's isPrematureRstStream for a stream that ended
 // at end: short-lived and no response status sent.
 func prematureReset(info *streaminfo.StreamInfo, end time.Time) bool {
-	if int64(end.Sub(info.Start)/time.Second) > prematureResetMinStreamLifetimeSec {
-		return false
-	}
-	return info.ResponseCode == 0
+	return info.ResponseCode == 0 && int64(end.Sub(info.Start)/time.Second) <= prematureResetMinStreamLifetimeSec
 }
 
 // streamClosed accounts for one HTTP/2 stream of the connection and
@@ -79,7 +76,8 @@ func (c *ConnStreams) streamClosed(premature bool) {
 // and writes the access log, rate-limited for premature resets so that a
 // reset flood cannot turn into a flood of log writes.
 func (st *reqState) finish(r *http.Request) {
-	premature := prematureReset(&st.info, time.Now())
+	// The clock is read only for a stream without a response status.
+	premature := st.info.ResponseCode == 0 && prematureReset(&st.info, time.Now())
 	if r.ProtoMajor == 2 {
 		if cs, _ := r.Context().Value(connStreamsKey{}).(*ConnStreams); cs != nil {
 			cs.streamClosed(premature)
