@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/portico-gw/portico/internal/proxy/streaminfo"
 )
 
@@ -53,14 +50,7 @@ func TestResetLogLimit(t *testing.T) {
 // A JSON log's summary is a JSON object, so every line of the log still
 // parses; the summary goes to the log that dropped the lines.
 func TestResetLogSummaryJSON(t *testing.T) {
-	s, err := structpb.NewStruct(egJSONFormat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := &Spec{}
-	if err := spec.compileFormat(&corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: s}}); err != nil {
-		t.Fatal(err)
-	}
+	spec := egJSONSpec(t)
 	var out strings.Builder
 	l := NewLogger(&out)
 	info := loggedRequest()
