@@ -363,9 +363,11 @@ func (w *respWriter) finishWithTrailers() {
 	w.ended = true
 }
 
-// Flush passes through once the status line is out.
+// Flush passes through once the status line is out and the plugin holds
+// no body: a streamed response (gRPC) reaches the client as it comes, and
+// the downstream commits to chunked framing, which its trailers need.
 func (w *respWriter) Flush() {
-	if w.headersOut && !w.wantBody {
+	if w.headersOut && !w.done && len(w.h.respBody) == 0 {
 		_ = http.NewResponseController(w.ResponseWriter).Flush()
 	}
 }
