@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -18,6 +19,10 @@ import (
 // over the Go request and response, the buffered bodies, and Envoy's
 // attributes.
 type host struct {
+	// mu serializes the stream's callbacks and what they leave here: the
+	// request body may stream on a transport's goroutine while the
+	// response comes back on the request's.
+	mu       sync.Mutex
 	s        *filters.Stream
 	start    time.Time
 	req      *reqMap
@@ -27,6 +32,14 @@ type host struct {
 	// respTrailers is set when the response's trailers arrive.
 	respTrailers abi.HeaderMap
 	reply        *abi.LocalResponse
+	// reqAborted: the streaming request body stopped the request (reply
+	// holds the answer) after the upstream request had started.
+	reqAborted bool
+	// finished: proxy_on_done ran; no callback may follow.
+	finished bool
+	// failedOpen: a request body callback failed and fail_open passes the
+	// rest of the stream without the plugin.
+	failedOpen bool
 }
 
 func newHost(s *filters.Stream) *host {
@@ -76,7 +89,7 @@ func (h *host) SendLocalResponse(r abi.LocalResponse) {
 // strings as bytes, integers as 8-byte little-endian, booleans as one
 // byte, header maps in the ABI's map encoding.
 func (h *host) Property(path []string) ([]byte, bool) {
-	r := h.s.Request
+	r := h.req.r // the request, or the plugin's copy once it streams
 	key := strings.Join(path, ".")
 	switch key {
 	case "request.path":

@@ -35,24 +35,41 @@ func (f *filter) Serve(s *filters.Stream, next filters.Next) {
 		return
 	}
 	// The stream ends once the response is written, whatever the client
-	// does meanwhile: proxy_on_done/log/delete always run.
-	defer st.Done(context.WithoutCancel(ctx))
+	// does meanwhile: proxy_on_done/log/delete always run, once, after
+	// any request body callback still in progress.
+	defer h.end(context.WithoutCancel(ctx), st)
 	wantReqBody, wantRespBody := st.HasBodyCallbacks()
 	wantReqTrailers, wantRespTrailers := st.HasTrailerCallbacks()
 	r := s.Request
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
-	if !f.step(s, next, h, st, func() (abi.Action, error) {
-		return st.RequestHeaders(ctx, 4+valueCount(r.Header), !hasBody)
-	}) {
+	hadLength := hasBody && r.ContentLength > 0 && r.Header.Get("Content-Length") != ""
+	bodyCallbacks := hasBody && (wantReqBody || wantReqTrailers)
+	// Trailers the client declared are read before the request goes on
+	// (requestBody): the router sends the trailers the request holds when
+	// it starts. Any other body streams through the plugin.
+	streams := bodyCallbacks && r.Trailer == nil
+	a, err := st.RequestHeaders(ctx, 4+valueCount(r.Header), !hasBody)
+	// Headers stopped with a body to come wait for a body callback to
+	// continue (Envoy's StopIteration), not for proxy_continue_stream.
+	held := streams && wantReqBody && err == nil && a == abi.ActionPause && !h.replied() && !st.Closed()
+	if !held && !f.settle(s, next, h, st, a, err) {
 		return
 	}
-	if hasBody && (wantReqBody || wantReqTrailers) {
-		if !f.requestBody(s, next, h, st, wantReqBody, wantReqTrailers) {
+	if bodyCallbacks && !streams && !f.requestBody(s, next, h, st, wantReqBody, wantReqTrailers) {
+		return
+	}
+	var body *streamedBody
+	if streams {
+		body = f.newStreamedBody(s, h, st, wantReqBody, wantReqTrailers)
+		if held && !body.holdHeaders() {
 			return
 		}
 	}
 	if h.req.changed {
 		s.ClearRouteCache()
+	}
+	if body != nil {
+		body.install(hadLength)
 	}
 	w := &respWriter{ResponseWriter: s.Writer, f: f, s: s, h: h, st: st, ctx: ctx,
 		wantBody: wantRespBody, wantTrailers: wantRespTrailers, remaining: -1}
@@ -67,6 +84,13 @@ func (f *filter) Serve(s *filters.Stream, next filters.Next) {
 // on: false once it was answered (local reply, failure).
 func (f *filter) step(s *filters.Stream, next filters.Next, h *host, st *abi.Stream, cb func() (abi.Action, error)) bool {
 	a, err := cb()
+	return f.settle(s, next, h, st, a, err)
+}
+
+// settle finishes a request-side callback that returned a and err: it
+// waits while the plugin paused the stream, and answers a failure, local
+// reply or closed stream (false).
+func (f *filter) settle(s *filters.Stream, next filters.Next, h *host, st *abi.Stream, a abi.Action, err error) bool {
 	if err == nil && a == abi.ActionPause && !h.replied() && !st.Closed() {
 		err = st.Wait(s.Request.Context())
 	}
@@ -84,12 +108,13 @@ func (f *filter) step(s *filters.Stream, next filters.Next, h *host, st *abi.Str
 	return true
 }
 
-// requestBody feeds the request body to the plugin chunk by chunk, as
-// Envoy does: data a callback continues is passed on, data it stops on is
-// buffered and shown again, grown, at the next callback. When trailers
-// follow, the last data is not the end of the stream (end_of_stream is
-// false) and proxy_on_request_trailers runs after it. Everything passed
-// on is then sent upstream, with the trailers.
+// requestBody feeds a request body whose trailers the client declared to
+// the plugin chunk by chunk before the request goes on (a body without
+// them streams, streamRequestBody): data a callback continues is passed
+// on, data it stops on is buffered and shown again, grown, at the next
+// callback. The last data is not the end of the stream (end_of_stream is
+// false) when trailers follow, and proxy_on_request_trailers runs after
+// it. Everything passed on is then sent upstream, with the trailers.
 func (f *filter) requestBody(s *filters.Stream, next filters.Next, h *host, st *abi.Stream, wantBody, wantTrailers bool) bool {
 	r := s.Request
 	ctx := r.Context()
@@ -214,7 +239,23 @@ type respWriter struct {
 }
 
 func (w *respWriter) WriteHeader(code int) {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.writeHeader(code)
+}
+
+func (w *respWriter) writeHeader(code int) {
 	if w.started || w.done {
+		return
+	}
+	if w.h.reply != nil { // the request body stopped the request
+		w.started = true
+		w.handled(nil)
+		return
+	}
+	if w.h.failedOpen { // the VM failed on the request body: pass the rest
+		w.started, w.code, w.wantBody, w.wantTrailers = true, code, false, false
+		w.writeHeaders(false)
 		return
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
@@ -229,7 +270,7 @@ func (w *respWriter) WriteHeader(code int) {
 	end := w.s.Request.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified || w.remaining == 0
 	a, err := w.st.ResponseHeaders(w.ctx, 1+valueCount(hd), end)
 	if err == nil && a == abi.ActionPause && !w.h.replied() {
-		err = w.st.Wait(w.ctx)
+		err = w.wait()
 	}
 	if !w.handled(err) {
 		return
@@ -284,9 +325,22 @@ func (w *respWriter) writeHeaders(final bool) {
 	w.ResponseWriter.WriteHeader(w.code)
 }
 
+// wait holds a paused response until the plugin resumes it, letting the
+// request side's callbacks run meanwhile.
+func (w *respWriter) wait() error {
+	w.h.mu.Unlock()
+	defer w.h.mu.Lock()
+	return w.st.Wait(w.ctx)
+}
+
 func (w *respWriter) Write(b []byte) (int, error) {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
 	if !w.started {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
+	}
+	if !w.done && w.h.reply != nil { // the request body stopped the request
+		w.handled(nil)
 	}
 	if w.done {
 		return len(b), nil
@@ -333,6 +387,17 @@ func (w *respWriter) bodyCallback(end bool) error {
 // finish ends the response: a body whose end the plugin has not seen yet
 // gets its last callback.
 func (w *respWriter) finish() {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	if w.h.reqAborted && w.headersOut {
+		// The request body stopped a stream whose response had started:
+		// Envoy resets it.
+		panic(http.ErrAbortHandler)
+	}
+	if !w.done && w.h.reply != nil {
+		w.started = true
+		w.handled(nil)
+	}
 	if !w.started || w.done {
 		return
 	}
@@ -367,6 +432,8 @@ func (w *respWriter) finishWithTrailers() {
 // no body: a streamed response (gRPC) reaches the client as it comes, and
 // the downstream commits to chunked framing, which its trailers need.
 func (w *respWriter) Flush() {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
 	if w.headersOut && !w.done && len(w.h.respBody) == 0 {
 		_ = http.NewResponseController(w.ResponseWriter).Flush()
 	}

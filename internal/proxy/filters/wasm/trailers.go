@@ -105,7 +105,7 @@ func (w *respWriter) responseTrailers() bool {
 	w.h.respTrailers = respTrailerMap{h: hd}
 	a, err := w.st.ResponseTrailers(w.ctx, trailerCount(hd))
 	if err == nil && a == abi.ActionPause && !w.h.replied() && !w.st.Closed() {
-		err = w.st.Wait(w.ctx)
+		err = w.wait()
 	}
 	return w.handled(err)
 }

@@ -122,7 +122,7 @@ func TestGoBodyPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Done(ctx)
-	if a, err := s.RequestHeaders(ctx, 3, false); err != nil || a != ActionContinue {
+	if a, err := s.RequestHeaders(ctx, 3, false); err != nil || a != ActionPause {
 		t.Fatal(a, err)
 	}
 	body := []byte("a foo")

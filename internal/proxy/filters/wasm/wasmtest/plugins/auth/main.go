@@ -2,11 +2,14 @@
 
 // Command auth is an authorization check: a request without
 // "authorization: Bearer letmein" is answered 403 by the plugin itself
-// (proxy_send_local_response) and never reaches the upstream. It also
-// reports the properties it reads in the response header x-wasm-props.
+// (proxy_send_local_response) and never reaches the upstream. A body
+// piece holding "deny" is answered 403 too, while the request is already
+// on its way upstream. It also reports the properties it reads in the
+// response header x-wasm-props.
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -25,6 +28,15 @@ type auth struct{ types.DefaultHttpContext }
 func (*auth) OnHttpRequestHeaders(int, bool) types.Action {
 	if v, _ := proxywasm.GetHttpRequestHeader("authorization"); v != "Bearer letmein" {
 		_ = proxywasm.SendHttpResponse(403, [][2]string{{"x-denied-by", "wasm"}}, []byte("denied by wasm"), -1)
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+func (*auth) OnHttpRequestBody(size int, _ bool) types.Action {
+	b, err := proxywasm.GetHttpRequestBody(0, size)
+	if err == nil && bytes.Contains(b, []byte("deny")) {
+		_ = proxywasm.SendHttpResponse(403, [][2]string{{"x-denied-by", "wasm-body"}}, []byte("denied by wasm body"), -1)
 		return types.ActionPause
 	}
 	return types.ActionContinue

@@ -1,9 +1,10 @@
 //go:build wasip1
 
-// Command body rewrites request bodies: it buffers the whole body
-// (StopIterationAndBuffer until the end of the stream), replaces every
-// "foo" with "bar", and tells the upstream how long the original was in
-// x-original-length.
+// Command body rewrites request bodies: it holds the headers
+// (StopIteration), buffers the whole body (StopIterationAndBuffer until
+// the end of the stream), replaces every "foo" with "bar", and tells the
+// upstream how long the original was in x-original-length, which goes
+// with the held headers.
 package main
 
 import (
@@ -24,7 +25,7 @@ type body struct{ types.DefaultHttpContext }
 
 func (*body) OnHttpRequestHeaders(int, bool) types.Action {
 	_ = proxywasm.RemoveHttpRequestHeader("content-length")
-	return types.ActionContinue
+	return types.ActionPause // StopIteration: the headers wait for the body
 }
 
 func (*body) OnHttpRequestBody(size int, end bool) types.Action {

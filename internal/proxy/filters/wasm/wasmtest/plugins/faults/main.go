@@ -1,7 +1,8 @@
 //go:build wasip1
 
 // Command faults misbehaves on demand, by request path: /trap panics (a
-// trap), /loop never returns, /oom allocates until memory runs out. Any
+// trap), /loop never returns, /oom allocates until memory runs out;
+// /trap-body panics in the first request body callback. Any
 // other request gets x-faults: ok, and a counter shared by every VM
 // (proxy shared data) in x-count.
 package main
@@ -39,6 +40,13 @@ func (*faults) OnHttpRequestHeaders(int, bool) types.Action {
 		for {
 			sink = append(sink, make([]byte, 1<<20))
 		}
+	}
+	return types.ActionContinue
+}
+
+func (*faults) OnHttpRequestBody(int, bool) types.Action {
+	if path, _ := proxywasm.GetHttpRequestHeader(":path"); path == "/trap-body" {
+		panic("trap requested in the body")
 	}
 	return types.ActionContinue
 }
