@@ -11,6 +11,13 @@
 // request waits for it (Envoy keeps the listener warming); once loading
 // failed, requests are answered 503 with details wasm_fail_stream, or pass
 // without the filter when fail_open is set.
+//
+// Bodies stream as in Envoy: the request goes upstream once its headers
+// callback continued, and each piece of its body runs through
+// proxy_on_request_body as the router reads it (reqstream.go), while the
+// response may already come back; the stream's callbacks are serialized
+// by a mutex of the stream (host.mu). Data a callback stops on is held and
+// shown again, grown, at the next one.
 package wasm
 
 import (
