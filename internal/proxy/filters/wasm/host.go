@@ -35,6 +35,8 @@ type host struct {
 	// reqAborted: the streaming request body stopped the request (reply
 	// holds the answer) after the upstream request had started.
 	reqAborted bool
+	// streamingRequest: a request body callback runs beside the response.
+	streamingRequest bool
 	// finished: proxy_on_done ran; no callback may follow.
 	finished bool
 	// failedOpen: a request body callback failed and fail_open passes the
@@ -48,12 +50,20 @@ func newHost(s *filters.Stream) *host {
 
 func (h *host) replied() bool { return h.reply != nil }
 
+// responseVisible: the response's headers have arrived and the callback
+// runs on the response's side. A request body callback may run while the
+// router still writes the response's map (its trailers), so it is not
+// shown the response, as before the response arrives.
+func (h *host) responseVisible() bool {
+	return h.resp != nil && *h.resp.code != 0 && !h.streamingRequest
+}
+
 func (h *host) HeaderMap(t abi.MapType) abi.HeaderMap {
 	switch t {
 	case abi.RequestHeaders:
 		return h.req
 	case abi.ResponseHeaders:
-		if h.resp != nil && *h.resp.code != 0 {
+		if h.responseVisible() {
 			return h.resp
 		}
 	case abi.RequestTrailers:
@@ -61,7 +71,9 @@ func (h *host) HeaderMap(t abi.MapType) abi.HeaderMap {
 			return &goMap{h: h.s.Request.Trailer}
 		}
 	case abi.ResponseTrailers:
-		return h.respTrailers
+		if !h.streamingRequest {
+			return h.respTrailers
+		}
 	}
 	return nil
 }
@@ -71,7 +83,7 @@ func (h *host) Body(t abi.BufferType) *[]byte {
 	case abi.RequestBody:
 		return &h.reqBody
 	case abi.ResponseBody:
-		if h.resp != nil && *h.resp.code != 0 {
+		if h.responseVisible() {
 			return &h.respBody
 		}
 	}
@@ -119,11 +131,11 @@ func (h *host) Property(path []string) ([]byte, bool) {
 	case "request.duration":
 		return int64Bytes(int64(time.Since(h.start))), true
 	case "response.code":
-		if h.resp != nil && *h.resp.code != 0 {
+		if h.responseVisible() {
 			return int64Bytes(int64(*h.resp.code)), true
 		}
 	case "response.headers":
-		if h.resp != nil && *h.resp.code != 0 {
+		if h.responseVisible() {
 			return abi.EncodePairs(h.resp.Pairs()), true
 		}
 	case "source.address":

@@ -127,6 +127,8 @@ func (b *streamedBody) next() {
 		b.err = errStreamEnded
 		return
 	}
+	h.streamingRequest = true
+	defer func() { h.streamingRequest = false }()
 	h.reqBody = append(h.reqBody, b.buf[:n]...)
 	b.done = end
 	trailers := end && hasTrailers(b.s.Request.Trailer)
