@@ -1,5 +1,5 @@
 // Package kubernetes is the Kubernetes infrastructure: per proxy fleet it
-// renders the ServiceAccount, ConfigMap, Deployment, Service and optional
+// renders the ServiceAccount, ConfigMap, Deployment (or DaemonSet), Service and optional
 // HPA and PDB that Envoy Gateway would (names, labels, bootstrap, EnvoyProxy
 // settings and patches), server-side applies them as field owner
 // envoy-gateway, and deletes the ones of fleets that went away. Only the
@@ -148,6 +148,9 @@ func (i *Infra) sync(ctx context.Context, desired []*Objects, applied map[string
 	errs := map[string]string{}
 	want := map[string]bool{}
 	for _, objs := range desired {
+		for _, id := range objs.Held {
+			want[id] = true
+		}
 		for _, obj := range objs.All() {
 			id := objectID(obj)
 			want[id] = true
@@ -191,7 +194,7 @@ func joinErr(a, b string) string {
 // ownedKinds are the kinds of the objects Render makes, to collect.
 func ownedKinds() []client.ObjectList {
 	return []client.ObjectList{&corev1.ServiceAccountList{}, &corev1.ConfigMapList{}, &appsv1.DeploymentList{},
-		&corev1.ServiceList{}, &autoscalingv2.HorizontalPodAutoscalerList{}, &policyv1.PodDisruptionBudgetList{}}
+		&appsv1.DaemonSetList{}, &corev1.ServiceList{}, &autoscalingv2.HorizontalPodAutoscalerList{}, &policyv1.PodDisruptionBudgetList{}}
 }
 
 // collect deletes our proxy objects that no fleet wants any more.
@@ -248,6 +251,8 @@ func kindOf(obj client.Object) string {
 		return "ConfigMap"
 	case *appsv1.Deployment:
 		return "Deployment"
+	case *appsv1.DaemonSet:
+		return "DaemonSet"
 	case *corev1.Service:
 		return "Service"
 	case *autoscalingv2.HorizontalPodAutoscaler:
