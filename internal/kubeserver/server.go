@@ -239,6 +239,7 @@ func start(ctx context.Context, o Options, cfg *egv1a1.EnvoyGateway) (*Instance,
 		ropts.KeepReadyListener = true
 		ropts.KubernetesInfrastructure = true
 		inst.Infra = kubeinfra.New(kubeinfra.Options{Client: p.Client(), Reader: p.Client(), APIReader: p.APIReader(),
+			RestConfig: o.RestConfig, Scheme: p.Scheme(),
 			Namespace: o.Namespace, Config: cfg, Elected: p.Elected(), Logger: log.With("component", "infrastructure")})
 		inst.done = append(inst.done, goRun(ctx, inst, "infrastructure", inst.Infra.Run))
 		ropts.Hooks.Translated = inst.Infra.Translated
