@@ -47,6 +47,9 @@ type Options struct {
 	// XDSAddress, AdminAddress and HealthAddress are where to listen
 	// (HealthAddress "" serves no health endpoints).
 	XDSAddress, AdminAddress, HealthAddress string
+	// MetricsAddress serves Prometheus text at /metrics (the chart's
+	// 19001); empty: none.
+	MetricsAddress string
 	// Infrastructure applies the proxies' Kubernetes objects (`portico
 	// server`). Without it proxies run as DataPlane says, on this host
 	// (`portico run` with a Kubernetes provider, from a laptop).
@@ -93,6 +96,12 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	var metrics *metricsServer
+	if o.MetricsAddress != "" {
+		if metrics, err = startMetrics(ctx, o.MetricsAddress, o.Logger); err != nil {
+			return err
+		}
+	}
 	changes := make(chan configChange, 1)
 	if o.ConfigPath != "" {
 		go watchConfig(ctx, o.ConfigPath, raw, changes, o.Logger.With("component", "config"))
@@ -117,6 +126,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		if health != nil {
 			health.set(inst)
+		}
+		if metrics != nil {
+			metrics.set(inst)
 		}
 		if o.Started != nil {
 			o.Started(inst)
@@ -171,6 +183,8 @@ type Instance struct {
 	Runner   *runner.Runner
 	Status   *kubernetes.StatusWriter
 	Infra    *kubeinfra.Infra
+	// MetricsAddr is where /metrics is served ("" without MetricsAddress).
+	MetricsAddr string
 
 	failed  chan struct{}
 	failure atomic.Pointer[error]
