@@ -14,6 +14,7 @@ import (
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 	sdk "github.com/portico-gw/portico/pkg/extension"
 	pb "github.com/portico-gw/portico/proto/extension"
 )
@@ -177,7 +178,7 @@ func itoa(i int) string {
 	return itoa(i/10) + d[i%10:i%10+1]
 }
 
-func translateFixture(t testing.TB, x *ir.Xds) *translator.Resources {
+func translateFixture(t testing.TB, x *ir.Xds) *xdstypes.Resources {
 	t.Helper()
 	res, err := translator.Translate(x)
 	if err != nil {
@@ -186,7 +187,7 @@ func translateFixture(t testing.TB, x *ir.Xds) *translator.Resources {
 	return res
 }
 
-func routesOf(res *translator.Resources) []*routev3.Route {
+func routesOf(res *xdstypes.Resources) []*routev3.Route {
 	var out []*routev3.Route
 	for _, rc := range res.Routes {
 		for _, vh := range rc.VirtualHosts {

@@ -15,11 +15,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/portico-gw/portico/internal/ir"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 	pb "github.com/portico-gw/portico/proto/extension"
 )
 
-var _ translator.Hooks = (*Manager)(nil)
+var _ xdstypes.Hooks = (*Manager)(nil)
 
 // validator is what go-control-plane's generated validation gives every
 // xDS message. An answer that fails it is a failed call: a proxy would NACK
@@ -56,7 +56,7 @@ func resources(refs []*ir.UnstructuredRef) ([]*pb.ExtensionResource, error) {
 // modify is one per-resource hook: how to name call i, which RPC to make
 // with what request, and how to take the answer.
 type modify[Req, Resp any] struct {
-	hook    translator.Hook
+	hook    xdstypes.Hook
 	calls   int
 	name    func(i int) string
 	rpc     func(pb.EnvoyGatewayExtensionClient, context.Context, Req, ...grpc.CallOption) (Resp, error)
@@ -111,10 +111,10 @@ func replace[T interface {
 	return nil
 }
 
-// PostRoutes implements translator.Hooks.
-func (m *Manager) PostRoutes(ctx context.Context, calls []*translator.RouteCall) error {
+// PostRoutes implements xdstypes.Hooks.
+func (m *Manager) PostRoutes(ctx context.Context, calls []*xdstypes.RouteCall) error {
 	return postEach(ctx, m, modify[*pb.PostRouteModifyRequest, *pb.PostRouteModifyResponse]{
-		hook: translator.HookRoute, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostRouteModify,
+		hook: xdstypes.HookRoute, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostRouteModify,
 		name: func(i int) string { return "route " + calls[i].Route.GetName() },
 		request: func(i int) (*pb.PostRouteModifyRequest, error) {
 			c := calls[i]
@@ -135,10 +135,10 @@ func (m *Manager) PostRoutes(ctx context.Context, calls []*translator.RouteCall)
 	})
 }
 
-// PostClusters implements translator.Hooks.
-func (m *Manager) PostClusters(ctx context.Context, calls []*translator.ClusterCall) error {
+// PostClusters implements xdstypes.Hooks.
+func (m *Manager) PostClusters(ctx context.Context, calls []*xdstypes.ClusterCall) error {
 	return postEach(ctx, m, modify[*pb.PostClusterModifyRequest, *pb.PostClusterModifyResponse]{
-		hook: translator.HookCluster, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostClusterModify,
+		hook: xdstypes.HookCluster, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostClusterModify,
 		name: func(i int) string { return "cluster " + calls[i].Cluster.GetName() },
 		request: func(i int) (*pb.PostClusterModifyRequest, error) {
 			backends, err := resources(calls[i].Backends)
@@ -154,10 +154,10 @@ func (m *Manager) PostClusters(ctx context.Context, calls []*translator.ClusterC
 	})
 }
 
-// PostVirtualHosts implements translator.Hooks.
-func (m *Manager) PostVirtualHosts(ctx context.Context, calls []*translator.VirtualHostCall) error {
+// PostVirtualHosts implements xdstypes.Hooks.
+func (m *Manager) PostVirtualHosts(ctx context.Context, calls []*xdstypes.VirtualHostCall) error {
 	return postEach(ctx, m, modify[*pb.PostVirtualHostModifyRequest, *pb.PostVirtualHostModifyResponse]{
-		hook: translator.HookVirtualHost, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostVirtualHostModify,
+		hook: xdstypes.HookVirtualHost, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostVirtualHostModify,
 		name: func(i int) string { return "virtual host " + calls[i].VirtualHost.GetName() },
 		request: func(i int) (*pb.PostVirtualHostModifyRequest, error) {
 			return &pb.PostVirtualHostModifyRequest{VirtualHost: calls[i].VirtualHost,
@@ -169,10 +169,10 @@ func (m *Manager) PostVirtualHosts(ctx context.Context, calls []*translator.Virt
 	})
 }
 
-// PostHTTPListeners implements translator.Hooks.
-func (m *Manager) PostHTTPListeners(ctx context.Context, calls []*translator.ListenerCall) error {
+// PostHTTPListeners implements xdstypes.Hooks.
+func (m *Manager) PostHTTPListeners(ctx context.Context, calls []*xdstypes.ListenerCall) error {
 	return postEach(ctx, m, modify[*pb.PostHTTPListenerModifyRequest, *pb.PostHTTPListenerModifyResponse]{
-		hook: translator.HookHTTPListener, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostHTTPListenerModify,
+		hook: xdstypes.HookHTTPListener, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostHTTPListenerModify,
 		name: func(i int) string { return "listener " + calls[i].Listener.GetName() },
 		request: func(i int) (*pb.PostHTTPListenerModifyRequest, error) {
 			pols, err := resources(calls[i].Policies)
@@ -188,10 +188,10 @@ func (m *Manager) PostHTTPListeners(ctx context.Context, calls []*translator.Lis
 	})
 }
 
-// PostEndpoints implements translator.Hooks.
-func (m *Manager) PostEndpoints(ctx context.Context, calls []*translator.EndpointsCall) error {
+// PostEndpoints implements xdstypes.Hooks.
+func (m *Manager) PostEndpoints(ctx context.Context, calls []*xdstypes.EndpointsCall) error {
 	return postEach(ctx, m, modify[*pb.PostEndpointsModifyRequest, *pb.PostEndpointsModifyResponse]{
-		hook: translator.HookEndpoints, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostEndpointsModify,
+		hook: xdstypes.HookEndpoints, calls: len(calls), rpc: pb.EnvoyGatewayExtensionClient.PostEndpointsModify,
 		name: func(i int) string { return "endpoints " + calls[i].LoadAssignment.GetClusterName() },
 		request: func(i int) (*pb.PostEndpointsModifyRequest, error) {
 			return &pb.PostEndpointsModifyRequest{LoadAssignment: calls[i].LoadAssignment,
@@ -226,14 +226,14 @@ func includeAll(mb *member) (listeners, routes, clusters, secrets bool) {
 	return
 }
 
-// PostTranslate implements translator.Hooks. Each manager is sent the
+// PostTranslate implements xdstypes.Hooks. Each manager is sent the
 // types its translation.includeAll selects; the lists it returns replace
 // exactly those types. An answer with every list empty means "no change"
 // (a server cannot otherwise say so: an empty repeated field is the same as
 // an absent one).
-func (m *Manager) PostTranslate(ctx context.Context, call *translator.TranslateCall) error {
+func (m *Manager) PostTranslate(ctx context.Context, call *xdstypes.TranslateCall) error {
 	for _, mb := range m.members {
-		if !mb.hooks[translator.HookTranslation] {
+		if !mb.hooks[xdstypes.HookTranslation] {
 			continue
 		}
 		res := call.Resources
@@ -241,8 +241,8 @@ func (m *Manager) PostTranslate(ctx context.Context, call *translator.TranslateC
 		if mb.lenient {
 			lis, rts = true, true
 		}
-		var next translator.Resources
-		err := m.runAll(ctx, mb, translator.HookTranslation, 1, func(int) string { return "" },
+		var next xdstypes.Resources
+		err := m.runAll(ctx, mb, xdstypes.HookTranslation, 1, func(int) string { return "" },
 			func(ctx context.Context, _ int) error {
 				pols, err := resources(call.Policies)
 				if err != nil {

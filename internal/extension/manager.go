@@ -1,7 +1,7 @@
 // Package extension is the extension manager: it calls extension servers
 // (Envoy Gateway's envoygateway.extension gRPC API) from the xDS stage.
 //
-// A Manager implements translator.Hooks, so `x translate`, tests and the
+// A Manager implements xdstypes.Hooks, so `x translate`, tests and the
 // server run the same code. It owns everything the pure translator must
 // not: connections, deadlines, retries, concurrency, failOpen and metrics.
 // Several managers (EnvoyGateway extensionManagers) form a chain: each
@@ -23,7 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Defaults that Envoy Gateway does not define (it has no call deadline: a
@@ -70,7 +70,7 @@ type Manager struct {
 type member struct {
 	name     string
 	cfg      *egv1a1.ExtensionManager
-	hooks    map[translator.Hook]bool
+	hooks    map[xdstypes.Hook]bool
 	client   *client
 	failOpen bool
 	// lenient treats UNIMPLEMENTED as "no change": used when every hook is
@@ -144,10 +144,10 @@ func New(cfg *egv1a1.EnvoyGateway, opts Options) (*Manager, error) {
 			m.Close()
 			return nil, fmt.Errorf("extension manager %q: %w", name, err)
 		}
-		mb := &member{name: name, cfg: c, hooks: map[translator.Hook]bool{}, client: cl, failOpen: c.FailOpen, lenient: lenient}
+		mb := &member{name: name, cfg: c, hooks: map[xdstypes.Hook]bool{}, client: cl, failOpen: c.FailOpen, lenient: lenient}
 		if c.Hooks != nil && c.Hooks.XDSTranslator != nil {
 			for _, h := range c.Hooks.XDSTranslator.Post {
-				mb.hooks[translator.Hook(h)] = true
+				mb.hooks[xdstypes.Hook(h)] = true
 			}
 		}
 		m.members = append(m.members, mb)
@@ -170,7 +170,7 @@ func (m *Manager) Close() error {
 }
 
 // Enabled reports whether any manager in the chain has hook h.
-func (m *Manager) Enabled(h translator.Hook) bool {
+func (m *Manager) Enabled(h xdstypes.Hook) bool {
 	if m == nil {
 		return false
 	}
@@ -185,7 +185,7 @@ func (m *Manager) Enabled(h translator.Hook) bool {
 // HookError is a failed hook of a manager without failOpen.
 type HookError struct {
 	Manager string
-	Hook    translator.Hook
+	Hook    xdstypes.Hook
 	// Resource names what was being modified ("" for Translation).
 	Resource string
 	Err      error
@@ -214,7 +214,7 @@ var errServerDown = errors.New("skipped: the extension server did not answer an 
 // per call: after such a failure the remaining calls are skipped (their
 // resources stay unchanged under failOpen) and, without failOpen, the calls
 // in flight are cancelled since the batch fails anyway.
-func (m *Manager) runAll(ctx context.Context, mb *member, h translator.Hook, n int, name func(i int) string, fn func(ctx context.Context, i int) error) error {
+func (m *Manager) runAll(ctx context.Context, mb *member, h xdstypes.Hook, n int, name func(i int) string, fn func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, n)

@@ -23,6 +23,7 @@ import (
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 	sdk "github.com/portico-gw/portico/pkg/extension"
 	pb "github.com/portico-gw/portico/proto/extension"
 )
@@ -151,8 +152,8 @@ func TestEveryHook(t *testing.T) {
 	if gotTranslatePols.Load() != 1 {
 		t.Errorf("translation context: %v policies", gotTranslatePols.Load())
 	}
-	for _, h := range []translator.Hook{translator.HookRoute, translator.HookVirtualHost, translator.HookHTTPListener,
-		translator.HookCluster, translator.HookEndpoints, translator.HookTranslation} {
+	for _, h := range []xdstypes.Hook{xdstypes.HookRoute, xdstypes.HookVirtualHost, xdstypes.HookHTTPListener,
+		xdstypes.HookCluster, xdstypes.HookEndpoints, xdstypes.HookTranslation} {
 		if calls, errs := m.Counts("extension-0", h); calls < 1 || errs != 0 {
 			t.Errorf("metrics %s: calls %v errors %v", h, calls, errs)
 		}
@@ -276,7 +277,7 @@ func TestDeadline(t *testing.T) {
 		case failOpen && (err != nil || !proto.Equal(before, res.Listeners[0])):
 			t.Errorf("failOpen=true: err %v, listener changed %v", err, !proto.Equal(before, res.Listeners[0]))
 		}
-		if _, errs := m.Counts("extension-0", translator.HookHTTPListener); errs != 1 {
+		if _, errs := m.Counts("extension-0", xdstypes.HookHTTPListener); errs != 1 {
 			t.Errorf("failOpen=%v: error metric %v", failOpen, errs)
 		}
 	}
@@ -425,7 +426,7 @@ func TestHungServerManyCalls(t *testing.T) {
 		if failOpen != (err == nil) || (!failOpen && (!errors.As(err, &he) || status.Code(he.Err) != codes.DeadlineExceeded)) {
 			t.Errorf("failOpen=%v: %v", failOpen, err)
 		}
-		if calls, errs := m.Counts("extension-0", translator.HookRoute); calls != 100 || errs != 100 {
+		if calls, errs := m.Counts("extension-0", xdstypes.HookRoute); calls != 100 || errs != 100 {
 			t.Errorf("failOpen=%v: metrics %v calls %v errors", failOpen, calls, errs)
 		}
 	}

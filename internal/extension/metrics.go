@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // metrics are per manager and hook: calls, errors (after retries, whether or
@@ -56,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) observe(manager string, h translator.Hook, d time.Duration, err error) {
+func (m *metrics) observe(manager string, h xdstypes.Hook, d time.Duration, err error) {
 	m.calls.WithLabelValues(manager, string(h)).Inc()
 	if err != nil {
 		m.errors.WithLabelValues(manager, string(h)).Inc()
@@ -66,11 +66,11 @@ func (m *metrics) observe(manager string, h translator.Hook, d time.Duration, er
 
 // Counts returns the calls and errors of one manager's hook so far (for
 // status reports and tests).
-func (m *Manager) Counts(manager string, h translator.Hook) (calls, errs float64) {
+func (m *Manager) Counts(manager string, h xdstypes.Hook) (calls, errs float64) {
 	return counterValue(m.metrics.calls, manager, h), counterValue(m.metrics.errors, manager, h)
 }
 
-func counterValue(v *prometheus.CounterVec, manager string, h translator.Hook) float64 {
+func counterValue(v *prometheus.CounterVec, manager string, h xdstypes.Hook) float64 {
 	c, err := v.GetMetricWithLabelValues(manager, string(h))
 	if err != nil {
 		return 0

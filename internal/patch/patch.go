@@ -22,7 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/portico-gw/portico/internal/ir"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Condition type, reasons and messages of the Programmed condition, as
@@ -99,7 +99,7 @@ var (
 // keep the input order, which the Gateway API translator sorts by creation
 // time, namespace and name). It returns the patched resources (res itself
 // is not modified) and one status per policy, in the input order.
-func Apply(res *translator.Resources, policies []*ir.EnvoyPatchPolicy, opts Options) (*translator.Resources, []Status) {
+func Apply(res *xdstypes.Resources, policies []*ir.EnvoyPatchPolicy, opts Options) (*xdstypes.Resources, []Status) {
 	l := fromResources(res)
 	order := make([]int, len(policies))
 	for i := range order {

@@ -8,9 +8,10 @@ import (
 
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
-func baseResources(t testing.TB) (*ir.Xds, *translator.Resources) {
+func baseResources(t testing.TB) (*ir.Xds, *xdstypes.Resources) {
 	x := loadIR(t, "testdata/base.yaml")
 	res, err := translator.Translate(x)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Type URLs of the patchable resources (EnvoyPatchPolicy spec.jsonPatches[].type).
@@ -22,7 +22,7 @@ const (
 	SecretType   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 )
 
-// kind indexes the working lists; the order is the order of translator.Resources.
+// kind indexes the working lists; the order is the order of xdstypes.Resources.
 type kind int
 
 const (
@@ -80,7 +80,7 @@ func nameOf(m proto.Message) string {
 // and for the next translation.
 type lists [numKinds][]proto.Message
 
-func fromResources(r *translator.Resources) *lists {
+func fromResources(r *xdstypes.Resources) *lists {
 	var l lists
 	if r == nil {
 		return &l
@@ -103,8 +103,8 @@ func fromResources(r *translator.Resources) *lists {
 	return &l
 }
 
-func (l *lists) resources() *translator.Resources {
-	r := &translator.Resources{}
+func (l *lists) resources() *xdstypes.Resources {
+	r := &xdstypes.Resources{}
 	for _, m := range l[kListener] {
 		r.Listeners = append(r.Listeners, m.(*listenerv3.Listener))
 	}

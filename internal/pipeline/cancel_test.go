@@ -6,22 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // blockingHooks is an extension server that never answers the
 // Translation hook: only the caller's context ends its calls.
 type blockingHooks struct{ started chan struct{} }
 
-func (blockingHooks) Enabled(h translator.Hook) bool                                { return h == translator.HookTranslation }
-func (blockingHooks) PostRoutes(context.Context, []*translator.RouteCall) error     { return nil }
-func (blockingHooks) PostClusters(context.Context, []*translator.ClusterCall) error { return nil }
-func (blockingHooks) PostVirtualHosts(context.Context, []*translator.VirtualHostCall) error {
+func (blockingHooks) Enabled(h xdstypes.Hook) bool                                { return h == xdstypes.HookTranslation }
+func (blockingHooks) PostRoutes(context.Context, []*xdstypes.RouteCall) error     { return nil }
+func (blockingHooks) PostClusters(context.Context, []*xdstypes.ClusterCall) error { return nil }
+func (blockingHooks) PostVirtualHosts(context.Context, []*xdstypes.VirtualHostCall) error {
 	return nil
 }
-func (blockingHooks) PostHTTPListeners(context.Context, []*translator.ListenerCall) error { return nil }
-func (blockingHooks) PostEndpoints(context.Context, []*translator.EndpointsCall) error    { return nil }
-func (b blockingHooks) PostTranslate(ctx context.Context, _ *translator.TranslateCall) error {
+func (blockingHooks) PostHTTPListeners(context.Context, []*xdstypes.ListenerCall) error { return nil }
+func (blockingHooks) PostEndpoints(context.Context, []*xdstypes.EndpointsCall) error    { return nil }
+func (b blockingHooks) PostTranslate(ctx context.Context, _ *xdstypes.TranslateCall) error {
 	close(b.started)
 	<-ctx.Done()
 	return ctx.Err()

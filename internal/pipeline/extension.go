@@ -9,6 +9,7 @@ import (
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // ReasonExtensionError is the Programmed=False reason of a Gateway whose
@@ -19,7 +20,7 @@ const ReasonExtensionError = "ExtensionServerError"
 // VirtualHost, HTTPListener, Endpoints) on the translated xDS. It reports
 // false when a hook failed: the fleet then has no resources to serve, so
 // the server keeps its last good snapshot.
-func runExtensionHooks(ctx context.Context, f *Fleet, x *ir.Xds, h translator.Hooks) bool {
+func runExtensionHooks(ctx context.Context, f *Fleet, x *ir.Xds, h xdstypes.Hooks) bool {
 	if h == nil || f.Resources == nil {
 		return true
 	}
@@ -34,7 +35,7 @@ func runExtensionHooks(ctx context.Context, f *Fleet, x *ir.Xds, h translator.Ho
 
 // runTranslationHook runs the Translation hook last, after the
 // EnvoyPatchPolicies, as Envoy Gateway does.
-func runTranslationHook(ctx context.Context, f *Fleet, x *ir.Xds, h translator.Hooks) {
+func runTranslationHook(ctx context.Context, f *Fleet, x *ir.Xds, h xdstypes.Hooks) {
 	if h == nil || f.Resources == nil {
 		return
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/portico-gw/portico/internal/resource"
 	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Options tune a run beyond what the EnvoyGateway config says.
@@ -37,7 +38,7 @@ type Options struct {
 	RecordPatchChanges bool
 	// Extensions are the extension server hooks (nil: none). They are
 	// called through this interface so the pipeline stays free of I/O.
-	Extensions translator.Hooks
+	Extensions xdstypes.Hooks
 	// Wasm resolves Wasm code sources to modules the caller fetched
 	// (nil: every Wasm entry fails, nothing was fetched).
 	Wasm gatewayapi.WasmModules
@@ -83,7 +84,7 @@ type Fleet struct {
 	IR  *ir.Xds
 	// Resources is the xDS after EnvoyPatchPolicies. Resources the xDS
 	// translator rejected are left out and listed in Errors.
-	Resources *translator.Resources
+	Resources *xdstypes.Resources
 	// Errors are the xDS translator's per-object errors.
 	Errors []string
 	// Patches are the EnvoyPatchPolicy outcomes, in the order applied.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/portico-gw/portico/internal/extension"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // setupExtensions builds the extension server chain the config declares.
@@ -26,7 +26,7 @@ func (r *Runner) setupExtensions() error {
 
 // extensionHooks is the chain as the pipeline sees it (an untyped nil when
 // there is none).
-func (r *Runner) extensionHooks() translator.Hooks {
+func (r *Runner) extensionHooks() xdstypes.Hooks {
 	if r.ext == nil {
 		return nil
 	}

@@ -5,7 +5,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/portico-gw/portico/internal/ir"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // hostAdjust applies the host runtime's two choices to the xDS it serves,
@@ -18,7 +18,7 @@ import (
 //     of the translated one (0.0.0.0), e.g. 127.0.0.1 on a shared machine.
 //
 // Listeners are cloned before being changed; res is not modified.
-func hostAdjust(res *translator.Resources, x *ir.Xds, listenerAddress string, keepReady bool) *translator.Resources {
+func hostAdjust(res *xdstypes.Resources, x *ir.Xds, listenerAddress string, keepReady bool) *xdstypes.Resources {
 	var ready *ir.ReadyListener
 	if x != nil && !keepReady {
 		ready = x.ReadyListener

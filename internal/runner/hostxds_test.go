@@ -7,7 +7,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 
 	"github.com/portico-gw/portico/internal/ir"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 func listener(name, addr string, port uint32) *listenerv3.Listener {
@@ -16,7 +16,7 @@ func listener(name, addr string, port uint32) *listenerv3.Listener {
 }
 
 func TestHostAdjust(t *testing.T) {
-	res := &translator.Resources{Listeners: []*listenerv3.Listener{
+	res := &xdstypes.Resources{Listeners: []*listenerv3.Listener{
 		listener("ready", "0.0.0.0", 19003), listener("default/eg/http", "0.0.0.0", 10080)}}
 	x := &ir.Xds{ReadyListener: &ir.ReadyListener{Address: "0.0.0.0", Port: 19003}}
 

@@ -42,7 +42,7 @@ import (
 	"github.com/portico-gw/portico/internal/status"
 	"github.com/portico-gw/portico/internal/wasm"
 	xdsserver "github.com/portico-gw/portico/internal/xds/server"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Defaults of `portico run`, Envoy Gateway's ports.
@@ -185,7 +185,7 @@ type Runner struct {
 type fleet struct {
 	// version and resources are what is being served (the last good).
 	version   string
-	resources *translator.Resources
+	resources *xdstypes.Resources
 	// err is why the latest translation was not served ("" when it was).
 	err string
 	// extFailed is true when err is an extension server's failure, which

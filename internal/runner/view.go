@@ -20,7 +20,7 @@ import (
 	"github.com/portico-gw/portico/internal/status/conditions"
 	"github.com/portico-gw/portico/internal/xds/configdump"
 	xdsserver "github.com/portico-gw/portico/internal/xds/server"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // view is what the admin server shows; the loop replaces it whole, so
@@ -38,7 +38,7 @@ type view struct {
 
 type fleetDump struct {
 	version   string
-	resources *translator.Resources
+	resources *xdstypes.Resources
 }
 
 // StatusList is /status: a Kubernetes List of every object with its status,

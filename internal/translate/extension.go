@@ -7,7 +7,7 @@ import (
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/internal/extension"
 	"github.com/portico-gw/portico/internal/resource"
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // extensionLoadOptions keeps the objects of the extension managers' kinds.
@@ -19,7 +19,7 @@ func extensionLoadOptions(cfg *egv1a1.EnvoyGateway) []resource.Option {
 // to addr (--extension-server) with every hook on when it declares none;
 // egctl cannot run the hooks offline. Service TLS certificates are read
 // from the Secrets in the input. The returned func closes the connections.
-func extensionHooks(addr string, timeout time.Duration, cfg *egv1a1.EnvoyGateway, set *resource.Set) (translator.Hooks, func(), error) {
+func extensionHooks(addr string, timeout time.Duration, cfg *egv1a1.EnvoyGateway, set *resource.Set) (xdstypes.Hooks, func(), error) {
 	m, err := extension.New(cfg, extension.Options{
 		Address:     addr,
 		CallTimeout: timeout,

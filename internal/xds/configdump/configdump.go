@@ -13,7 +13,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
-	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Type selects sections, as egctl's -t flag.
@@ -46,7 +46,7 @@ func ParseType(s string) (Type, error) {
 // all; nil leaves the bootstrap out). For All it returns {"configs": [...]}
 // with egctl's order: bootstrap, endpoints, clusters, listeners, routes, and
 // secrets when there are any.
-func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, error) {
+func Render(res *xdstypes.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, error) {
 	r := newRenderer()
 	if t != All {
 		m, err := r.section(res, bs, t)
@@ -73,7 +73,7 @@ func Render(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (any, 
 // Sections lists the sections `all` renders, in egctl's order: bootstrap
 // (when bs is not nil), endpoints, clusters, listeners, routes, and secrets
 // when there are any.
-func Sections(res *translator.Resources, bs *bootstrapv3.Bootstrap) []Type {
+func Sections(res *xdstypes.Resources, bs *bootstrapv3.Bootstrap) []Type {
 	var order []Type
 	if bs != nil {
 		order = append(order, Bootstrap)
@@ -86,7 +86,7 @@ func Sections(res *translator.Resources, bs *bootstrapv3.Bootstrap) []Type {
 }
 
 // section returns the typed ConfigDump message of one type.
-func (r *renderer) section(res *translator.Resources, bs *bootstrapv3.Bootstrap, t Type) (proto.Message, error) {
+func (r *renderer) section(res *xdstypes.Resources, bs *bootstrapv3.Bootstrap, t Type) (proto.Message, error) {
 	switch t {
 	case Bootstrap:
 		if bs == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/xds/bootstrap"
 	"github.com/portico-gw/portico/internal/xds/translator"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // expected reads an egctl output file and returns xds[<gateway>].
@@ -44,7 +45,7 @@ func normalize(t *testing.T, v any) any {
 }
 
 func TestBootstrapMatchesEnvoyGateway(t *testing.T) {
-	got, err := Render(&translator.Resources{}, bootstrap.Build(bootstrap.EnvoyGatewayDefaults()), Bootstrap)
+	got, err := Render(&xdstypes.Resources{}, bootstrap.Build(bootstrap.EnvoyGatewayDefaults()), Bootstrap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestQuickstartRoutesMatchEnvoyGateway(t *testing.T) {
 }
 
 func TestAllSections(t *testing.T) {
-	res := &translator.Resources{}
+	res := &xdstypes.Resources{}
 	v, err := Render(res, bootstrap.Build(bootstrap.EnvoyGatewayDefaults()), All)
 	if err != nil {
 		t.Fatal(err)

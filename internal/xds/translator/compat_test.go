@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
+
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Deliberate or known differences from Envoy Gateway's expected output for
@@ -76,7 +78,7 @@ var compatKinds = []compatKind{
 	{"secrets", "secret", func() proto.Message { return &tlsv3.Secret{} }, func(m proto.Message) string { return m.(*tlsv3.Secret).GetName() }},
 }
 
-func ours(res *Resources, kind string) []proto.Message {
+func ours(res *xdstypes.Resources, kind string) []proto.Message {
 	var out []proto.Message
 	switch kind {
 	case "listener":

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/out from the translator's output")
@@ -61,7 +62,7 @@ func protoYAML[M proto.Message](t testing.TB, ms []M) []byte {
 
 // outputs is every golden file of one translation (type -> YAML), empty
 // lists left out.
-func outputs(t testing.TB, res *Resources, err error) map[string][]byte {
+func outputs(t testing.TB, res *xdstypes.Resources, err error) map[string][]byte {
 	m := map[string][]byte{}
 	add := func(kind string, n int, b func() []byte) {
 		if n > 0 {

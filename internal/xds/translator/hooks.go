@@ -4,82 +4,13 @@ import (
 	"context"
 	"sort"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
-
-// Hook names one extension point; the values are Envoy Gateway's
-// hooks.xdsTranslator.post names.
-type Hook string
-
-// The xDS translator's post hooks.
-const (
-	HookRoute        Hook = "Route"
-	HookVirtualHost  Hook = "VirtualHost"
-	HookHTTPListener Hook = "HTTPListener"
-	HookCluster      Hook = "Cluster"
-	HookEndpoints    Hook = "Endpoints"
-	HookTranslation  Hook = "Translation"
-)
-
-// Hooks is the extension manager as the xDS stage sees it. The translator
-// stays pure: it only decides what to send, in a deterministic order, and
-// where each answer goes; the implementation owns the I/O (gRPC, retries,
-// deadlines, concurrency, failOpen). Each method receives every call of one
-// hook for one fleet at once, so the implementation may run them
-// concurrently; it writes each result into its call, in place. An error
-// means the fleet must not be served (a failed hook with failOpen=false).
-type Hooks interface {
-	Enabled(h Hook) bool
-	PostRoutes(ctx context.Context, calls []*RouteCall) error
-	PostClusters(ctx context.Context, calls []*ClusterCall) error
-	PostVirtualHosts(ctx context.Context, calls []*VirtualHostCall) error
-	PostHTTPListeners(ctx context.Context, calls []*ListenerCall) error
-	PostEndpoints(ctx context.Context, calls []*EndpointsCall) error
-	PostTranslate(ctx context.Context, call *TranslateCall) error
-}
-
-// RouteCall is one PostRouteModify call.
-type RouteCall struct {
-	Route         *routev3.Route
-	Hostnames     []string
-	ExtensionRefs []*ir.UnstructuredRef
-	Policies      []*ir.UnstructuredRef
-}
-
-// ClusterCall is one PostClusterModify call.
-type ClusterCall struct {
-	Cluster  *clusterv3.Cluster
-	Backends []*ir.UnstructuredRef
-}
-
-// VirtualHostCall is one PostVirtualHostModify call.
-type VirtualHostCall struct {
-	VirtualHost *routev3.VirtualHost
-}
-
-// ListenerCall is one PostHTTPListenerModify call.
-type ListenerCall struct {
-	Listener *listenerv3.Listener
-	Policies []*ir.UnstructuredRef
-}
-
-// EndpointsCall is one PostEndpointsModify call.
-type EndpointsCall struct {
-	LoadAssignment *endpointv3.ClusterLoadAssignment
-}
-
-// TranslateCall is the PostTranslateModify call: the implementation picks
-// the types it sends (translation.includeAll) and replaces exactly those.
-type TranslateCall struct {
-	Resources *Resources
-	Policies  []*ir.UnstructuredRef
-}
 
 // ApplyHooks runs the per-resource hooks on a translation's output, in
 // Envoy Gateway's order: Route, Cluster, VirtualHost, HTTPListener,
@@ -89,25 +20,25 @@ type TranslateCall struct {
 // in the middle of translation would hand over too. res is modified in
 // place. The Translation hook runs later (ApplyTranslateHook), after the
 // EnvoyPatchPolicies.
-func ApplyHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
+func ApplyHooks(ctx context.Context, x *ir.Xds, res *xdstypes.Resources, h xdstypes.Hooks) error {
 	if h == nil || res == nil || x == nil {
 		return nil
 	}
-	if h.Enabled(HookRoute) {
+	if h.Enabled(xdstypes.HookRoute) {
 		if err := routeHooks(ctx, x, res, h); err != nil {
 			return err
 		}
 	}
-	if h.Enabled(HookCluster) {
+	if h.Enabled(xdstypes.HookCluster) {
 		if err := clusterHooks(ctx, x, res, h); err != nil {
 			return err
 		}
 	}
-	if h.Enabled(HookVirtualHost) {
-		var calls []*VirtualHostCall
+	if h.Enabled(xdstypes.HookVirtualHost) {
+		var calls []*xdstypes.VirtualHostCall
 		for _, rc := range res.Routes {
 			for _, vh := range rc.VirtualHosts {
-				calls = append(calls, &VirtualHostCall{VirtualHost: vh})
+				calls = append(calls, &xdstypes.VirtualHostCall{VirtualHost: vh})
 			}
 		}
 		if len(calls) > 0 {
@@ -123,15 +54,15 @@ func ApplyHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
 			}
 		}
 	}
-	if h.Enabled(HookHTTPListener) {
+	if h.Enabled(xdstypes.HookHTTPListener) {
 		if err := listenerHooks(ctx, x, res, h); err != nil {
 			return err
 		}
 	}
-	if h.Enabled(HookEndpoints) && len(res.Endpoints) > 0 {
-		calls := make([]*EndpointsCall, len(res.Endpoints))
+	if h.Enabled(xdstypes.HookEndpoints) && len(res.Endpoints) > 0 {
+		calls := make([]*xdstypes.EndpointsCall, len(res.Endpoints))
 		for i, e := range res.Endpoints {
-			calls[i] = &EndpointsCall{LoadAssignment: e}
+			calls[i] = &xdstypes.EndpointsCall{LoadAssignment: e}
 		}
 		if err := h.PostEndpoints(ctx, calls); err != nil {
 			return err
@@ -144,16 +75,16 @@ func ApplyHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
 }
 
 // ApplyTranslateHook runs the Translation hook once for the fleet.
-func ApplyTranslateHook(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
-	if h == nil || res == nil || !h.Enabled(HookTranslation) {
+func ApplyTranslateHook(ctx context.Context, x *ir.Xds, res *xdstypes.Resources, h xdstypes.Hooks) error {
+	if h == nil || res == nil || !h.Enabled(xdstypes.HookTranslation) {
 		return nil
 	}
-	return h.PostTranslate(ctx, &TranslateCall{Resources: res, Policies: FleetPolicies(x)})
+	return h.PostTranslate(ctx, &xdstypes.TranslateCall{Resources: res, Policies: FleetPolicies(x)})
 }
 
 // routeHooks calls the Route hook for each route whose IR route carries
 // extensionRef filters or extension policies.
-func routeHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
+func routeHooks(ctx context.Context, x *ir.Xds, res *xdstypes.Resources, h xdstypes.Hooks) error {
 	byName := map[string]*ir.HTTPRoute{}
 	for _, l := range x.HTTP {
 		for _, r := range l.Routes {
@@ -169,7 +100,7 @@ func routeHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
 		vh *routev3.VirtualHost
 		i  int
 	}
-	var calls []*RouteCall
+	var calls []*xdstypes.RouteCall
 	var slots []slot
 	for _, rc := range res.Routes {
 		for _, vh := range rc.VirtualHosts {
@@ -178,7 +109,7 @@ func routeHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
 				if irr == nil {
 					continue
 				}
-				calls = append(calls, &RouteCall{
+				calls = append(calls, &xdstypes.RouteCall{
 					Route: r, Hostnames: []string{irr.Hostname},
 					ExtensionRefs: irr.ExtensionRefs, Policies: irr.ExtensionPolicies,
 				})
@@ -200,7 +131,7 @@ func routeHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
 
 // clusterHooks calls the Cluster hook for the clusters of destinations with
 // custom (extension) backends.
-func clusterHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
+func clusterHooks(ctx context.Context, x *ir.Xds, res *xdstypes.Resources, h xdstypes.Hooks) error {
 	backends := map[string][]*ir.UnstructuredRef{}
 	for _, l := range x.HTTP {
 		for _, r := range l.Routes {
@@ -209,11 +140,11 @@ func clusterHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error
 			}
 		}
 	}
-	var calls []*ClusterCall
+	var calls []*xdstypes.ClusterCall
 	var idx []int
 	for i, c := range res.Clusters {
 		if b, ok := backends[c.GetName()]; ok {
-			calls = append(calls, &ClusterCall{Cluster: c, Backends: b})
+			calls = append(calls, &xdstypes.ClusterCall{Cluster: c, Backends: b})
 			idx = append(idx, i)
 		}
 	}
@@ -231,7 +162,7 @@ func clusterHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error
 
 // listenerHooks calls the HTTPListener hook for each HTTP(S) listener (not
 // the readiness listener), with the policies of the IR listeners it serves.
-func listenerHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) error {
+func listenerHooks(ctx context.Context, x *ir.Xds, res *xdstypes.Resources, h xdstypes.Hooks) error {
 	policies := map[uint32][]*ir.UnstructuredRef{}
 	ports := map[uint32]bool{}
 	for _, l := range x.HTTP {
@@ -241,14 +172,14 @@ func listenerHooks(ctx context.Context, x *ir.Xds, res *Resources, h Hooks) erro
 		ports[l.Port] = true
 		policies[l.Port] = append(policies[l.Port], l.ExtensionPolicies...)
 	}
-	var calls []*ListenerCall
+	var calls []*xdstypes.ListenerCall
 	var idx []int
 	for i, l := range res.Listeners {
 		port := listenerPort(l)
 		if !ports[port] || (x.ReadyListener != nil && l.GetName() == readyListenerName(x.ReadyListener)) {
 			continue
 		}
-		calls = append(calls, &ListenerCall{Listener: l, Policies: dedupRefs(policies[port])})
+		calls = append(calls, &xdstypes.ListenerCall{Listener: l, Policies: dedupRefs(policies[port])})
 		idx = append(idx, i)
 	}
 	if len(calls) == 0 {

@@ -7,6 +7,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // The lua corpus case (Envoy Gateway's xds-ir/lua.yaml and its expected
@@ -86,7 +87,7 @@ func TestLuaSharedScript(t *testing.T) {
 
 func ptrTo[T any](v T) *T { return &v }
 
-func hcmFilterNames(res *Resources) []string {
+func hcmFilterNames(res *xdstypes.Resources) []string {
 	var out []string
 	for _, l := range res.Listeners {
 		for _, f := range l.GetDefaultFilterChain().GetFilters() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/ir"
 	"github.com/portico-gw/portico/internal/treeequal"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Memo carries a fleet's clusters, routes and virtual hosts from one
@@ -64,7 +65,7 @@ func NewMemo() *Memo {
 
 // TranslateMemo is Translate, reusing what m remembers from the previous
 // call and remembering this one's clusters (m may be nil: Translate).
-func TranslateMemo(x *ir.Xds, m *Memo) (*Resources, error) {
+func TranslateMemo(x *ir.Xds, m *Memo) (*xdstypes.Resources, error) {
 	s := newSink()
 	if m != nil {
 		s.memo = &memoRun{prev: m.clusters, next: make(map[string]clusterMemo, len(m.clusters)),

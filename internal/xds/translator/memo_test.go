@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // memoIR is one listener with a route per backend port in ports; routes
@@ -32,7 +33,7 @@ func memoIR(ports []uint32, tls map[int]bool, ca string) *ir.Xds {
 	return &ir.Xds{HTTP: []*ir.HTTPListener{l}}
 }
 
-func encodeAll(t *testing.T, r *Resources) map[string][]byte {
+func encodeAll(t *testing.T, r *xdstypes.Resources) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	for typ, list := range r.ByType() {
@@ -76,7 +77,7 @@ func TestMemoGivesWhatAFreshTranslationGives(t *testing.T) {
 		{"nothing changes", memoIR([]uint32{1, 5}, map[int]bool{}, "ca-2"), []int{0, 1}, []int{0, 1}},
 	}
 	m := NewMemo()
-	var prev *Resources
+	var prev *xdstypes.Resources
 	for _, st := range steps {
 		got, err := TranslateMemo(st.x, m)
 		if err != nil {
@@ -111,7 +112,7 @@ func TestMemoGivesWhatAFreshTranslationGives(t *testing.T) {
 	}
 }
 
-func find(r *Resources, cluster string) proto.Message {
+func find(r *xdstypes.Resources, cluster string) proto.Message {
 	for _, c := range r.Clusters {
 		if c.GetName() == cluster {
 			return c
@@ -120,7 +121,7 @@ func find(r *Resources, cluster string) proto.Message {
 	return nil
 }
 
-func findRoute(r *Resources, i int) proto.Message {
+func findRoute(r *xdstypes.Resources, i int) proto.Message {
 	if r == nil {
 		return nil
 	}

@@ -4,16 +4,17 @@ import (
 	"fmt"
 
 	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/xds/xdstypes"
 )
 
 // Translate turns x into xDS resources. It always returns resources (never
 // nil); the error, when not nil, is an Errors value listing the IR objects
 // that could not be expressed and were left out.
-func Translate(x *ir.Xds) (*Resources, error) {
+func Translate(x *ir.Xds) (*xdstypes.Resources, error) {
 	return translate(x, newSink())
 }
 
-func translate(x *ir.Xds, s *Sink) (*Resources, error) {
+func translate(x *ir.Xds, s *Sink) (*xdstypes.Resources, error) {
 	e := &errs{}
 	if x == nil {
 		return &s.res, nil

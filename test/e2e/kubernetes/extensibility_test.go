@@ -81,26 +81,7 @@ func TestConfigMapEditEnablesPatchPolicyAndLua(t *testing.T) {
 		t.Fatalf("before the edit: %d %v", code, err)
 	}
 
-	// kubectl edit configmap envoy-gateway-config: extensionApis.
-	var cm corev1.ConfigMap
-	if err := e.Client.Get(ctx, types.NamespacedName{Namespace: egNamespace, Name: "envoy-gateway-config"}, &cm); err != nil {
-		t.Fatal(err)
-	}
-	orig := cm.Data["envoy-gateway.yaml"]
-	cm.Data["envoy-gateway.yaml"] = strings.Replace(orig, "extensionApis: {}", "extensionApis:\n  enableEnvoyPatchPolicy: true\n  enableLua: true", 1)
-	if cm.Data["envoy-gateway.yaml"] == orig {
-		t.Fatalf("no extensionApis in %s", orig)
-	}
-	if err := e.Client.Update(ctx, &cm); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cm.Data["envoy-gateway.yaml"] = orig
-		_ = e.Client.Update(context.Background(), &cm)
-	})
-	if err := cp.pod.sync(); err != nil { // the kubelet updates the mount
-		t.Fatal(err)
-	}
+	editGatewayConfig(t, e, cp, "extensionApis: {}", "extensionApis:\n  enableEnvoyPatchPolicy: true\n  enableLua: true")
 	waitTraffic(t, "http://127.0.0.1:10080/", "unknown.example.org", func(code int, body string) bool {
 		return code == 406 && strings.Contains(body, "could not find what you are looking for")
 	}, cp)
@@ -119,6 +100,34 @@ func TestConfigMapEditEnablesPatchPolicyAndLua(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// editGatewayConfig is the guides' edit of the envoy-gateway-config
+// ConfigMap (old replaced by new in envoy-gateway.yaml), undone when the
+// test ends; the control plane's mount is updated as a kubelet would.
+func editGatewayConfig(t *testing.T, e *kubetest.Env, cp *process, old, new string) {
+	t.Helper()
+	ctx := context.Background()
+	var cm corev1.ConfigMap
+	if err := e.Client.Get(ctx, types.NamespacedName{Namespace: egNamespace, Name: "envoy-gateway-config"}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	orig := cm.Data["envoy-gateway.yaml"]
+	cm.Data["envoy-gateway.yaml"] = strings.Replace(orig, old, new, 1)
+	if cm.Data["envoy-gateway.yaml"] == orig {
+		t.Fatalf("no %q in %s", old, orig)
+	}
+	if err := e.Client.Update(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cm.Data["envoy-gateway.yaml"] = orig
+		_ = e.Client.Update(context.Background(), &cm)
+		_ = cp.pod.sync()
+	})
+	if err := cp.pod.sync(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func hasCondition(cs []metav1.Condition, typ string, st metav1.ConditionStatus) bool {

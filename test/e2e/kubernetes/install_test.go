@@ -102,6 +102,17 @@ func newPod(t *testing.T, e *kubetest.Env, ns string, spec *corev1.PodSpec, cont
 	return p
 }
 
+// sidecar is another container of p's pod: the volumes both mount are the
+// same folders, as a kubelet shares a pod's volumes between its containers.
+func (p *pod) sidecar(t *testing.T, c *corev1.Container) *pod {
+	t.Helper()
+	q := &pod{dir: p.dir, mounts: map[string]string{}, e: p.e, ns: p.ns, spec: p.spec, c: c}
+	if err := q.sync(); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 // sync writes the pod's Secret and ConfigMap volumes from the cluster,
 // each file replaced by a rename (readers see the old or the new one).
 func (p *pod) sync() error {
@@ -195,6 +206,12 @@ func newProcess(t *testing.T, name string, command, args []string, env map[strin
 	if len(command) > 0 && filepath.Base(command[0]) == "envoy" {
 		exe = filepath.Join(filepath.Dir(bin), "envoy")
 	}
+	return startProcess(t, exe, name, command, args, env, p)
+}
+
+// startProcess runs exe as a container whose image's entry point it is.
+func startProcess(t *testing.T, exe, name string, command, args []string, env map[string]string, p *pod) *process {
+	t.Helper()
 	var argv []string
 	if len(command) > 1 {
 		argv = append(argv, command[1:]...)
