@@ -2,13 +2,11 @@ package kubeserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,16 +34,7 @@ func startMetrics(ctx context.Context, addr string, log *slog.Logger) (*metricsS
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{m.reg, prometheus.GathererFunc(m.runnerSeries)},
 		promhttp.HandlerOpts{ErrorLog: slogErrorLog{log}}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "err", err)
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
+	serveHTTP(ctx, ln, mux, log, "metrics server")
 	return m, nil
 }
 

@@ -339,17 +339,22 @@ func startHealth(ctx context.Context, addr string, log *slog.Logger) (*healthSer
 		// configuration; proxies may not have connected yet.
 		fmt.Fprintln(w, "ok")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	serveHTTP(ctx, ln, mux, log, "health server")
+	return h, nil
+}
+
+// serveHTTP serves handler on ln until ctx ends.
+func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger, name string) {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("health server stopped", "err", err)
+			log.Error(name+" stopped", "err", err)
 		}
 	}()
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	return h, nil
 }
 
 // Namespace is the control plane's namespace from the environment, as
