@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/portico-gw/portico/internal/kubetest"
@@ -125,3 +127,73 @@ func TestCRDInstalledLaterIsWatched(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The same for a typed kind of a group that was served all along: the
+// experimental UDPRoute CRD applied after the start (the cluster's CRD is
+// removed for the test and put back after it).
+func TestExperimentalCRDInstalledLaterIsWatched(t *testing.T) {
+	e := needEnv(t)
+	ctx := context.Background()
+	e.Namespace(t, "lateudp")
+	opts := envtest.CRDInstallOptions{Paths: []string{filepath.Join(kubetest.Root(), "config", "crd", "gateway-api", "gateway.networking.k8s.io_udproutes.yaml")}}
+	if err := envtest.UninstallCRDs(e.Config, opts); err != nil {
+		t.Fatal(err)
+	}
+	reinstalled := false
+	install := func() {
+		if _, err := envtest.InstallCRDs(e.Config, opts); err != nil {
+			t.Fatal(err)
+		}
+		reinstalled = true
+	}
+	t.Cleanup(func() {
+		if !reinstalled {
+			install()
+		}
+	})
+	gvk := k8sschema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "UDPRoute"}
+	dc, err := discovery.NewDiscoveryClientForConfig(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubetest.Eventually(t, 20*time.Second, func() error {
+		// Discovery drops the kind shortly after the CRD goes.
+		list, err := dc.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+		if err != nil {
+			return err
+		}
+		for _, r := range list.APIResources {
+			if r.Kind == gvk.Kind {
+				return fmt.Errorf("UDPRoute still served")
+			}
+		}
+		return nil
+	})
+	p := startProvider(t, "lateudp", kubernetes.Options{LeaderElection: kubernetes.LeaderElection{Disable: true},
+		Rediscover: 100 * time.Millisecond})
+	if p.Watching(gvk) {
+		t.Fatal("UDPRoute watched before its CRD is installed")
+	}
+	install()
+	route := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+		"parentRefs": []any{map[string]any{"name": "gw"}},
+		"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": "dns", "port": int64(53)}}}}}}}
+	route.SetGroupVersionKind(gvk)
+	route.SetNamespace("lateudp")
+	route.SetName("dns")
+	if err := e.Client.Create(ctx, route); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.Eventually(t, 20*time.Second, func() error {
+		u := p.Load()
+		for _, r := range u.Set.UDPRoutes {
+			if r.Namespace == "lateudp" && r.Name == "dns" {
+				if len(u.Problems) != 0 {
+					return fmt.Errorf("problems = %v", u.Problems)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no UDPRoute lateudp/dns in %d", len(u.Set.UDPRoutes))
+	})
+}

@@ -195,7 +195,13 @@ func (p *Provider) Start(ctx context.Context) error {
 	p.mgr = mgr
 	for _, k := range kinds {
 		if err := p.watch(ctx, k); err != nil {
-			return err
+			if k.required {
+				return err
+			}
+			// Discovery and the REST mapper can disagree just after a
+			// CRD changes: rediscover tries again.
+			p.log.Warn("kind not watched", "kind", k.gvk.String(), "err", err)
+			p.problems = append(p.problems, resource.Problem{File: "cluster", Kind: k.gvk.Kind, Message: err.Error()})
 		}
 	}
 	go func() {
@@ -215,7 +221,7 @@ func (p *Provider) Start(ctx context.Context) error {
 		return fmt.Errorf("kubernetes provider: the informers did not sync: %w", context.Cause(ctx))
 	}
 	p.log.Info("kubernetes provider synced", "kinds", len(kinds), "namespace", p.opts.Namespace)
-	if len(problems) > 0 && p.opts.Rediscover > 0 {
+	if len(p.problems) > 0 && p.opts.Rediscover > 0 {
 		go p.rediscover(ctx, cs)
 	}
 	return nil
