@@ -53,12 +53,13 @@ bench_quickstart() {
 
 # bench_portico_run ARG...: `portico run ARG...` on free loopback ports
 # (admin, xDS, wasm), with its state and wasm cache in $work and its log in
-# $work/portico.log; sets portico_pid and admin.
+# $work/portico.log (its stdout, the access log, to $PORTICO_STDOUT or
+# /dev/null); sets portico_pid and admin.
 bench_portico_run() {
   admin=127.0.0.1:$(freeport)
   "$work/portico" run "$@" --admin-address "$admin" --xds-address "127.0.0.1:$(freeport)" \
     --wasm-address "127.0.0.1:$(freeport)" --wasm-cache-dir "$work/wasm-cache" --state-dir "$work/state" \
-    --listener-address 127.0.0.1 --log-level warn >/dev/null 2>"$work/portico.log" &
+    --listener-address 127.0.0.1 --log-level warn >"${PORTICO_STDOUT:-/dev/null}" 2>"$work/portico.log" &
   pids+=($!)
   portico_pid=$!
 }

@@ -29,6 +29,19 @@ var egJSONFormat = map[string]any{
 	"x-request-id": "%REQ(X-REQUEST-ID)%",
 }
 
+// egJSONSpec is a log in Envoy Gateway's default JSON format.
+func egJSONSpec(t testing.TB) *Spec {
+	s, err := structpb.NewStruct(egJSONFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &Spec{}
+	if err := spec.compileFormat(&corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: s}}); err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
 // loggedRequest is a finished request as the access log sees it.
 func loggedRequest() *streaminfo.StreamInfo {
 	r := httptest.NewRequest("GET", "http://www.example.com/get?x=1", nil)
@@ -47,14 +60,7 @@ func loggedRequest() *streaminfo.StreamInfo {
 //
 //	go test ./internal/proxy/accesslog -run '^$' -bench RenderEGJSON -benchmem
 func BenchmarkRenderEGJSON(b *testing.B) {
-	s, err := structpb.NewStruct(egJSONFormat)
-	if err != nil {
-		b.Fatal(err)
-	}
-	spec := &Spec{}
-	if err := spec.compileFormat(&corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: s}}); err != nil {
-		b.Fatal(err)
-	}
+	spec := egJSONSpec(b)
 	st := loggedRequest()
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()

@@ -22,6 +22,8 @@ type Logger struct {
 	// (a slice, so that logging it allocates nothing).
 	defaults []*Spec
 	sinks    []*fileSink // buffered file logs, to flush
+	resets   resetLimit  // see LogLimited
+	now      func() time.Time
 }
 
 func orDash(s string) string {
@@ -35,7 +37,7 @@ func orDash(s string) string {
 func NewLogger(w io.Writer) *Logger {
 	def := &Spec{}
 	_ = def.compileFormat(nil)
-	l := &Logger{defaults: []*Spec{def}, files: map[string]io.Writer{}}
+	l := &Logger{defaults: []*Spec{def}, files: map[string]io.Writer{}, now: time.Now}
 	l.w = l.buffered(w)
 	return l
 }
@@ -103,10 +105,14 @@ func (s *fileSink) flushLocked() {
 	s.armed = false
 }
 
-// Flush writes out every buffered line.
+// Flush writes out every buffered line, and the summary of dropped ones.
 func (l *Logger) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.resets.armed {
+		l.resets.timer.Stop()
+		l.summaryLocked()
+	}
 	for _, s := range l.sinks {
 		s.flushLocked()
 	}

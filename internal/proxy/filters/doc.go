@@ -65,6 +65,21 @@
 // (Flush after each chunk when the length is unknown, as gRPC needs). A
 // filter that holds data back simply does not return it yet.
 //
+// # Trailers
+//
+// There is no trailer hook: trailers follow net/http. The request's are
+// s.Request.Trailer, filled when its body has been read to the end (names
+// the client declared may be there earlier, without values); a filter
+// that must see them before the upstream does reads the body first
+// (ReadRequestBody, or to EOF), and what it leaves in Request.Trailer goes
+// upstream (chunked over HTTP/1.1, which needs ContentLength -1). The
+// response's are keys of s.Writer.Header() prefixed with http.TrailerPrefix,
+// which the router sets after copying the body and before next returns:
+// a filter reads and edits them there after next. A writer that holds the
+// body must pass Flush on once it holds nothing: an HTTP/1.1 downstream
+// whose handler ends before anything was flushed may frame the response
+// with a Content-Length, and then no trailers go out.
+//
 // # Local replies
 //
 // s.LocalReply(code, body, details) answers from the proxy, through the

@@ -126,7 +126,7 @@ func (lr *Runtime) serve(w http.ResponseWriter, r *http.Request) {
 		timers.requestDone()
 	}
 	r.Body = st.body
-	defer lr.log.Log(&st.info, h.logs)
+	defer st.finish(r)
 
 	if !h.preprocess(st, r) {
 		return

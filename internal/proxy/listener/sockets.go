@@ -223,7 +223,10 @@ func (s *Sockets) Commit(rts map[string]*Runtime) {
 			// net/http serves TLS and HTTP/2 with the first config's
 			// timeouts and head bound; h1srv follows every update.
 			b.srv = &http.Server{Handler: b, Protocols: p, IdleTimeout: lim.IdleTimeout, ReadHeaderTimeout: lim.HeaderTimeout,
-				MaxHeaderBytes: lim.MaxHeaderBytes, ErrorLog: errLog}
+				MaxHeaderBytes: lim.MaxHeaderBytes, ErrorLog: errLog,
+				// HTTP/2 connections whose streams are mostly reset
+				// prematurely are closed, as Envoy does (rapid reset).
+				ConnContext: hcm.WithConnStreams}
 			b.h1 = &h1srv.Server{Handler: b, Strict: true, ErrorLog: errLog, Other: b.fwd.Deliver}
 			b.h1.SetLimits(lim)
 			if b.limit != nil {

@@ -24,7 +24,9 @@ type host struct {
 	resp     *respMap
 	reqBody  []byte
 	respBody []byte
-	reply    *abi.LocalResponse
+	// respTrailers is set when the response's trailers arrive.
+	respTrailers abi.HeaderMap
+	reply        *abi.LocalResponse
 }
 
 func newHost(s *filters.Stream) *host {
@@ -42,9 +44,11 @@ func (h *host) HeaderMap(t abi.MapType) abi.HeaderMap {
 			return h.resp
 		}
 	case abi.RequestTrailers:
-		if len(h.s.Request.Trailer) > 0 {
+		if hasTrailers(h.s.Request.Trailer) {
 			return &goMap{h: h.s.Request.Trailer}
 		}
+	case abi.ResponseTrailers:
+		return h.respTrailers
 	}
 	return nil
 }

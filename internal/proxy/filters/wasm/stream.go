@@ -38,6 +38,7 @@ func (f *filter) Serve(s *filters.Stream, next filters.Next) {
 	// does meanwhile: proxy_on_done/log/delete always run.
 	defer st.Done(context.WithoutCancel(ctx))
 	wantReqBody, wantRespBody := st.HasBodyCallbacks()
+	wantReqTrailers, wantRespTrailers := st.HasTrailerCallbacks()
 	r := s.Request
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	if !f.step(s, next, h, st, func() (abi.Action, error) {
@@ -45,15 +46,16 @@ func (f *filter) Serve(s *filters.Stream, next filters.Next) {
 	}) {
 		return
 	}
-	if hasBody && wantReqBody {
-		if !f.requestBody(s, next, h, st) {
+	if hasBody && (wantReqBody || wantReqTrailers) {
+		if !f.requestBody(s, next, h, st, wantReqBody, wantReqTrailers) {
 			return
 		}
 	}
 	if h.req.changed {
 		s.ClearRouteCache()
 	}
-	w := &respWriter{ResponseWriter: s.Writer, f: f, s: s, h: h, st: st, ctx: ctx, wantBody: wantRespBody, remaining: -1}
+	w := &respWriter{ResponseWriter: s.Writer, f: f, s: s, h: h, st: st, ctx: ctx,
+		wantBody: wantRespBody, wantTrailers: wantRespTrailers, remaining: -1}
 	h.resp = &respMap{h: w.ResponseWriter.Header(), code: &w.code}
 	s.Writer = w
 	next(s)
@@ -84,21 +86,26 @@ func (f *filter) step(s *filters.Stream, next filters.Next, h *host, st *abi.Str
 
 // requestBody feeds the request body to the plugin chunk by chunk, as
 // Envoy does: data a callback continues is passed on, data it stops on is
-// buffered and shown again, grown, at the next callback. Everything
-// passed on is then sent upstream.
-func (f *filter) requestBody(s *filters.Stream, next filters.Next, h *host, st *abi.Stream) bool {
+// buffered and shown again, grown, at the next callback. When trailers
+// follow, the last data is not the end of the stream (end_of_stream is
+// false) and proxy_on_request_trailers runs after it. Everything passed
+// on is then sent upstream, with the trailers.
+func (f *filter) requestBody(s *filters.Stream, next filters.Next, h *host, st *abi.Stream, wantBody, wantTrailers bool) bool {
 	r := s.Request
 	ctx := r.Context()
 	var released bytes.Buffer
 	buf := make([]byte, 32<<10)
 	remaining := r.ContentLength
+	trailers := false
 	for {
 		n, rerr := r.Body.Read(buf)
 		h.reqBody = append(h.reqBody, buf[:n]...)
 		if remaining > 0 {
 			remaining -= int64(n)
 		}
-		end := rerr == io.EOF || remaining == 0
+		// Declared trailers (HTTP/2) come after the data: read on to the
+		// end of the stream for them.
+		end := rerr == io.EOF || (remaining == 0 && r.Trailer == nil)
 		if rerr != nil && rerr != io.EOF {
 			s.LocalReply(http.StatusBadRequest, "", "wasm_request_body_read_failed")
 			return false
@@ -110,28 +117,50 @@ func (f *filter) requestBody(s *filters.Stream, next filters.Next, h *host, st *
 			s.LocalReply(http.StatusRequestEntityTooLarge, "Payload Too Large", "request_payload_too_large")
 			return false
 		}
-		a, err := st.RequestBody(ctx, len(h.reqBody), end)
-		if err != nil || h.reply != nil || st.Closed() {
-			return f.step(s, next, h, st, func() (abi.Action, error) { return abi.ActionContinue, err })
-		}
-		if a == abi.ActionContinue || end {
-			released.Write(h.reqBody)
-			h.reqBody = h.reqBody[:0]
+		trailers = end && hasTrailers(r.Trailer)
+		// The trailers end the stream, not an empty last read before them.
+		if wantBody && (n > 0 || !trailers) {
+			a, err := st.RequestBody(ctx, len(h.reqBody), end && !trailers)
+			if err != nil || h.reply != nil || st.Closed() {
+				return f.step(s, next, h, st, func() (abi.Action, error) { return abi.ActionContinue, err })
+			}
+			if a == abi.ActionContinue {
+				released.Write(h.reqBody)
+				h.reqBody = h.reqBody[:0]
+			}
 		}
 		if end {
 			break
 		}
 	}
+	if trailers && wantTrailers && !f.step(s, next, h, st, func() (abi.Action, error) {
+		return st.RequestTrailers(ctx, valueCount(r.Trailer))
+	}) {
+		return false
+	}
+	released.Write(h.reqBody)
+	h.reqBody = h.reqBody[:0]
 	_ = r.Body.Close()
-	b := released.Bytes()
+	setRequestBody(r, released.Bytes(), h.req.changed)
+	return true
+}
+
+// setRequestBody sends b upstream: with a Content-Length, or chunked when
+// the request still has trailers (HTTP/1.1 carries them only so).
+func setRequestBody(r *http.Request, b []byte, headersChanged bool) {
 	r.Body = io.NopCloser(bytes.NewReader(b))
+	if hasTrailers(r.Trailer) {
+		r.ContentLength = -1
+		r.TransferEncoding = []string{"chunked"}
+		r.Header.Del("Content-Length")
+		return
+	}
 	r.ContentLength = int64(len(b))
 	r.TransferEncoding = nil
 	r.Header.Del("Transfer-Encoding")
-	if r.Header.Get("Content-Length") != "" || h.req.changed {
+	if r.Header.Get("Content-Length") != "" || headersChanged {
 		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
 	}
-	return true
 }
 
 // fail ends a stream the plugin cannot serve: 503 wasm_fail_stream, or
@@ -172,6 +201,8 @@ type respWriter struct {
 	st       *abi.Stream
 	ctx      context.Context
 	wantBody bool
+	// wantTrailers: the module has proxy_on_response_trailers.
+	wantTrailers bool
 
 	code       int
 	started    bool // WriteHeader seen
@@ -305,6 +336,10 @@ func (w *respWriter) finish() {
 	if !w.started || w.done {
 		return
 	}
+	if w.wantTrailers && hasResponseTrailers(w.ResponseWriter.Header()) {
+		w.finishWithTrailers()
+		return
+	}
 	if w.wantBody && !w.ended {
 		_ = w.bodyCallback(true)
 		return
@@ -312,9 +347,27 @@ func (w *respWriter) finish() {
 	w.writeHeaders(false)
 }
 
-// Flush passes through once the status line is out.
+// finishWithTrailers ends a response that has trailers, as Envoy: the
+// body callbacks were told end_of_stream=false, proxy_on_response_trailers
+// ends the stream, and then what the plugin held of the body goes out
+// (the trailers follow it when the handler returns).
+func (w *respWriter) finishWithTrailers() {
+	if !w.responseTrailers() {
+		return
+	}
+	w.writeHeaders(true)
+	if len(w.h.respBody) > 0 {
+		_, _ = w.ResponseWriter.Write(w.h.respBody)
+		w.h.respBody = w.h.respBody[:0]
+	}
+	w.ended = true
+}
+
+// Flush passes through once the status line is out and the plugin holds
+// no body: a streamed response (gRPC) reaches the client as it comes, and
+// the downstream commits to chunked framing, which its trailers need.
 func (w *respWriter) Flush() {
-	if w.headersOut && !w.wantBody {
+	if w.headersOut && !w.done && len(w.h.respBody) == 0 {
 		_ = http.NewResponseController(w.ResponseWriter).Flush()
 	}
 }

@@ -152,6 +152,12 @@ func (s *Stream) HasBodyCallbacks() (request, response bool) {
 	return s.vm.fns.reqBody != nil, s.vm.fns.respBody != nil
 }
 
+// HasTrailerCallbacks reports whether the module wants request or
+// response trailers.
+func (s *Stream) HasTrailerCallbacks() (request, response bool) {
+	return s.vm.fns.reqTrailers != nil, s.vm.fns.respTrailers != nil
+}
+
 // Done ends the stream: proxy_on_done, proxy_on_log, proxy_on_delete.
 func (s *Stream) Done(ctx context.Context) {
 	vm := s.vm

@@ -23,7 +23,7 @@ import (
 
 // Plugins lists the plugins by name: "header" is examples/wasm/plugin,
 // the others are under plugins/ beside this file.
-var Plugins = []string{"header", "config", "auth", "body", "httpcall", "faults"}
+var Plugins = []string{"header", "config", "auth", "body", "httpcall", "faults", "trailers"}
 
 var (
 	mu    sync.Mutex
