@@ -152,12 +152,21 @@ func (i *Infra) Run(ctx context.Context) error {
 		return nil
 	case <-i.opts.Elected:
 	}
-	owned := i.watchOwned(ctx)
+	// The first syncs do not wait for the owned-object watch: until it
+	// has listed, they work without repair, as with no watch at all.
+	watching := make(chan cache.Cache, 1)
+	go func() { watching <- i.watchOwned(ctx) }()
+	var owned cache.Cache
 	applied := map[string][32]byte{} // kind/name -> digest of what was applied
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case owned = <-watching:
+			watching = nil
+			if owned == nil {
+				continue
+			}
 		case <-i.wake:
 		}
 		i.sync(ctx, i.Desired(), applied, owned)
