@@ -203,7 +203,7 @@ type EnvoyProxyKubernetesProvider struct {
 	// EnvoyDeployment shapes the proxy Deployment.
 	// +optional
 	EnvoyDeployment *KubernetesDeploymentSpec `json:"envoyDeployment,omitempty"`
-	// EnvoyDaemonSet runs proxies as a DaemonSet instead. Preserved, not yet interpreted.
+	// EnvoyDaemonSet runs proxies as a DaemonSet instead (patch, strategy, pod, container, name).
 	// +optional
 	EnvoyDaemonSet *apiextensionsv1.JSON `json:"envoyDaemonSet,omitempty"`
 	// EnvoyService shapes the proxy Service.

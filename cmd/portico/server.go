@@ -16,7 +16,7 @@ import (
 )
 
 func newServerCommand() *cobra.Command {
-	var configPath, kubeconfig, xdsAddr, adminAddr, healthAddr, logLevel, certsDir, wasmAddr, wasmCache string
+	var configPath, kubeconfig, xdsAddr, adminAddr, healthAddr, metricsAddr, logLevel, certsDir, wasmAddr, wasmCache string
 	cmd := &cobra.Command{
 		Use:   "server [--config-path /config/envoy-gateway.yaml]",
 		Short: "Run the control plane in a Kubernetes cluster (Envoy Gateway's envoy-gateway server)",
@@ -47,7 +47,7 @@ service account, then ~/.kube/config.`,
 			defer stop()
 			return kubeserver.Run(ctx, kubeserver.Options{ConfigPath: configPath, RestConfig: rc,
 				Namespace: kubeserver.Namespace(), XDSAddress: xdsAddr, AdminAddress: adminAddr,
-				HealthAddress: healthAddr, Infrastructure: true, CertsDir: certsDir, WasmAddress: wasmAddr, WasmCacheDir: wasmCache,
+				HealthAddress: healthAddr, MetricsAddress: metricsAddr, Infrastructure: true, CertsDir: certsDir, WasmAddress: wasmAddr, WasmCacheDir: wasmCache,
 				Logger: log, ExtensionCallTimeout: callTimeout})
 		},
 	}
@@ -57,6 +57,7 @@ service account, then ~/.kube/config.`,
 	f.StringVar(&xdsAddr, "xds-address", "0.0.0.0:18000", "xDS (ADS gRPC) server address")
 	f.StringVar(&adminAddr, "admin-address", "127.0.0.1:19000", "admin HTTP server address")
 	f.StringVar(&healthAddr, "health-address", ":8081", "health probe address (/healthz, /readyz); empty: none")
+	f.StringVar(&metricsAddr, "metrics-address", "0.0.0.0:19001", "Prometheus metrics (/metrics) address, the chart's metrics port; empty: none")
 	f.StringVar(&certsDir, "certs-dir", "/certs", "the xDS server's certificate: ca.crt, tls.crt, tls.key (the envoy-gateway Secret 'portico certgen' makes)")
 	f.StringVar(&wasmAddr, "wasm-address", "0.0.0.0:18002", "the wasm server proxies fetch modules from")
 	f.StringVar(&wasmCache, "wasm-cache-dir", "/var/lib/eg/wasm", "the Wasm module cache (the chart mounts an emptyDir there)")

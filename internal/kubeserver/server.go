@@ -47,6 +47,9 @@ type Options struct {
 	// XDSAddress, AdminAddress and HealthAddress are where to listen
 	// (HealthAddress "" serves no health endpoints).
 	XDSAddress, AdminAddress, HealthAddress string
+	// MetricsAddress serves Prometheus text at /metrics (the chart's
+	// 19001); empty: none.
+	MetricsAddress string
 	// Infrastructure applies the proxies' Kubernetes objects (`portico
 	// server`). Without it proxies run as DataPlane says, on this host
 	// (`portico run` with a Kubernetes provider, from a laptop).
@@ -93,6 +96,12 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	var metrics *metricsServer
+	if o.MetricsAddress != "" {
+		if metrics, err = startMetrics(ctx, o.MetricsAddress, o.Logger); err != nil {
+			return err
+		}
+	}
 	changes := make(chan configChange, 1)
 	if o.ConfigPath != "" {
 		go watchConfig(ctx, o.ConfigPath, raw, changes, o.Logger.With("component", "config"))
@@ -117,6 +126,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		if health != nil {
 			health.set(inst)
+		}
+		if metrics != nil {
+			metrics.set(inst)
 		}
 		if o.Started != nil {
 			o.Started(inst)
@@ -171,6 +183,8 @@ type Instance struct {
 	Runner   *runner.Runner
 	Status   *kubernetes.StatusWriter
 	Infra    *kubeinfra.Infra
+	// MetricsAddr is where /metrics is served ("" without MetricsAddress).
+	MetricsAddr string
 
 	failed  chan struct{}
 	failure atomic.Pointer[error]
@@ -239,6 +253,7 @@ func start(ctx context.Context, o Options, cfg *egv1a1.EnvoyGateway) (*Instance,
 		ropts.KeepReadyListener = true
 		ropts.KubernetesInfrastructure = true
 		inst.Infra = kubeinfra.New(kubeinfra.Options{Client: p.Client(), Reader: p.Client(), APIReader: p.APIReader(),
+			RestConfig: o.RestConfig, Scheme: p.Scheme(),
 			Namespace: o.Namespace, Config: cfg, Elected: p.Elected(), Logger: log.With("component", "infrastructure")})
 		inst.done = append(inst.done, goRun(ctx, inst, "infrastructure", inst.Infra.Run))
 		ropts.Hooks.Translated = inst.Infra.Translated
@@ -324,17 +339,22 @@ func startHealth(ctx context.Context, addr string, log *slog.Logger) (*healthSer
 		// configuration; proxies may not have connected yet.
 		fmt.Fprintln(w, "ok")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	serveHTTP(ctx, ln, mux, log, "health server")
+	return h, nil
+}
+
+// serveHTTP serves handler on ln until ctx ends.
+func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger, name string) {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("health server stopped", "err", err)
+			log.Error(name+" stopped", "err", err)
 		}
 	}()
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	return h, nil
 }
 
 // Namespace is the control plane's namespace from the environment, as

@@ -15,6 +15,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -254,6 +255,10 @@ func ConfigPaths(cfg *egv1a1.EnvoyGateway) []string {
 // XDSAddr and AdminAddr are the bound addresses (after Start).
 func (r *Runner) XDSAddr() string   { return r.xdsLn.Addr().String() }
 func (r *Runner) AdminAddr() string { return r.adminLn.Addr().String() }
+
+// Gatherer is the runner's Prometheus registry (what the admin /metrics
+// serves).
+func (r *Runner) Gatherer() prometheus.Gatherer { return r.metrics.reg }
 
 // Done is closed when the runner has stopped; Err says why.
 func (r *Runner) Done() <-chan struct{} { return r.done }

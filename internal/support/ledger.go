@@ -134,7 +134,7 @@ var Ledger = []Entry{
 	yes("EnvoyProxy", "spec.provider", ""),
 	noEffect("EnvoyProxy", "spec.provider.type", "proxies run on this host"),
 	noEffect("EnvoyProxy", "spec.provider.host", "the built-in proxy is used unless --data-plane envoy"),
-	noEffect("EnvoyProxy", "spec.provider.kubernetes", "Kubernetes resources of the proxy"),
+	noEffect("EnvoyProxy", "spec.provider.kubernetes", "Kubernetes resources of the proxy; `portico server` applies them all (envoyDeployment or envoyDaemonSet, envoyService, envoyHpa, envoyPDB, envoyServiceAccount, patches)"),
 	notYet("EnvoyProxy", "spec.routingType", PolicyRejected, ""),
 	notYet("EnvoyProxy", "spec.shutdown", PolicyRejected, ""),
 	yes("EnvoyProxy", "spec.telemetry", ""),

@@ -3,7 +3,6 @@ package kubernetes
 import (
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -32,15 +31,16 @@ type pdbSpec struct {
 }
 
 // autoscaling renders envoyHpa and envoyPDB (kept as raw JSON in the API
-// types) for the Deployment.
-func autoscaling(kube *egv1a1.EnvoyProxyKubernetesProvider, meta metav1.ObjectMeta, selector map[string]string, dep *appsv1.Deployment) ([]client.Object, []string) {
+// types) for the workload named workload.
+func autoscaling(kube *egv1a1.EnvoyProxyKubernetesProvider, meta metav1.ObjectMeta, selector map[string]string, workload string) ([]client.Object, []string) {
 	var out []client.Object
 	var probs []string
-	depName := meta.Name
-	if dep != nil {
-		depName = dep.Name
-	}
-	if kube.EnvoyHpa != nil {
+	depName := workload
+	switch {
+	case kube.EnvoyHpa != nil && kube.EnvoyDaemonSet != nil:
+		// A DaemonSet runs one pod per node: nothing to scale.
+		probs = append(probs, "spec.provider.kubernetes: "+msgHpaWithDaemonSet)
+	case kube.EnvoyHpa != nil:
 		var s hpaSpec
 		if err := strictJSON(kube.EnvoyHpa.Raw, &s); err != nil {
 			probs = append(probs, "spec.provider.kubernetes.envoyHpa: "+err.Error())

@@ -1,5 +1,5 @@
 // Package kubernetes is the Kubernetes infrastructure: per proxy fleet it
-// renders the ServiceAccount, ConfigMap, Deployment, Service and optional
+// renders the ServiceAccount, ConfigMap, Deployment (or DaemonSet), Service and optional
 // HPA and PDB that Envoy Gateway would (names, labels, bootstrap, EnvoyProxy
 // settings and patches), server-side applies them as field owner
 // envoy-gateway, and deletes the ones of fleets that went away. Only the
@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -24,6 +25,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
@@ -37,6 +41,10 @@ type Options struct {
 	Client    client.Client
 	Reader    client.Reader
 	APIReader client.Reader
+	// RestConfig and Scheme watch the objects applied, to repair them
+	// (nil RestConfig: no repair).
+	RestConfig *rest.Config
+	Scheme     *runtime.Scheme
 	// Namespace is the control plane's: the objects go there.
 	Namespace string
 	// Config is the EnvoyGateway configuration (its envoyProxy default).
@@ -59,9 +67,22 @@ type Infra struct {
 	desired []*Objects
 	// applyErrs are the API server's refusals, by fleet key.
 	applyErrs map[string]string
-	wake      chan struct{}
-	changed   chan struct{}
+	// suspects are objects (Kind/name) the owned-object watch saw change.
+	suspects map[string]bool
+	// checked is the resourceVersion each object had when last compared.
+	checked map[string]string
+	wake    chan struct{}
+	changed chan struct{}
+
+	writes, checks atomic.Uint64
 }
+
+// Counts are the infrastructure's API writes (applies and deletes) and its
+// comparisons of watched objects with what it applied.
+type Counts struct{ Writes, Checks uint64 }
+
+// Counts returns the counters so far.
+func (i *Infra) Counts() Counts { return Counts{Writes: i.writes.Load(), Checks: i.checks.Load()} }
 
 // ControlPlaneHost is the control plane's Service as proxy pods reach it
 // (the chart's envoy-gateway Service; "" domain: cluster.local).
@@ -88,7 +109,7 @@ func New(o Options) *Infra {
 	if o.DNSDomain == "" {
 		o.DNSDomain = "cluster.local"
 	}
-	return &Infra{opts: o, log: o.Logger, applyErrs: map[string]string{},
+	return &Infra{opts: o, log: o.Logger, applyErrs: map[string]string{}, suspects: map[string]bool{}, checked: map[string]string{},
 		render: RenderOptions{Namespace: o.Namespace, XDSPort: defaultXDSServicePort,
 			XDSHost: ControlPlaneHost(o.Namespace, o.DNSDomain) + "."},
 		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
@@ -131,31 +152,46 @@ func (i *Infra) Run(ctx context.Context) error {
 		return nil
 	case <-i.opts.Elected:
 	}
+	// The first syncs do not wait for the owned-object watch: until it
+	// has listed, they work without repair, as with no watch at all.
+	watching := make(chan cache.Cache, 1)
+	go func() { watching <- i.watchOwned(ctx) }()
+	var owned cache.Cache
 	applied := map[string][32]byte{} // kind/name -> digest of what was applied
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case owned = <-watching:
+			watching = nil
+			if owned == nil {
+				continue
+			}
 		case <-i.wake:
 		}
-		i.sync(ctx, i.Desired(), applied)
+		i.sync(ctx, i.Desired(), applied, owned)
 	}
 }
 
-// sync applies what changed since the last apply and deletes what is no
-// longer wanted.
-func (i *Infra) sync(ctx context.Context, desired []*Objects, applied map[string][32]byte) {
+// sync applies what changed since the last apply, or drifted in the
+// cluster (owned, nil: not watched), and deletes what is no longer wanted.
+func (i *Infra) sync(ctx context.Context, desired []*Objects, applied map[string][32]byte, owned cache.Cache) {
+	suspects := i.takeSuspects()
 	errs := map[string]string{}
 	want := map[string]bool{}
 	for _, objs := range desired {
+		for _, id := range objs.Held {
+			want[id] = true
+		}
 		for _, obj := range objs.All() {
 			id := objectID(obj)
 			want[id] = true
 			sum, u, err := applyForm(obj)
-			if err == nil && applied[id] == sum {
+			if err == nil && applied[id] == sum && (owned == nil || !suspects[id] || !i.drifted(ctx, owned, obj, u.Object)) {
 				continue
 			}
 			if err == nil {
+				i.writes.Add(1)
 				err = i.opts.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 					client.FieldOwner(FieldOwner), client.ForceOwnership)
 			}
@@ -171,7 +207,11 @@ func (i *Infra) sync(ctx context.Context, desired []*Objects, applied map[string
 			i.log.Info("proxy object applied", "fleet", objs.Key, "object", id)
 		}
 	}
-	i.collect(ctx, want, applied)
+	var lister client.Reader = i.opts.APIReader
+	if owned != nil {
+		lister = owned // the same objects, without a round trip per sync
+	}
+	i.collect(ctx, lister, want, applied)
 	i.mu.Lock()
 	same := maps.Equal(errs, i.applyErrs)
 	i.applyErrs = errs
@@ -191,13 +231,13 @@ func joinErr(a, b string) string {
 // ownedKinds are the kinds of the objects Render makes, to collect.
 func ownedKinds() []client.ObjectList {
 	return []client.ObjectList{&corev1.ServiceAccountList{}, &corev1.ConfigMapList{}, &appsv1.DeploymentList{},
-		&corev1.ServiceList{}, &autoscalingv2.HorizontalPodAutoscalerList{}, &policyv1.PodDisruptionBudgetList{}}
+		&appsv1.DaemonSetList{}, &corev1.ServiceList{}, &autoscalingv2.HorizontalPodAutoscalerList{}, &policyv1.PodDisruptionBudgetList{}}
 }
 
 // collect deletes our proxy objects that no fleet wants any more.
-func (i *Infra) collect(ctx context.Context, want map[string]bool, applied map[string][32]byte) {
+func (i *Infra) collect(ctx context.Context, lister client.Reader, want map[string]bool, applied map[string][32]byte) {
 	for _, list := range ownedKinds() {
-		err := i.opts.APIReader.List(ctx, list, client.InNamespace(i.opts.Namespace), client.MatchingLabels(ownedSelector()))
+		err := lister.List(ctx, list, client.InNamespace(i.opts.Namespace), client.MatchingLabels(ownedSelector()))
 		if err != nil {
 			if ctx.Err() == nil {
 				i.log.Error("listing proxy objects", "err", err)
@@ -210,6 +250,7 @@ func (i *Infra) collect(ctx context.Context, want map[string]bool, applied map[s
 			if want[id] {
 				continue
 			}
+			i.writes.Add(1)
 			if err := i.opts.Client.Delete(ctx, obj, client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
 				i.log.Error("proxy object not deleted", "object", id, "err", err)
 				continue
@@ -248,6 +289,8 @@ func kindOf(obj client.Object) string {
 		return "ConfigMap"
 	case *appsv1.Deployment:
 		return "Deployment"
+	case *appsv1.DaemonSet:
+		return "DaemonSet"
 	case *corev1.Service:
 		return "Service"
 	case *autoscalingv2.HorizontalPodAutoscaler:

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"fmt"
-	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -37,15 +36,19 @@ type Objects struct {
 	ServiceAccount *corev1.ServiceAccount
 	ConfigMap      *corev1.ConfigMap
 	Deployment     *appsv1.Deployment
+	DaemonSet      *appsv1.DaemonSet
 	Service        *corev1.Service
 	Extra          []client.Object // HPA, PDB
 	Problems       []string
+	// Held are the objects (Kind/name) left as they are in the cluster
+	// because their rendering failed: not applied, and not collected.
+	Held []string
 }
 
 // All lists the objects to apply, in dependency order.
 func (o *Objects) All() []client.Object {
 	var out []client.Object
-	for _, obj := range []client.Object{o.ServiceAccount, o.ConfigMap, o.Deployment, o.Service} {
+	for _, obj := range []client.Object{o.ServiceAccount, o.ConfigMap, o.Deployment, o.DaemonSet, o.Service} {
 		if !isNil(obj) {
 			out = append(out, obj)
 		}
@@ -60,6 +63,8 @@ func isNil(o client.Object) bool {
 	case *corev1.ConfigMap:
 		return v == nil
 	case *appsv1.Deployment:
+		return v == nil
+	case *appsv1.DaemonSet:
 		return v == nil
 	case *corev1.Service:
 		return v == nil
@@ -89,25 +94,26 @@ func Render(f *Fleet, o RenderOptions) *Objects {
 	if out.ConfigMap, err = sdsConfigMap(meta(name)); err != nil {
 		out.Problems = append(out.Problems, err.Error())
 	}
-	if kube.EnvoyDaemonSet != nil {
-		out.Problems = append(out.Problems, "spec.provider.kubernetes.envoyDaemonSet is not supported by Portico: no proxy workload is deployed")
-	} else {
-		dep, err := deployment(f, o, kube, meta(name), saName)
-		if err != nil {
-			out.Problems = append(out.Problems, err.Error())
-		} else {
-			out.Deployment = dep
-		}
-	}
+	workloadName := renderWorkload(out, f, o, kube, meta(name), saName)
 	svc, err := service(f, kube, meta(name), labels)
 	if err != nil {
 		out.Problems = append(out.Problems, err.Error())
+		out.Held = append(out.Held, "Service/"+serviceName(kube, name))
 	} else {
 		out.Service = svc
 	}
-	extra, probs := autoscaling(kube, meta(name), labels, out.Deployment)
+	extra, probs := autoscaling(kube, meta(name), labels, workloadName)
 	out.Extra, out.Problems = extra, append(out.Problems, probs...)
 	return out
+}
+
+// serviceName is the proxy Service's name (envoyService.name or the
+// fleet's).
+func serviceName(kube *egv1a1.EnvoyProxyKubernetesProvider, name string) string {
+	if kube.EnvoyService != nil && kube.EnvoyService.Name != nil {
+		return *kube.EnvoyService.Name
+	}
+	return name
 }
 
 // kubernetesSpec is the EnvoyProxy's provider.kubernetes (empty: defaults).
@@ -136,93 +142,6 @@ func merged(base, extra map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// deployment is the proxy Deployment, with envoyDeployment applied and its
-// patch last.
-func deployment(f *Fleet, o RenderOptions, kube *egv1a1.EnvoyProxyKubernetesProvider, meta metav1.ObjectMeta, sa string) (*appsv1.Deployment, error) {
-	spec := kube.EnvoyDeployment
-	if spec == nil {
-		spec = &egv1a1.KubernetesDeploymentSpec{}
-	}
-	if spec.Name != nil {
-		meta.Name = *spec.Name
-	}
-	pod := spec.Pod
-	if pod == nil {
-		pod = &egv1a1.KubernetesPodSpec{}
-	}
-	selector := copyMap(meta.Labels)
-	podAnnotations := merged(map[string]string{
-		"prometheus.io/scrape": "true",
-		"prometheus.io/port":   strconv.Itoa(metricsPort),
-		"prometheus.io/path":   "/stats/prometheus",
-	}, pod.Annotations)
-	envoy, err := proxyContainerSpec(f, o, spec.Container)
-	if err != nil {
-		return nil, err
-	}
-	podSpec := corev1.PodSpec{
-		ServiceAccountName:            sa,
-		AutomountServiceAccountToken:  ptr(false),
-		TerminationGracePeriodSeconds: ptr(int64(terminationGraceSecs)),
-		DNSPolicy:                     corev1.DNSClusterFirst,
-		RestartPolicy:                 corev1.RestartPolicyAlways,
-		SchedulerName:                 corev1.DefaultSchedulerName,
-		InitContainers:                spec.InitContainers,
-		Containers:                    []corev1.Container{envoy, shutdownManager(o)},
-		SecurityContext:               pod.SecurityContext,
-		Affinity:                      pod.Affinity,
-		Tolerations:                   pod.Tolerations,
-		ImagePullSecrets:              pod.ImagePullSecrets,
-		NodeSelector:                  pod.NodeSelector,
-		TopologySpreadConstraints:     pod.TopologySpreadConstraints,
-		Volumes: append([]corev1.Volume{
-			{Name: "certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName: certsSecret, DefaultMode: ptr(int32(0o420))}}},
-			{Name: "sds", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: meta.Name},
-				Items: []corev1.KeyToPath{{Key: sdsTrustedCAFile, Path: sdsTrustedCAFile},
-					{Key: sdsCertificateFile, Path: sdsCertificateFile}},
-				DefaultMode: ptr(int32(0o420))}}},
-		}, pod.Volumes...),
-	}
-	if pod.PriorityClassName != nil {
-		podSpec.PriorityClassName = *pod.PriorityClassName
-	}
-	strategy := appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
-		RollingUpdate: &appsv1.RollingUpdateDeployment{
-			MaxUnavailable: ptr(intstr.FromString("25%")), MaxSurge: ptr(intstr.FromString("25%"))}}
-	if spec.Strategy != nil {
-		strategy = *spec.Strategy
-	}
-	d := &appsv1.Deployment{
-		TypeMeta:   typeMeta("apps/v1", "Deployment"),
-		ObjectMeta: meta,
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: selector},
-			Strategy: strategy,
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: merged(pod.Labels, selector), Annotations: podAnnotations},
-				Spec:       podSpec,
-			},
-			RevisionHistoryLimit:    ptr(int32(10)),
-			ProgressDeadlineSeconds: ptr(int32(600)),
-		},
-	}
-	// An HPA owns the replica count.
-	if kube.EnvoyHpa == nil {
-		d.Spec.Replicas = ptr(int32(1))
-		if spec.Replicas != nil {
-			d.Spec.Replicas = spec.Replicas
-		}
-	}
-	if spec.Patch != nil {
-		if err := applyPatch(d, spec.Patch, &appsv1.Deployment{}); err != nil {
-			return nil, fmt.Errorf("spec.provider.kubernetes.envoyDeployment.patch: %w; the proxy Deployment %s was not updated", err, meta.Name)
-		}
-	}
-	return d, nil
 }
 
 func ptr[T any](v T) *T { return &v }

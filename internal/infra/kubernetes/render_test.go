@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
@@ -214,5 +215,79 @@ func TestRenderDeterministic(t *testing.T) {
 	b, _ := yaml.Marshal(Render(quickstartFleet(p), renderOpts))
 	if string(a) != string(b) {
 		t.Fatal("two renders differ")
+	}
+}
+
+func daemonSetProxy(ds string, hpa bool) *egv1a1.EnvoyProxy {
+	k := &egv1a1.EnvoyProxyKubernetesProvider{EnvoyDaemonSet: &apiextensionsv1.JSON{Raw: []byte(ds)}}
+	if hpa {
+		k.EnvoyHpa = &apiextensionsv1.JSON{Raw: []byte(`{"maxReplicas":3}`)}
+	}
+	return &egv1a1.EnvoyProxy{Spec: egv1a1.EnvoyProxySpec{Provider: &egv1a1.EnvoyProxyProvider{Type: "Kubernetes", Kubernetes: k}}}
+}
+
+// envoyDaemonSet renders a DaemonSet with the Deployment's pod (name,
+// labels, selector, pod settings, patch) and no Deployment.
+func TestRenderDaemonSet(t *testing.T) {
+	objs := Render(quickstartFleet(daemonSetProxy(`{"pod":{"labels":{"tier":"edge"}},
+		"patch":{"type":"StrategicMerge","value":{"spec":{"template":{"spec":{"hostNetwork":true}}}}}}`, false)), renderOpts)
+	if len(objs.Problems) > 0 {
+		t.Fatal(objs.Problems)
+	}
+	if objs.Deployment != nil || objs.DaemonSet == nil {
+		t.Fatalf("Deployment %v, DaemonSet %v", objs.Deployment != nil, objs.DaemonSet != nil)
+	}
+	ds := objs.DaemonSet
+	if ds.Name != "envoy-default-eg-e41e7b31" || ds.Kind != "DaemonSet" || ds.Labels["gateway.envoyproxy.io/owning-gateway-name"] != "eg" {
+		t.Errorf("DaemonSet %s/%s labels %v", ds.Kind, ds.Name, ds.Labels)
+	}
+	tpl := ds.Spec.Template
+	if tpl.Labels["tier"] != "edge" || ds.Spec.Selector.MatchLabels["tier"] != "" || !tpl.Spec.HostNetwork {
+		t.Errorf("pod labels %v, selector %v, hostNetwork %v", tpl.Labels, ds.Spec.Selector.MatchLabels, tpl.Spec.HostNetwork)
+	}
+	if c := tpl.Spec.Containers; len(c) != 2 || c[0].Name != "envoy" || c[0].Args[1] != "default/eg" {
+		t.Errorf("containers %+v", c)
+	}
+	if !slices.Contains(objs.All(), client.Object(ds)) {
+		t.Error("the DaemonSet is not applied")
+	}
+}
+
+// The combinations Envoy Gateway's CRD refuses, and a bad envoyDaemonSet:
+// each is a problem naming it, and the workload is held as it is.
+func TestRenderDaemonSetProblems(t *testing.T) {
+	both := daemonSetProxy(`{}`, false)
+	both.Spec.Provider.Kubernetes.EnvoyDeployment = &egv1a1.KubernetesDeploymentSpec{}
+	for _, tc := range []struct {
+		name  string
+		proxy *egv1a1.EnvoyProxy
+		want  string
+		held  []string
+	}{
+		{"both workloads", both, "only one of envoyDeployment or envoyDaemonSet can be specified",
+			[]string{"Deployment/envoy-default-eg-e41e7b31", "DaemonSet/envoy-default-eg-e41e7b31"}},
+		{"hpa", daemonSetProxy(`{}`, true), "cannot use envoyHpa if envoyDaemonset is used", nil},
+		{"misspelt field", daemonSetProxy(`{"replicas":2}`, false), `envoyDaemonSet: unknown field "replicas"`,
+			[]string{"DaemonSet/envoy-default-eg-e41e7b31"}},
+		{"failing patch", daemonSetProxy(`{"patch":{"type":"JSONMerge","value":{"spec":{"template":"x"}}}}`, false),
+			"envoyDaemonSet.patch: ", []string{"DaemonSet/envoy-default-eg-e41e7b31"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := Render(quickstartFleet(tc.proxy), renderOpts)
+			if len(objs.Problems) != 1 || !strings.Contains(objs.Problems[0], tc.want) {
+				t.Fatalf("problems %q, want %q", objs.Problems, tc.want)
+			}
+			if !slices.Equal(objs.Held, tc.held) || objs.Deployment != nil {
+				t.Errorf("held %q, want %q; Deployment %v", objs.Held, tc.held, objs.Deployment != nil)
+			}
+			for _, o := range objs.Extra {
+				if o.GetObjectKind().GroupVersionKind().Kind == "HorizontalPodAutoscaler" {
+					t.Error("an HPA beside a DaemonSet")
+				}
+			}
+			if objs.Service == nil {
+				t.Error("the Service was not rendered")
+			}
+		})
 	}
 }

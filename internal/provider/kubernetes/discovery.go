@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,7 +14,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
@@ -37,15 +39,7 @@ func NewScheme() (*runtime.Scheme, error) {
 // identity list and watch. The rest are returned as problems that say why,
 // so that a cluster without an optional CRD (or with a narrower Role) runs
 // with the kinds it has instead of waiting forever for an informer.
-func (p *Provider) servedKinds(ctx context.Context, cfg *rest.Config) ([]kind, resource.Problems, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	all := watchedKinds()
-	for _, gvk := range p.opts.ExtensionKinds {
-		all = append(all, extensionKind(gvk))
-	}
+func (p *Provider) servedKinds(ctx context.Context, cs kubernetes.Interface, all []kind) ([]kind, resource.Problems, error) {
 	served := map[k8sschema.GroupVersion]map[string]metav1.APIResource{}
 	resourcesOf := func(gv k8sschema.GroupVersion) (map[string]metav1.APIResource, error) {
 		if m, ok := served[gv]; ok {
@@ -98,6 +92,81 @@ func (p *Provider) servedKinds(ctx context.Context, cfg *rest.Config) ([]kind, r
 		kinds = append(kinds, k)
 	}
 	return kinds, probs, nil
+}
+
+// allKinds are the kinds the provider would watch in a cluster serving
+// and allowing all of them.
+func (p *Provider) allKinds() []kind {
+	all := watchedKinds()
+	for _, gvk := range p.opts.ExtensionKinds {
+		all = append(all, extensionKind(gvk))
+	}
+	return all
+}
+
+// watch starts (or joins) the informer of a kind and keeps its objects.
+func (p *Provider) watch(ctx context.Context, k kind) error {
+	inf, err := p.mgr.GetCache().GetInformer(ctx, k.newObj(), cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", k.gvk.Kind, err)
+	}
+	p.mu.Lock()
+	p.kinds = append(p.kinds, k)
+	p.objs = append(p.objs, map[string]client.Object{})
+	i := len(p.kinds) - 1
+	p.mu.Unlock()
+	if _, err := inf.AddEventHandler(p.handler(i)); err != nil {
+		return fmt.Errorf("watching %s: %w", k.gvk.Kind, err)
+	}
+	return nil
+}
+
+// rediscover looks again, every Rediscover, for the kinds not watched: a
+// CRD installed (or a Role widened) after the start is watched from then
+// on, its problem dropped, and a load follows. It ends when every kind is
+// watched or ctx ends.
+func (p *Provider) rediscover(ctx context.Context, cs kubernetes.Interface) {
+	tick := time.NewTicker(p.opts.Rediscover)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+		var missing []kind
+		for _, k := range p.allKinds() {
+			if !p.Watching(k.gvk) {
+				missing = append(missing, k)
+			}
+		}
+		found, problems, err := p.servedKinds(ctx, cs, missing)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("looking for the kinds not watched", "err", err)
+			}
+			continue
+		}
+		for _, k := range found {
+			if err := p.watch(ctx, k); err != nil {
+				p.log.Error("kind served but not watched", "kind", k.gvk.String(), "err", err)
+				problems = append(problems, resource.Problem{File: "cluster", Kind: k.gvk.Kind, Message: err.Error()})
+				continue
+			}
+			p.log.Info("kind now served: watched", "kind", k.gvk.String())
+		}
+		p.mu.Lock()
+		p.problems = problems
+		p.mu.Unlock()
+		if len(found) > 0 {
+			p.markDirty()
+		}
+		if len(problems) == 0 {
+			return
+		}
+	}
 }
 
 // deniedVerbs names the verbs of list and watch this identity may not use

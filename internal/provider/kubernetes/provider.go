@@ -30,6 +30,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -57,6 +58,9 @@ const (
 	DefaultDebounce = 20 * time.Millisecond
 	// DefaultMaxDelay is the longest a change waits under constant churn.
 	DefaultMaxDelay = 250 * time.Millisecond
+	// DefaultRediscover is how often missing kinds are looked for: a CRD
+	// installed after the start is watched within it.
+	DefaultRediscover = 30 * time.Second
 )
 
 // LeaderElection is provider.kubernetes.leaderElection.
@@ -75,6 +79,10 @@ type Options struct {
 	ExtensionKinds []k8sschema.GroupVersionKind
 	// LeaderElection (zero: on, with Envoy Gateway's timings).
 	LeaderElection LeaderElection
+	// Rediscover is how often kinds not watched (a CRD not installed, RBAC
+	// not allowing them) are looked for again, to watch them without a
+	// restart (zero: DefaultRediscover; negative: never).
+	Rediscover time.Duration
 	// Debounce and MaxDelay override the defaults.
 	Debounce, MaxDelay time.Duration
 	// Logger (nil: slog.Default()).
@@ -88,7 +96,8 @@ type Provider struct {
 	scheme *runtime.Scheme
 	mgr    manager.Manager
 	kinds  []kind
-	// problems are the kinds not watched, with why; reported in every Update.
+	// problems are the kinds not watched, with why; reported in every
+	// Update. kinds, objs and problems grow as rediscover finds kinds.
 	problems resource.Problems
 
 	dirty chan struct{}
@@ -113,6 +122,9 @@ func New(o Options) (*Provider, error) {
 	}
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = DefaultMaxDelay
+	}
+	if o.Rediscover == 0 {
+		o.Rediscover = DefaultRediscover
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -149,11 +161,15 @@ func (p *Provider) Start(ctx context.Context) error {
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 1000, 2000
 	}
-	kinds, problems, err := p.servedKinds(ctx, cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes provider: %w", err)
+	}
+	kinds, problems, err := p.servedKinds(ctx, cs, p.allKinds())
 	if err != nil {
 		return err
 	}
-	p.kinds, p.problems = kinds, problems
+	p.problems = problems
 	for _, pr := range problems {
 		p.log.Warn("kind not watched", "problem", pr.String())
 	}
@@ -177,15 +193,15 @@ func (p *Provider) Start(ctx context.Context) error {
 		return fmt.Errorf("kubernetes provider: %w", err)
 	}
 	p.mgr = mgr
-	p.objs = make([]map[string]client.Object, len(kinds))
-	for i, k := range kinds {
-		p.objs[i] = map[string]client.Object{}
-		inf, err := mgr.GetCache().GetInformer(ctx, k.newObj(), cache.BlockUntilSynced(false))
-		if err != nil {
-			return fmt.Errorf("watching %s: %w", k.gvk.Kind, err)
-		}
-		if _, err := inf.AddEventHandler(p.handler(i)); err != nil {
-			return fmt.Errorf("watching %s: %w", k.gvk.Kind, err)
+	for _, k := range kinds {
+		if err := p.watch(ctx, k); err != nil {
+			if k.required {
+				return err
+			}
+			// Discovery and the REST mapper can disagree just after a
+			// CRD changes: rediscover tries again.
+			p.log.Warn("kind not watched", "kind", k.gvk.String(), "err", err)
+			p.problems = append(p.problems, resource.Problem{File: "cluster", Kind: k.gvk.Kind, Message: err.Error()})
 		}
 	}
 	go func() {
@@ -205,6 +221,9 @@ func (p *Provider) Start(ctx context.Context) error {
 		return fmt.Errorf("kubernetes provider: the informers did not sync: %w", context.Cause(ctx))
 	}
 	p.log.Info("kubernetes provider synced", "kinds", len(kinds), "namespace", p.opts.Namespace)
+	if len(p.problems) > 0 && p.opts.Rediscover > 0 {
+		go p.rediscover(ctx, cs)
+	}
 	return nil
 }
 
@@ -235,6 +254,8 @@ func (p *Provider) Namespace() string { return p.opts.Namespace }
 
 // Watching reports whether the kind is watched (served and allowed).
 func (p *Provider) Watching(gvk k8sschema.GroupVersionKind) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return slices.ContainsFunc(p.kinds, func(k kind) bool { return k.gvk == gvk })
 }
 
@@ -315,8 +336,9 @@ func (p *Provider) Load() provider.Update {
 			k.add(set, p.objs[i][name])
 		}
 	}
+	problems := slices.Clone(p.problems)
 	p.mu.Unlock()
-	return provider.Update{Generation: gen, Set: set, Applied: true, Problems: slices.Clone(p.problems)}
+	return provider.Update{Generation: gen, Set: set, Applied: true, Problems: problems}
 }
 
 // Run calls fn with a new load after every burst of changes, until ctx ends

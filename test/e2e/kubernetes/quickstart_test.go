@@ -59,15 +59,25 @@ func proxyPod(t *testing.T, e *kubetest.Env, name string) *process {
 	t.Helper()
 	ctx := context.Background()
 	var dep appsv1.Deployment
+	var p *pod
+	// A kubelet retries a pod whose ConfigMap or Secret is not there yet;
+	// so does this (the control plane may still be writing them, or
+	// collecting a previous test's Deployment of the same name).
 	kubetest.Eventually(t, 30*time.Second, func() error {
-		return e.Client.Get(ctx, types.NamespacedName{Namespace: egNamespace, Name: name}, &dep)
+		if err := e.Client.Get(ctx, types.NamespacedName{Namespace: egNamespace, Name: name}, &dep); err != nil {
+			return err
+		}
+		if dep.DeletionTimestamp != nil {
+			return fmt.Errorf("deployment %s is being deleted", name)
+		}
+		spec := &dep.Spec.Template.Spec
+		if c := &spec.Containers[0]; c.Name != "envoy" {
+			return fmt.Errorf("first container %s", c.Name)
+		}
+		p = &pod{dir: t.TempDir(), mounts: map[string]string{}, e: e, ns: egNamespace, spec: spec, c: &spec.Containers[0]}
+		return p.sync()
 	})
-	spec := &dep.Spec.Template.Spec
-	c := &spec.Containers[0]
-	if c.Name != "envoy" {
-		t.Fatalf("first container %s", c.Name)
-	}
-	p := newPod(t, e, egNamespace, spec, c)
+	c := p.c
 	pr := newProcess(t, name, c.Command, c.Args, map[string]string{"ENVOY_POD_NAME": name + "-pod", "ENVOY_POD_NAMESPACE": egNamespace}, p)
 	var svc corev1.Service
 	kubetest.Eventually(t, 30*time.Second, func() error {

@@ -89,19 +89,20 @@ func init() {
 
 func defineLifecycle() {
 	def("proxy_log", 3, func(_ context.Context, vm *VM, a []uint32) Status {
-		msg, ok := vm.readString(a[1], a[2])
+		// The message is checked as Envoy checks it, but copied out of
+		// the guest only when its level is logged: a plugin logging every
+		// request at info costs nothing under Envoy Gateway's warn.
+		msg, ok := vm.mem.Read(a[1], a[2])
 		if !ok {
 			return StatusInvalidMemoryAccess
 		}
-		vm.p.log.Log(context.Background(), LogLevel(a[0]).Slog(), msg)
+		if level := LogLevel(a[0]).Slog(); vm.p.log.Enabled(context.Background(), level) {
+			vm.p.log.Log(context.Background(), level, string(msg))
+		}
 		return StatusOK
 	})
 	def("proxy_get_log_level", 1, func(_ context.Context, vm *VM, a []uint32) Status {
-		level := LogInfo
-		if vm.p.log.Enabled(context.Background(), slog.LevelDebug) {
-			level = LogDebug
-		}
-		if !vm.mem.WriteUint32Le(a[0], uint32(level)) {
+		if !vm.mem.WriteUint32Le(a[0], uint32(logThreshold(vm.p.log))) {
 			return StatusInvalidMemoryAccess
 		}
 		return StatusOK
@@ -287,4 +288,15 @@ func defineMetrics() {
 		}
 		return StatusOK
 	})
+}
+
+// logThreshold is the lowest Envoy level l logs, which SDKs read to skip
+// formatting messages that would be dropped.
+func logThreshold(l *slog.Logger) LogLevel {
+	for _, level := range []LogLevel{LogDebug, LogInfo, LogWarn, LogError} {
+		if l.Enabled(context.Background(), level.Slog()) {
+			return level
+		}
+	}
+	return LogCritical
 }
