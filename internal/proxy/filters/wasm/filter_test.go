@@ -120,6 +120,14 @@ func upstream(s *filters.Stream) {
 }
 
 func serve(f filters.Filter, r *http.Request) *httptest.ResponseRecorder {
+	s, w := testStream(r)
+	f.Serve(s, upstream)
+	return w
+}
+
+// testStream is a stream of r answered into a recorder; a local reply
+// carries its details in x-details.
+func testStream(r *http.Request) (*filters.Stream, *httptest.ResponseRecorder) {
 	w := httptest.NewRecorder()
 	s := &filters.Stream{Request: r, Writer: w, RouteName: "r"}
 	s.LocalReply = func(code int, body, details string) {
@@ -128,8 +136,7 @@ func serve(f filters.Filter, r *http.Request) *httptest.ResponseRecorder {
 		_, _ = io.WriteString(w, body)
 	}
 	s.ClearRouteCache = func() {}
-	f.Serve(s, upstream)
-	return w
+	return s, w
 }
 
 func TestCorpusPluginThroughTheFilter(t *testing.T) {

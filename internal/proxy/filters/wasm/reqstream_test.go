@@ -29,14 +29,7 @@ func pipeRequest(path string) (*http.Request, *io.PipeWriter) {
 func serveAsync(f filters.Filter, r *http.Request, up filters.Next) <-chan result {
 	done := make(chan result, 1)
 	go func() {
-		w := httptest.NewRecorder()
-		s := &filters.Stream{Request: r, Writer: w, RouteName: "r"}
-		s.LocalReply = func(code int, body, details string) {
-			w.Header().Set("X-Details", details)
-			w.WriteHeader(code)
-			_, _ = io.WriteString(w, body)
-		}
-		s.ClearRouteCache = func() {}
+		s, w := testStream(r)
 		defer func() { done <- result{w: w, panicked: recover()} }()
 		f.Serve(s, up)
 	}()

@@ -52,14 +52,7 @@ func trailerUpstream(s *filters.Stream) {
 }
 
 func serveWith(f filters.Filter, r *http.Request, up filters.Next) *http.Response {
-	w := httptest.NewRecorder()
-	s := &filters.Stream{Request: r, Writer: w, RouteName: "r"}
-	s.LocalReply = func(code int, body, details string) {
-		w.Header().Set("X-Details", details)
-		w.WriteHeader(code)
-		_, _ = io.WriteString(w, body)
-	}
-	s.ClearRouteCache = func() {}
+	s, w := testStream(r)
 	f.Serve(s, up)
 	return w.Result()
 }
