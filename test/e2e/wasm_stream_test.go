@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,65 @@ func TestWasmBidirectionalStream(t *testing.T) {
 	_ = pw.Close()
 	if rest, err := io.ReadAll(in); err != nil || len(rest) != 0 {
 		t.Fatalf("after the end: %q %v", rest, err)
+	}
+}
+
+// A local reply from a body callback, once the request went upstream, is
+// the answer while nothing of the response went out (the upstream request
+// is reset), and resets the stream after.
+func TestWasmBodyLocalReplyMidStream(t *testing.T) {
+	code := wasmtest.Build(t, "auth")
+	o := newOrigin(t, map[string][]byte{"auth.wasm": code})
+	bp := echoLinesBackend(t)
+	gw := freePort(t)
+	e := startWithOptions(t, nil, map[string]string{
+		"gateway.yaml": gatewayYAML(gw, 0, map[string]int{"backend": bp}) + h2cService("echo", bp),
+		"route.yaml":   namedRouteYAML("bidi", "bidi.example.com", "echo", bp),
+		"policy.yaml":  wasmPolicy("bidi-auth", "bidi", o.url("auth.wasm"), sha(code), "", ""),
+	}, gw, fastFetch)
+	url := "http://127.0.0.1:" + itoa(gw) + "/chat"
+	post := func(body io.Reader) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, url, body)
+		req.Host = "bidi.example.com"
+		req.Header.Set("Authorization", "Bearer letmein")
+		return e.client.Do(req)
+	}
+	e.eventually("the plugin on the route", func() bool {
+		resp, err := post(strings.NewReader("hi\n"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Wasm-Props") != ""
+	})
+	resp, err := post(strings.NewReader("deny\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || string(b) != "denied by wasm body" || resp.Header.Get("X-Denied-By") != "wasm-body" {
+		t.Fatalf("%s %q %v", resp.Status, b, resp.Header)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, pr)
+	req.Host = "bidi.example.com"
+	req.Header.Set("Authorization", "Bearer letmein")
+	go func() { _, _ = io.WriteString(pw, "hello\n") }()
+	resp, err = e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	in := bufio.NewReader(resp.Body)
+	if line, err := in.ReadString('\n'); err != nil || line != "echo hello\n" {
+		t.Fatalf("%s: %q %v", resp.Status, line, err)
+	}
+	_, _ = io.WriteString(pw, "deny\n")
+	if rest, err := io.ReadAll(in); err == nil {
+		t.Fatalf("the stream ended normally after the reply (%q): want a reset", rest)
 	}
 }

@@ -223,6 +223,38 @@ func (b *streamedBody) abort(r *abi.LocalResponse) {
 	b.out = nil
 }
 
+// forward runs the rest of the chain with a streaming request body. The
+// router resets the stream when a request body read fails while it
+// buffers the body (for retries) or copies the response: when that
+// failure is the plugin stopping the request and nothing of the response
+// went out, the plugin's answer is sent instead, as in Envoy.
+func (w *respWriter) forward(next filters.Next) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler && w.answerAbort() {
+				return
+			}
+			panic(p)
+		}
+	}()
+	next(w.s)
+}
+
+// answerAbort answers a request the body stopped, unless the status line
+// already went out; true when the stream is answered.
+func (w *respWriter) answerAbort() bool {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	if !w.h.reqAborted || w.headersOut {
+		return false
+	}
+	if !w.done {
+		w.started = true
+		w.handled(nil)
+	}
+	return true
+}
+
 // end runs proxy_on_done/log/delete once both sides are finished: the
 // response has been written, and a request body still read by the
 // upstream transport runs no callback after this.

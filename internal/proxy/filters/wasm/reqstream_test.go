@@ -157,6 +157,30 @@ func TestBodyLocalReplyAfterTheUpstreamStarted(t *testing.T) {
 	}
 }
 
+// The router resets the stream when a body read fails while it buffers
+// the body for retries or copies the response (it takes the client for
+// gone): the plugin's answer is sent instead while nothing went out.
+func TestBodyLocalReplyWhenTheRouterResets(t *testing.T) {
+	f := build(t, opts{code: inline(wasmtest.Build(t, "auth"))}, nil)
+	r, client := pipeRequest("/")
+	r.Header.Set("Authorization", "Bearer letmein")
+	started := make(chan struct{})
+	done := serveAsync(f, r, func(s *filters.Stream) {
+		close(started)
+		if _, err := io.ReadAll(s.Request.Body); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		s.Writer.WriteHeader(200)
+	})
+	await(t, started, "the upstream request")
+	write(t, client, "deny")
+	_ = client.Close()
+	res := await(t, done, "the end of the stream")
+	if res.panicked != nil || res.w.Code != 403 || res.w.Body.String() != "denied by wasm body" {
+		t.Fatalf("%v %d %q", res.panicked, res.w.Code, res.w.Body.String())
+	}
+}
+
 // Once the response started, the same reply can only reset the stream.
 func TestBodyLocalReplyAfterTheResponseStartedResets(t *testing.T) {
 	f := build(t, opts{code: inline(wasmtest.Build(t, "auth"))}, nil)

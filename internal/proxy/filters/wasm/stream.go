@@ -75,7 +75,11 @@ func (f *filter) Serve(s *filters.Stream, next filters.Next) {
 		wantBody: wantRespBody, wantTrailers: wantRespTrailers, remaining: -1}
 	h.resp = &respMap{h: w.ResponseWriter.Header(), code: &w.code}
 	s.Writer = w
-	next(s)
+	if body != nil {
+		w.forward(next)
+	} else {
+		next(s)
+	}
 	s.Writer = w.ResponseWriter
 	w.finish()
 }
