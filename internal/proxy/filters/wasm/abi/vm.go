@@ -13,7 +13,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
 )
 
 // rootContextID is every VM's root context (Envoy numbers contexts per VM).
@@ -45,8 +44,10 @@ type VM struct {
 	callResp *CallResponse
 	tick     atomic.Int64 // tick period in ns, set by the root context
 	started  chan struct{}
-	// ctx carries the VM to host functions (one value, made once).
-	ctx context.Context
+	// ctx carries the VM to host functions (one value, made once); stop
+	// cancels it, which is how the watchdog ends a call past its deadline.
+	ctx  context.Context
+	stop context.CancelFunc
 	// deadline is when the callback in progress must end (unix ns, 0 when
 	// idle); expired is set once the watchdog closed the module for it.
 	deadline atomic.Int64
@@ -73,7 +74,8 @@ func (p *Plugin) newVM(ctx context.Context) (*VM, error) {
 		cfg = cfg.WithEnv(k, p.cfg.Env[k])
 	}
 	vm := &VM{p: p, nextID: rootContextID + 1, streams: map[uint32]*Stream{}, started: make(chan struct{})}
-	vm.ctx = vm.callContext(context.Background())
+	base, stop := context.WithCancel(context.Background())
+	vm.ctx, vm.stop = vm.callContext(base), stop
 	mod, err := p.rt.InstantiateModule(vm.ctx, p.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating the module: %w", err)
@@ -190,10 +192,15 @@ func (vm *VM) callTimeout(_ context.Context, d time.Duration, fn api.Function, a
 	return res[0], nil
 }
 
-// expire closes the module of a call past its deadline.
+// expire ends a call past its deadline by cancelling the VM's context:
+// wazero then marks the module closed and the running call stops at its
+// next check, releasing the module's resources on the calling goroutine.
+// Closing the module from here instead would free them under the running
+// call (the race detector sees a host function read the freed system
+// context).
 func (vm *VM) expire(now int64) {
 	if d := vm.deadline.Load(); d != 0 && now > d && !vm.expired.Swap(true) {
-		_ = vm.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+		vm.stop()
 	}
 }
 
@@ -208,6 +215,7 @@ func (vm *VM) fail(err error) {
 	vm.p.vmFailures.Add(1)
 	go func() {
 		vm.p.unwatch(vm)
+		vm.stop()
 		_ = vm.mod.Close(context.Background())
 		vm.p.replace(vm)
 	}()
