@@ -17,13 +17,21 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/cli"
+	"github.com/portico-gw/portico/internal/infra/host"
 	kubeinfra "github.com/portico-gw/portico/internal/infra/kubernetes"
 	"github.com/portico-gw/portico/internal/kubeserver"
 	"github.com/portico-gw/portico/internal/kubetest"
 	"github.com/portico-gw/portico/internal/provider/kubernetes"
 )
 
-func TestMain(m *testing.M) { kubetest.Main(m) }
+// TestMain runs the package's tests on one API server. A runner that
+// starts proxies runs this binary as "<binary> proxy ...": it serves as the
+// proxy then, instead of running the tests (and an API server) again.
+func TestMain(m *testing.M) {
+	cli.RunChildProxy()
+	kubetest.Main(m)
+}
 
 func needEnv(t *testing.T) *kubetest.Env { return kubetest.Need(t) }
 
@@ -45,6 +53,11 @@ func serveStoppable(t *testing.T, o kubeserver.Options) (*kubeserver.Instance, f
 	}
 	o.XDSAddress, o.AdminAddress, o.WasmAddress = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	o.WasmCacheDir = t.TempDir()
+	if !o.Infrastructure && o.DataPlane == "" {
+		// These servers are checked through the API server: no proxy
+		// process is needed to serve their statuses.
+		o.DataPlane = host.None
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		if testing.Verbose() {

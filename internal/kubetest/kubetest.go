@@ -138,6 +138,9 @@ func StartEnv() (*Env, error) {
 	cfg, err := e.Start()
 	if err != nil {
 		os.RemoveAll(certDir)
+		if live.Load() == 0 {
+			reapStrays()
+		}
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	scheme := k8sruntime.NewScheme()
@@ -151,13 +154,18 @@ func StartEnv() (*Env, error) {
 		_ = e.Stop()
 		return nil, err
 	}
+	live.Add(1)
 	return &Env{Environment: e, Config: cfg, Client: c, certDir: certDir}, nil
 }
 
-// Stop stops the API server and etcd.
+// Stop stops the API server and etcd; the last environment to stop also
+// kills what envtest left running (reapStrays).
 func (e *Env) Stop() error {
 	err := e.Environment.Stop()
 	os.RemoveAll(e.certDir)
+	if live.Add(-1) == 0 {
+		reapStrays()
+	}
 	return err
 }
 
