@@ -167,6 +167,9 @@ func (i *Infra) Run(ctx context.Context) error {
 			if owned == nil {
 				continue
 			}
+			// A deletion or edit made before the watch had listed sent
+			// it no event: compare every object once.
+			i.suspectAll()
 		case <-i.wake:
 		}
 		i.sync(ctx, i.Desired(), applied, owned)

@@ -108,6 +108,17 @@ func (i *Infra) Checked(id string) string {
 	return i.checked[id]
 }
 
+// suspectAll marks every desired object suspect.
+func (i *Infra) suspectAll() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, objs := range i.desired {
+		for _, obj := range objs.All() {
+			i.suspects[objectID(obj)] = true
+		}
+	}
+}
+
 // takeSuspects returns the objects marked since the last call.
 func (i *Infra) takeSuspects() map[string]bool {
 	i.mu.Lock()
