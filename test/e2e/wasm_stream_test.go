@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +16,7 @@ import (
 // over h2c: a bidirectional exchange, as a gRPC bidi stream is.
 func echoLinesBackend(t *testing.T) int {
 	t.Helper()
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-lines")
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
@@ -33,12 +31,8 @@ func echoLinesBackend(t *testing.T) int {
 				return
 			}
 		}
-	}))
-	s.Config.Protocols = new(http.Protocols)
-	s.Config.Protocols.SetUnencryptedHTTP2(true)
-	s.Start()
-	t.Cleanup(s.Close)
-	return s.Listener.Addr().(*net.TCPAddr).Port
+	})
+	return serveH2C(t, h, false)
 }
 
 // A bidirectional exchange through a Wasm route completes: the client

@@ -18,7 +18,7 @@ import (
 // h2c (prior knowledge), as a gRPC server would.
 func trailerBackend(t *testing.T) int {
 	t.Helper()
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Trailer", "Grpc-Status, X-Upstream-Saw")
 		w.Header().Set("Content-Type", "application/grpc")
@@ -28,9 +28,17 @@ func trailerBackend(t *testing.T) int {
 		w.(http.Flusher).Flush()
 		w.Header().Set("Grpc-Status", "0")
 		w.Header().Set("X-Upstream-Saw", r.Trailer.Get("X-Checksum")+","+r.Trailer.Get("X-Wasm-Seen"))
-	}))
+	})
+	return serveH2C(t, h, true)
+}
+
+// serveH2C serves h on a loopback port with HTTP/2 over cleartext (prior
+// knowledge), and HTTP/1.1 too when http1 is set; it returns the port.
+func serveH2C(t *testing.T, h http.Handler, http1 bool) int {
+	t.Helper()
+	s := httptest.NewUnstartedServer(h)
 	s.Config.Protocols = new(http.Protocols)
-	s.Config.Protocols.SetHTTP1(true)
+	s.Config.Protocols.SetHTTP1(http1)
 	s.Config.Protocols.SetUnencryptedHTTP2(true)
 	s.Start()
 	t.Cleanup(s.Close)
