@@ -26,31 +26,7 @@ import (
 // imagePolicy is the guide's Image EnvoyExtensionPolicy (rootID
 // my_root_id) on one route.
 func imagePolicy(name, route, url, sum, secret, extra string) string {
-	s := fmt.Sprintf(`apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: EnvoyExtensionPolicy
-metadata:
-  name: %s
-  namespace: default
-spec:
-  targetRefs:
-    - group: gateway.networking.k8s.io
-      kind: HTTPRoute
-      name: %s
-  wasm:
-    - name: wasm-filter
-      rootID: my_root_id
-      code:
-        type: Image
-        image:
-          url: %s
-`, name, route, url)
-	if sum != "" {
-		s += "          sha256: " + sum + "\n"
-	}
-	if secret != "" {
-		s += "          pullSecretRef:\n            name: " + secret + "\n"
-	}
-	return s + extra
+	return extensionPolicy(name, route, "my_root_id", "Image", url, sum, secret) + extra
 }
 
 func pullSecret(name, dockerConfig string) string {

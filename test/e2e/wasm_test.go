@@ -60,6 +60,13 @@ func sha(b []byte) string {
 }
 
 func wasmPolicy(name, route, url, sum, rootID, extra string) string {
+	return extensionPolicy(name, route, rootID, "HTTP", url, sum, "") + extra
+}
+
+// extensionPolicy is an EnvoyExtensionPolicy with one Wasm extension on
+// one route, its code from source (HTTP or Image) at url, with a sha256
+// and (images) a pull secret when given.
+func extensionPolicy(name, route, rootID, source, url, sum, secret string) string {
 	s := fmt.Sprintf(`apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: EnvoyExtensionPolicy
 metadata:
@@ -74,14 +81,17 @@ spec:
     - name: wasm-filter
       rootID: %q
       code:
-        type: HTTP
-        http:
+        type: %s
+        %s:
           url: %s
-`, name, route, rootID, url)
+`, name, route, rootID, source, strings.ToLower(source), url)
 	if sum != "" {
 		s += "          sha256: " + sum + "\n"
 	}
-	return s + extra
+	if secret != "" {
+		s += "          pullSecretRef:\n            name: " + secret + "\n"
+	}
+	return s
 }
 
 // policyCondition is the Accepted condition of an EnvoyExtensionPolicy in
