@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/cli"
+	"github.com/portico-gw/portico/internal/freeport"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/provider/file"
 	"github.com/portico-gw/portico/internal/runner"
@@ -207,12 +208,11 @@ func startBackend(name string) int {
 }
 
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func routeFile(dir string, i int) string {

@@ -34,6 +34,7 @@ import (
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 	"github.com/portico-gw/portico/examples/opa-ext-authz/authz"
 	"github.com/portico-gw/portico/internal/cli"
+	"github.com/portico-gw/portico/internal/freeport"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/proxy/filters/jwtauthn/jwttest"
 	"github.com/portico-gw/portico/internal/runner"
@@ -307,10 +308,9 @@ func serve(h http.Handler) string {
 }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	must(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/freeport"
 )
 
 func TestEchoHandler(t *testing.T) {
@@ -33,14 +35,15 @@ func TestEchoHandler(t *testing.T) {
 	}
 }
 
+// freePort returns a loopback port nobody listens on, from outside the
+// kernel's ephemeral range so nothing else takes it before it is bound.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // quickstart writes examples/quickstart with free ports: the Gateway's and

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/portico-gw/portico/internal/freeport"
 	"github.com/portico-gw/portico/internal/proxy"
 )
 
@@ -196,14 +197,15 @@ func (h *harness) pushAndWait(t testing.TB, res map[string][]types.Resource) {
 	time.Sleep(20 * time.Millisecond)
 }
 
-// freePort returns a loopback port nobody listens on right now.
+// freePort returns a loopback port nobody listens on, from outside the
+// kernel's ephemeral range so nothing else takes it before it is bound.
 func freePort(t testing.TB) uint32 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return uint32(ln.Addr().(*net.TCPAddr).Port)
+	return uint32(p)
 }
 
 func mustAny(m proto.Message) *anypb.Any {

@@ -21,20 +21,22 @@ import (
 	"time"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/freeport"
 	"github.com/portico-gw/portico/internal/infra/host"
 	"github.com/portico-gw/portico/internal/runner"
 )
 
 const waitLimit = 15 * time.Second
 
+// freePort returns a loopback port nobody listens on, from outside the
+// kernel's ephemeral range so nothing else takes it before it is bound.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // backend is an HTTP server that names itself in every answer.

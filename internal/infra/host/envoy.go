@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/portico-gw/portico/internal/certs"
+	"github.com/portico-gw/portico/internal/freeport"
 	"github.com/portico-gw/portico/internal/xds/bootstrap"
 )
 
@@ -101,12 +102,8 @@ func (i *Infra) envoyCommand(fleet, bootstrapPath string) *exec.Cmd {
 }
 
 func freePort() (uint32, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return uint32(l.Addr().(*net.TCPAddr).Port), nil
+	p, err := freeport.Get()
+	return uint32(p), err
 }
 
 func sanitize(s string) string {
