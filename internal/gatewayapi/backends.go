@@ -14,9 +14,37 @@ import (
 	"github.com/portico-gw/portico/internal/ir"
 )
 
+// backendOwner is the route a backendRef belongs to: its kind and namespace
+// decide which ReferenceGrants apply, its kind the Service port protocol.
+type backendOwner struct {
+	kind      string
+	namespace string
+}
+
+// httpOwner is the backendOwner of an HTTPRoute.
+func httpOwner(r *gwapiv1.HTTPRoute) backendOwner {
+	return backendOwner{kind: kindHTTPRoute, namespace: r.Namespace}
+}
+
+// layer4 reports whether the owner is a TCPRoute, TLSRoute or UDPRoute:
+// its clusters carry raw bytes, so the setting's protocol is TCP or UDP
+// and no BackendTLSPolicy applies (Envoy Gateway applies them to HTTP and
+// gRPC routes).
+func (o backendOwner) layer4() bool {
+	return o.kind == kindTCPRoute || o.kind == kindTLSRoute || o.kind == kindUDPRoute
+}
+
+// portProtocol is the Service port protocol the owner's traffic needs.
+func (o backendOwner) portProtocol() corev1.Protocol {
+	if o.kind == kindUDPRoute {
+		return corev1.ProtocolUDP
+	}
+	return corev1.ProtocolTCP
+}
+
 // resolveBackendRef turns one backendRef into a destination setting, or
 // records why it cannot and returns nil.
-func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
+func (t *translation) resolveBackendRef(owner backendOwner, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
 	group, kind := "", "Service"
 	if br.Group != nil {
 		group = string(*br.Group)
@@ -24,11 +52,11 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	if br.Kind != nil {
 		kind = string(*br.Kind)
 	}
-	ns := route.Namespace
+	ns := owner.namespace
 	if br.Namespace != nil && *br.Namespace != "" {
 		ns = string(*br.Namespace)
 	}
-	if !t.index.refAllowed(gwapiv1.GroupName, "HTTPRoute", route.Namespace, group, kind, ns, string(br.Name)) {
+	if !t.index.refAllowed(gwapiv1.GroupName, owner.kind, owner.namespace, group, kind, ns, string(br.Name)) {
 		probs.ref(gwapiv1.RouteReasonRefNotPermitted,
 			"Backend ref to %s %s/%s not permitted by any ReferenceGrant.", kind, ns, br.Name)
 		return nil
@@ -36,7 +64,7 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	var setting *ir.DestinationSetting
 	switch {
 	case group == "" && kind == "Service":
-		setting = t.serviceSetting(ns, br, probs)
+		setting = t.serviceSetting(ns, br, owner.portProtocol(), probs)
 	case group == egv1a1.GroupName && kind == egv1a1.KindBackend:
 		setting = t.backendSetting(ns, br, probs)
 	default:
@@ -45,6 +73,12 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	}
 	if setting == nil {
 		return nil
+	}
+	setting.Name = name
+	setting.Weight = backendWeight(br)
+	if owner.layer4() {
+		setting.Protocol = string(owner.portProtocol())
+		return setting
 	}
 	tg := btlsTarget{kind: egv1a1.KindBackend, namespace: ns, name: string(br.Name)}
 	if kind == "Service" {
@@ -56,13 +90,15 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 		return nil
 	}
 	setting.TLS = tls
-	setting.Name = name
+	return setting
+}
+
+func backendWeight(br gwapiv1.BackendRef) *uint32 {
 	weight := uint32(1)
 	if br.Weight != nil {
 		weight = uint32(*br.Weight)
 	}
-	setting.Weight = &weight
-	return setting
+	return &weight
 }
 
 // reasonInvalidBackendTLS is Envoy Gateway's ResolvedRefs reason for a
@@ -74,7 +110,7 @@ const reasonInvalidBackendTLS gwapiv1.RouteConditionReason = "InvalidBackendTLS"
 // name, else its cluster IP (which is what a standalone user without a
 // cluster can write). A Service is always an IP destination otherwise, as
 // in Envoy Gateway, so a rule mixing it with IP Backends is one cluster.
-func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ruleProblems) *ir.DestinationSetting {
+func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, proto corev1.Protocol, probs *ruleProblems) *ir.DestinationSetting {
 	svc := t.index.services[key(ns, string(br.Name))]
 	if svc == nil {
 		probs.ref(gwapiv1.RouteReasonBackendNotFound, "Service %s/%s not found.", ns, br.Name)
@@ -84,9 +120,9 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		probs.ref(gwapiv1.RouteReasonUnsupportedValue, "A valid port number corresponding to a port on Service %s/%s must be specified.", ns, br.Name)
 		return nil
 	}
-	port := servicePort(svc, *br.Port)
+	port := servicePortOf(svc, *br.Port, proto)
 	if port == nil {
-		probs.ref(gwapiv1.RouteReasonBackendNotFound, "TCP Port %d not found on Service %s/%s.", *br.Port, ns, br.Name)
+		probs.ref(gwapiv1.RouteReasonBackendNotFound, "%s Port %d not found on Service %s/%s.", proto, *br.Port, ns, br.Name)
 		return nil
 	}
 	setting := newServiceSetting(svc, port)
@@ -99,8 +135,18 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 
 // servicePort is the TCP port of a Service with that number, or nil.
 func servicePort(svc *corev1.Service, number int32) *corev1.ServicePort {
+	return servicePortOf(svc, number, corev1.ProtocolTCP)
+}
+
+// servicePortOf is the port of a Service with that number and protocol
+// (an unset protocol is TCP), or nil.
+func servicePortOf(svc *corev1.Service, number int32, proto corev1.Protocol) *corev1.ServicePort {
 	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == number && protocolTCP(svc.Spec.Ports[i].Protocol) {
+		p := svc.Spec.Ports[i].Protocol
+		if p == "" {
+			p = corev1.ProtocolTCP
+		}
+		if svc.Spec.Ports[i].Port == number && p == proto {
 			return &svc.Spec.Ports[i]
 		}
 	}
@@ -166,8 +212,6 @@ func (t *translation) unaddressedService(svc *corev1.Service, setting *ir.Destin
 		"give it a clusterIP where the backend listens (e.g. 127.0.0.1), an EndpointSlice or type ExternalName, "+
 		"or run portico with --demo-backend to stand in for it.", svc.Namespace, svc.Name)
 }
-
-func protocolTCP(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }
 
 // sliceEndpoints collects the ready endpoints of a service port, sorted so the
 // output does not depend on slice order.

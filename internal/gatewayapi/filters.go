@@ -61,7 +61,7 @@ func (t *translation) applyFilter(route *gwapiv1.HTTPRoute, r *ir.HTTPRoute, f g
 		if m == nil {
 			return "RequestMirror filter has no requestMirror."
 		}
-		setting := t.resolveBackendRef(route, gwapiv1.BackendRef{BackendObjectReference: m.BackendRef}, name+"/backend/0", probs)
+		setting := t.resolveBackendRef(httpOwner(route), gwapiv1.BackendRef{BackendObjectReference: m.BackendRef}, name+"/backend/0", probs)
 		if setting == nil {
 			return "" // the reference problem is already in ResolvedRefs
 		}

@@ -29,12 +29,17 @@ type listenerContext struct {
 	spec           *gwapiv1.Listener
 	status         *gwapiv1.ListenerStatus
 	ir             *ir.HTTPListener
+	tcp            *ir.TCPListener // TCP and TLS listeners (layer4.go)
+	udp            *ir.UDPListener
 	allowedKinds   []gwapiv1.RouteGroupKind
 	attachedRoutes int32
 }
 
 // ready reports whether routes attached to the listener reach the data plane.
-func (lc *listenerContext) ready() bool { return lc.ir != nil }
+func (lc *listenerContext) ready() bool { return lc.ir != nil || lc.tcp != nil || lc.udp != nil }
+
+// unready keeps the listener from the data plane.
+func (lc *listenerContext) unready() { lc.ir, lc.tcp, lc.udp = nil, nil, nil }
 
 // processGateways translates every Gateway of an accepted class, in creation
 // order then by namespace/name, which is how conflicts are broken.
@@ -107,6 +112,9 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 	gen := gw.Generation
 	switch l.Protocol {
 	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
+	case gwapiv1.TCPProtocolType, gwapiv1.TLSProtocolType, gwapiv1.UDPProtocolType:
+		t.processLayer4Listener(lc)
+		return lc
 	default:
 		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionAccepted), "False", string(gwapiv1.ListenerReasonUnsupportedProtocol),
@@ -147,16 +155,9 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 	return lc
 }
 
-// unsupportedProtocolMessage says that a listener's protocol is not served
-// and which route kind it would have carried.
+// unsupportedProtocolMessage says that a listener's protocol is not served.
 func unsupportedProtocolMessage(p gwapiv1.ProtocolType) string {
-	routes := map[gwapiv1.ProtocolType]string{
-		gwapiv1.TCPProtocolType: "TCPRoute", gwapiv1.UDPProtocolType: "UDPRoute", gwapiv1.TLSProtocolType: "TLSRoute and TCPRoute",
-	}[p]
-	if routes == "" {
-		return fmt.Sprintf("Protocol %s is not supported by Portico yet; supported protocols are HTTP and HTTPS.", p)
-	}
-	return fmt.Sprintf("Protocol %s is not supported by Portico yet (%s not translated): the listener does not serve; supported protocols are HTTP and HTTPS.", p, routes)
+	return fmt.Sprintf("Protocol %s is not supported by Portico; supported protocols are HTTP, HTTPS, TLS, TCP and UDP.", p)
 }
 
 func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
@@ -167,9 +168,10 @@ func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
 // supportedKinds status. Kinds Portico cannot serve on the listener are
 // reported as InvalidRouteKinds rather than silently dropped.
 func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGroupKind, []gwapiv1.RouteGroupKind) {
-	httpRoute := gwapiv1.RouteGroupKind{Group: ptr(gwapiv1.Group(gwapiv1.GroupName)), Kind: "HTTPRoute"}
+	kind := listenerRouteKind(lc.spec.Protocol)
+	served := gwapiv1.RouteGroupKind{Group: ptr(gwapiv1.Group(gwapiv1.GroupName)), Kind: gwapiv1.Kind(kind)}
 	if lc.spec.AllowedRoutes == nil || len(lc.spec.AllowedRoutes.Kinds) == 0 {
-		return []gwapiv1.RouteGroupKind{httpRoute}, []gwapiv1.RouteGroupKind{httpRoute}
+		return []gwapiv1.RouteGroupKind{served}, []gwapiv1.RouteGroupKind{served}
 	}
 	var allowed []gwapiv1.RouteGroupKind
 	var invalid []string
@@ -178,8 +180,8 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 		if k.Group != nil {
 			group = string(*k.Group)
 		}
-		if group == gwapiv1.GroupName && k.Kind == "HTTPRoute" {
-			allowed = append(allowed, httpRoute)
+		if group == gwapiv1.GroupName && string(k.Kind) == kind {
+			allowed = append(allowed, served)
 			continue
 		}
 		invalid = append(invalid, group+"/"+string(k.Kind))
@@ -187,7 +189,7 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 	if len(invalid) > 0 {
 		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionResolvedRefs), "False", string(gwapiv1.ListenerReasonInvalidRouteKinds),
-			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: HTTPRoute.", strings.Join(invalid, ", "), lc.spec.Protocol),
+			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: %s.", strings.Join(invalid, ", "), lc.spec.Protocol, kind),
 			lc.gateway.gw.Generation))
 	}
 	if allowed == nil {
@@ -261,7 +263,7 @@ func protocolClass(p gwapiv1.ProtocolType) string {
 func conflict(lc *listenerContext, reason gwapiv1.ListenerConditionReason, msg string) {
 	lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 		string(gwapiv1.ListenerConditionConflicted), "True", string(reason), msg, lc.gateway.gw.Generation))
-	lc.ir = nil
+	lc.unready()
 }
 
 func hostnameOf(l *gwapiv1.Listener) string {

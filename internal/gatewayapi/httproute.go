@@ -61,12 +61,41 @@ func (t *translation) processHTTPRoutes() {
 // attachRoute attaches the route to one parentRef. It returns false when the
 // parentRef is not a Gateway handled by this controller.
 func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentReference, rules []*routeRule) (gwapiv1.RouteParentStatus, bool) {
-	ref := defaultParentRef(pref, route.Namespace)
+	r := attachingRoute{kind: kindHTTPRoute, meta: &route.ObjectMeta, hostnames: route.Spec.Hostnames}
+	return t.attachParent(r, pref, func(lc *listenerContext, hosts []string) *refusal {
+		if lc.ready() {
+			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(route, rules, hosts)...)
+		}
+		return nil
+	})
+}
+
+// attachingRoute is what parent attachment needs of a route of any kind.
+type attachingRoute struct {
+	kind      string
+	meta      *metav1.ObjectMeta
+	hostnames []gwapiv1.Hostname
+}
+
+// refusal is why a listener does not take a route (Accepted=False).
+type refusal struct {
+	reason gwapiv1.RouteConditionReason
+	msg    string
+}
+
+// attachParent resolves one parentRef of a route to the listeners it
+// attaches to (sectionName, port, allowedRoutes, hostnames) and calls
+// attach for each, which returns nil or why the listener refuses the
+// route. It returns false when the parentRef is not a Gateway handled by
+// this controller.
+func (t *translation) attachParent(route attachingRoute, pref gwapiv1.ParentReference,
+	attach func(lc *listenerContext, hosts []string) *refusal) (gwapiv1.RouteParentStatus, bool) {
+	ref := defaultParentRef(pref, route.meta.Namespace)
 	ps := gwapiv1.RouteParentStatus{
 		ParentRef:      statusParentRef(pref),
 		ControllerName: gwapiv1.GatewayController(t.opts.ControllerName),
 	}
-	gen := route.Generation
+	gen := route.meta.Generation
 	reject := func(reason gwapiv1.RouteConditionReason, msg string) (gwapiv1.RouteParentStatus, bool) {
 		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False", string(reason), msg, gen)}
 		return ps, true
@@ -109,7 +138,7 @@ func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentR
 	}
 	var allowed []*listenerContext
 	for _, lc := range candidates {
-		if t.listenerAllows(lc, route.Namespace) {
+		if t.listenerAllows(lc, route.kind, route.meta.Namespace) {
 			allowed = append(allowed, lc)
 		}
 	}
@@ -117,19 +146,24 @@ func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentR
 		return reject(gwapiv1.RouteReasonNotAllowedByListeners, "No listeners included by this parent ref allowed this attachment.")
 	}
 	matched := false
+	var refused *refusal
 	for _, lc := range allowed {
-		hosts := intersectHostnames(hostnameOf(lc.spec), route.Spec.Hostnames)
+		hosts := intersectHostnames(hostnameOf(lc.spec), route.hostnames)
 		if len(hosts) == 0 {
 			continue
 		}
 		matched = true
-		lc.attachedRoutes++
-		if lc.ready() {
-			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(route, rules, hosts)...)
+		if r := attach(lc, hosts); r != nil {
+			refused = r
+			continue
 		}
+		lc.attachedRoutes++
 	}
 	if !matched {
-		return reject(gwapiv1.RouteReasonNoMatchingListenerHostname, msgNoHostnameIntersection)
+		return reject(gwapiv1.RouteReasonNoMatchingListenerHostname, noHostnameIntersection(route.kind))
+	}
+	if refused != nil {
+		return reject(refused.reason, refused.msg)
 	}
 	ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "True",
 		string(gwapiv1.RouteReasonAccepted), msgRouteAccepted, gen)}
@@ -146,10 +180,10 @@ func (t *translation) gatewayContext(namespace, name string) *gatewayContext {
 }
 
 // listenerAllows applies allowedRoutes: the route kind and its namespace.
-func (t *translation) listenerAllows(lc *listenerContext, routeNS string) bool {
+func (t *translation) listenerAllows(lc *listenerContext, kind, routeNS string) bool {
 	kindOK := false
 	for _, k := range lc.allowedKinds {
-		if k.Kind == "HTTPRoute" {
+		if string(k.Kind) == kind {
 			kindOK = true
 		}
 	}

@@ -30,6 +30,16 @@ func (p *ruleProblems) ref(reason gwapiv1.RouteConditionReason, format string, a
 	p.refMsgs = append(p.refMsgs, fmt.Sprintf(format, args...))
 }
 
+// resolvedRefs is the route's ResolvedRefs condition.
+func (p *ruleProblems) resolvedRefs(gen int64) metav1.Condition {
+	if p.refReason != "" {
+		return newCondition(string(gwapiv1.RouteConditionResolvedRefs), "False",
+			p.refReason, strings.Join(p.refMsgs, " "), gen)
+	}
+	return newCondition(string(gwapiv1.RouteConditionResolvedRefs), "True",
+		string(gwapiv1.RouteReasonResolvedRefs), msgRouteResolvedRefs, gen)
+}
+
 func (p *ruleProblems) unsupported(format string, args ...any) {
 	p.invalid = append(p.invalid, fmt.Sprintf(format, args...))
 }
@@ -47,12 +57,7 @@ func (t *translation) translateRules(route *gwapiv1.HTTPRoute) ([]*routeRule, me
 		rules = append(rules, t.translateRule(route, i, notYet[i], probs))
 	}
 	gen := route.Generation
-	resolved := newCondition(string(gwapiv1.RouteConditionResolvedRefs), "True",
-		string(gwapiv1.RouteReasonResolvedRefs), msgRouteResolvedRefs, gen)
-	if probs.refReason != "" {
-		resolved = newCondition(string(gwapiv1.RouteConditionResolvedRefs), "False",
-			probs.refReason, strings.Join(probs.refMsgs, " "), gen)
-	}
+	resolved := probs.resolvedRefs(gen)
 	var partial *metav1.Condition
 	if len(probs.invalid) > 0 {
 		c := newCondition(string(gwapiv1.RouteConditionPartiallyInvalid), "True",
@@ -129,7 +134,7 @@ func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, notYet []st
 	}
 	dest := &ir.RouteDestination{Name: destName, Metadata: rule.template.Metadata}
 	for k, br := range spec.BackendRefs {
-		setting := t.resolveBackendRef(route, br.BackendRef, fmt.Sprintf("%s/backend/%d", destName, k), probs)
+		setting := t.resolveBackendRef(httpOwner(route), br.BackendRef, fmt.Sprintf("%s/backend/%d", destName, k), probs)
 		if setting != nil {
 			dest.Settings = append(dest.Settings, setting)
 		}

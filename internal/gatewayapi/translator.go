@@ -80,12 +80,12 @@ type Result struct {
 	SecurityPolicies []*egv1a1.SecurityPolicy
 	// BackendTLSPolicies carry their status (one entry per ancestor).
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	TLSRoutes []*gwapiv1.TLSRoute
+	TCPRoutes []*gwapiv1.TCPRoute
+	UDPRoutes []*gwapiv1.UDPRoute
 	// The kinds below are loaded but not translated yet; they carry a
 	// status that says so (Accepted=False, UnsupportedKind).
 	GRPCRoutes   []*gwapiv1.GRPCRoute
-	TLSRoutes    []*gwapiv1.TLSRoute
-	TCPRoutes    []*gwapiv1.TCPRoute
-	UDPRoutes    []*gwapiv1.UDPRoute
 	ListenerSets []*gwapiv1.ListenerSet
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
@@ -131,6 +131,7 @@ func Translate(in *resource.Set, opts Options) *Result {
 	t.processBackends()
 	t.prepareBackendTLSPolicies()
 	t.processHTTPRoutes()
+	t.processLayer4Routes()
 	t.processUnsupportedRoutes()
 	t.processListenerSets()
 	t.recordRouteBackendTLS()
@@ -175,6 +176,7 @@ func (t *translation) finish() {
 			}
 			x.HTTP = append(x.HTTP, lc.ir)
 		}
+		appendLayer4Listeners(x, gc)
 	}
 	if t.opts.WasmServer != nil {
 		for _, x := range t.result.XdsIR {

@@ -8,8 +8,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// Kinds Portico loads but does not translate yet (GRPCRoute, TCPRoute,
-// TLSRoute, UDPRoute, ListenerSet) still get a status, so that nothing a
+// Kinds Portico loads but does not translate yet (GRPCRoute, ListenerSet) still get a status, so that nothing a
 // user wrote vanishes: Accepted=False with reason UnsupportedKind, per
 // parentRef for routes. The support ledger lists them.
 
@@ -23,24 +22,6 @@ func (t *translation) processUnsupportedRoutes() {
 		r := in.DeepCopy()
 		if r.Status.Parents = t.unsupportedRouteParents("GRPCRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
 			t.result.GRPCRoutes = append(t.result.GRPCRoutes, r)
-		}
-	}
-	for _, in := range t.in.TCPRoutes {
-		r := in.DeepCopy()
-		if r.Status.Parents = t.unsupportedRouteParents("TCPRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
-			t.result.TCPRoutes = append(t.result.TCPRoutes, r)
-		}
-	}
-	for _, in := range t.in.TLSRoutes {
-		r := in.DeepCopy()
-		if r.Status.Parents = t.unsupportedRouteParents("TLSRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
-			t.result.TLSRoutes = append(t.result.TLSRoutes, r)
-		}
-	}
-	for _, in := range t.in.UDPRoutes {
-		r := in.DeepCopy()
-		if r.Status.Parents = t.unsupportedRouteParents("UDPRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
-			t.result.UDPRoutes = append(t.result.UDPRoutes, r)
 		}
 	}
 }

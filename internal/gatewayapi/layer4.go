@@ -1,0 +1,254 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/portico-gw/portico/internal/ir"
+	"github.com/portico-gw/portico/internal/status/conditions"
+	"github.com/portico-gw/portico/internal/support"
+)
+
+// TCP, TLS and UDP listeners and the TCPRoutes, TLSRoutes and UDPRoutes on
+// them, as Envoy Gateway translates them: a route is one filter chain (TLS:
+// selected by SNI) or the UDP listener's one route, and the backends of all
+// its rules are pooled into one destination named <kind>/<ns>/<name>/rule/-1.
+
+const (
+	kindTCPRoute = "TCPRoute"
+	kindTLSRoute = "TLSRoute"
+	kindUDPRoute = "UDPRoute"
+
+	msgOneRule = "One and only one rule is supported"
+)
+
+// listenerRouteKind is the route kind a listener protocol carries.
+func listenerRouteKind(p gwapiv1.ProtocolType) string {
+	switch p {
+	case gwapiv1.TCPProtocolType:
+		return kindTCPRoute
+	case gwapiv1.TLSProtocolType:
+		return kindTLSRoute
+	case gwapiv1.UDPProtocolType:
+		return kindUDPRoute
+	}
+	return kindHTTPRoute
+}
+
+// processLayer4Listener accepts a TCP, TLS or UDP listener and, when it can
+// carry traffic, gives it its IR listener.
+func (t *translation) processLayer4Listener(lc *listenerContext) {
+	l, gw := lc.spec, lc.gateway.gw
+	lc.allowedKinds, lc.status.SupportedKinds = t.allowedRouteKinds(lc)
+	lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
+		string(gwapiv1.ListenerConditionAccepted), "True", string(gwapiv1.ListenerReasonAccepted), msgListenerAccepted, gw.Generation))
+	mode, tlsConfig, ok := t.layer4ListenerTLS(lc)
+	if !ok || conditions.Find(lc.status.Conditions, string(gwapiv1.ListenerConditionResolvedRefs)) != nil {
+		return
+	}
+	meta := &ir.ResourceMetadata{Kind: kindGateway, Name: gw.Name, Namespace: gw.Namespace, SectionName: string(l.Name)}
+	if l.Protocol == gwapiv1.UDPProtocolType {
+		lc.udp = &ir.UDPListener{Name: irListenerName(gw, l), Address: "0.0.0.0", Port: containerPort(l.Port),
+			ExternalPort: uint32(l.Port), Metadata: meta}
+		return
+	}
+	lc.tcp = &ir.TCPListener{Name: irListenerName(gw, l), Address: "0.0.0.0", Port: containerPort(l.Port),
+		ExternalPort: uint32(l.Port), TLSMode: mode, TLS: tlsConfig, Metadata: meta}
+}
+
+// layer4ListenerTLS checks a TLS listener's mode: Passthrough takes no
+// certificate, Terminate (the default) needs one. It returns the mode ("" for
+// TCP and UDP) and, for Terminate, the certificates; false when the listener
+// cannot serve (a condition says why).
+func (t *translation) layer4ListenerTLS(lc *listenerContext) (string, *ir.TLSConfig, bool) {
+	l := lc.spec
+	if l.Protocol != gwapiv1.TLSProtocolType {
+		if l.TLS != nil {
+			rejectListener(lc, fmt.Sprintf("Listener must not have TLS set when protocol is %s.", l.Protocol))
+			return "", nil, false
+		}
+		return "", nil, true
+	}
+	if l.TLS == nil {
+		rejectListener(lc, "Listener must have TLS set when protocol is TLS.")
+		return "", nil, false
+	}
+	mode := gwapiv1.TLSModeTerminate
+	if l.TLS.Mode != nil {
+		mode = *l.TLS.Mode
+	}
+	if mode == gwapiv1.TLSModePassthrough {
+		if len(l.TLS.CertificateRefs) > 0 {
+			rejectListener(lc, "Listener must not have TLS certificate refs set for TLS mode Passthrough.")
+			return "", nil, false
+		}
+		return string(mode), nil, true
+	}
+	cfg, ok := t.listenerTLS(lc)
+	if !ok {
+		return "", nil, false
+	}
+	cfg.AlpnProtocols = nil // the bytes after the handshake are not HTTP
+	return string(mode), cfg, true
+}
+
+// layer4Route is what attaching a TCPRoute, TLSRoute or UDPRoute needs.
+type layer4Route struct {
+	attachingRoute
+	obj     any // the route, for the support ledger
+	parents []gwapiv1.ParentReference
+	rules   [][]gwapiv1.BackendRef
+}
+
+func tcpLayer4(r *gwapiv1.TCPRoute) layer4Route {
+	var rules [][]gwapiv1.BackendRef
+	for _, rule := range r.Spec.Rules {
+		rules = append(rules, rule.BackendRefs)
+	}
+	return layer4Route{attachingRoute: attachingRoute{kind: kindTCPRoute, meta: &r.ObjectMeta}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
+}
+
+func tlsLayer4(r *gwapiv1.TLSRoute) layer4Route {
+	var rules [][]gwapiv1.BackendRef
+	for _, rule := range r.Spec.Rules {
+		rules = append(rules, rule.BackendRefs)
+	}
+	return layer4Route{attachingRoute: attachingRoute{kind: kindTLSRoute, meta: &r.ObjectMeta, hostnames: r.Spec.Hostnames}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
+}
+
+func udpLayer4(r *gwapiv1.UDPRoute) layer4Route {
+	var rules [][]gwapiv1.BackendRef
+	for _, rule := range r.Spec.Rules {
+		rules = append(rules, rule.BackendRefs)
+	}
+	return layer4Route{attachingRoute: attachingRoute{kind: kindUDPRoute, meta: &r.ObjectMeta}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
+}
+
+// processLayer4Routes attaches the TCPRoutes, TLSRoutes and UDPRoutes,
+// each kind oldest first (the first route on a TCP or UDP listener keeps it).
+func (t *translation) processLayer4Routes() {
+	tcp := append([]*gwapiv1.TCPRoute(nil), t.in.TCPRoutes...)
+	sort.SliceStable(tcp, func(i, j int) bool { return olderFirst(&tcp[i].ObjectMeta, &tcp[j].ObjectMeta) })
+	for _, in := range tcp {
+		out := &gwapiv1.TCPRoute{TypeMeta: in.TypeMeta, ObjectMeta: in.ObjectMeta, Spec: in.Spec}
+		if out.Status.Parents = t.attachLayer4(tcpLayer4(in)); out.Status.Parents != nil {
+			t.result.TCPRoutes = append(t.result.TCPRoutes, out)
+		}
+	}
+	tls := append([]*gwapiv1.TLSRoute(nil), t.in.TLSRoutes...)
+	sort.SliceStable(tls, func(i, j int) bool { return olderFirst(&tls[i].ObjectMeta, &tls[j].ObjectMeta) })
+	for _, in := range tls {
+		out := &gwapiv1.TLSRoute{TypeMeta: in.TypeMeta, ObjectMeta: in.ObjectMeta, Spec: in.Spec}
+		if out.Status.Parents = t.attachLayer4(tlsLayer4(in)); out.Status.Parents != nil {
+			t.result.TLSRoutes = append(t.result.TLSRoutes, out)
+		}
+	}
+	udp := append([]*gwapiv1.UDPRoute(nil), t.in.UDPRoutes...)
+	sort.SliceStable(udp, func(i, j int) bool { return olderFirst(&udp[i].ObjectMeta, &udp[j].ObjectMeta) })
+	for _, in := range udp {
+		out := &gwapiv1.UDPRoute{TypeMeta: in.TypeMeta, ObjectMeta: in.ObjectMeta, Spec: in.Spec}
+		if out.Status.Parents = t.attachLayer4(udpLayer4(in)); out.Status.Parents != nil {
+			t.result.UDPRoutes = append(t.result.UDPRoutes, out)
+		}
+	}
+}
+
+// attachLayer4 attaches a route to its parents and returns its parent
+// statuses (nil when no parentRef names a Gateway of ours).
+func (t *translation) attachLayer4(r layer4Route) []gwapiv1.RouteParentStatus {
+	dest, resolved := t.layer4Destination(r)
+	routeName := fmt.Sprintf("%s/%s/%s", strings.ToLower(r.kind), r.meta.Namespace, r.meta.Name)
+	meta := &ir.ResourceMetadata{Kind: r.kind, Name: r.meta.Name, Namespace: r.meta.Namespace}
+	oneRule := r.kind != kindTLSRoute && len(r.rules) != 1
+	noted := notedFields(r)
+	var out []gwapiv1.RouteParentStatus
+	for _, pref := range r.parents {
+		ps, ok := t.attachParent(r.attachingRoute, pref, func(lc *listenerContext, hosts []string) *refusal {
+			if oneRule {
+				return &refusal{reason: "InvalidRule", msg: msgOneRule}
+			}
+			return attachLayer4Listener(lc, routeName, hosts, dest, meta)
+		})
+		if !ok {
+			continue
+		}
+		ps.Conditions = append(ps.Conditions, resolved)
+		if noted != nil {
+			ps.Conditions = append(ps.Conditions, *noted)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// attachLayer4Listener adds the route to one listener, or says why the
+// listener refuses it: a TCP or UDP listener takes one route.
+func attachLayer4Listener(lc *listenerContext, name string, hosts []string, dest *ir.RouteDestination, meta *ir.ResourceMetadata) *refusal {
+	switch {
+	case lc.udp != nil:
+		if lc.udp.Route != nil {
+			return &refusal{reason: gwapiv1.RouteReasonUnsupportedValue, msg: "Multiple routes on the same UDP listener"}
+		}
+		lc.udp.Route = &ir.UDPRoute{Name: name, Destination: dest, Metadata: meta}
+	case lc.tcp != nil:
+		if lc.tcp.TLSMode == "" && len(lc.tcp.Routes) > 0 {
+			return &refusal{reason: gwapiv1.RouteReasonUnsupportedValue, msg: "Multiple routes on the same TCP listener"}
+		}
+		route := &ir.TCPRoute{Name: name, Destination: dest, Metadata: meta}
+		if lc.tcp.TLSMode != "" && !(len(hosts) == 1 && hosts[0] == "*") {
+			route.SNIs = hosts
+		}
+		lc.tcp.Routes = append(lc.tcp.Routes, route)
+	}
+	return nil
+}
+
+// layer4Destination pools the backends of every rule into the route's one
+// destination, and returns the ResolvedRefs condition.
+func (t *translation) layer4Destination(r layer4Route) (*ir.RouteDestination, metav1.Condition) {
+	owner := backendOwner{kind: r.kind, namespace: r.meta.Namespace}
+	name := fmt.Sprintf("%s/%s/%s/rule/-1", strings.ToLower(r.kind), r.meta.Namespace, r.meta.Name)
+	dest := &ir.RouteDestination{Name: name, Metadata: &ir.ResourceMetadata{Kind: r.kind, Name: r.meta.Name, Namespace: r.meta.Namespace}}
+	probs := &ruleProblems{}
+	k := 0
+	for _, refs := range r.rules {
+		for _, br := range refs {
+			if s := t.resolveBackendRef(owner, br, fmt.Sprintf("%s/backend/%d", name, k), probs); s != nil {
+				dest.Settings = append(dest.Settings, s)
+			}
+			k++
+		}
+	}
+	return dest, probs.resolvedRefs(r.meta.Generation)
+}
+
+// appendLayer4Listeners adds the Gateway's TCP, TLS and UDP listeners to its
+// fleet's IR, in spec order. A TLS listener without a route has no filter
+// chain to serve and is left out, as Envoy Gateway does.
+func appendLayer4Listeners(x *ir.Xds, gc *gatewayContext) {
+	for _, lc := range gc.listeners {
+		if lc.tcp != nil && len(lc.tcp.Routes) > 0 {
+			x.TCP = append(x.TCP, lc.tcp)
+		}
+		if lc.udp != nil && lc.udp.Route != nil {
+			x.UDP = append(x.UDP, lc.udp)
+		}
+	}
+}
+
+// notedFields is PartiallyInvalid naming the fields of the route the
+// ledger marks not supported yet (useDefaultGateways), or nil.
+func notedFields(r layer4Route) *metav1.Condition {
+	findings := support.Select(support.Findings(r.kind, r.obj), support.NotYet)
+	if len(findings) == 0 {
+		return nil
+	}
+	c := newCondition(string(gwapiv1.RouteConditionPartiallyInvalid), "True", string(gwapiv1.RouteReasonUnsupportedValue),
+		fmt.Sprintf("%s %s not supported by Portico yet: the route attaches through its parentRefs only.",
+			support.Paths(findings), isAre(len(findings))), r.meta.Generation)
+	return &c
+}
