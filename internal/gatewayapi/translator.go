@@ -80,9 +80,9 @@ type Result struct {
 	SecurityPolicies []*egv1a1.SecurityPolicy
 	// BackendTLSPolicies carry their status (one entry per ancestor).
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
-	TLSRoutes []*gwapiv1.TLSRoute
-	TCPRoutes []*gwapiv1.TCPRoute
-	UDPRoutes []*gwapiv1.UDPRoute
+	TLSRoutes          []*gwapiv1.TLSRoute
+	TCPRoutes          []*gwapiv1.TCPRoute
+	UDPRoutes          []*gwapiv1.UDPRoute
 	// The kinds below are loaded but not translated yet; they carry a
 	// status that says so (Accepted=False, UnsupportedKind).
 	GRPCRoutes   []*gwapiv1.GRPCRoute
