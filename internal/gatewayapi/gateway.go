@@ -30,6 +30,8 @@ type listenerContext struct {
 	status         *gwapiv1.ListenerStatus
 	ir             *ir.HTTPListener
 	tcp            *ir.TCPListener // TCP and TLS listeners (layer4.go)
+	tlsMode        string          // TLS listeners: Passthrough or Terminate
+	terminate      *ir.TLSConfig   // TLS listeners in Terminate mode
 	udp            *ir.UDPListener
 	allowedKinds   []gwapiv1.RouteGroupKind
 	attachedRoutes int32

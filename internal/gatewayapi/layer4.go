@@ -56,8 +56,9 @@ func (t *translation) processLayer4Listener(lc *listenerContext) {
 			ExternalPort: uint32(l.Port), Metadata: meta}
 		return
 	}
+	lc.tlsMode, lc.terminate = mode, tlsConfig
 	lc.tcp = &ir.TCPListener{Name: irListenerName(gw, l), Address: "0.0.0.0", Port: containerPort(l.Port),
-		ExternalPort: uint32(l.Port), TLSMode: mode, TLS: tlsConfig, Metadata: meta}
+		ExternalPort: uint32(l.Port), Metadata: meta}
 }
 
 // layer4ListenerTLS checks a TLS listener's mode: Passthrough takes no
@@ -195,12 +196,15 @@ func attachLayer4Listener(lc *listenerContext, name string, hosts []string, dest
 		}
 		lc.udp.Route = &ir.UDPRoute{Name: name, Destination: dest, Metadata: meta}
 	case lc.tcp != nil:
-		if lc.tcp.TLSMode == "" && len(lc.tcp.Routes) > 0 {
+		if lc.tlsMode == "" && len(lc.tcp.Routes) > 0 {
 			return &refusal{reason: gwapiv1.RouteReasonUnsupportedValue, msg: "Multiple routes on the same TCP listener"}
 		}
 		route := &ir.TCPRoute{Name: name, Destination: dest, Metadata: meta}
-		if lc.tcp.TLSMode != "" && !(len(hosts) == 1 && hosts[0] == "*") {
-			route.SNIs = hosts
+		if lc.tlsMode != "" {
+			route.TLS = &ir.TLS{Inspector: &ir.TLSInspectorConfig{}, Terminate: lc.terminate}
+			if !(len(hosts) == 1 && hosts[0] == "*") {
+				route.TLS.Inspector.SNIs = hosts
+			}
 		}
 		lc.tcp.Routes = append(lc.tcp.Routes, route)
 	}

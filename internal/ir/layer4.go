@@ -9,16 +9,9 @@ type TCPListener struct {
 	Address string `json:"address"`
 	Port    uint32 `json:"port"`
 	// ExternalPort is the Gateway's port (see HTTPListener).
-	ExternalPort uint32 `json:"externalPort,omitempty"`
-	// TLSMode is "" for a TCP listener, Passthrough or Terminate for a TLS
-	// one. It names the tcp_proxy stat prefix (tcp-, tls-passthrough-,
-	// tls-terminate-<port>).
-	TLSMode string `json:"tlsMode,omitempty"`
-	// TLS, in Terminate mode, is the certificate every chain terminates
-	// with; the upstream connection is plaintext.
-	TLS      *TLSConfig        `json:"tls,omitempty"`
-	Routes   []*TCPRoute       `json:"routes,omitempty"`
-	Metadata *ResourceMetadata `json:"metadata,omitempty"`
+	ExternalPort uint32            `json:"externalPort,omitempty"`
+	Routes       []*TCPRoute       `json:"routes,omitempty"`
+	Metadata     *ResourceMetadata `json:"metadata,omitempty"`
 }
 
 // TCPRoute is a TCPRoute or TLSRoute on one listener: one filter chain
@@ -26,13 +19,28 @@ type TCPListener struct {
 type TCPRoute struct {
 	// Name is tcproute/<ns>/<name> or tlsroute/<ns>/<name>.
 	Name string `json:"name"`
-	// SNIs are the server names the chain matches (TLS listeners: the
-	// route's hostnames intersected with the listener's); empty matches any.
-	SNIs []string `json:"snis,omitempty"`
+	// TLS is set on TLS listeners: the chain reads the SNI, and in
+	// Terminate mode terminates TLS.
+	TLS *TLS `json:"tls,omitempty"`
 	// Destination pools the backends of every rule, named
 	// <kind>/<ns>/<name>/rule/-1 as Envoy Gateway does.
 	Destination *RouteDestination `json:"destination,omitempty"`
 	Metadata    *ResourceMetadata `json:"metadata,omitempty"`
+}
+
+// TLS is how a TLSRoute's chain treats TLS (Envoy Gateway's IR shape).
+type TLS struct {
+	// Inspector matches the SNI (Passthrough and Terminate).
+	Inspector *TLSInspectorConfig `json:"inspector,omitempty"`
+	// Terminate is the certificate the chain terminates with (Terminate
+	// mode); the upstream connection is then plaintext.
+	Terminate *TLSConfig `json:"terminate,omitempty"`
+}
+
+// TLSInspectorConfig lists the server names a chain matches: the route's
+// hostnames intersected with the listener's; empty matches any.
+type TLSInspectorConfig struct {
+	SNIs []string `json:"snis,omitempty"`
 }
 
 // UDPListener is one Gateway listener of protocol UDP with its one route.
