@@ -189,6 +189,9 @@ func (c *logCmd) appendFast(dst []byte, info *streaminfo.StreamInfo) (_ []byte, 
 // value renders one command for a finished request ("" when unknown).
 func (c *logCmd) value(info *streaminfo.StreamInfo) string {
 	r := info.Request
+	if r == nil {
+		return c.connectionValue(info)
+	}
 	var v string
 	switch c.op {
 	case opStartTime:
@@ -233,6 +236,53 @@ func (c *logCmd) value(info *streaminfo.StreamInfo) string {
 		if r.TLS != nil {
 			v = r.TLS.ServerName
 		}
+	case opRouteName:
+		v = info.RouteName
+	case opHostname:
+		v = streaminfo.Hostname
+	}
+	if c.max > 0 && len(v) > c.max {
+		v = v[:c.max]
+	}
+	return v
+}
+
+// connectionValue renders one command for a proxied connection, which has
+// no request: request and response headers and the protocol are empty, as
+// in Envoy's tcp_proxy logs.
+func (c *logCmd) connectionValue(info *streaminfo.StreamInfo) string {
+	conn := info.Connection
+	if conn == nil {
+		conn = &streaminfo.Connection{}
+	}
+	var v string
+	switch c.op {
+	case opStartTime:
+		v = string(appendStartTime(nil, info.Start))
+	case opResponseCode:
+		v = strconv.Itoa(info.ResponseCode)
+	case opResponseCodeDetails:
+		v = info.ResponseCodeDetails
+	case opResponseFlags:
+		v = info.ResponseFlags
+	case opBytesReceived:
+		v = strconv.FormatInt(info.BytesReceived.Load(), 10)
+	case opBytesSent:
+		v = strconv.FormatInt(info.BytesSent, 10)
+	case opDuration:
+		v = strconv.FormatInt(time.Since(info.Start).Milliseconds(), 10)
+	case opUpstreamHost:
+		v = info.UpstreamHost
+	case opUpstreamCluster:
+		v = info.UpstreamCluster
+	case opDownstreamRemoteAddress:
+		v = conn.RemoteAddr
+	case opDownstreamRemoteAddressWithoutPort:
+		v, _, _ = net.SplitHostPort(conn.RemoteAddr)
+	case opDownstreamLocalAddress:
+		v = conn.LocalAddr
+	case opRequestedServerName:
+		v = conn.ServerName
 	case opRouteName:
 		v = info.RouteName
 	case opHostname:

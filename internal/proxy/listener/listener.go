@@ -1,6 +1,6 @@
 // Package listener is the built-in proxy's listeners: an LDS Listener
 // compiled (address, filter chains with their match, TLS and one
-// HttpConnectionManager each), linked with the secrets, routes and
+// HttpConnectionManager or tcp_proxy each), linked with the secrets, routes and
 // clusters of a config into a Runtime, and the sockets that serve them:
 // bound before an LDS update is ACKed, swapped atomically on every update,
 // drained when a listener goes, under the downstream connection limit.
@@ -13,6 +13,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
 	"github.com/portico-gw/portico/internal/proxy/hcm"
+	"github.com/portico-gw/portico/internal/proxy/tcpproxy"
 	"github.com/portico-gw/portico/internal/proxy/tlsconf"
 	"github.com/portico-gw/portico/internal/proxy/xdsconf"
 )
@@ -40,14 +42,21 @@ type Config struct {
 	// the downstream connection limit (ignore_global_conn_limit, or
 	// bypass_overload_manager).
 	ignoreConnLimit bool
+	// tcp: every chain is a tcp_proxy (tcp.go); inspector: the
+	// tls_inspector reads the SNI before a chain is chosen, within
+	// filtersTimeout.
+	tcp            bool
+	inspector      bool
+	filtersTimeout time.Duration
 }
 
-// chain is one filter chain: its match, TLS and HCM.
+// chain is one filter chain: its match, TLS and HCM or tcp_proxy.
 type chain struct {
 	name        string
 	serverNames []string
 	tls         *tlsconf.Spec
 	hcm         *hcm.Config
+	tcp         *tcpproxy.Config
 }
 
 // Addr is the address the listener binds.
@@ -74,7 +83,7 @@ func (l *Config) allChains() []*chain {
 func (l *Config) RDSNames() []string {
 	var out []string
 	for _, c := range l.allChains() {
-		if c.hcm.RDSName != "" {
+		if c.hcm != nil && c.hcm.RDSName != "" {
 			out = append(out, c.hcm.RDSName)
 		}
 	}
@@ -103,10 +112,16 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		// readiness listener does) means not being counted.
 		ignoreConnLimit: l.GetIgnoreGlobalConnLimit() || l.GetBypassOverloadManager()}
 	for _, lf := range l.GetListenerFilters() {
-		// tls_inspector reads the SNI; Go's TLS handshake gives us that.
+		// tls_inspector reads the SNI: Go's TLS handshake gives it to
+		// HTTPS chains, peekServerName to tcp_proxy ones.
 		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {
 			return nil, nil, fmt.Errorf("listener %s: listener filter %q is not supported", l.GetName(), lf.GetName())
 		}
+		lc.inspector = true
+	}
+	lc.filtersTimeout = defaultFiltersTimeout
+	if t := l.GetListenerFiltersTimeout(); t != nil {
+		lc.filtersTimeout = t.AsDuration()
 	}
 	var warnings []string
 	if len(l.GetAccessLog()) > 0 {
@@ -133,6 +148,12 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 	all := lc.allChains()
 	if len(all) == 0 {
 		return nil, nil, fmt.Errorf("listener %s: no filter chain", l.GetName())
+	}
+	if tcp, err := tcpOnly(all); err != nil {
+		return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
+	} else if tcp {
+		lc.tcp = true
+		return lc, warnings, nil
 	}
 	lc.tls = all[0].tls != nil
 	for _, c := range all {
@@ -171,12 +192,18 @@ func compileChain(fc *listenerv3.FilterChain, port uint32, bc filters.BuildConte
 	if tp := fc.GetFilterChainMatch().GetTransportProtocol(); tp != "" && tp != map[bool]string{true: "tls", false: "raw_buffer"}[c.tls != nil] {
 		return nil, nil, fmt.Errorf("transport_protocol %q does not fit the chain's transport socket", tp)
 	}
+	if len(fc.GetFilters()) == 1 && fc.GetFilters()[0].GetTypedConfig().GetTypeUrl() == tcpproxy.TypeURL {
+		if c.tcp, err = tcpproxy.Compile(fc.GetFilters()[0].GetTypedConfig()); err != nil {
+			return nil, nil, err
+		}
+		return c, warnings, nil
+	}
 	if len(fc.GetFilters()) != 1 || fc.GetFilters()[0].GetTypedConfig().GetTypeUrl() != hcmType {
 		var names []string
 		for _, f := range fc.GetFilters() {
 			names = append(names, f.GetName())
 		}
-		return nil, nil, fmt.Errorf("the filter chain must be exactly one http_connection_manager, got %v", names)
+		return nil, nil, fmt.Errorf("the filter chain must be exactly one http_connection_manager or tcp_proxy, got %v", names)
 	}
 	var h hcmv3.HttpConnectionManager
 	if err := fc.GetFilters()[0].GetTypedConfig().UnmarshalTo(&h); err != nil {

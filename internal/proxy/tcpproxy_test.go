@@ -1,0 +1,315 @@
+package proxy_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/portico-gw/portico/internal/proxy/tlsconf/tlstest"
+)
+
+// tcpEcho serves connections that echo what they read, prefixed with name,
+// and half-close once the client has.
+func tcpEcho(t testing.TB, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.WriteString(c, name+":")
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// tlsBackend is a TLS server with its own certificate for name that
+// answers each connection with name.
+func tlsBackend(t testing.TB, ca *tlstest.CA, name string) string {
+	t.Helper()
+	chain, key := ca.Leaf(t, name)
+	cert, err := tls.X509KeyPair([]byte(chain), []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.WriteString(c, "backend "+name+"\n")
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// jsonLog is an access log with Envoy Gateway's TCP-relevant fields.
+func jsonLog() []*accesslogv3.AccessLog {
+	st, _ := structpb.NewStruct(map[string]any{
+		"response_flags": "%RESPONSE_FLAGS%", "upstream_cluster": "%UPSTREAM_CLUSTER%", "upstream_host": "%UPSTREAM_HOST%",
+		"requested_server_name": "%REQUESTED_SERVER_NAME%", "bytes_received": "%BYTES_RECEIVED%", "bytes_sent": "%BYTES_SENT%",
+		"protocol": "%PROTOCOL%", "method": "%REQ(:METHOD)%", "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%",
+	})
+	return []*accesslogv3.AccessLog{{Name: "envoy.access_loggers.file", ConfigType: &accesslogv3.AccessLog_TypedConfig{
+		TypedConfig: mustAny(&filev3.FileAccessLog{Path: "/dev/stdout", AccessLogFormat: &filev3.FileAccessLog_LogFormat{
+			LogFormat: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: st}}}})}}}
+}
+
+func tcpProxyChain(name, cluster string, sni ...string) *listenerv3.FilterChain {
+	fc := &listenerv3.FilterChain{Name: name, Filters: []*listenerv3.Filter{{
+		Name: "envoy.filters.network.tcp_proxy",
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(&tcpproxyv3.TcpProxy{
+			StatPrefix: "tcp", ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster}, AccessLog: jsonLog()})},
+	}}}
+	if len(sni) > 0 {
+		fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: sni}
+	}
+	return fc
+}
+
+func tcpListener(name string, port uint32, inspector bool, chains ...*listenerv3.FilterChain) *listenerv3.Listener {
+	l := &listenerv3.Listener{Name: name, Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}, FilterChains: chains}
+	if inspector {
+		l.ListenerFilters = []*listenerv3.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector",
+			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})}}}
+	}
+	return l
+}
+
+func dialTCP(t testing.TB, port uint32) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+itoa(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// TCP: bytes both ways, half-close passed on (the client's EOF reaches the
+// backend, whose answer still comes back), one log line per connection.
+func TestTCPProxyEchoHalfClose(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {tcpListener("default/eg/tcp", port, false, tcpProxyChain("tcproute/default/echo", "echo"))},
+		resourcev3.ClusterType:  {edsCluster("echo", nil)},
+		resourcev3.EndpointType: {cla("echo", tcpEcho(t, "echo"))},
+	})
+	c := dialTCP(t, port)
+	if _, err := io.WriteString(c, "hello over tcp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "echo:hello over tcp" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	line := waitLog(t, h, `"upstream_cluster":"echo"`)
+	for _, want := range []string{`"bytes_received":14`, `"bytes_sent":19`, `"response_flags":null`, `"method":null`, `"protocol":null`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line %s lacks %s", line, want)
+		}
+	}
+}
+
+// waitLog returns the first access log line containing want.
+func waitLog(t testing.TB, h *harness, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(h.log.String(), "\n") {
+			if strings.Contains(l, want) {
+				return l
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no access log line with %s in:\n%s", want, h.log.String())
+	return ""
+}
+
+// Passthrough: the chain is chosen by the ClientHello's SNI, which is not
+// consumed: the client completes its handshake with the backend itself and
+// sees the backend's certificate. An unknown SNI is closed.
+func TestTLSPassthroughBySNI(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	ca := tlstest.NewCA(t)
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {tcpListener("default/eg/tls", port, true,
+			tcpProxyChain("tlsroute/default/a", "a", "a.test"), tcpProxyChain("tlsroute/default/b", "b", "*.b.test"))},
+		resourcev3.ClusterType:  {edsCluster("a", nil), edsCluster("b", nil)},
+		resourcev3.EndpointType: {cla("a", tlsBackend(t, ca, "a.test")), cla("b", tlsBackend(t, ca, "x.b.test"))},
+	})
+	for _, sni := range []string{"a.test", "x.b.test"} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(port), &tls.Config{RootCAs: ca.Pool(), ServerName: sni})
+		if err != nil {
+			t.Fatalf("%s: %v", sni, err)
+		}
+		if cn := c.ConnectionState().PeerCertificates[0].DNSNames[0]; cn != sni {
+			t.Errorf("%s: the client saw the certificate of %s", sni, cn)
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if line != "backend "+sni+"\n" {
+			t.Errorf("%s: got %q", sni, line)
+		}
+	}
+	waitLog(t, h, `"requested_server_name":"x.b.test"`)
+	_, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(port), &tls.Config{RootCAs: ca.Pool(), ServerName: "nope.test"})
+	if err == nil {
+		t.Error("an SNI no chain matches must not be served")
+	}
+}
+
+// Terminate: the chain's DownstreamTlsContext terminates TLS with the
+// gateway's certificate; the backend gets plaintext.
+func TestTLSTerminateToPlainTCP(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	ca := tlstest.NewCA(t)
+	chain, key := ca.Leaf(t, "gw.test")
+	fc := tcpProxyChain("tlsroute/default/t", "echo", "gw.test")
+	fc.TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{
+		TypedConfig: mustAny(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sds("default/gw-cert")}}})}}
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {tcpListener("default/eg/tls-terminate", port, true, fc)},
+		resourcev3.ClusterType:  {edsCluster("echo", nil)},
+		resourcev3.EndpointType: {cla("echo", tcpEcho(t, "plain"))},
+		resourcev3.SecretType:   {certSecret("default/gw-cert", chain, key)},
+	})
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(port), &tls.Config{RootCAs: ca.Pool(), ServerName: "gw.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(c)
+	if string(got) != "plain:ping" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// A backend that refuses connections: the downstream connection is closed
+// and the log says UF; a cluster without hosts says UH.
+func TestTCPProxyUpstreamFailure(t *testing.T) {
+	h := newHarness(t)
+	port, refused, empty := freePort(t), freePort(t), freePort(t)
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {tcpListener("default/eg/tcp", port, false, tcpProxyChain("tcproute/default/down", "down")),
+			tcpListener("default/eg/empty", empty, false, tcpProxyChain("tcproute/default/empty", "none"))},
+		resourcev3.ClusterType:  {edsCluster("down", nil), edsCluster("none", nil)},
+		resourcev3.EndpointType: {cla("down", "127.0.0.1:"+itoa(refused)), cla("none")},
+	})
+	for _, p := range []uint32{port, empty} {
+		c := dialTCP(t, p)
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("port %d: read %d bytes from a connection whose upstream failed", p, n)
+		}
+	}
+	waitLog(t, h, `"response_flags":"UF"`)
+	waitLog(t, h, `"response_flags":"UH"`)
+}
+
+// Idle connections are closed after idle_timeout.
+func TestTCPProxyIdleTimeout(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	fc := tcpProxyChain("tcproute/default/echo", "echo")
+	var tp tcpproxyv3.TcpProxy
+	_ = fc.Filters[0].GetTypedConfig().UnmarshalTo(&tp)
+	tp.IdleTimeout = durationpb.New(200 * time.Millisecond)
+	fc.Filters[0].ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(&tp)}
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {tcpListener("default/eg/tcp", port, false, fc)},
+		resourcev3.ClusterType:  {edsCluster("echo", nil)},
+		resourcev3.EndpointType: {cla("echo", tcpEcho(t, "echo"))},
+	})
+	c := dialTCP(t, port)
+	got, err := io.ReadAll(c) // the deadline is 10s; the idle timeout ends it first
+	if err != nil || string(got) != "echo:" {
+		t.Errorf("got %q, %v: the idle connection was not closed", got, err)
+	}
+}
+
+// What the proxy cannot honour is NACKed with a reason.
+func TestTCPProxyNACKs(t *testing.T) {
+	for name, tc := range map[string]struct {
+		l    *listenerv3.Listener
+		want string
+	}{
+		"unsupported field": {tcpListener("l", 0, false, &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+			Name: "envoy.filters.network.tcp_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(&tcpproxyv3.TcpProxy{
+				StatPrefix: "x", ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: "c"},
+				TunnelingConfig: &tcpproxyv3.TcpProxy_TunnelingConfig{Hostname: "h"}})}}}}), "tunneling_config"},
+		"mixed chains": {func() *listenerv3.Listener {
+			l := tcpListener("l", 0, true, tcpProxyChain("tcp", "c", "a.test"))
+			l.DefaultFilterChain = listener("x", 0, "rc", nil).DefaultFilterChain
+			return l
+		}(), "mixing tcp_proxy and http_connection_manager"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.l.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: freePort(t)}
+			h.push(t, map[string][]types.Resource{resourcev3.ListenerType: {tc.l}, resourcev3.ClusterType: {edsCluster("c", nil)}})
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				for _, n := range h.nacks() {
+					if strings.Contains(n, tc.want) {
+						return
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Fatalf("no NACK naming %q; NACKs: %v", tc.want, h.nacks())
+		})
+	}
+}
