@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
+	matcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	udpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/udp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -311,5 +314,76 @@ func TestTCPProxyNACKs(t *testing.T) {
 			}
 			t.Fatalf("no NACK naming %q; NACKs: %v", tc.want, h.nacks())
 		})
+	}
+}
+
+// udpEcho answers each datagram with name and the datagram.
+func udpEcho(t testing.TB, name string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(append([]byte(name+":"), buf[:n]...), from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func udpListener(name string, port uint32, cluster string) *listenerv3.Listener {
+	return &listenerv3.Listener{Name: name,
+		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Protocol: corev3.SocketAddress_UDP, Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}},
+		ListenerFilters: []*listenerv3.ListenerFilter{{Name: "envoy.filters.udp_listener.udp_proxy",
+			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&udpproxyv3.UdpProxyConfig{
+				StatPrefix: "service", AccessLog: jsonLog(),
+				RouteSpecifier: &udpproxyv3.UdpProxyConfig_Matcher{Matcher: &matcherv3.Matcher{
+					OnNoMatch: &matcherv3.Matcher_OnMatch{OnMatch: &matcherv3.Matcher_OnMatch_Action{Action: &xdscorev3.TypedExtensionConfig{
+						Name: "route", TypedConfig: mustAny(&udpproxyv3.Route{Cluster: cluster})}}}}}})}}},
+	}
+}
+
+// UDP: each client's datagrams reach the backend and its answers come
+// back; a TCP listener on the same port is no conflict.
+func TestUDPProxyEcho(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {udpListener("default/eg/udp", port, "udp-echo"),
+			tcpListener("default/eg/tcp", port, false, tcpProxyChain("tcproute/default/echo", "tcp-echo"))},
+		resourcev3.ClusterType:  {edsCluster("udp-echo", nil), edsCluster("tcp-echo", nil)},
+		resourcev3.EndpointType: {cla("udp-echo", udpEcho(t, "u")), cla("tcp-echo", tcpEcho(t, "t"))},
+	})
+	for _, client := range []string{"one", "two"} {
+		c, err := net.Dial("udp", "127.0.0.1:"+itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		for i := range 3 {
+			msg := client + itoa(uint32(i))
+			if _, err := c.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 100)
+			n, err := c.Read(buf)
+			if err != nil || string(buf[:n]) != "u:"+msg {
+				t.Fatalf("%s: got %q, %v", msg, buf[:n], err)
+			}
+		}
+	}
+	c := dialTCP(t, port)
+	_ = c.CloseWrite()
+	if got, _ := io.ReadAll(c); string(got) != "t:" {
+		t.Errorf("tcp on the same port: got %q", got)
 	}
 }

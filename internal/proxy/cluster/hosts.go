@@ -158,6 +158,17 @@ func (p *Pool) Retain(used map[*Host]bool) {
 // host has one. The connection counts as a request in flight (for the
 // least-request balancer) until it is closed.
 func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
+	c, err := h.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.active.Add(1)
+	return &activeConn{Conn: c, h: h}, nil
+}
+
+// dial connects within the cluster's connect timeout; the connection is
+// the TLS client's, handshake done, when the host uses TLS.
+func (h *Host) dial(ctx context.Context) (net.Conn, error) {
 	d := &net.Dialer{Timeout: h.cfg.connectTimeout, KeepAlive: 30 * time.Second}
 	c, err := d.DialContext(ctx, h.network, h.addr)
 	if err != nil {
@@ -173,8 +184,7 @@ func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
 		}
 		c = tc
 	}
-	h.active.Add(1)
-	return &activeConn{Conn: c, h: h}, nil
+	return c, nil
 }
 
 // activeConn is an upstream connection of a tcp_proxy.

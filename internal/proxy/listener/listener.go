@@ -23,6 +23,7 @@ import (
 	"github.com/portico-gw/portico/internal/proxy/hcm"
 	"github.com/portico-gw/portico/internal/proxy/tcpproxy"
 	"github.com/portico-gw/portico/internal/proxy/tlsconf"
+	"github.com/portico-gw/portico/internal/proxy/udpproxy"
 	"github.com/portico-gw/portico/internal/proxy/xdsconf"
 )
 
@@ -48,6 +49,8 @@ type Config struct {
 	tcp            bool
 	inspector      bool
 	filtersTimeout time.Duration
+	// udp is a UDP listener's udp_proxy (udp.go); it has no chains.
+	udp *udpproxy.Config
 }
 
 // chain is one filter chain: its match, TLS and HCM or tcp_proxy.
@@ -59,8 +62,14 @@ type chain struct {
 	tcp         *tcpproxy.Config
 }
 
-// Addr is the address the listener binds.
-func (l *Config) Addr() string { return l.addr }
+// Addr is the address the listener binds: host:port, or udp://host:port
+// for a UDP listener (a TCP and a UDP listener may share a port).
+func (l *Config) Addr() string {
+	if l.udp != nil {
+		return udpScheme + l.addr
+	}
+	return l.addr
+}
 
 // SDSNames lists the secrets the listener's chains need.
 func (l *Config) SDSNames() []string {
@@ -103,8 +112,11 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 	if sa == nil {
 		return nil, nil, fmt.Errorf("listener %s: only socket addresses are supported", l.GetName())
 	}
+	if sa.GetProtocol() == corev3.SocketAddress_UDP {
+		return compileUDP(l, sa)
+	}
 	if sa.GetProtocol() != corev3.SocketAddress_TCP {
-		return nil, nil, fmt.Errorf("listener %s: only TCP listeners are supported", l.GetName())
+		return nil, nil, fmt.Errorf("listener %s: only TCP and UDP listeners are supported", l.GetName())
 	}
 	lc := &Config{name: l.GetName(), addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
 		// The connection limit is the built-in proxy's only overload

@@ -183,6 +183,7 @@ func (b *boundListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type Sockets struct {
 	mu    sync.Mutex
 	m     map[string]*boundListener
+	udp   map[string]*boundPacket // udp://host:port
 	drain time.Duration
 	log   *slog.Logger
 	wg    sync.WaitGroup
@@ -213,16 +214,33 @@ func (s *Sockets) Prepare(addrs []string) error {
 		s.m = map[string]*boundListener{}
 	}
 	var fresh []*boundListener
+	var freshUDP []string
+	undo := func() {
+		for _, b := range fresh {
+			b.Listener.Close()
+			delete(s.m, b.addr)
+		}
+		for _, a := range freshUDP {
+			s.udp[a].pc.Close()
+			delete(s.udp, a)
+		}
+	}
 	for _, a := range addrs {
+		if strings.HasPrefix(a, udpScheme) {
+			if err := s.prepareUDP(a); err != nil {
+				undo()
+				return err
+			} else if s.udp[a].srv == nil {
+				freshUDP = append(freshUDP, a)
+			}
+			continue
+		}
 		if _, ok := s.m[a]; ok {
 			continue
 		}
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
-			for _, b := range fresh {
-				b.Listener.Close()
-				delete(s.m, b.addr)
-			}
+			undo()
 			return fmt.Errorf("cannot bind listener address %s: %v", a, err)
 		}
 		b := &boundListener{addr: a, Listener: ln, limit: s.limit}
@@ -237,6 +255,7 @@ func (s *Sockets) Prepare(addrs []string) error {
 func (s *Sockets) Commit(rts map[string]*Runtime) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.commitUDP(rts)
 	for a, b := range s.m {
 		lr, ok := rts[a]
 		if !ok {
@@ -324,6 +343,11 @@ func (s *Sockets) Addrs() []string {
 			out = append(out, a)
 		}
 	}
+	for a, b := range s.udp {
+		if b.srv != nil {
+			out = append(out, a)
+		}
+	}
 	sort.Strings(out)
 	return out
 }
@@ -334,6 +358,10 @@ func (s *Sockets) CloseAll() {
 	for a, b := range s.m {
 		delete(s.m, a)
 		s.drainOne(b)
+	}
+	for a, b := range s.udp {
+		delete(s.udp, a)
+		b.close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
