@@ -189,6 +189,12 @@ func (t *translation) attachLayer4(r layer4Route) []gwapiv1.RouteParentStatus {
 // attachLayer4Listener adds the route to one listener, or says why the
 // listener refuses it: a TCP or UDP listener takes one route.
 func attachLayer4Listener(lc *listenerContext, name string, hosts []string, dest *ir.RouteDestination, meta *ir.ResourceMetadata) *refusal {
+	if !lc.ready() {
+		// A listener that is not served carries no route: saying the
+		// route is accepted would promise traffic that never flows.
+		return &refusal{reason: gwapiv1.RouteReasonNotAllowedByListeners,
+			msg: fmt.Sprintf("Listener %s is not served (see its conditions).", lc.spec.Name)}
+	}
 	switch {
 	case lc.udp != nil:
 		if lc.udp.Route != nil {
@@ -255,4 +261,22 @@ func notedFields(r layer4Route) *metav1.Condition {
 		fmt.Sprintf("%s %s not supported by Portico yet: the route attaches through its parentRefs only.",
 			support.Paths(findings), isAre(len(findings))), r.meta.Generation)
 	return &c
+}
+
+// rejectTLSBesideHTTPS refuses a TLS listener on the port of an HTTPS one.
+// Gateway API allows it (one Envoy listener with HTTP and tcp_proxy
+// chains); Portico does not build that listener yet, so the TLS listener
+// says so rather than being reported as served.
+func rejectTLSBesideHTTPS(listeners []*listenerContext) {
+	https := map[int32]bool{}
+	for _, lc := range listeners {
+		if lc.spec.Protocol == gwapiv1.HTTPSProtocolType {
+			https[lc.spec.Port] = true
+		}
+	}
+	for _, lc := range listeners {
+		if lc.spec.Protocol == gwapiv1.TLSProtocolType && https[lc.spec.Port] && lc.ready() {
+			rejectListener(lc, fmt.Sprintf("A TLS listener on the port of an HTTPS listener (%d) is not supported by Portico yet.", lc.spec.Port))
+		}
+	}
 }
