@@ -280,3 +280,43 @@ func rejectTLSBesideHTTPS(listeners []*listenerContext) {
 		}
 	}
 }
+
+// closeLayer4ForAuthorization fails closed the TCP, TLS and UDP listeners
+// a SecurityPolicy with authorization applies to (by the Gateway, or the
+// listener's sectionName): Envoy Gateway enforces it there with the RBAC
+// network filter, which Portico does not build yet, so their routes are
+// left out of the data plane and the port refuses connections rather than
+// let them in.
+func (t *translation) closeLayer4ForAuthorization(claims map[policyTarget]*attachment, byAtt map[*attachment]*spState) {
+	for _, gc := range t.gateways {
+		gw := gc.gw
+		for _, lc := range gc.listeners {
+			if lc.tcp == nil && lc.udp == nil {
+				continue
+			}
+			att, section := claims[policyTarget{kindGateway, gw.Namespace, gw.Name, string(lc.spec.Name)}], string(lc.spec.Name)
+			if att == nil {
+				att, section = claims[policyTarget{kindGateway, gw.Namespace, gw.Name, ""}], ""
+			}
+			st := byAtt[att]
+			if st == nil || st.policy.Spec.Authorization == nil {
+				continue
+			}
+			att.ancestorFor(gc, lc, true, section, nil)
+			st.layer4 = append(st.layer4, key(gw.Namespace, gw.Name)+"/"+string(lc.spec.Name))
+			// No route: the listener is not emitted, its port refuses
+			// connections.
+			if lc.tcp != nil {
+				lc.tcp.Routes = nil
+			}
+			if lc.udp != nil {
+				lc.udp.Route = nil
+			}
+		}
+	}
+}
+
+func layer4AuthorizationMessage(listeners []string) string {
+	return fmt.Sprintf("authorization is not supported by Portico yet on TCP, TLS and UDP listeners (%s): "+
+		"they refuse every connection (fail closed); it is enforced on the HTTP and HTTPS listeners.", strings.Join(listeners, ", "))
+}
