@@ -80,7 +80,7 @@ func (t *translation) processGateways(classes map[string]*classInfo) {
 		}
 		applyGatewayFindings(gc, support.Findings("Gateway", gw))
 		markConflicts(gc.listeners)
-		rejectTLSBesideHTTPS(gc.listeners)
+		rejectLayer4BesideHTTP(gc.listeners)
 		for _, lc := range gc.listeners {
 			finishListenerConditions(lc)
 		}

@@ -263,20 +263,22 @@ func notedFields(r layer4Route) *metav1.Condition {
 	return &c
 }
 
-// rejectTLSBesideHTTPS refuses a TLS listener on the port of an HTTPS one.
-// Gateway API allows it (one Envoy listener with HTTP and tcp_proxy
-// chains); Portico does not build that listener yet, so the TLS listener
-// says so rather than being reported as served.
-func rejectTLSBesideHTTPS(listeners []*listenerContext) {
-	https := map[int32]bool{}
+// rejectLayer4BesideHTTP refuses a TCP or TLS listener on the port of an
+// HTTP or HTTPS one. Envoy Gateway builds one Envoy listener mixing HTTP
+// connection managers and tcp_proxy chains there; Portico does not yet, so
+// the listener says so rather than being reported as served.
+func rejectLayer4BesideHTTP(listeners []*listenerContext) {
+	http := map[int32]gwapiv1.ProtocolType{}
 	for _, lc := range listeners {
-		if lc.spec.Protocol == gwapiv1.HTTPSProtocolType {
-			https[lc.spec.Port] = true
+		if p := lc.spec.Protocol; p == gwapiv1.HTTPSProtocolType || p == gwapiv1.HTTPProtocolType {
+			http[lc.spec.Port] = p
 		}
 	}
 	for _, lc := range listeners {
-		if lc.spec.Protocol == gwapiv1.TLSProtocolType && https[lc.spec.Port] && lc.ready() {
-			rejectListener(lc, fmt.Sprintf("A TLS listener on the port of an HTTPS listener (%d) is not supported by Portico yet.", lc.spec.Port))
+		other, shared := http[lc.spec.Port]
+		if lc.tcp != nil && shared {
+			rejectListener(lc, fmt.Sprintf("A %s listener on the port of an %s listener (%d) is not supported by Portico yet.",
+				lc.spec.Protocol, other, lc.spec.Port))
 		}
 	}
 }

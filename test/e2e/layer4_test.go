@@ -111,8 +111,10 @@ func udpEchoServer(t *testing.T, name string) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-// layer4Ports are the Gateway's listener ports of the scenario.
-type layer4Ports struct{ http, tcp, passthrough, terminate, twoRules, refused int }
+// layer4Ports are the Gateway's listener ports of the scenario. The TLS
+// Terminate listener shares the Passthrough one's port (one socket, chains
+// by SNI).
+type layer4Ports struct{ http, tcp, passthrough, twoRules, refused int }
 
 // layer4Files is a Gateway with HTTP, TCP, UDP (on the TCP port), TLS
 // Passthrough and TLS Terminate listeners, good routes on each, and the
@@ -155,7 +157,7 @@ spec:
   - {name: tcp-two-rules, protocol: TCP, port: %d}
   - {name: tcp-refused, protocol: TCP, port: %d}
 `, udpPort, base64.StdEncoding.EncodeToString([]byte(certPEM)), base64.StdEncoding.EncodeToString([]byte(keyPEM)),
-		p.http, p.tcp, p.tcp, p.passthrough, p.terminate, p.twoRules, p.refused)
+		p.http, p.tcp, p.tcp, p.passthrough, p.passthrough, p.twoRules, p.refused)
 	route := func(kind, name, section, host, rules string) {
 		// Same creation time: the older by name ("echo") keeps the TCP
 		// listener. v1 allows one rule only (its schema says so); v1alpha2
@@ -227,7 +229,7 @@ func TestLayer4Routes(t *testing.T) {
 		"tcp-echo": tcpEchoServer(t, "echo"), "tls-a": tlsNameServer(t, ca, "a.test"), "tls-b": tlsNameServer(t, ca, "b.test"),
 		"http-backend": backend(t, "http"), "down": freePort(t),
 	}
-	p := layer4Ports{http: freePort(t), tcp: freePort(t), passthrough: freePort(t), terminate: freePort(t), twoRules: freePort(t), refused: freePort(t)}
+	p := layer4Ports{http: freePort(t), tcp: freePort(t), passthrough: freePort(t), twoRules: freePort(t), refused: freePort(t)}
 	termChain, termKey := ca.Leaf(t, "term.test")
 	logs := &lockedBuf{}
 	e := startWithOptions(t, nil, layer4Files(p, svc, udpEchoServer(t, "udp"), termChain, termKey), p.http,
@@ -277,7 +279,7 @@ func TestLayer4Routes(t *testing.T) {
 	})
 
 	t.Run("terminate", func(t *testing.T) {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", p.terminate),
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", p.passthrough),
 			&tls.Config{RootCAs: ca.Pool(), ServerName: "term.test"})
 		if err != nil {
 			t.Fatal(err)

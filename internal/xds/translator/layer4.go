@@ -24,7 +24,9 @@ const (
 )
 
 // translateLayer4 adds the TCP and UDP listeners of x and their clusters.
-// A TCP listener on the port of an HTTP(S) one would need one Envoy
+// TCP and TLS listeners on one address and port are one Envoy listener,
+// named after the first, with every route's chain (Envoy Gateway merges
+// them the same way). One on the port of an HTTP(S) listener would need a
 // listener mixing HTTP and tcp_proxy chains, which is not done yet: it is
 // left out with an error.
 func translateLayer4(x *ir.Xds, s *Sink, e *errs) {
@@ -34,15 +36,24 @@ func translateLayer4(x *ir.Xds, s *Sink, e *errs) {
 			httpPorts[fmt.Sprintf("%s|%d", l.Address, l.Port)] = true
 		}
 	}
+	var order []string
+	byPort := map[string][]*ir.TCPListener{}
 	for _, l := range x.TCP {
 		if l == nil {
 			continue
 		}
-		if httpPorts[fmt.Sprintf("%s|%d", l.Address, l.Port)] {
+		k := fmt.Sprintf("%s|%d", l.Address, l.Port)
+		if httpPorts[k] {
 			e.add("TCPListener", l.Name, fmt.Errorf("port %d is also an HTTP or HTTPS listener's; sharing it with a TLS or TCP listener is not supported by Portico yet", l.Port))
 			continue
 		}
-		translateTCPListener(x, l, s, e)
+		if byPort[k] == nil {
+			order = append(order, k)
+		}
+		byPort[k] = append(byPort[k], l)
+	}
+	for _, k := range order {
+		translateTCPPort(x, byPort[k], s, e)
 		s.flushPending(e)
 	}
 	for _, l := range x.UDP {
@@ -53,24 +64,29 @@ func translateLayer4(x *ir.Xds, s *Sink, e *errs) {
 	}
 }
 
-func translateTCPListener(x *ir.Xds, l *ir.TCPListener, s *Sink, e *errs) {
+// translateTCPPort builds the Envoy listener of the TCP and TLS listeners
+// ls, which share one address and port.
+func translateTCPPort(x *ir.Xds, ls []*ir.TCPListener, s *Sink, e *errs) {
+	first := ls[0]
 	lis := &listenerv3.Listener{
-		Name:                                 layer4ListenerName(x, "tcp", l.Name, l.ExternalPort, l.Port),
-		Address:                              socketAddress(l.Address, l.Port),
+		Name:                                 layer4ListenerName(x, "tcp", first.Name, first.ExternalPort, first.Port),
+		Address:                              socketAddress(first.Address, first.Port),
 		PerConnectionBufferLimitBytes:        wrapUint32(bufferLimit),
 		MaxConnectionsToAcceptPerSocketEvent: wrapUint32(1),
 		AccessLog:                            accessLogs(x.AccessLog, true),
 	}
-	for _, r := range l.Routes {
-		if r.TLS != nil && lis.ListenerFilters == nil {
-			lis.ListenerFilters = tlsInspector()
+	for _, l := range ls {
+		for _, r := range l.Routes {
+			if r.TLS != nil && lis.ListenerFilters == nil {
+				lis.ListenerFilters = tlsInspector()
+			}
+			chain, err := tcpFilterChain(x, l, r, s)
+			if err != nil {
+				e.add("TCPRoute", r.Name, err)
+				continue
+			}
+			lis.FilterChains = append(lis.FilterChains, chain)
 		}
-		chain, err := tcpFilterChain(x, l, r, s)
-		if err != nil {
-			e.add("TCPRoute", r.Name, err)
-			continue
-		}
-		lis.FilterChains = append(lis.FilterChains, chain)
 	}
 	if len(lis.FilterChains) > 0 {
 		s.AddListener(lis)
