@@ -24,63 +24,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/portico-gw/portico/internal/proxy/tcpproxy/tcptest"
 	"github.com/portico-gw/portico/internal/proxy/tlsconf/tlstest"
 )
-
-// tcpEcho serves connections that echo what they read, prefixed with name,
-// and half-close once the client has.
-func tcpEcho(t testing.TB, name string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, name+":")
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// tlsBackend is a TLS server with its own certificate for name that
-// answers each connection with name.
-func tlsBackend(t testing.TB, ca *tlstest.CA, name string) string {
-	t.Helper()
-	chain, key := ca.Leaf(t, name)
-	cert, err := tls.X509KeyPair([]byte(chain), []byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, "backend "+name+"\n")
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // jsonLog is an access log with Envoy Gateway's TCP-relevant fields.
 func jsonLog() []*accesslogv3.AccessLog {
@@ -135,7 +81,7 @@ func TestTCPProxyEchoHalfClose(t *testing.T) {
 	h.pushAndWait(t, map[string][]types.Resource{
 		resourcev3.ListenerType: {tcpListener("default/eg/tcp", port, false, tcpProxyChain("tcproute/default/echo", "echo"))},
 		resourcev3.ClusterType:  {edsCluster("echo", nil)},
-		resourcev3.EndpointType: {cla("echo", tcpEcho(t, "echo"))},
+		resourcev3.EndpointType: {cla("echo", tcptest.Echo(t, "echo"))},
 	})
 	c := dialTCP(t, port)
 	if _, err := io.WriteString(c, "hello over tcp"); err != nil {
@@ -183,7 +129,7 @@ func TestTLSPassthroughBySNI(t *testing.T) {
 		resourcev3.ListenerType: {tcpListener("default/eg/tls", port, true,
 			tcpProxyChain("tlsroute/default/a", "a", "a.test"), tcpProxyChain("tlsroute/default/b", "b", "*.b.test"))},
 		resourcev3.ClusterType:  {edsCluster("a", nil), edsCluster("b", nil)},
-		resourcev3.EndpointType: {cla("a", tlsBackend(t, ca, "a.test")), cla("b", tlsBackend(t, ca, "x.b.test"))},
+		resourcev3.EndpointType: {cla("a", tcptest.TLSNamed(t, ca, "a.test")), cla("b", tcptest.TLSNamed(t, ca, "x.b.test"))},
 	})
 	for _, sni := range []string{"a.test", "x.b.test"} {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(port), &tls.Config{RootCAs: ca.Pool(), ServerName: sni})
@@ -220,7 +166,7 @@ func TestTLSTerminateToPlainTCP(t *testing.T) {
 	h.pushAndWait(t, map[string][]types.Resource{
 		resourcev3.ListenerType: {tcpListener("default/eg/tls-terminate", port, true, fc)},
 		resourcev3.ClusterType:  {edsCluster("echo", nil)},
-		resourcev3.EndpointType: {cla("echo", tcpEcho(t, "plain"))},
+		resourcev3.EndpointType: {cla("echo", tcptest.Echo(t, "plain"))},
 		resourcev3.SecretType:   {certSecret("default/gw-cert", chain, key)},
 	})
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(port), &tls.Config{RootCAs: ca.Pool(), ServerName: "gw.test"})
@@ -274,7 +220,7 @@ func TestTCPProxyIdleTimeout(t *testing.T) {
 	h.pushAndWait(t, map[string][]types.Resource{
 		resourcev3.ListenerType: {tcpListener("default/eg/tcp", port, false, fc)},
 		resourcev3.ClusterType:  {edsCluster("echo", nil)},
-		resourcev3.EndpointType: {cla("echo", tcpEcho(t, "echo"))},
+		resourcev3.EndpointType: {cla("echo", tcptest.Echo(t, "echo"))},
 	})
 	c := dialTCP(t, port)
 	got, err := io.ReadAll(c) // the deadline is 10s; the idle timeout ends it first
@@ -317,27 +263,6 @@ func TestTCPProxyNACKs(t *testing.T) {
 	}
 }
 
-// udpEcho answers each datagram with name and the datagram.
-func udpEcho(t testing.TB, name string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(append([]byte(name+":"), buf[:n]...), from)
-		}
-	}()
-	return pc.LocalAddr().String()
-}
-
 func udpListener(name string, port uint32, cluster string) *listenerv3.Listener {
 	return &listenerv3.Listener{Name: name,
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
@@ -360,7 +285,7 @@ func TestUDPProxyEcho(t *testing.T) {
 		resourcev3.ListenerType: {udpListener("default/eg/udp", port, "udp-echo"),
 			tcpListener("default/eg/tcp", port, false, tcpProxyChain("tcproute/default/echo", "tcp-echo"))},
 		resourcev3.ClusterType:  {edsCluster("udp-echo", nil), edsCluster("tcp-echo", nil)},
-		resourcev3.EndpointType: {cla("udp-echo", udpEcho(t, "u")), cla("tcp-echo", tcpEcho(t, "t"))},
+		resourcev3.EndpointType: {cla("udp-echo", tcptest.UDPEcho(t, "u")), cla("tcp-echo", tcptest.Echo(t, "t"))},
 	})
 	for _, client := range []string{"one", "two"} {
 		c, err := net.Dial("udp", "127.0.0.1:"+itoa(port))

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/portico-gw/portico/internal/proxy/tcpproxy/tcptest"
 	"github.com/portico-gw/portico/internal/proxy/tlsconf/tlstest"
 	"github.com/portico-gw/portico/internal/runner"
 )
@@ -33,82 +35,6 @@ func (l *lockedBuf) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// tcpEchoServer echoes each connection's bytes after "name:", and
-// half-closes once the client has.
-func tcpEchoServer(t *testing.T, name string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, name+":")
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// tlsNameServer is a TLS server with its own certificate for name; it
-// answers "backend <name>".
-func tlsNameServer(t *testing.T, ca *tlstest.CA, name string) int {
-	t.Helper()
-	chain, key := ca.Leaf(t, name)
-	cert, err := tls.X509KeyPair([]byte(chain), []byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, "backend "+name+"\n")
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// udpEchoServer answers each datagram with "name:" and the datagram.
-func udpEchoServer(t *testing.T, name string) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(append([]byte(name+":"), buf[:n]...), from)
-		}
-	}()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 // layer4Ports are the Gateway's listener ports of the scenario. The TLS
@@ -188,6 +114,12 @@ spec:
 	return map[string]string{"gateway.yaml": b.String()}
 }
 
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
 // routeCondition is a route's condition of that type (first parent).
 func (e *env) routeCondition(kind, name, typ string) condition {
 	e.t.Helper()
@@ -226,13 +158,13 @@ func dialT(t *testing.T, port int) *net.TCPConn {
 func TestLayer4Routes(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	svc := map[string]int{
-		"tcp-echo": tcpEchoServer(t, "echo"), "tls-a": tlsNameServer(t, ca, "a.test"), "tls-b": tlsNameServer(t, ca, "b.test"),
-		"http-backend": backend(t, "http"), "down": freePort(t),
+		"tcp-echo": portOf(tcptest.Echo(t, "echo")), "tls-a": portOf(tcptest.TLSNamed(t, ca, "a.test")),
+		"tls-b": portOf(tcptest.TLSNamed(t, ca, "b.test")), "http-backend": backend(t, "http"), "down": freePort(t),
 	}
 	p := layer4Ports{http: freePort(t), tcp: freePort(t), passthrough: freePort(t), twoRules: freePort(t), refused: freePort(t)}
 	termChain, termKey := ca.Leaf(t, "term.test")
 	logs := &lockedBuf{}
-	e := startWithOptions(t, nil, layer4Files(p, svc, udpEchoServer(t, "udp"), termChain, termKey), p.http,
+	e := startWithOptions(t, nil, layer4Files(p, svc, portOf(tcptest.UDPEcho(t, "udp")), termChain, termKey), p.http,
 		func(o *runner.Options) { o.ProxyAccessLog = logs })
 
 	t.Run("statuses", func(t *testing.T) {
