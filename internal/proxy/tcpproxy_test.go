@@ -126,8 +126,8 @@ func TestTLSPassthroughBySNI(t *testing.T) {
 	port := freePort(t)
 	ca := tlstest.NewCA(t)
 	h.pushAndWait(t, map[string][]types.Resource{
-		resourcev3.ListenerType: {tcpListener("default/eg/tls", port, true,
-			tcpProxyChain("tlsroute/default/a", "a", "a.test"), tcpProxyChain("tlsroute/default/b", "b", "*.b.test"))},
+		resourcev3.ListenerType: {withListenerLog(tcpListener("default/eg/tls", port, true,
+			tcpProxyChain("tlsroute/default/a", "a", "a.test"), tcpProxyChain("tlsroute/default/b", "b", "*.b.test")))},
 		resourcev3.ClusterType:  {edsCluster("a", nil), edsCluster("b", nil)},
 		resourcev3.EndpointType: {cla("a", tcptest.TLSNamed(t, ca, "a.test")), cla("b", tcptest.TLSNamed(t, ca, "x.b.test"))},
 	})
@@ -150,6 +150,13 @@ func TestTLSPassthroughBySNI(t *testing.T) {
 	if err == nil {
 		t.Error("an SNI no chain matches must not be served")
 	}
+	// The listener's own access log records it, flag NR.
+	waitLog(t, h, `"requested_server_name":"nope.test","response_flags":"NR"`)
+}
+
+func withListenerLog(l *listenerv3.Listener) *listenerv3.Listener {
+	l.AccessLog = jsonLog()
+	return l
 }
 
 // Terminate: the chain's DownstreamTlsContext terminates TLS with the

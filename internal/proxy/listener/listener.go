@@ -19,6 +19,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
+	"github.com/portico-gw/portico/internal/proxy/accesslog"
 	"github.com/portico-gw/portico/internal/proxy/filters"
 	"github.com/portico-gw/portico/internal/proxy/hcm"
 	"github.com/portico-gw/portico/internal/proxy/tcpproxy"
@@ -49,6 +50,7 @@ type Config struct {
 	tcp            bool
 	inspector      bool
 	filtersTimeout time.Duration
+	listenerLogs   []*accesslog.Spec // tcp: the listener's access_log
 	// udp is a UDP listener's udp_proxy (udp.go); it has no chains.
 	udp *udpproxy.Config
 }
@@ -136,11 +138,6 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		lc.filtersTimeout = t.AsDuration()
 	}
 	var warnings []string
-	if len(l.GetAccessLog()) > 0 {
-		// Listener access logs record connections no filter chain took;
-		// Go's server gives no hook for those, so they are not written.
-		warnings = append(warnings, "listener "+l.GetName()+": listener-level access_log accepted but not written")
-	}
 	for i, fc := range l.GetFilterChains() {
 		c, warn, err := compileChain(fc, sa.GetPortValue(), bc)
 		if err != nil {
@@ -165,7 +162,16 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
 	} else if tcp {
 		lc.tcp = true
+		// A connection no chain takes is logged here, with flag NR.
+		if lc.listenerLogs, err = accesslog.Compile(l.GetAccessLog()); err != nil {
+			return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
+		}
 		return lc, warnings, nil
+	}
+	if len(l.GetAccessLog()) > 0 {
+		// Listener access logs record connections no filter chain took;
+		// Go's HTTP server gives no hook for those, so they are not written.
+		warnings = append(warnings, "listener "+l.GetName()+": listener-level access_log accepted but not written")
 	}
 	lc.tls = all[0].tls != nil
 	for _, c := range all {

@@ -60,13 +60,16 @@ func (b *boundListener) serveTCP(c net.Conn, s *Runtime) {
 	}
 	i := s.pick(info.Connection.ServerName)
 	if i == -2 {
-		// Envoy closes a connection no filter chain matches (and its
-		// listener access log, filtered on NR, is not written here).
+		// Envoy closes a connection no filter chain matches and logs it
+		// in the listener's access log, flag NR.
 		c.Close()
+		if len(s.cfg.listenerLogs) > 0 {
+			info.ResponseFlags = "NR"
+			s.log.Log(info, s.cfg.listenerLogs)
+		}
 		return
 	}
 	ch, tc := s.tcpChain(i)
-	info.RouteName = ""
 	if tc != nil {
 		tconn := tls.Server(conn, tc)
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.filtersTimeout)
