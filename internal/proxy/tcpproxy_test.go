@@ -319,3 +319,76 @@ func TestUDPProxyEcho(t *testing.T) {
 		t.Errorf("tcp on the same port: got %q", got)
 	}
 }
+
+// BenchmarkTCPProxyRatio interleaves direct and proxied round trips of
+// 64 KiB through an echo backend (one connection each, kept open) and
+// reports proxied/direct time as "ratio", and each path's MB/s; a new
+// connection per batch measures connection setup too ("conn-ratio").
+//
+//	go test ./internal/proxy -run '^$' -bench TCPProxyRatio -benchtime 2000x
+func BenchmarkTCPProxyRatio(b *testing.B) {
+	h := newHarness(b)
+	port := freePort(b)
+	echo := tcptest.Echo(b, "e")
+	h.pushAndWait(b, map[string][]types.Resource{
+		resourcev3.ListenerType: {tcpListener("default/eg/tcp", port, false, tcpProxyChain("tcproute/default/echo", "echo"))},
+		resourcev3.ClusterType:  {edsCluster("echo", nil)},
+		resourcev3.EndpointType: {cla("echo", echo)},
+	})
+	proxied := "127.0.0.1:" + itoa(port)
+	open := func(addr string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 2)); err != nil { // "e:"
+			b.Fatal(err)
+		}
+		return c
+	}
+	payload := make([]byte, 64<<10)
+	back := make([]byte, len(payload))
+	roundTrip := func(c net.Conn) {
+		go func() { _, _ = c.Write(payload) }()
+		if _, err := io.ReadFull(c, back); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const batch = 50
+	dc, pc := open(echo), open(proxied)
+	defer dc.Close()
+	defer pc.Close()
+	timeBatch := func(c net.Conn) time.Duration {
+		start := time.Now()
+		for range batch {
+			roundTrip(c)
+		}
+		return time.Since(start)
+	}
+	timeConns := func(addr string) time.Duration {
+		start := time.Now()
+		for range 10 {
+			c := open(addr)
+			roundTrip(c)
+			c.Close()
+		}
+		return time.Since(start)
+	}
+	timeBatch(dc)
+	timeBatch(pc)
+	b.ResetTimer()
+	var td, tp, cd, cp time.Duration
+	for done := 0; done < b.N; done += batch {
+		td += timeBatch(dc)
+		tp += timeBatch(pc)
+		cd += timeConns(echo)
+		cp += timeConns(proxied)
+	}
+	b.StopTimer()
+	n := float64(max(b.N, batch))
+	mb := n * float64(2*len(payload)) / 1e6
+	b.ReportMetric(mb/td.Seconds(), "direct-MB/s")
+	b.ReportMetric(mb/tp.Seconds(), "proxy-MB/s")
+	b.ReportMetric(float64(tp)/float64(td), "ratio")
+	b.ReportMetric(float64(cp)/float64(cd), "conn-ratio")
+}
