@@ -51,6 +51,9 @@ type Config struct {
 	inspector      bool
 	filtersTimeout time.Duration
 	listenerLogs   []*accesslog.Spec // tcp: the listener's access_log
+	// continueOnTimeout: a tcp_proxy connection without a ClientHello
+	// within filtersTimeout is served with no SNI rather than closed.
+	continueOnTimeout bool
 	// udp is a UDP listener's udp_proxy (udp.go); it has no chains.
 	udp *udpproxy.Config
 }
@@ -133,7 +136,7 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		}
 		lc.inspector = true
 	}
-	lc.filtersTimeout = defaultFiltersTimeout
+	lc.filtersTimeout, lc.continueOnTimeout = defaultFiltersTimeout, l.GetContinueOnListenerFiltersTimeout()
 	if t := l.GetListenerFiltersTimeout(); t != nil {
 		lc.filtersTimeout = t.AsDuration()
 	}

@@ -52,7 +52,7 @@ func (b *boundListener) serveTCP(c net.Conn, s *Runtime) {
 	if s.cfg.inspector {
 		var sni string
 		var err error
-		if sni, conn, err = peekServerName(c, s.cfg.filtersTimeout); err != nil {
+		if sni, conn, err = peekServerName(c, s.cfg.filtersTimeout); err != nil && !s.cfg.continueOnTimeout {
 			c.Close()
 			return
 		}
@@ -99,7 +99,8 @@ var errPeeked = errors.New("client hello read")
 // discards what it would write, stopping as soon as the ClientHello is
 // parsed. The returned connection replays the recorded bytes first. A
 // client that does not speak TLS gets "" (and its bytes back), as with
-// Envoy's tls_inspector; one that says nothing within timeout is an error.
+// Envoy's tls_inspector; one that says nothing within timeout is an error
+// (the connection returned still replays what it sent).
 func peekServerName(c net.Conn, timeout time.Duration) (string, net.Conn, error) {
 	rec := &recordingConn{Conn: c}
 	var sni string
@@ -111,11 +112,12 @@ func peekServerName(c net.Conn, timeout time.Duration) (string, net.Conn, error)
 		return nil, errPeeked
 	}}).Handshake()
 	_ = c.SetReadDeadline(time.Time{})
+	replay := &prefixConn{Conn: c, prefix: bytes.NewReader(rec.buf.Bytes())}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || rec.buf.Len() == 0 {
-		return "", nil, fmt.Errorf("no data within the listener filters timeout: %v", err)
+		return "", replay, fmt.Errorf("no ClientHello within the listener filters timeout: %v", err)
 	}
-	return sni, &prefixConn{Conn: c, prefix: bytes.NewReader(rec.buf.Bytes())}, nil
+	return sni, replay, nil
 }
 
 // recordingConn keeps what is read and writes nothing (the aborted

@@ -52,8 +52,8 @@ func FuzzPeekServerName(f *testing.F) {
 		c := &bytesConn{r: bytes.NewReader(data)}
 		sni, conn, err := peekServerName(c, time.Second)
 		if len(data) == 0 {
-			if err == nil {
-				t.Fatal("no data must be an error")
+			if err == nil || conn == nil {
+				t.Fatal("no data must be an error, with a connection to go on with")
 			}
 			return
 		}
