@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/proxy/tcpproxy/tcptest"
 	"github.com/portico-gw/portico/internal/proxy/tlsconf/tlstest"
 )
@@ -251,6 +252,22 @@ func TestTCPProxyNACKs(t *testing.T) {
 			l.DefaultFilterChain = listener("x", 0, "rc", nil).DefaultFilterChain
 			return l
 		}(), "mixing tcp_proxy and http_connection_manager"},
+		"udp_proxy matcher rules": {func() *listenerv3.Listener {
+			l := udpListener("u", 0, "c")
+			var u udpproxyv3.UdpProxyConfig
+			_ = l.ListenerFilters[0].GetTypedConfig().UnmarshalTo(&u)
+			u.GetMatcher().MatcherType = &matcherv3.Matcher_MatcherList_{MatcherList: &matcherv3.Matcher_MatcherList{}}
+			l.ListenerFilters[0].ConfigType = &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&u)}
+			return l
+		}(), "matcher rules are not supported"},
+		"udp_proxy hash policy": {func() *listenerv3.Listener {
+			l := udpListener("u", 0, "c")
+			var u udpproxyv3.UdpProxyConfig
+			_ = l.ListenerFilters[0].GetTypedConfig().UnmarshalTo(&u)
+			u.HashPolicies = []*udpproxyv3.UdpProxyConfig_HashPolicy{{PolicySpecifier: &udpproxyv3.UdpProxyConfig_HashPolicy_SourceIp{SourceIp: true}}}
+			l.ListenerFilters[0].ConfigType = &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&u)}
+			return l
+		}(), "hash_policies"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
@@ -391,4 +408,42 @@ func BenchmarkTCPProxyRatio(b *testing.B) {
 	b.ReportMetric(mb/tp.Seconds(), "proxy-MB/s")
 	b.ReportMetric(float64(tp)/float64(td), "ratio")
 	b.ReportMetric(float64(cp)/float64(cd), "conn-ratio")
+}
+
+// A tcp_proxy listener that goes stops accepting at once; its open
+// connections keep flowing through the drain time, then are closed.
+func TestTCPProxyListenerDrain(t *testing.T) {
+	h := newHarnessOpts(t, func(o *proxy.Options) { o.DrainTimeout = 2 * time.Second })
+	port, other := freePort(t), freePort(t)
+	echo := tcptest.Echo(t, "echo")
+	res := func(ports ...uint32) map[string][]types.Resource {
+		var ls []types.Resource
+		for _, p := range ports {
+			ls = append(ls, tcpListener("l"+itoa(p), p, false, tcpProxyChain("tcproute/default/echo", "echo")))
+		}
+		return map[string][]types.Resource{resourcev3.ListenerType: ls, resourcev3.ClusterType: {edsCluster("echo", nil)},
+			resourcev3.EndpointType: {cla("echo", echo)}}
+	}
+	h.pushAndWait(t, res(port, other))
+	c := dialTCP(t, port)
+	buf := make([]byte, 16)
+	if _, err := io.ReadFull(c, buf[:5]); err != nil || string(buf[:5]) != "echo:" {
+		t.Fatalf("got %q, %v", buf[:5], err)
+	}
+	h.pushAndWait(t, res(other))
+	if _, err := net.DialTimeout("tcp", "127.0.0.1:"+itoa(port), time.Second); err == nil {
+		t.Error("a removed listener still accepts")
+	}
+	// The open connection still works right after the removal (the
+	// drain time is long against a loopback round trip)...
+	if _, err := io.WriteString(c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, buf[:1]); err != nil || buf[0] != 'x' {
+		t.Errorf("draining connection: %q, %v", buf[:1], err)
+	}
+	// ...and is closed once the drain time is over.
+	if _, err := io.ReadAll(c); err != nil {
+		t.Errorf("the drained connection was not closed: %v", err)
+	}
 }
