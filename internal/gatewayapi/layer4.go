@@ -264,9 +264,10 @@ func notedFields(r layer4Route) *metav1.Condition {
 }
 
 // rejectLayer4BesideHTTP refuses a TCP or TLS listener on the port of an
-// HTTP or HTTPS one. Envoy Gateway builds one Envoy listener mixing HTTP
-// connection managers and tcp_proxy chains there; Portico does not yet, so
-// the listener says so rather than being reported as served.
+// HTTP listener, and a TCP one on the port of an HTTPS listener. (A TLS
+// listener beside an HTTPS one is served: one Envoy listener with both
+// kinds of chains, chosen by SNI.) Portico cannot serve these mixes yet,
+// so the listener says so rather than being reported as served.
 func rejectLayer4BesideHTTP(listeners []*listenerContext) {
 	http := map[int32]gwapiv1.ProtocolType{}
 	for _, lc := range listeners {
@@ -276,10 +277,11 @@ func rejectLayer4BesideHTTP(listeners []*listenerContext) {
 	}
 	for _, lc := range listeners {
 		other, shared := http[lc.spec.Port]
-		if lc.tcp != nil && shared {
-			rejectListener(lc, fmt.Sprintf("A %s listener on the port of an %s listener (%d) is not supported by Portico yet.",
-				lc.spec.Protocol, other, lc.spec.Port))
+		if lc.tcp == nil || !shared || other == gwapiv1.HTTPSProtocolType && lc.spec.Protocol == gwapiv1.TLSProtocolType {
+			continue
 		}
+		rejectListener(lc, fmt.Sprintf("A %s listener on the port of an %s listener (%d) is not supported by Portico yet.",
+			lc.spec.Protocol, other, lc.spec.Port))
 	}
 }
 

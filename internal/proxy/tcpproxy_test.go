@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -251,7 +252,7 @@ func TestTCPProxyNACKs(t *testing.T) {
 			l := tcpListener("l", 0, true, tcpProxyChain("tcp", "c", "a.test"))
 			l.DefaultFilterChain = listener("x", 0, "rc", nil).DefaultFilterChain
 			return l
-		}(), "mixing tcp_proxy and http_connection_manager"},
+		}(), "mixing tcp_proxy and plaintext http_connection_manager"},
 		"udp_proxy matcher rules": {func() *listenerv3.Listener {
 			l := udpListener("u", 0, "c")
 			var u udpproxyv3.UdpProxyConfig
@@ -445,5 +446,52 @@ func TestTCPProxyListenerDrain(t *testing.T) {
 	// ...and is closed once the drain time is over.
 	if _, err := io.ReadAll(c); err != nil {
 		t.Errorf("the drained connection was not closed: %v", err)
+	}
+}
+
+// TLS passthrough beside HTTPS on one listener (Envoy Gateway's shape for
+// a TLS and an HTTPS listener on one port): the SNI picks an HTTPS chain,
+// served by the HCM with the gateway's certificate, or a tcp_proxy chain,
+// whose backend completes the handshake with its own.
+func TestTLSPassthroughBesideHTTPS(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	ca := tlstest.NewCA(t)
+	wwwChain, wwwKey := ca.Leaf(t, "www.test")
+	https := listener("tmp", port, "rc-www", nil).DefaultFilterChain
+	https.Name = "default/eg/https"
+	https.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{"www.test"}}
+	https.TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{
+		TypedConfig: mustAny(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sds("default/www-cert")}, AlpnProtocols: []string{"h2", "http/1.1"}}})}}
+	rc := simpleRoutes("up")
+	rc.Name = "rc-www"
+	rc.VirtualHosts[0].Routes[0].Action = directBody("from the gateway")
+	h.pushAndWait(t, map[string][]types.Resource{
+		resourcev3.ListenerType: {tcpListener("default/eg/https", port, true, https, tcpProxyChain("tlsroute/default/pass", "pass", "pass.test"))},
+		resourcev3.RouteType:    {rc},
+		resourcev3.ClusterType:  {edsCluster("pass", nil), edsCluster("up", nil)},
+		resourcev3.EndpointType: {cla("pass", tcptest.TLSNamed(t, ca, "pass.test")), cla("up")},
+		resourcev3.SecretType:   {certSecret("default/www-cert", wwwChain, wwwKey)},
+	})
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(port), &tls.Config{RootCAs: ca.Pool(), ServerName: "pass.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if line != "backend pass.test\n" {
+		t.Errorf("passthrough: got %q", line)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "www.test"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://127.0.0.1:" + itoa(port) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "from the gateway" || resp.ProtoMajor != 2 {
+		t.Errorf("https: %s %d %q", resp.Proto, resp.StatusCode, body)
 	}
 }

@@ -44,10 +44,11 @@ type Config struct {
 	// the downstream connection limit (ignore_global_conn_limit, or
 	// bypass_overload_manager).
 	ignoreConnLimit bool
-	// tcp: every chain is a tcp_proxy (tcp.go); inspector: the
+	// tcp: every chain is a tcp_proxy (tcp.go); mixed: some are, the
+	// others HTTPS chains, all chosen by SNI; inspector: the
 	// tls_inspector reads the SNI before a chain is chosen, within
 	// filtersTimeout.
-	tcp            bool
+	tcp, mixed     bool
 	inspector      bool
 	filtersTimeout time.Duration
 	listenerLogs   []*accesslog.Spec // tcp: the listener's access_log
@@ -161,10 +162,10 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 	if len(all) == 0 {
 		return nil, nil, fmt.Errorf("listener %s: no filter chain", l.GetName())
 	}
-	if tcp, err := tcpOnly(all); err != nil {
+	if tcp, mixed, err := chainKinds(all, lc.inspector); err != nil {
 		return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)
-	} else if tcp {
-		lc.tcp = true
+	} else if tcp || mixed {
+		lc.tcp, lc.mixed = tcp, mixed
 		// A connection no chain takes is logged here, with flag NR.
 		if lc.listenerLogs, err = accesslog.Compile(l.GetAccessLog()); err != nil {
 			return nil, nil, fmt.Errorf("listener %s: %v", l.GetName(), err)

@@ -118,7 +118,7 @@ func (b *boundListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s := b.cur.Load(); s != nil && s.cfg.tcp {
+		if s := b.cur.Load(); s != nil && (s.cfg.tcp || s.cfg.mixed) {
 			b.conns.add(c)
 			go b.serveTCP(c, s)
 			continue

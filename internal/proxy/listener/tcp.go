@@ -24,10 +24,11 @@ import (
 // client that sends no ClientHello within it is disconnected.
 const defaultFiltersTimeout = 15 * time.Second
 
-// tcpOnly reports whether the chains are tcp_proxy chains. A listener
-// mixing them with HTTP connection managers is refused: Portico serves a
-// socket as one or the other.
-func tcpOnly(chains []*chain) (bool, error) {
+// chainKinds says whether every chain is a tcp_proxy (tcp), or some are
+// and the others HTTP connection managers (mixed: TLS passthrough beside
+// HTTPS). A mixed listener must read the SNI and terminate TLS on every
+// HTTP chain: the SNI is what tells the kinds apart.
+func chainKinds(chains []*chain, inspector bool) (tcp, mixed bool, err error) {
 	n := 0
 	for _, c := range chains {
 		if c.tcp != nil {
@@ -36,11 +37,19 @@ func tcpOnly(chains []*chain) (bool, error) {
 	}
 	switch n {
 	case 0:
-		return false, nil
+		return false, false, nil
 	case len(chains):
-		return true, nil
+		return true, false, nil
 	}
-	return false, fmt.Errorf("mixing tcp_proxy and http_connection_manager filter chains on one listener is not supported")
+	if !inspector {
+		return false, false, fmt.Errorf("mixing tcp_proxy and http_connection_manager filter chains needs the tls_inspector")
+	}
+	for _, c := range chains {
+		if c.hcm != nil && c.tls == nil {
+			return false, false, fmt.Errorf("mixing tcp_proxy and plaintext http_connection_manager filter chains on one listener is not supported")
+		}
+	}
+	return false, true, nil
 }
 
 // serveTCP runs one connection of a tcp_proxy listener.
@@ -70,6 +79,13 @@ func (b *boundListener) serveTCP(c net.Conn, s *Runtime) {
 		return
 	}
 	ch, tc := s.tcpChain(i)
+	if ch.hcm != nil {
+		// An HTTPS chain of a mixed listener: net/http serves it, with
+		// the chain's certificate; the HTTP servers own the connection now.
+		b.conns.handed(c)
+		b.fwd.Deliver(tls.Server(conn, tc))
+		return
+	}
 	if tc != nil {
 		tconn := tls.Server(conn, tc)
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.filtersTimeout)
@@ -177,11 +193,24 @@ func (t *tcpConns) add(c net.Conn) {
 }
 
 func (b *boundListener) tcpDone(c net.Conn) {
-	c.Close()
 	b.conns.mu.Lock()
+	_, mine := b.conns.m[c]
 	delete(b.conns.m, c)
 	b.conns.mu.Unlock()
-	b.conns.wg.Done()
+	if mine {
+		c.Close()
+		b.conns.wg.Done()
+	}
+}
+
+// handed forgets c without closing it: it went to the HTTP servers.
+func (t *tcpConns) handed(c net.Conn) {
+	t.mu.Lock()
+	if _, ok := t.m[c]; ok {
+		delete(t.m, c)
+		t.wg.Done()
+	}
+	t.mu.Unlock()
 }
 
 // drain waits for the connections to finish, up to ctx, then closes the

@@ -25,15 +25,19 @@ const (
 
 // translateLayer4 adds the TCP and UDP listeners of x and their clusters.
 // TCP and TLS listeners on one address and port are one Envoy listener,
-// named after the first, with every route's chain (Envoy Gateway merges
-// them the same way). One on the port of an HTTP(S) listener would need a
-// listener mixing HTTP and tcp_proxy chains, which is not done yet: it is
-// left out with an error.
+// named after the first, with every route's chain; TLS listeners on an
+// HTTPS port add their chains to the HTTPS listener (Envoy Gateway merges
+// them the same way). One on a plain HTTP port would need a listener
+// mixing plaintext HTTP and tcp_proxy, which is not done yet: it is left
+// out with an error.
 func translateLayer4(x *ir.Xds, s *Sink, e *errs) {
-	httpPorts := map[string]bool{}
+	httpPorts := map[string]*ir.HTTPListener{} // the first of each port
 	for _, l := range x.HTTP {
-		if l != nil {
-			httpPorts[fmt.Sprintf("%s|%d", l.Address, l.Port)] = true
+		if l == nil {
+			continue
+		}
+		if k := fmt.Sprintf("%s|%d", l.Address, l.Port); httpPorts[k] == nil {
+			httpPorts[k] = l
 		}
 	}
 	var order []string
@@ -43,8 +47,10 @@ func translateLayer4(x *ir.Xds, s *Sink, e *errs) {
 			continue
 		}
 		k := fmt.Sprintf("%s|%d", l.Address, l.Port)
-		if httpPorts[k] {
-			e.add("TCPListener", l.Name, fmt.Errorf("port %d is also an HTTP or HTTPS listener's; sharing it with a TLS or TCP listener is not supported by Portico yet", l.Port))
+		if h := httpPorts[k]; h != nil {
+			if err := addToHTTPS(x, h, l, s, e); err != nil {
+				e.add("TCPListener", l.Name, err)
+			}
 			continue
 		}
 		if byPort[k] == nil {
@@ -62,6 +68,43 @@ func translateLayer4(x *ir.Xds, s *Sink, e *errs) {
 			s.flushPending(e)
 		}
 	}
+}
+
+// addToHTTPS adds the chains of a TLS listener to the Envoy listener of
+// the HTTPS port it shares (first names it). Its routes must all select
+// by SNI: a chain without server names would take the HTTPS listener's
+// clients without SNI.
+func addToHTTPS(x *ir.Xds, first *ir.HTTPListener, l *ir.TCPListener, s *Sink, e *errs) error {
+	if first.TLS == nil {
+		return fmt.Errorf("port %d is also an HTTP listener's; sharing it with a TLS or TCP listener is not supported by Portico yet", l.Port)
+	}
+	var lis *listenerv3.Listener
+	name := listenerName(x, first)
+	for _, cand := range s.res.Listeners {
+		if cand.GetName() == name {
+			lis = cand
+		}
+	}
+	if lis == nil {
+		return fmt.Errorf("the HTTPS listener %s of port %d was not built", name, l.Port)
+	}
+	for _, r := range l.Routes {
+		if r.TLS == nil || r.TLS.Inspector == nil || len(serverNames(r.TLS.Inspector.SNIs)) == 0 {
+			e.add("TCPRoute", r.Name, fmt.Errorf("on an HTTPS listener's port a route must select by SNI (hostnames)"))
+			continue
+		}
+		chain, err := tcpFilterChain(x, l, r, s)
+		if err != nil {
+			e.add("TCPRoute", r.Name, err)
+			continue
+		}
+		lis.FilterChains = append(lis.FilterChains, chain)
+	}
+	if lis.ListenerFilters == nil {
+		lis.ListenerFilters = tlsInspector()
+	}
+	s.flushPending(e)
+	return nil
 }
 
 // translateTCPPort builds the Envoy listener of the TCP and TLS listeners
