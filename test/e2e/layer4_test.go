@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,15 +39,15 @@ func (l *lockedBuf) String() string {
 }
 
 // layer4Ports are the Gateway's listener ports of the scenario. The TLS
-// Terminate listener shares the Passthrough one's port (one socket, chains
-// by SNI).
+// Terminate listener and an HTTPS one share the Passthrough one's port
+// (one socket, chains by SNI).
 type layer4Ports struct{ http, tcp, passthrough, twoRules, refused int }
 
 // layer4Files is a Gateway with HTTP, TCP, UDP (on the TCP port), TLS
 // Passthrough and TLS Terminate listeners, good routes on each, and the
 // bad ones: a second TCPRoute on the TCP listener, a TCPRoute with two
 // rules, and one whose backend refuses connections.
-func layer4Files(p layer4Ports, svc map[string]int, udpPort int, certPEM, keyPEM string) map[string]string {
+func layer4Files(p layer4Ports, svc map[string]int, udpPort int, certPEM, keyPEM, wwwPEM, wwwKey string) map[string]string {
 	var b strings.Builder
 	b.WriteString(classAndServices(svc))
 	fmt.Fprintf(&b, `---
@@ -60,6 +61,14 @@ spec:
 apiVersion: v1
 kind: Secret
 metadata: {name: term-cert, namespace: default}
+type: kubernetes.io/tls
+data:
+  tls.crt: %s
+  tls.key: %s
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: www-cert, namespace: default}
 type: kubernetes.io/tls
 data:
   tls.crt: %s
@@ -80,10 +89,16 @@ spec:
     port: %d
     hostname: term.test
     tls: {mode: Terminate, certificateRefs: [{name: term-cert}]}
+  - name: https
+    protocol: HTTPS
+    port: %d
+    hostname: www.example.com
+    tls: {certificateRefs: [{name: www-cert}]}
   - {name: tcp-two-rules, protocol: TCP, port: %d}
   - {name: tcp-refused, protocol: TCP, port: %d}
 `, udpPort, base64.StdEncoding.EncodeToString([]byte(certPEM)), base64.StdEncoding.EncodeToString([]byte(keyPEM)),
-		p.http, p.tcp, p.tcp, p.passthrough, p.passthrough, p.twoRules, p.refused)
+		base64.StdEncoding.EncodeToString([]byte(wwwPEM)), base64.StdEncoding.EncodeToString([]byte(wwwKey)),
+		p.http, p.tcp, p.tcp, p.passthrough, p.passthrough, p.passthrough, p.twoRules, p.refused)
 	route := func(kind, name, section, host, rules string) {
 		// Same creation time: the older by name ("echo") keeps the TCP
 		// listener. v1 allows one rule only (its schema says so); v1alpha2
@@ -163,8 +178,9 @@ func TestLayer4Routes(t *testing.T) {
 	}
 	p := layer4Ports{http: freePort(t), tcp: freePort(t), passthrough: freePort(t), twoRules: freePort(t), refused: freePort(t)}
 	termChain, termKey := ca.Leaf(t, "term.test")
+	wwwChain, wwwKey := ca.Leaf(t, "www.example.com")
 	logs := &lockedBuf{}
-	e := startWithOptions(t, nil, layer4Files(p, svc, portOf(tcptest.UDPEcho(t, "udp")), termChain, termKey), p.http,
+	e := startWithOptions(t, nil, layer4Files(p, svc, portOf(tcptest.UDPEcho(t, "udp")), termChain, termKey, wwwChain, wwwKey), p.http,
 		func(o *runner.Options) { o.ProxyAccessLog = logs })
 
 	t.Run("statuses", func(t *testing.T) {
@@ -267,6 +283,22 @@ func TestLayer4Routes(t *testing.T) {
 	t.Run("http still served", func(t *testing.T) {
 		if code, name, err := e.get("/"); code != 200 || name != "http" {
 			t.Errorf("HTTP route: %d %q %v", code, name, err)
+		}
+	})
+
+	t.Run("https beside passthrough", func(t *testing.T) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "www.example.com"}}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/", p.passthrough), nil)
+		req.Host = "www.example.com"
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"backend":"http"`) {
+			t.Errorf("HTTPS route: %d %s", resp.StatusCode, body)
 		}
 	})
 }
