@@ -291,7 +291,7 @@ func rejectLayer4BesideHTTP(listeners []*listenerContext) {
 // network filter, which Portico does not build yet, so their routes are
 // left out of the data plane and the port refuses connections rather than
 // let them in.
-func (t *translation) closeLayer4ForAuthorization(claims map[policyTarget]*attachment, byAtt map[*attachment]*spState) {
+func (t *translation) closeLayer4ForAuthorization(claims map[policyTarget]*attachment, byAtt map[*attachment]*spState, states []*spState) {
 	for _, gc := range t.gateways {
 		gw := gc.gw
 		for _, lc := range gc.listeners {
@@ -302,25 +302,64 @@ func (t *translation) closeLayer4ForAuthorization(claims map[policyTarget]*attac
 			if att == nil {
 				att, section = claims[policyTarget{kindGateway, gw.Namespace, gw.Name, ""}], ""
 			}
-			st := byAtt[att]
-			if st == nil || st.policy.Spec.Authorization == nil {
+			if st := byAtt[att]; st != nil && st.policy.Spec.Authorization != nil {
+				att.ancestorFor(gc, lc, true, section, nil)
+				st.layer4 = append(st.layer4, key(gw.Namespace, gw.Name)+"/"+string(lc.spec.Name))
+				// No route: the listener is not emitted, its port
+				// refuses connections.
+				if lc.tcp != nil {
+					lc.tcp.Routes = nil
+				}
+				if lc.udp != nil {
+					lc.udp.Route = nil
+				}
 				continue
 			}
-			att.ancestorFor(gc, lc, true, section, nil)
-			st.layer4 = append(st.layer4, key(gw.Namespace, gw.Name)+"/"+string(lc.spec.Name))
-			// No route: the listener is not emitted, its port refuses
-			// connections.
-			if lc.tcp != nil {
-				lc.tcp.Routes = nil
-			}
-			if lc.udp != nil {
-				lc.udp.Route = nil
-			}
+			closeTargetedLayer4Routes(gc, lc, states)
 		}
 	}
 }
 
-func layer4AuthorizationMessage(listeners []string) string {
-	return fmt.Sprintf("authorization is not supported by Portico yet on TCP, TLS and UDP listeners (%s): "+
-		"they refuse every connection (fail closed); it is enforced on the HTTP and HTTPS listeners.", strings.Join(listeners, ", "))
+// closeTargetedLayer4Routes leaves out the routes of a layer-4 listener
+// that a SecurityPolicy with authorization targets by targetRef(s).
+func closeTargetedLayer4Routes(gc *gatewayContext, lc *listenerContext, states []*spState) {
+	targets := func(st *spState, m *ir.ResourceMetadata) bool {
+		refs := st.policy.Spec.TargetRefs
+		if tr := st.policy.Spec.TargetRef; tr != nil {
+			refs = append(refs, *tr)
+		}
+		for _, r := range refs {
+			if string(r.Group) == gwapiv1.GroupName && string(r.Kind) == m.Kind && string(r.Name) == m.Name && st.policy.Namespace == m.Namespace {
+				return true
+			}
+		}
+		return false
+	}
+	closed := func(m *ir.ResourceMetadata) bool {
+		for _, st := range states {
+			if st.policy.Spec.Authorization != nil && m != nil && targets(st, m) {
+				st.att.ancestorFor(gc, lc, true, string(lc.spec.Name), nil)
+				st.layer4 = append(st.layer4, m.Kind+" "+key(m.Namespace, m.Name))
+				return true
+			}
+		}
+		return false
+	}
+	if lc.udp != nil && lc.udp.Route != nil && closed(lc.udp.Route.Metadata) {
+		lc.udp.Route = nil
+	}
+	if lc.tcp != nil {
+		kept := lc.tcp.Routes[:0:0]
+		for _, r := range lc.tcp.Routes {
+			if !closed(r.Metadata) {
+				kept = append(kept, r)
+			}
+		}
+		lc.tcp.Routes = kept
+	}
+}
+
+func layer4AuthorizationMessage(where []string) string {
+	return fmt.Sprintf("authorization is not supported by Portico yet on TCP, TLS and UDP listeners and routes (%s): "+
+		"they refuse every connection (fail closed); it is enforced on HTTP and HTTPS listeners.", strings.Join(where, ", "))
 }

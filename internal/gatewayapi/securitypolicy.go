@@ -87,7 +87,7 @@ func (t *translation) processSecurityPolicies() {
 			}
 		}
 	}
-	t.closeLayer4ForAuthorization(claims, byAtt)
+	t.closeLayer4ForAuthorization(claims, byAtt, states)
 	for _, st := range states {
 		t.finishSecurityPolicyStatus(st, routes)
 		t.result.SecurityPolicies = append(t.result.SecurityPolicies, st.policy)
