@@ -182,123 +182,141 @@ func TestLayer4Routes(t *testing.T) {
 	logs := &lockedBuf{}
 	e := startWithOptions(t, nil, layer4Files(p, svc, portOf(tcptest.UDPEcho(t, "udp")), termChain, termKey, wwwChain, wwwKey), p.http,
 		func(o *runner.Options) { o.ProxyAccessLog = logs })
+	sc := &layer4Scene{e: e, p: p, ca: ca, logs: logs}
+	t.Run("statuses", sc.statuses)
+	t.Run("tcp", sc.tcp)
+	t.Run("passthrough", sc.passthrough)
+	t.Run("terminate", sc.terminate)
+	t.Run("udp", sc.udp)
+	t.Run("refused backend", sc.refusedBackend)
+	t.Run("two rules: not served", sc.twoRulesNotServed)
+	t.Run("http still served", sc.httpStillServed)
+	t.Run("https beside passthrough", sc.httpsBesidePassthrough)
+}
 
-	t.Run("statuses", func(t *testing.T) {
-		for _, c := range []struct{ kind, name, status, reason, msg string }{
-			{"TCPRoute", "echo", "True", "Accepted", "Route is accepted"},
-			{"TCPRoute", "second", "False", "UnsupportedValue", "Multiple routes on the same TCP listener"},
-			{"TCPRoute", "two-rules", "False", "InvalidRule", "One and only one rule is supported"},
-			{"UDPRoute", "udp", "True", "Accepted", "Route is accepted"},
-			{"TLSRoute", "a", "True", "Accepted", "Route is accepted"},
-			{"TLSRoute", "term", "True", "Accepted", "Route is accepted"},
-		} {
-			got := e.routeCondition(c.kind, c.name, "Accepted")
-			if got.Status != c.status || got.Reason != c.reason || got.Message != c.msg {
-				t.Errorf("%s %s: Accepted %+v, want %s/%s %q", c.kind, c.name, got, c.status, c.reason, c.msg)
-			}
+// layer4Scene is TestLayer4Routes's running gateway and what its checks use.
+type layer4Scene struct {
+	e    *env
+	p    layer4Ports
+	ca   *tlstest.CA
+	logs *lockedBuf
+}
+
+func (sc *layer4Scene) statuses(t *testing.T) {
+	for _, c := range []struct{ kind, name, status, reason, msg string }{
+		{"TCPRoute", "echo", "True", "Accepted", "Route is accepted"},
+		{"TCPRoute", "second", "False", "UnsupportedValue", "Multiple routes on the same TCP listener"},
+		{"TCPRoute", "two-rules", "False", "InvalidRule", "One and only one rule is supported"},
+		{"UDPRoute", "udp", "True", "Accepted", "Route is accepted"},
+		{"TLSRoute", "a", "True", "Accepted", "Route is accepted"},
+		{"TLSRoute", "term", "True", "Accepted", "Route is accepted"},
+	} {
+		got := sc.e.routeCondition(c.kind, c.name, "Accepted")
+		if got.Status != c.status || got.Reason != c.reason || got.Message != c.msg {
+			t.Errorf("%s %s: Accepted %+v, want %s/%s %q", c.kind, c.name, got, c.status, c.reason, c.msg)
 		}
-	})
+	}
+}
 
-	t.Run("tcp", func(t *testing.T) {
-		c := dialT(t, p.tcp)
-		_, _ = io.WriteString(c, "hello")
-		_ = c.CloseWrite()
-		if got, err := io.ReadAll(c); string(got) != "echo:hello" {
-			t.Errorf("got %q, %v", got, err)
-		}
-	})
+func (sc *layer4Scene) tcp(t *testing.T) {
+	c := dialT(t, sc.p.tcp)
+	_, _ = io.WriteString(c, "hello")
+	_ = c.CloseWrite()
+	if got, err := io.ReadAll(c); string(got) != "echo:hello" {
+		t.Errorf("got %q, %v", got, err)
+	}
+}
 
-	t.Run("passthrough", func(t *testing.T) {
-		for _, sni := range []string{"a.test", "b.test"} {
-			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", p.passthrough),
-				&tls.Config{RootCAs: ca.Pool(), ServerName: sni})
-			if err != nil {
-				t.Fatalf("%s: %v", sni, err)
-			}
-			if got := c.ConnectionState().PeerCertificates[0].DNSNames[0]; got != sni {
-				t.Errorf("%s: the client saw %s's certificate, not the backend's own", sni, got)
-			}
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if line != "backend "+sni+"\n" {
-				t.Errorf("%s: got %q", sni, line)
-			}
-		}
-	})
-
-	t.Run("terminate", func(t *testing.T) {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", p.passthrough),
-			&tls.Config{RootCAs: ca.Pool(), ServerName: "term.test"})
+func (sc *layer4Scene) passthrough(t *testing.T) {
+	for _, sni := range []string{"a.test", "b.test"} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", sc.p.passthrough),
+			&tls.Config{RootCAs: sc.ca.Pool(), ServerName: sni})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", sni, err)
 		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(c, "over tls")
-		_ = c.CloseWrite()
-		if got, _ := io.ReadAll(c); string(got) != "echo:over tls" {
-			t.Errorf("got %q", got)
+		if got := c.ConnectionState().PeerCertificates[0].DNSNames[0]; got != sni {
+			t.Errorf("%s: the client saw %s's certificate, not the backend's own", sni, got)
 		}
-	})
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if line != "backend "+sni+"\n" {
+			t.Errorf("%s: got %q", sni, line)
+		}
+	}
+}
 
-	t.Run("udp", func(t *testing.T) {
-		c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", p.tcp))
-		if err != nil {
-			t.Fatal(err)
+func (sc *layer4Scene) terminate(t *testing.T) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", sc.p.passthrough),
+		&tls.Config{RootCAs: sc.ca.Pool(), ServerName: "term.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "over tls")
+	_ = c.CloseWrite()
+	if got, _ := io.ReadAll(c); string(got) != "echo:over tls" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func (sc *layer4Scene) udp(t *testing.T) {
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", sc.p.tcp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	for _, msg := range []string{"ping", "pong"} {
+		_, _ = c.Write([]byte(msg))
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "udp:"+msg {
+			t.Fatalf("got %q, %v", buf[:n], err)
 		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		buf := make([]byte, 64)
-		for _, msg := range []string{"ping", "pong"} {
-			_, _ = c.Write([]byte(msg))
-			n, err := c.Read(buf)
-			if err != nil || string(buf[:n]) != "udp:"+msg {
-				t.Fatalf("got %q, %v", buf[:n], err)
+	}
+}
+
+func (sc *layer4Scene) refusedBackend(t *testing.T) {
+	c := dialT(t, sc.p.refused)
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Errorf("read %d bytes; the connection should be closed", n)
+	}
+	sc.e.eventually("an access log line with UF", func() bool {
+		for _, l := range strings.Split(sc.logs.String(), "\n") {
+			if strings.Contains(l, `"response_flags":"UF"`) && strings.Contains(l, "tcproute/default/refused/rule/-1") {
+				return true
 			}
 		}
+		return false
 	})
+}
 
-	t.Run("refused backend", func(t *testing.T) {
-		c := dialT(t, p.refused)
-		if n, err := c.Read(make([]byte, 1)); err == nil {
-			t.Errorf("read %d bytes; the connection should be closed", n)
-		}
-		e.eventually("an access log line with UF", func() bool {
-			for _, l := range strings.Split(logs.String(), "\n") {
-				if strings.Contains(l, `"response_flags":"UF"`) && strings.Contains(l, "tcproute/default/refused/rule/-1") {
-					return true
-				}
-			}
-			return false
-		})
-	})
+func (sc *layer4Scene) twoRulesNotServed(t *testing.T) {
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", sc.p.twoRules), 2*time.Second); err == nil {
+		c.Close()
+		t.Error("the listener of a route with two rules has no route and must not be bound")
+	}
+}
 
-	t.Run("two rules: not served", func(t *testing.T) {
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.twoRules), 2*time.Second); err == nil {
-			c.Close()
-			t.Error("the listener of a route with two rules has no route and must not be bound")
-		}
-	})
+func (sc *layer4Scene) httpStillServed(t *testing.T) {
+	if code, name, err := sc.e.get("/"); code != 200 || name != "http" {
+		t.Errorf("HTTP route: %d %q %v", code, name, err)
+	}
+}
 
-	t.Run("http still served", func(t *testing.T) {
-		if code, name, err := e.get("/"); code != 200 || name != "http" {
-			t.Errorf("HTTP route: %d %q %v", code, name, err)
-		}
-	})
-
-	t.Run("https beside passthrough", func(t *testing.T) {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "www.example.com"}}
-		defer tr.CloseIdleConnections()
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/", p.passthrough), nil)
-		req.Host = "www.example.com"
-		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), `"backend":"http"`) {
-			t.Errorf("HTTPS route: %d %s", resp.StatusCode, body)
-		}
-	})
+func (sc *layer4Scene) httpsBesidePassthrough(t *testing.T) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sc.ca.Pool(), ServerName: "www.example.com"}}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/", sc.p.passthrough), nil)
+	req.Host = "www.example.com"
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"backend":"http"`) {
+		t.Errorf("HTTPS route: %d %s", resp.StatusCode, body)
+	}
 }

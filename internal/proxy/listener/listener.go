@@ -129,17 +129,8 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		// action, so bypassing the overload manager (Envoy Gateway's
 		// readiness listener does) means not being counted.
 		ignoreConnLimit: l.GetIgnoreGlobalConnLimit() || l.GetBypassOverloadManager()}
-	for _, lf := range l.GetListenerFilters() {
-		// tls_inspector reads the SNI: Go's TLS handshake gives it to
-		// HTTPS chains, peekServerName to tcp_proxy ones.
-		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {
-			return nil, nil, fmt.Errorf("listener %s: listener filter %q is not supported", l.GetName(), lf.GetName())
-		}
-		lc.inspector = true
-	}
-	lc.filtersTimeout, lc.continueOnTimeout = defaultFiltersTimeout, l.GetContinueOnListenerFiltersTimeout()
-	if t := l.GetListenerFiltersTimeout(); t != nil {
-		lc.filtersTimeout = t.AsDuration()
+	if err := lc.compileListenerFilters(l); err != nil {
+		return nil, nil, err
 	}
 	var warnings []string
 	for i, fc := range l.GetFilterChains() {
@@ -187,6 +178,23 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		}
 	}
 	return lc, warnings, nil
+}
+
+// compileListenerFilters takes the tls_inspector, which reads the SNI:
+// Go's TLS handshake gives it to HTTPS chains, peekServerName to tcp_proxy
+// ones. Other listener filters are refused.
+func (lc *Config) compileListenerFilters(l *listenerv3.Listener) error {
+	for _, lf := range l.GetListenerFilters() {
+		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {
+			return fmt.Errorf("listener %s: listener filter %q is not supported", l.GetName(), lf.GetName())
+		}
+		lc.inspector = true
+	}
+	lc.filtersTimeout, lc.continueOnTimeout = defaultFiltersTimeout, l.GetContinueOnListenerFiltersTimeout()
+	if t := l.GetListenerFiltersTimeout(); t != nil {
+		lc.filtersTimeout = t.AsDuration()
+	}
+	return nil
 }
 
 func compileChain(fc *listenerv3.FilterChain, port uint32, bc filters.BuildContext) (*chain, []string, error) {
