@@ -42,8 +42,9 @@ func healthBackend(t *testing.T, st healthpb.HealthCheckResponse_ServingStatus) 
 }
 
 // grpcRoutesYAML: a listener for gRPC and one that allows HTTPRoutes only.
-// Check goes to backend a, or to b with header x-backend: b; any other
-// method has no route. Three bad routes: one on the HTTPRoute-only
+// Health/Check with header x-backend: b goes to backend b; any method
+// named Check (a method-only match) goes to a; any other method has no
+// route. Three bad routes: one on the HTTPRoute-only
 // listener, one to a missing Service, one with a filter Portico does not
 // support on a GRPCRoute.
 func grpcRoutesYAML(gwPort, httpPort, a, b int) string {
@@ -71,7 +72,7 @@ spec:
           headers: [{name: x-backend, value: b}]
       backendRefs: [{name: grpc-b, port: %d}]
     - matches:
-        - method: {service: grpc.health.v1.Health, method: Check}
+        - method: {method: Check}
       backendRefs: [{name: grpc-a, port: %d}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -131,14 +132,20 @@ func TestGRPCRouteEndToEnd(t *testing.T) {
 		if status.Code(err) != codes.NotFound {
 			t.Fatalf("the backend's own gRPC status must come through: %v", err)
 		}
+		// Method-only match: another service's Check reaches backend a,
+		// whose gRPC server (not the proxy) says it has no such service.
+		err = conn.Invoke(ctx, "/other.Svc/Check", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+		if status.Code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), "other.Svc") {
+			t.Fatalf("/other.Svc/Check should reach backend a: %v", err)
+		}
 	})
 	t.Run("no route is Unimplemented", func(t *testing.T) {
 		stream, err := cli.Watch(ctx, &healthpb.HealthCheckRequest{Service: "svc"})
 		if err == nil {
 			_, err = stream.Recv()
 		}
-		if status.Code(err) != codes.Unimplemented {
-			t.Fatalf("Watch has no route: want Unimplemented (404 -> grpc-status 12), got %v", err)
+		if status.Code(err) != codes.Unimplemented || status.Convert(err).Message() != "" {
+			t.Fatalf("Watch has no route: want the proxy's Unimplemented (404 -> grpc-status 12), got %v", err)
 		}
 	})
 	t.Run("bad routes answer with an error status", func(t *testing.T) {
@@ -172,6 +179,23 @@ func TestGRPCRouteEndToEnd(t *testing.T) {
 		body, trailers, h := grpcWeb(t, gw, "application/grpc-web", "", &healthpb.HealthCheckRequest{Service: "unknown"})
 		if len(body) != 0 || trailers != "" || h.Get("Grpc-Status") != "5" {
 			t.Fatalf("gRPC-Web error: body %q trailers %q grpc-status %q, want 5 in the headers", body, trailers, h.Get("Grpc-Status"))
+		}
+	})
+	t.Run("grpc-web without a route", func(t *testing.T) {
+		// As Envoy: the 404 local reply is not gRPC (a gRPC-Web request is
+		// not a gRPC request), so grpc_web keeps the status and adds
+		// grpc-status 12 (UNIMPLEMENTED), with no body.
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/grpc.health.v1.Health/Watch", gw), strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/grpc-web+proto")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Grpc-Status") != "12" || len(b) != 0 ||
+			resp.Header.Get("Content-Type") != "application/grpc-web+proto" {
+			t.Fatalf("%d %v %q", resp.StatusCode, resp.Header, b)
 		}
 	})
 	t.Run("statuses", func(t *testing.T) {

@@ -83,12 +83,15 @@ func serve(s *filters.Stream, next filters.Next) {
 		r.Header.Set("Grpc-Accept-Encoding", grpcAcceptEncoding)
 	}
 	s.Request = &r
-	if textRequest && !decodeTextRequest(s) {
-		return
-	}
+	// The writer goes first: Envoy's own 400 for a bad -text body is
+	// answered through the filter too (grpc-status 13 and the message).
 	w := &webWriter{ResponseWriter: s.Writer, text: textResponse}
 	s.Writer = w
-	next(s)
+	// Not deferred: a stream the upstream reset unwinds with a panic
+	// (http.ErrAbortHandler), and must not get a trailers frame then.
+	if !textRequest || decodeTextRequest(s) {
+		next(s)
+	}
 	w.finish()
 }
 

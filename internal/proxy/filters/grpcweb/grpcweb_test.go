@@ -108,6 +108,8 @@ func readAll(t *testing.T, r *http.Request) []byte {
 	}
 }
 
+// A -text body that is not padded base64 gets Envoy's 400, which the
+// filter turns into gRPC-Web's error shape like any non-gRPC answer.
 func TestBadTextBodyIs400(t *testing.T) {
 	for body, details := range map[string]string{
 		"abc":   "grpc_base_64_decode_failed_bad_size",
@@ -118,8 +120,9 @@ func TestBadTextBodyIs400(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/pkg.Svc/M", strings.NewReader(body))
 		r.Header.Set("Content-Type", ctGRPCWebText)
 		res := filtertest.Run(newFilter(t), r, filtertest.Options{})
-		if res.Passed || res.Code != http.StatusBadRequest || res.Details != details {
-			t.Errorf("%q: passed %v, %d %s; want 400 %s", body, res.Passed, res.Code, res.Details, details)
+		if res.Passed || res.Code != http.StatusBadRequest || res.Details != details || res.Body != "" ||
+			res.Header.Get("Grpc-Status") != "13" || res.Header.Get("Grpc-Message") != "Bad gRPC-web request, invalid base64 data." {
+			t.Errorf("%q: passed %v, %d %s %v %q; want 400 %s", body, res.Passed, res.Code, res.Details, res.Header, res.Body, details)
 		}
 	}
 }
@@ -132,11 +135,11 @@ func TestNonGRPCResponse(t *testing.T) {
 	res := filtertest.Run(newFilter(t), r, filtertest.Options{Upstream: func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("no healthy upstream\n100%"))
+		_, _ = w.Write([]byte("no healthy upstream\n100%~"))
 	}})
 	h := res.Header
 	if res.Code != http.StatusServiceUnavailable || h.Get("Grpc-Status") != "14" ||
-		h.Get("Grpc-Message") != "no healthy upstream%0A100%25" || res.Body != "" || h.Get("Content-Type") != ctGRPCWebProto {
+		h.Get("Grpc-Message") != "no healthy upstream%0A100%25%7E" || res.Body != "" || h.Get("Content-Type") != ctGRPCWebProto {
 		t.Fatalf("%d %v %q", res.Code, h, res.Body)
 	}
 }

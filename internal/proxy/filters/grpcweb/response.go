@@ -208,13 +208,13 @@ func encodeBase64(b []byte) []byte {
 	return out
 }
 
-// percentEncode is Envoy's grpc-message encoding: bytes outside printable
-// ASCII, and '%', become %XX.
+// percentEncode is Envoy's grpc-message encoding (PercentEncoding::encode):
+// bytes below ' ', from '~' up, and '%' become %XX.
 func percentEncode(b []byte) string {
 	const hex = "0123456789ABCDEF"
 	var sb strings.Builder
 	for _, c := range b {
-		if c < ' ' || c > '~' || c == '%' {
+		if c < ' ' || c >= '~' || c == '%' {
 			sb.WriteByte('%')
 			sb.WriteByte(hex[c>>4])
 			sb.WriteByte(hex[c&15])
