@@ -12,9 +12,11 @@ package kubetest
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
+	"github.com/portico-gw/portico/internal/freeport"
 )
 
 // Version is the Kubernetes release the binaries are built from.
@@ -130,18 +133,27 @@ func StartEnv() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &envtest.Environment{CRDDirectoryPaths: CRDDirs(), ErrorIfCRDPathMissing: true}
-	e.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir}
-	if os.Getenv("PORTICO_KUBETEST_LOG") != "" { // the API server's own log, to debug a start
-		e.ControlPlane.APIServer.Out, e.ControlPlane.APIServer.Err = os.Stderr, os.Stderr
-	}
-	cfg, err := e.Start()
-	if err != nil {
-		os.RemoveAll(certDir)
-		if live.Load() == 0 {
-			reapStrays()
+	var e *envtest.Environment
+	var cfg *rest.Config
+	// envtest retries a failed start on the same ports, so a port taken
+	// meanwhile fails all its tries at once: each try here has new ones.
+	for try := 1; ; try++ {
+		if e, err = environment(certDir); err == nil {
+			cfg, err = e.Start()
 		}
-		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+		if err == nil {
+			break
+		}
+		if e != nil {
+			_ = e.Stop() // what did start (etcd, say) must not outlive the try
+		}
+		if try == 3 {
+			os.RemoveAll(certDir)
+			if live.Load() == 0 {
+				reapStrays()
+			}
+			return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+		}
 	}
 	scheme := k8sruntime.NewScheme()
 	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, gwapiv1.Install, egv1a1.AddToScheme} {
@@ -156,6 +168,32 @@ func StartEnv() (*Env, error) {
 	}
 	live.Add(1)
 	return &Env{Environment: e, Config: cfg, Client: c, certDir: certDir}, nil
+}
+
+// environment is an API server and etcd on ports from below the kernel's
+// ephemeral range: envtest's own choice (listen on port 0, close) could be
+// taken by an outgoing connection before etcd bound it, and under a full
+// parallel test run it was (etcd "stopped unexpectedly before becoming
+// ready", five times on the same port).
+func environment(certDir string) (*envtest.Environment, error) {
+	var ports [3]string
+	for i := range ports {
+		p, err := freeport.Get()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = strconv.Itoa(p)
+	}
+	e := &envtest.Environment{CRDDirectoryPaths: CRDDirs(), ErrorIfCRDPathMissing: true}
+	e.ControlPlane.Etcd = &envtest.Etcd{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:" + ports[0]}}
+	e.ControlPlane.Etcd.Configure().Set("listen-peer-urls", "http://127.0.0.1:"+ports[1])
+	as := &envtest.APIServer{CertDir: certDir}
+	as.SecureServing.Address, as.SecureServing.Port = "127.0.0.1", ports[2]
+	if os.Getenv("PORTICO_KUBETEST_LOG") != "" { // the API server's own log, to debug a start
+		as.Out, as.Err = os.Stderr, os.Stderr
+	}
+	e.ControlPlane.APIServer = as
+	return e, nil
 }
 
 // Stop stops the API server and etcd; the last environment to stop also

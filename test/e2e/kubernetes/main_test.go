@@ -11,6 +11,7 @@
 package kubernetes_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -102,6 +103,9 @@ func runInNamespace(m *testing.M) int {
 		return 1
 	}
 	defer env.Stop()
+	ctx, stopLoadBalancers := context.WithCancel(context.Background())
+	defer stopLoadBalancers()
+	go assignLoadBalancers(ctx, env)
 	return m.Run()
 }
 

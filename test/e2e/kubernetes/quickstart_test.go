@@ -12,7 +12,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -52,9 +51,8 @@ ports: [{name: http, port: %[4]d, protocol: TCP}]
 }
 
 // proxyPod starts the pod of a proxy Deployment: its envoy container as a
-// process, from the Deployment's own command, args and volumes. It also
-// plays the load balancer: the Deployment's Service gets 127.0.0.1 as its
-// ingress, where the pod's ports are.
+// process, from the Deployment's own command, args and volumes, listening
+// on 127.0.0.1, the address assignLoadBalancers gives its Service.
 func proxyPod(t *testing.T, e *kubetest.Env, name string) *process {
 	t.Helper()
 	ctx := context.Background()
@@ -79,14 +77,7 @@ func proxyPod(t *testing.T, e *kubetest.Env, name string) *process {
 	})
 	c := p.c
 	pr := newProcess(t, name, c.Command, c.Args, map[string]string{"ENVOY_POD_NAME": name + "-pod", "ENVOY_POD_NAMESPACE": egNamespace}, p)
-	var svc corev1.Service
-	kubetest.Eventually(t, 30*time.Second, func() error {
-		return e.Client.Get(ctx, types.NamespacedName{Namespace: egNamespace, Name: name}, &svc)
-	})
-	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "127.0.0.1"}}
-	if err := e.Client.Status().Update(ctx, &svc); err != nil {
-		t.Fatal(err)
-	}
+	// assignLoadBalancers gives its Service the address.
 	return pr
 }
 
