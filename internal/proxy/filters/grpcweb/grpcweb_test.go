@@ -1,6 +1,7 @@
 package grpcweb
 
 import (
+	"bytes"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -156,4 +157,33 @@ func FuzzDecodeBase64Chunks(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkFilter is one unary call through the filter: binary, and text
+// (base64 both ways), against a plain gRPC call it passes untouched.
+func BenchmarkFilter(b *testing.B) {
+	cfg, _ := anypb.New(&grpcwebv3.GrpcWeb{})
+	f, _ := filters.Lookup(cfg.GetTypeUrl())
+	flt, _ := f.New("envoy.filters.http.grpc_web", cfg, filters.BuildContext{})
+	msg := append([]byte{0, 0, 0, 1, 0}, bytes.Repeat([]byte{'m'}, 256)...)
+	for _, c := range []struct{ name, ct, accept, body string }{
+		{"grpc-passthrough", "application/grpc", "", string(msg)},
+		{"binary", ctGRPCWebProto, "", string(msg)},
+		{"text", ctGRPCWebText, ctGRPCWebText, base64.StdEncoding.EncodeToString(msg)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/pkg.Svc/M", strings.NewReader(c.body))
+				r.Header.Set("Content-Type", c.ct)
+				if c.accept != "" {
+					r.Header.Set("Accept", c.accept)
+				}
+				filtertest.Run(flt, r, filtertest.Options{Upstream: func(w http.ResponseWriter, up *http.Request) {
+					_, _ = io.Copy(io.Discard, up.Body)
+					grpcUpstream(w, up)
+				}})
+			}
+		})
+	}
 }
