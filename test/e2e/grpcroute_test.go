@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/portico-gw/portico/internal/infra/host"
 )
 
 // healthBackend is a real gRPC server whose health service reports svc as
@@ -311,4 +313,41 @@ func decodeTextFrames(b []byte) ([]byte, error) {
 		out, b = append(out, d...), b[end:]
 	}
 	return out, nil
+}
+
+// With the in-process data plane, grpc_stats' counters are on the admin
+// server's /metrics, under their Envoy names.
+func TestGRPCStatsOnMetrics(t *testing.T) {
+	a := healthBackend(t, healthpb.HealthCheckResponse_SERVING)
+	b := healthBackend(t, healthpb.HealthCheckResponse_NOT_SERVING)
+	gw, httpPort := freePort(t), freePort(t)
+	e := startDataPlane(t, host.InProcess, nil, map[string]string{"grpc.yaml": grpcRoutesYAML(gw, httpPort, a, b)}, gw)
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", gw), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := healthpb.NewHealthClient(conn)
+	for _, svc := range []string{"svc", "svc", "unknown"} {
+		_, _ = cli.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+	}
+	_, body := e.admin("/metrics")
+	p := `portico_proxy_counter{fleet="default/eg",name="cluster.grpcroute/default/health/rule/1.grpc.grpc.health.v1.Health.Check.`
+	for _, want := range []string{p + `success"} 2`, p + `failure"} 1`, p + `total"} 3`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s; its proxy counters:\n%s", want, grepLines(string(body), "portico_proxy_counter"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
