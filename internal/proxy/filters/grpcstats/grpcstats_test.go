@@ -104,3 +104,19 @@ func TestNonGRPCAndUnsupportedConfig(t *testing.T) {
 		t.Fatal("enable_upstream_stats must be rejected, not ignored")
 	}
 }
+
+// However a stream is cut into writes, the frames counted are the same.
+func FuzzFrameCounter(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 2, 'h', 'i', 0, 0, 0, 0, 0}, uint8(3))
+	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
+		var whole, split frameCounter
+		whole.feed(b)
+		step := int(cut%16) + 1
+		for i := 0; i < len(b); i += step {
+			split.feed(b[i:min(i+step, len(b))])
+		}
+		if whole.count.Load() != split.count.Load() {
+			t.Fatalf("%d frames whole, %d in pieces of %d", whole.count.Load(), split.count.Load(), step)
+		}
+	})
+}
