@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +17,7 @@ import (
 // (listener, hostname, match) the route attaches to.
 type routeRule struct {
 	index    int
+	name     string // <kind>/<namespace>/<name>/rule/<index>
 	matches  []routeMatch
 	template ir.HTTPRoute // filters and action; no name, hostname or matches
 }
@@ -33,9 +35,15 @@ func httpRouteObject(r *gwapiv1.HTTPRoute) routeObject {
 	return routeObject{kind: kindHTTPRoute, meta: &r.ObjectMeta, hostnames: r.Spec.Hostnames}
 }
 
-// namePrefix starts the names of the route's IR routes and destinations.
-func (ro routeObject) namePrefix() string {
-	return strings.ToLower(ro.kind) + "/" + ro.meta.Namespace + "/" + ro.meta.Name
+// ruleName names a rule's destination and starts its IR routes' names:
+// <kind>/<namespace>/<name>/rule/<i>. Concatenated, not formatted: names
+// are made for every rule and match on the reload path.
+func (ro routeObject) ruleName(i int) string {
+	kind := "httproute/"
+	if ro.kind == kindGRPCRoute {
+		kind = "grpcroute/"
+	}
+	return kind + ro.meta.Namespace + "/" + ro.meta.Name + "/rule/" + strconv.Itoa(i)
 }
 
 type routeMatch struct {
@@ -150,7 +158,7 @@ func (t *translation) attachRoute(ro routeObject, pref gwapiv1.ParentReference, 
 		matched = true
 		lc.attachedRoutes++
 		if lc.ready() {
-			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(ro, rules, hosts)...)
+			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(rules, hosts)...)
 			// A gRPC route makes the listener add Envoy's gRPC filters.
 			lc.ir.IsHTTP2 = lc.ir.IsHTTP2 || ro.kind == kindGRPCRoute
 		}
@@ -238,14 +246,13 @@ func statusParentRef(ref gwapiv1.ParentReference) gwapiv1.ParentReference {
 }
 
 // instantiateRoutes makes the IR routes of one route on one listener.
-func instantiateRoutes(ro routeObject, rules []*routeRule, hosts []string) []*ir.HTTPRoute {
+func instantiateRoutes(rules []*routeRule, hosts []string) []*ir.HTTPRoute {
 	var out []*ir.HTTPRoute
 	for _, host := range hosts {
 		for _, rule := range rules {
 			for j, m := range rule.matches {
 				r := rule.template // shallow copy: slices are shared read-only
-				r.Name = fmt.Sprintf("%s/rule/%d/match/%d/%s",
-					ro.namePrefix(), rule.index, j, strings.ReplaceAll(host, ".", "_"))
+				r.Name = rule.name + "/match/" + strconv.Itoa(j) + "/" + strings.ReplaceAll(host, ".", "_")
 				r.Hostname = host
 				r.PathMatch = m.path
 				r.HeaderMatches = m.headers

@@ -117,14 +117,14 @@ func unsupportedRouteFields(kind string, route any) map[int][]string {
 
 func (t *translation) translateRule(ro routeObject, i int, rs ruleSpec, notYet []string, probs *ruleProblems) *routeRule {
 	spec := rs.rule
-	rule := &routeRule{index: i, matches: rs.matches}
+	rule := &routeRule{index: i, name: ro.ruleName(i), matches: rs.matches}
 	rule.template.Metadata = &ir.ResourceMetadata{Kind: ro.kind, Name: ro.meta.Name, Namespace: ro.meta.Namespace}
 	rule.template.IsHTTP2 = ro.kind == kindGRPCRoute
 	if spec.Name != nil {
 		rule.template.Metadata.SectionName = string(*spec.Name)
 	}
 
-	destName := fmt.Sprintf("%s/rule/%d", ro.namePrefix(), i)
+	destName := rule.name
 	ruleInvalid := false
 	if len(notYet) > 0 {
 		probs.unsupported("Rule %d: %s %s not supported by Portico yet.", i, strings.Join(notYet, ", "), isAre(len(notYet)))
