@@ -55,6 +55,44 @@ func TestMemoryLimitFromAllocation(t *testing.T) {
 	}
 }
 
+// A step that allocates much and takes long (a concatenation doubling
+// what a script holds) is caught within a few steps even when the sampler
+// goroutine publishes nothing (every core busy): the meter reads the
+// clock, and samples itself once a sample period has passed.
+func TestMemoryLimitWithTheSamplerStarved(t *testing.T) {
+	saved := global
+	defer func() { global = saved }()
+	// A sampler that published once and whose goroutine never runs.
+	global = &sampler{epoch: time.Now(), running: true}
+	global.publish()
+	var m Meter
+	m.Start(Limits{Instructions: -1, Time: -1, Memory: 8 << 20})
+	defer m.Stop()
+	defer func() { sink = nil }()
+	// The doubling loop: four steps a round, the third one concatenating
+	// (a copy of what the script holds, at about 4 GB/s).
+	held := 1
+	for m.Err() == nil && held <= 8*(8<<20) {
+		for step := 0; step < 4; step++ {
+			if step == 2 {
+				sink = append(sink, make([]byte, held))
+				time.Sleep(time.Duration(held/4) * time.Nanosecond)
+				held *= 2
+			}
+			if err := m.Step(); err != nil {
+				if limitOf(err) != "memory" {
+					t.Fatalf("%v", err)
+				}
+				break
+			}
+		}
+	}
+	if m.Err() == nil || held > 8*(8<<20) {
+		t.Fatalf("held %d MiB under an 8 MiB limit before the meter stopped it (err %v)", held>>20, m.Err())
+	}
+	t.Logf("stopped at %d MiB held", held>>20)
+}
+
 // Measure clears a call the process-wide count wrongly blames, up to the
 // raw bound.
 func TestMeasureClearsOthersAllocation(t *testing.T) {

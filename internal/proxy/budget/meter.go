@@ -6,6 +6,23 @@ package budget
 // this costs well under a nanosecond per instruction.
 const selfSampleEvery = 4096
 
+// clockEvery is how many steps pass between a meter's reads of the clock
+// (about 20 ns, so about 5 ns a step). One step can take long and allocate
+// much: a concatenation copies what the script holds, and a doubling loop
+// (four steps a round) goes from megabytes to gigabytes in a few dozen
+// steps. When the sampler goroutine is not scheduled (every core busy
+// copying for scripts, as under a load of 5), its values stay stale; the
+// meter then samples itself once a sample period has passed, so a call
+// overshoots its memory limit by one or two doublings at most. Without
+// this, four doubling scripts under load took the heap to 2.6 GiB against
+// a 32 MiB limit each (TestAttacksLeaveOtherStreamsAndMemoryAlone).
+// The first clockAfter steps of a call read no clock: most calls end
+// sooner, and in that many steps a doubling loop reaches 64 KiB.
+const (
+	clockEvery = 4
+	clockAfter = 64
+)
+
 // RawFactor bounds a call's raw allocation count (everything the process
 // allocated while it ran), shared among the calls running at once, at this
 // many times its memory limit, whatever Measure says: the part of a
@@ -31,6 +48,7 @@ type Meter struct {
 
 	steps     int64
 	nextSelf  int64
+	sampledAt int64 // sampler time of the values the last check used
 	seenTick  uint64
 	allocBase uint64 // process allocation count when the interval began
 	nanosBase int64  // sampler time when the interval began
@@ -47,7 +65,7 @@ type Meter struct {
 func (m *Meter) Start(limits Limits) {
 	*m = Meter{Measure: m.Measure, limits: limits.WithDefaults(), nextSelf: selfSampleEvery}
 	m.allocBase, m.nanosBase = global.enter()
-	m.seenTick = global.tick.Load()
+	m.seenTick, m.sampledAt = global.tick.Load(), m.nanosBase
 	m.entered = true
 }
 
@@ -87,17 +105,31 @@ func (m *Meter) Step() error {
 		m.err = exceeded("instructions", m.limits)
 		return m.err
 	}
-	if m.steps >= m.nextSelf {
-		m.nextSelf = m.steps + selfSampleEvery
-		m.check(allocatedBytes(), max(global.now(), 1))
-	} else if t := global.tick.Load(); t != m.seenTick {
-		m.seenTick = t
-		m.check(global.alloc.Load(), global.nanos.Load())
+	switch {
+	case m.steps >= m.nextSelf:
+		m.selfSample(max(global.now(), 1))
+	case m.steps >= clockAfter && m.steps%clockEvery == 0 && global.tick.Load() == m.seenTick:
+		if now := max(global.now(), 1); now-m.sampledAt >= int64(samplePeriod) {
+			m.selfSample(now)
+		}
+	default:
+		if t := global.tick.Load(); t != m.seenTick {
+			m.seenTick = t
+			m.sampledAt = global.nanos.Load()
+			m.check(global.alloc.Load(), m.sampledAt)
+		}
 	}
 	if m.err != nil {
 		return m.err
 	}
 	return nil
+}
+
+// selfSample checks the budget against the allocation count read now.
+func (m *Meter) selfSample(now int64) {
+	m.nextSelf = m.steps + selfSampleEvery
+	m.sampledAt = now
+	m.check(allocatedBytes(), now)
 }
 
 // Charge counts n bytes a host function is about to allocate for the
@@ -138,7 +170,7 @@ func (m *Meter) Resume() {
 	}
 	m.paused = false
 	m.allocBase, m.nanosBase = allocatedBytes(), max(global.now(), 1)
-	m.seenTick = global.tick.Load()
+	m.seenTick, m.sampledAt = global.tick.Load(), m.nanosBase
 }
 
 func (m *Meter) closeInterval(alloc uint64, nanos int64) {
