@@ -16,7 +16,7 @@ import (
 
 // resolveBackendRef turns one backendRef into a destination setting, or
 // records why it cannot and returns nil.
-func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
+func (t *translation) resolveBackendRef(ro routeObject, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
 	group, kind := "", "Service"
 	if br.Group != nil {
 		group = string(*br.Group)
@@ -24,11 +24,11 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	if br.Kind != nil {
 		kind = string(*br.Kind)
 	}
-	ns := route.Namespace
+	ns := ro.meta.Namespace
 	if br.Namespace != nil && *br.Namespace != "" {
 		ns = string(*br.Namespace)
 	}
-	if !t.index.refAllowed(gwapiv1.GroupName, "HTTPRoute", route.Namespace, group, kind, ns, string(br.Name)) {
+	if !t.index.refAllowed(gwapiv1.GroupName, ro.kind, ro.meta.Namespace, group, kind, ns, string(br.Name)) {
 		probs.ref(gwapiv1.RouteReasonRefNotPermitted,
 			"Backend ref to %s %s/%s not permitted by any ReferenceGrant.", kind, ns, br.Name)
 		return nil
@@ -57,6 +57,9 @@ func (t *translation) resolveBackendRef(route *gwapiv1.HTTPRoute, br gwapiv1.Bac
 	}
 	setting.TLS = tls
 	setting.Name = name
+	if ro.kind == kindGRPCRoute {
+		setting.Protocol = "GRPC" // an HTTP/2 upstream, as Envoy Gateway's gRPC destinations
+	}
 	weight := uint32(1)
 	if br.Weight != nil {
 		weight = uint32(*br.Weight)

@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -167,9 +168,9 @@ func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
 // supportedKinds status. Kinds Portico cannot serve on the listener are
 // reported as InvalidRouteKinds rather than silently dropped.
 func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGroupKind, []gwapiv1.RouteGroupKind) {
-	httpRoute := gwapiv1.RouteGroupKind{Group: ptr(gwapiv1.Group(gwapiv1.GroupName)), Kind: "HTTPRoute"}
+	served := httpListenerRouteKinds()
 	if lc.spec.AllowedRoutes == nil || len(lc.spec.AllowedRoutes.Kinds) == 0 {
-		return []gwapiv1.RouteGroupKind{httpRoute}, []gwapiv1.RouteGroupKind{httpRoute}
+		return served, served
 	}
 	var allowed []gwapiv1.RouteGroupKind
 	var invalid []string
@@ -178,8 +179,8 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 		if k.Group != nil {
 			group = string(*k.Group)
 		}
-		if group == gwapiv1.GroupName && k.Kind == "HTTPRoute" {
-			allowed = append(allowed, httpRoute)
+		if i := slices.IndexFunc(served, func(s gwapiv1.RouteGroupKind) bool { return s.Kind == k.Kind }); group == gwapiv1.GroupName && i >= 0 {
+			allowed = append(allowed, served[i])
 			continue
 		}
 		invalid = append(invalid, group+"/"+string(k.Kind))
@@ -187,13 +188,20 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 	if len(invalid) > 0 {
 		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionResolvedRefs), "False", string(gwapiv1.ListenerReasonInvalidRouteKinds),
-			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: HTTPRoute.", strings.Join(invalid, ", "), lc.spec.Protocol),
+			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: HTTPRoute, GRPCRoute.", strings.Join(invalid, ", "), lc.spec.Protocol),
 			lc.gateway.gw.Generation))
 	}
 	if allowed == nil {
 		allowed = []gwapiv1.RouteGroupKind{}
 	}
 	return allowed, allowed
+}
+
+// httpListenerRouteKinds are the kinds an HTTP or HTTPS listener serves,
+// in Envoy Gateway's supportedKinds order.
+func httpListenerRouteKinds() []gwapiv1.RouteGroupKind {
+	group := ptr(gwapiv1.Group(gwapiv1.GroupName))
+	return []gwapiv1.RouteGroupKind{{Group: group, Kind: kindHTTPRoute}, {Group: group, Kind: kindGRPCRoute}}
 }
 
 // markConflicts applies Envoy Gateway's listener conflict rules. TCP and UDP

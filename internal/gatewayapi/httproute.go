@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,8 +17,33 @@ import (
 // (listener, hostname, match) the route attaches to.
 type routeRule struct {
 	index    int
+	name     string // <kind>/<namespace>/<name>/rule/<index>
 	matches  []routeMatch
 	template ir.HTTPRoute // filters and action; no name, hostname or matches
+}
+
+// routeObject is what attaching, naming and reference checks need of a
+// route of either HTTP kind (HTTPRoute, GRPCRoute): the two share every
+// code path after their matches are translated.
+type routeObject struct {
+	kind      string // kindHTTPRoute or kindGRPCRoute
+	meta      *metav1.ObjectMeta
+	hostnames []gwapiv1.Hostname
+}
+
+func httpRouteObject(r *gwapiv1.HTTPRoute) routeObject {
+	return routeObject{kind: kindHTTPRoute, meta: &r.ObjectMeta, hostnames: r.Spec.Hostnames}
+}
+
+// ruleName names a rule's destination and starts its IR routes' names:
+// <kind>/<namespace>/<name>/rule/<i>. Concatenated, not formatted: names
+// are made for every rule and match on the reload path.
+func (ro routeObject) ruleName(i int) string {
+	kind := "httproute/"
+	if ro.kind == kindGRPCRoute {
+		kind = "grpcroute/"
+	}
+	return kind + ro.meta.Namespace + "/" + ro.meta.Name + "/rule/" + strconv.Itoa(i)
 }
 
 type routeMatch struct {
@@ -39,34 +65,41 @@ func (t *translation) processHTTPRoutes() {
 		// glance (status.Store), its slices being the same.
 		route := &gwapiv1.HTTPRoute{TypeMeta: in.TypeMeta, ObjectMeta: in.ObjectMeta, Spec: in.Spec}
 		rules, resolved, partial := t.rulesOf(in, route)
-		attached := false
-		for _, pref := range route.Spec.ParentRefs {
-			ps, ok := t.attachRoute(route, pref, rules)
-			if !ok {
-				continue
-			}
-			attached = true
-			ps.Conditions = append(ps.Conditions, resolved)
-			if partial != nil {
-				ps.Conditions = append(ps.Conditions, *partial)
-			}
-			route.Status.Parents = append(route.Status.Parents, ps)
-		}
-		if attached {
+		route.Status.Parents = t.attachParents(httpRouteObject(route), route.Spec.ParentRefs, rules, resolved, partial)
+		if route.Status.Parents != nil {
 			t.result.HTTPRoutes = append(t.result.HTTPRoutes, route)
 		}
 	}
 }
 
+// attachParents attaches a route to each of its parentRefs and returns one
+// parent status per parentRef that names a Gateway of ours (nil if none).
+func (t *translation) attachParents(ro routeObject, refs []gwapiv1.ParentReference, rules []*routeRule,
+	resolved metav1.Condition, partial *metav1.Condition) []gwapiv1.RouteParentStatus {
+	var out []gwapiv1.RouteParentStatus
+	for _, pref := range refs {
+		ps, ok := t.attachRoute(ro, pref, rules)
+		if !ok {
+			continue
+		}
+		ps.Conditions = append(ps.Conditions, resolved)
+		if partial != nil {
+			ps.Conditions = append(ps.Conditions, *partial)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
 // attachRoute attaches the route to one parentRef. It returns false when the
 // parentRef is not a Gateway handled by this controller.
-func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentReference, rules []*routeRule) (gwapiv1.RouteParentStatus, bool) {
-	ref := defaultParentRef(pref, route.Namespace)
+func (t *translation) attachRoute(ro routeObject, pref gwapiv1.ParentReference, rules []*routeRule) (gwapiv1.RouteParentStatus, bool) {
+	ref := defaultParentRef(pref, ro.meta.Namespace)
 	ps := gwapiv1.RouteParentStatus{
 		ParentRef:      statusParentRef(pref),
 		ControllerName: gwapiv1.GatewayController(t.opts.ControllerName),
 	}
-	gen := route.Generation
+	gen := ro.meta.Generation
 	reject := func(reason gwapiv1.RouteConditionReason, msg string) (gwapiv1.RouteParentStatus, bool) {
 		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False", string(reason), msg, gen)}
 		return ps, true
@@ -109,7 +142,7 @@ func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentR
 	}
 	var allowed []*listenerContext
 	for _, lc := range candidates {
-		if t.listenerAllows(lc, route.Namespace) {
+		if t.listenerAllows(lc, ro.kind, ro.meta.Namespace) {
 			allowed = append(allowed, lc)
 		}
 	}
@@ -118,14 +151,16 @@ func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentR
 	}
 	matched := false
 	for _, lc := range allowed {
-		hosts := intersectHostnames(hostnameOf(lc.spec), route.Spec.Hostnames)
+		hosts := intersectHostnames(hostnameOf(lc.spec), ro.hostnames)
 		if len(hosts) == 0 {
 			continue
 		}
 		matched = true
 		lc.attachedRoutes++
 		if lc.ready() {
-			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(route, rules, hosts)...)
+			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(rules, hosts)...)
+			// A gRPC route makes the listener add Envoy's gRPC filters.
+			lc.ir.IsHTTP2 = lc.ir.IsHTTP2 || ro.kind == kindGRPCRoute
 		}
 	}
 	if !matched {
@@ -146,10 +181,10 @@ func (t *translation) gatewayContext(namespace, name string) *gatewayContext {
 }
 
 // listenerAllows applies allowedRoutes: the route kind and its namespace.
-func (t *translation) listenerAllows(lc *listenerContext, routeNS string) bool {
+func (t *translation) listenerAllows(lc *listenerContext, kind, routeNS string) bool {
 	kindOK := false
 	for _, k := range lc.allowedKinds {
-		if k.Kind == "HTTPRoute" {
+		if string(k.Kind) == kind {
 			kindOK = true
 		}
 	}
@@ -211,14 +246,13 @@ func statusParentRef(ref gwapiv1.ParentReference) gwapiv1.ParentReference {
 }
 
 // instantiateRoutes makes the IR routes of one route on one listener.
-func instantiateRoutes(route *gwapiv1.HTTPRoute, rules []*routeRule, hosts []string) []*ir.HTTPRoute {
+func instantiateRoutes(rules []*routeRule, hosts []string) []*ir.HTTPRoute {
 	var out []*ir.HTTPRoute
 	for _, host := range hosts {
 		for _, rule := range rules {
 			for j, m := range rule.matches {
 				r := rule.template // shallow copy: slices are shared read-only
-				r.Name = fmt.Sprintf("httproute/%s/%s/rule/%d/match/%d/%s",
-					route.Namespace, route.Name, rule.index, j, strings.ReplaceAll(host, ".", "_"))
+				r.Name = rule.name + "/match/" + strconv.Itoa(j) + "/" + strings.ReplaceAll(host, ".", "_")
 				r.Hostname = host
 				r.PathMatch = m.path
 				r.HeaderMatches = m.headers

@@ -80,9 +80,9 @@ type Result struct {
 	SecurityPolicies []*egv1a1.SecurityPolicy
 	// BackendTLSPolicies carry their status (one entry per ancestor).
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	GRPCRoutes         []*gwapiv1.GRPCRoute
 	// The kinds below are loaded but not translated yet; they carry a
 	// status that says so (Accepted=False, UnsupportedKind).
-	GRPCRoutes   []*gwapiv1.GRPCRoute
 	TLSRoutes    []*gwapiv1.TLSRoute
 	TCPRoutes    []*gwapiv1.TCPRoute
 	UDPRoutes    []*gwapiv1.UDPRoute
@@ -131,6 +131,7 @@ func Translate(in *resource.Set, opts Options) *Result {
 	t.processBackends()
 	t.prepareBackendTLSPolicies()
 	t.processHTTPRoutes()
+	t.processGRPCRoutes()
 	t.processUnsupportedRoutes()
 	t.processListenerSets()
 	t.recordRouteBackendTLS()

@@ -8,7 +8,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// Kinds Portico loads but does not translate yet (GRPCRoute, TCPRoute,
+// Kinds Portico loads but does not translate yet (TCPRoute,
 // TLSRoute, UDPRoute, ListenerSet) still get a status, so that nothing a
 // user wrote vanishes: Accepted=False with reason UnsupportedKind, per
 // parentRef for routes. The support ledger lists them.
@@ -19,12 +19,6 @@ const kindListenerSet = "ListenerSet"
 // parent status per parentRef that names a Gateway of ours (or a
 // ListenerSet, which no kind can attach to yet).
 func (t *translation) processUnsupportedRoutes() {
-	for _, in := range t.in.GRPCRoutes {
-		r := in.DeepCopy()
-		if r.Status.Parents = t.unsupportedRouteParents("GRPCRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
-			t.result.GRPCRoutes = append(t.result.GRPCRoutes, r)
-		}
-	}
 	for _, in := range t.in.TCPRoutes {
 		r := in.DeepCopy()
 		if r.Status.Parents = t.unsupportedRouteParents("TCPRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
