@@ -14,29 +14,17 @@ import (
 	"github.com/portico-gw/portico/internal/ir"
 )
 
-// backendOwner is the route a backendRef belongs to: its kind and namespace
-// decide which ReferenceGrants apply, its kind the Service port protocol.
-type backendOwner struct {
-	kind      string
-	namespace string
-}
-
-// httpOwner is the backendOwner of an HTTPRoute.
-func httpOwner(r *gwapiv1.HTTPRoute) backendOwner {
-	return backendOwner{kind: kindHTTPRoute, namespace: r.Namespace}
-}
-
-// layer4 reports whether the owner is a TCPRoute, TLSRoute or UDPRoute:
+// layer4 reports whether the route is a TCPRoute, TLSRoute or UDPRoute:
 // its clusters carry raw bytes, so the setting's protocol is TCP or UDP
 // and no BackendTLSPolicy applies (Envoy Gateway applies them to HTTP and
 // gRPC routes).
-func (o backendOwner) layer4() bool {
-	return o.kind == kindTCPRoute || o.kind == kindTLSRoute || o.kind == kindUDPRoute
+func (ro routeObject) layer4() bool {
+	return ro.kind == kindTCPRoute || ro.kind == kindTLSRoute || ro.kind == kindUDPRoute
 }
 
-// portProtocol is the Service port protocol the owner's traffic needs.
-func (o backendOwner) portProtocol() corev1.Protocol {
-	if o.kind == kindUDPRoute {
+// portProtocol is the Service port protocol the route's traffic needs.
+func (ro routeObject) portProtocol() corev1.Protocol {
+	if ro.kind == kindUDPRoute {
 		return corev1.ProtocolUDP
 	}
 	return corev1.ProtocolTCP
@@ -44,7 +32,7 @@ func (o backendOwner) portProtocol() corev1.Protocol {
 
 // resolveBackendRef turns one backendRef into a destination setting, or
 // records why it cannot and returns nil.
-func (t *translation) resolveBackendRef(owner backendOwner, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
+func (t *translation) resolveBackendRef(ro routeObject, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
 	group, kind := "", "Service"
 	if br.Group != nil {
 		group = string(*br.Group)
@@ -52,11 +40,11 @@ func (t *translation) resolveBackendRef(owner backendOwner, br gwapiv1.BackendRe
 	if br.Kind != nil {
 		kind = string(*br.Kind)
 	}
-	ns := owner.namespace
+	ns := ro.meta.Namespace
 	if br.Namespace != nil && *br.Namespace != "" {
 		ns = string(*br.Namespace)
 	}
-	if !t.index.refAllowed(gwapiv1.GroupName, owner.kind, owner.namespace, group, kind, ns, string(br.Name)) {
+	if !t.index.refAllowed(gwapiv1.GroupName, ro.kind, ro.meta.Namespace, group, kind, ns, string(br.Name)) {
 		probs.ref(gwapiv1.RouteReasonRefNotPermitted,
 			"Backend ref to %s %s/%s not permitted by any ReferenceGrant.", kind, ns, br.Name)
 		return nil
@@ -64,7 +52,7 @@ func (t *translation) resolveBackendRef(owner backendOwner, br gwapiv1.BackendRe
 	var setting *ir.DestinationSetting
 	switch {
 	case group == "" && kind == "Service":
-		setting = t.serviceSetting(ns, br, owner.portProtocol(), probs)
+		setting = t.serviceSetting(ns, br, ro.portProtocol(), probs)
 	case group == egv1a1.GroupName && kind == egv1a1.KindBackend:
 		setting = t.backendSetting(ns, br, probs)
 	default:
@@ -74,10 +62,8 @@ func (t *translation) resolveBackendRef(owner backendOwner, br gwapiv1.BackendRe
 	if setting == nil {
 		return nil
 	}
-	setting.Name = name
-	setting.Weight = backendWeight(br)
-	if owner.layer4() {
-		setting.Protocol = string(owner.portProtocol())
+	if ro.layer4() {
+		setting.Name, setting.Weight, setting.Protocol = name, backendWeight(br), string(ro.portProtocol())
 		return setting
 	}
 	tg := btlsTarget{kind: egv1a1.KindBackend, namespace: ns, name: string(br.Name)}
@@ -90,6 +76,11 @@ func (t *translation) resolveBackendRef(owner backendOwner, br gwapiv1.BackendRe
 		return nil
 	}
 	setting.TLS = tls
+	setting.Name = name
+	if ro.kind == kindGRPCRoute {
+		setting.Protocol = "GRPC" // an HTTP/2 upstream, as Envoy Gateway's gRPC destinations
+	}
+	setting.Weight = backendWeight(br)
 	return setting
 }
 

@@ -195,7 +195,7 @@ func (t *translation) recordRouteBackendTLS() {
 				if r.Metadata == nil {
 					continue
 				}
-				parents := routes.parents(r.Metadata.Namespace, r.Metadata.Name, gc.gw)
+				parents := routes.parents(r.Metadata.Kind, r.Metadata.Namespace, r.Metadata.Name, gc.gw)
 				for _, d := range routeDestinations(r) {
 					for _, s := range d.Settings {
 						tg, ok := t.settingTarget(s)

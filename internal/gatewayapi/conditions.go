@@ -8,19 +8,14 @@ import (
 // identical makes Portico's status a drop-in replacement in dashboards and
 // scripts that match on them.
 const (
-	msgGatewayClassAccepted = "Valid GatewayClass"
-	msgListenerProgrammed   = "Sending translated listener configuration to the data plane"
-	msgListenerAccepted     = "Listener has been successfully translated"
-	msgListenerResolvedRefs = "Listener references have been resolved"
-	msgRouteAccepted        = "Route is accepted"
-	msgRouteResolvedRefs    = "Resolved all the Object references for the Route"
+	msgGatewayClassAccepted   = "Valid GatewayClass"
+	msgListenerProgrammed     = "Sending translated listener configuration to the data plane"
+	msgListenerAccepted       = "Listener has been successfully translated"
+	msgListenerResolvedRefs   = "Listener references have been resolved"
+	msgRouteAccepted          = "Route is accepted"
+	msgRouteResolvedRefs      = "Resolved all the Object references for the Route"
+	msgNoHostnameIntersection = "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s)."
 )
-
-// noHostnameIntersection is Envoy Gateway's message for a route whose
-// hostnames match none of the parent's listeners.
-func noHostnameIntersection(kind string) string {
-	return "There were no hostname intersections between the " + kind + " and this parent ref's Listener(s)."
-}
 
 // newCondition builds a condition without a transition time: translation is a
 // pure function, so the clock is the status writer's business.

@@ -12,7 +12,7 @@ import (
 // applyFilter applies one HTTPRoute filter to the route template. It
 // returns a message when the filter cannot be honoured; the rule then
 // answers 500 instead of silently doing less than asked.
-func (t *translation) applyFilter(route *gwapiv1.HTTPRoute, r *ir.HTTPRoute, f gwapiv1.HTTPRouteFilter, name string, probs *ruleProblems) string {
+func (t *translation) applyFilter(ro routeObject, r *ir.HTTPRoute, f gwapiv1.HTTPRouteFilter, name string, probs *ruleProblems) string {
 	switch f.Type {
 	case gwapiv1.HTTPRouteFilterRequestHeaderModifier:
 		if f.RequestHeaderModifier == nil {
@@ -61,7 +61,7 @@ func (t *translation) applyFilter(route *gwapiv1.HTTPRoute, r *ir.HTTPRoute, f g
 		if m == nil {
 			return "RequestMirror filter has no requestMirror."
 		}
-		setting := t.resolveBackendRef(httpOwner(route), gwapiv1.BackendRef{BackendObjectReference: m.BackendRef}, name+"/backend/0", probs)
+		setting := t.resolveBackendRef(ro, gwapiv1.BackendRef{BackendObjectReference: m.BackendRef}, name+"/backend/0", probs)
 		if setting == nil {
 			return "" // the reference problem is already in ResolvedRefs
 		}

@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -171,10 +172,9 @@ func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
 // supportedKinds status. Kinds Portico cannot serve on the listener are
 // reported as InvalidRouteKinds rather than silently dropped.
 func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGroupKind, []gwapiv1.RouteGroupKind) {
-	kind := listenerRouteKind(lc.spec.Protocol)
-	served := gwapiv1.RouteGroupKind{Group: ptr(gwapiv1.Group(gwapiv1.GroupName)), Kind: gwapiv1.Kind(kind)}
+	served := listenerRouteKinds(lc.spec.Protocol)
 	if lc.spec.AllowedRoutes == nil || len(lc.spec.AllowedRoutes.Kinds) == 0 {
-		return []gwapiv1.RouteGroupKind{served}, []gwapiv1.RouteGroupKind{served}
+		return served, served
 	}
 	var allowed []gwapiv1.RouteGroupKind
 	var invalid []string
@@ -183,8 +183,8 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 		if k.Group != nil {
 			group = string(*k.Group)
 		}
-		if group == gwapiv1.GroupName && string(k.Kind) == kind {
-			allowed = append(allowed, served)
+		if i := slices.IndexFunc(served, func(s gwapiv1.RouteGroupKind) bool { return s.Kind == k.Kind }); group == gwapiv1.GroupName && i >= 0 {
+			allowed = append(allowed, served[i])
 			continue
 		}
 		invalid = append(invalid, group+"/"+string(k.Kind))
@@ -192,13 +192,20 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 	if len(invalid) > 0 {
 		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionResolvedRefs), "False", string(gwapiv1.ListenerReasonInvalidRouteKinds),
-			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: %s.", strings.Join(invalid, ", "), lc.spec.Protocol, kind),
+			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: %s.", strings.Join(invalid, ", "), lc.spec.Protocol, kindNames(served)),
 			lc.gateway.gw.Generation))
 	}
 	if allowed == nil {
 		allowed = []gwapiv1.RouteGroupKind{}
 	}
 	return allowed, allowed
+}
+
+// httpListenerRouteKinds are the kinds an HTTP or HTTPS listener serves,
+// in Envoy Gateway's supportedKinds order.
+func httpListenerRouteKinds() []gwapiv1.RouteGroupKind {
+	group := ptr(gwapiv1.Group(gwapiv1.GroupName))
+	return []gwapiv1.RouteGroupKind{{Group: group, Kind: kindHTTPRoute}, {Group: group, Kind: kindGRPCRoute}}
 }
 
 // markConflicts applies Envoy Gateway's listener conflict rules. TCP and UDP

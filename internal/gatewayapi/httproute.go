@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,8 +17,34 @@ import (
 // (listener, hostname, match) the route attaches to.
 type routeRule struct {
 	index    int
+	name     string // <kind>/<namespace>/<name>/rule/<index>
 	matches  []routeMatch
 	template ir.HTTPRoute // filters and action; no name, hostname or matches
+}
+
+// routeObject is what attaching, naming and reference checks need of a
+// route: HTTPRoute and GRPCRoute share every code path after their matches
+// are translated; TCPRoute, TLSRoute and UDPRoute (layer4.go) share
+// attachment and backendRefs.
+type routeObject struct {
+	kind      string
+	meta      *metav1.ObjectMeta
+	hostnames []gwapiv1.Hostname
+}
+
+func httpRouteObject(r *gwapiv1.HTTPRoute) routeObject {
+	return routeObject{kind: kindHTTPRoute, meta: &r.ObjectMeta, hostnames: r.Spec.Hostnames}
+}
+
+// ruleName names a rule's destination and starts its IR routes' names:
+// <kind>/<namespace>/<name>/rule/<i>. Concatenated, not formatted: names
+// are made for every rule and match on the reload path.
+func (ro routeObject) ruleName(i int) string {
+	kind := "httproute/"
+	if ro.kind == kindGRPCRoute {
+		kind = "grpcroute/"
+	}
+	return kind + ro.meta.Namespace + "/" + ro.meta.Name + "/rule/" + strconv.Itoa(i)
 }
 
 type routeMatch struct {
@@ -39,42 +66,44 @@ func (t *translation) processHTTPRoutes() {
 		// glance (status.Store), its slices being the same.
 		route := &gwapiv1.HTTPRoute{TypeMeta: in.TypeMeta, ObjectMeta: in.ObjectMeta, Spec: in.Spec}
 		rules, resolved, partial := t.rulesOf(in, route)
-		attached := false
-		for _, pref := range route.Spec.ParentRefs {
-			ps, ok := t.attachRoute(route, pref, rules)
-			if !ok {
-				continue
-			}
-			attached = true
-			ps.Conditions = append(ps.Conditions, resolved)
-			if partial != nil {
-				ps.Conditions = append(ps.Conditions, *partial)
-			}
-			route.Status.Parents = append(route.Status.Parents, ps)
-		}
-		if attached {
+		route.Status.Parents = t.attachParents(httpRouteObject(route), route.Spec.ParentRefs, rules, resolved, partial)
+		if route.Status.Parents != nil {
 			t.result.HTTPRoutes = append(t.result.HTTPRoutes, route)
 		}
 	}
 }
 
-// attachRoute attaches the route to one parentRef. It returns false when the
-// parentRef is not a Gateway handled by this controller.
-func (t *translation) attachRoute(route *gwapiv1.HTTPRoute, pref gwapiv1.ParentReference, rules []*routeRule) (gwapiv1.RouteParentStatus, bool) {
-	r := attachingRoute{kind: kindHTTPRoute, meta: &route.ObjectMeta, hostnames: route.Spec.Hostnames}
-	return t.attachParent(r, pref, func(lc *listenerContext, hosts []string) *refusal {
+// attachParents attaches a route to each of its parentRefs and returns one
+// parent status per parentRef that names a Gateway of ours (nil if none).
+func (t *translation) attachParents(ro routeObject, refs []gwapiv1.ParentReference, rules []*routeRule,
+	resolved metav1.Condition, partial *metav1.Condition) []gwapiv1.RouteParentStatus {
+	var out []gwapiv1.RouteParentStatus
+	for _, pref := range refs {
+		ps, ok := t.attachRoute(ro, pref, rules)
+		if !ok {
+			continue
+		}
+		ps.Conditions = append(ps.Conditions, resolved)
+		if partial != nil {
+			ps.Conditions = append(ps.Conditions, *partial)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// attachRoute attaches an HTTPRoute or GRPCRoute to one parentRef. It
+// returns false when the parentRef is not a Gateway handled by this
+// controller.
+func (t *translation) attachRoute(ro routeObject, pref gwapiv1.ParentReference, rules []*routeRule) (gwapiv1.RouteParentStatus, bool) {
+	return t.attachParent(ro, pref, func(lc *listenerContext, hosts []string) *refusal {
 		if lc.ready() {
-			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(route, rules, hosts)...)
+			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(rules, hosts)...)
+			// A gRPC route makes the listener add Envoy's gRPC filters.
+			lc.ir.IsHTTP2 = lc.ir.IsHTTP2 || ro.kind == kindGRPCRoute
 		}
 		return nil
 	})
-}
-
-// attachingRoute is what parent attachment needs of a route of any kind.
-type attachingRoute struct {
-	kind      string
-	meta      *metav1.ObjectMeta
-	hostnames []gwapiv1.Hostname
 }
 
 // refusal is why a listener does not take a route (Accepted=False).
@@ -88,14 +117,14 @@ type refusal struct {
 // attach for each, which returns nil or why the listener refuses the
 // route. It returns false when the parentRef is not a Gateway handled by
 // this controller.
-func (t *translation) attachParent(route attachingRoute, pref gwapiv1.ParentReference,
+func (t *translation) attachParent(ro routeObject, pref gwapiv1.ParentReference,
 	attach func(lc *listenerContext, hosts []string) *refusal) (gwapiv1.RouteParentStatus, bool) {
-	ref := defaultParentRef(pref, route.meta.Namespace)
+	ref := defaultParentRef(pref, ro.meta.Namespace)
 	ps := gwapiv1.RouteParentStatus{
 		ParentRef:      statusParentRef(pref),
 		ControllerName: gwapiv1.GatewayController(t.opts.ControllerName),
 	}
-	gen := route.meta.Generation
+	gen := ro.meta.Generation
 	reject := func(reason gwapiv1.RouteConditionReason, msg string) (gwapiv1.RouteParentStatus, bool) {
 		ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False", string(reason), msg, gen)}
 		return ps, true
@@ -138,7 +167,7 @@ func (t *translation) attachParent(route attachingRoute, pref gwapiv1.ParentRefe
 	}
 	var allowed []*listenerContext
 	for _, lc := range candidates {
-		if t.listenerAllows(lc, route.kind, route.meta.Namespace) {
+		if t.listenerAllows(lc, ro.kind, ro.meta.Namespace) {
 			allowed = append(allowed, lc)
 		}
 	}
@@ -148,7 +177,7 @@ func (t *translation) attachParent(route attachingRoute, pref gwapiv1.ParentRefe
 	matched := false
 	var refused *refusal
 	for _, lc := range allowed {
-		hosts := intersectHostnames(hostnameOf(lc.spec), route.hostnames)
+		hosts := intersectHostnames(hostnameOf(lc.spec), ro.hostnames)
 		if len(hosts) == 0 {
 			continue
 		}
@@ -160,7 +189,7 @@ func (t *translation) attachParent(route attachingRoute, pref gwapiv1.ParentRefe
 		lc.attachedRoutes++
 	}
 	if !matched {
-		return reject(gwapiv1.RouteReasonNoMatchingListenerHostname, noHostnameIntersection(route.kind))
+		return reject(gwapiv1.RouteReasonNoMatchingListenerHostname, msgNoHostnameIntersection)
 	}
 	if refused != nil {
 		return reject(refused.reason, refused.msg)
@@ -245,14 +274,13 @@ func statusParentRef(ref gwapiv1.ParentReference) gwapiv1.ParentReference {
 }
 
 // instantiateRoutes makes the IR routes of one route on one listener.
-func instantiateRoutes(route *gwapiv1.HTTPRoute, rules []*routeRule, hosts []string) []*ir.HTTPRoute {
+func instantiateRoutes(rules []*routeRule, hosts []string) []*ir.HTTPRoute {
 	var out []*ir.HTTPRoute
 	for _, host := range hosts {
 		for _, rule := range rules {
 			for j, m := range rule.matches {
 				r := rule.template // shallow copy: slices are shared read-only
-				r.Name = fmt.Sprintf("httproute/%s/%s/rule/%d/match/%d/%s",
-					route.Namespace, route.Name, rule.index, j, strings.ReplaceAll(host, ".", "_"))
+				r.Name = rule.name + "/match/" + strconv.Itoa(j) + "/" + strings.ReplaceAll(host, ".", "_")
 				r.Hostname = host
 				r.PathMatch = m.path
 				r.HeaderMatches = m.headers

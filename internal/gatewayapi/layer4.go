@@ -26,17 +26,24 @@ const (
 	msgOneRule = "One and only one rule is supported"
 )
 
-// listenerRouteKind is the route kind a listener protocol carries.
-func listenerRouteKind(p gwapiv1.ProtocolType) string {
-	switch p {
-	case gwapiv1.TCPProtocolType:
-		return kindTCPRoute
-	case gwapiv1.TLSProtocolType:
-		return kindTLSRoute
-	case gwapiv1.UDPProtocolType:
-		return kindUDPRoute
+// listenerRouteKinds are the route kinds a listener protocol carries.
+func listenerRouteKinds(p gwapiv1.ProtocolType) []gwapiv1.RouteGroupKind {
+	kind := map[gwapiv1.ProtocolType]string{
+		gwapiv1.TCPProtocolType: kindTCPRoute, gwapiv1.TLSProtocolType: kindTLSRoute, gwapiv1.UDPProtocolType: kindUDPRoute,
+	}[p]
+	if kind == "" {
+		return httpListenerRouteKinds()
 	}
-	return kindHTTPRoute
+	return []gwapiv1.RouteGroupKind{{Group: ptr(gwapiv1.Group(gwapiv1.GroupName)), Kind: gwapiv1.Kind(kind)}}
+}
+
+// kindNames lists kinds for a message: "HTTPRoute, GRPCRoute".
+func kindNames(kinds []gwapiv1.RouteGroupKind) string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k.Kind)
+	}
+	return strings.Join(names, ", ")
 }
 
 // processLayer4Listener accepts a TCP, TLS or UDP listener and, when it can
@@ -99,7 +106,7 @@ func (t *translation) layer4ListenerTLS(lc *listenerContext) (string, *ir.TLSCon
 
 // layer4Route is what attaching a TCPRoute, TLSRoute or UDPRoute needs.
 type layer4Route struct {
-	attachingRoute
+	routeObject
 	obj     any // the route, for the support ledger
 	parents []gwapiv1.ParentReference
 	rules   [][]gwapiv1.BackendRef
@@ -110,7 +117,7 @@ func tcpLayer4(r *gwapiv1.TCPRoute) layer4Route {
 	for _, rule := range r.Spec.Rules {
 		rules = append(rules, rule.BackendRefs)
 	}
-	return layer4Route{attachingRoute: attachingRoute{kind: kindTCPRoute, meta: &r.ObjectMeta}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
+	return layer4Route{routeObject: routeObject{kind: kindTCPRoute, meta: &r.ObjectMeta}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
 }
 
 func tlsLayer4(r *gwapiv1.TLSRoute) layer4Route {
@@ -118,7 +125,7 @@ func tlsLayer4(r *gwapiv1.TLSRoute) layer4Route {
 	for _, rule := range r.Spec.Rules {
 		rules = append(rules, rule.BackendRefs)
 	}
-	return layer4Route{attachingRoute: attachingRoute{kind: kindTLSRoute, meta: &r.ObjectMeta, hostnames: r.Spec.Hostnames}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
+	return layer4Route{routeObject: routeObject{kind: kindTLSRoute, meta: &r.ObjectMeta, hostnames: r.Spec.Hostnames}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
 }
 
 func udpLayer4(r *gwapiv1.UDPRoute) layer4Route {
@@ -126,7 +133,7 @@ func udpLayer4(r *gwapiv1.UDPRoute) layer4Route {
 	for _, rule := range r.Spec.Rules {
 		rules = append(rules, rule.BackendRefs)
 	}
-	return layer4Route{attachingRoute: attachingRoute{kind: kindUDPRoute, meta: &r.ObjectMeta}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
+	return layer4Route{routeObject: routeObject{kind: kindUDPRoute, meta: &r.ObjectMeta}, obj: r, parents: r.Spec.ParentRefs, rules: rules}
 }
 
 // processLayer4Routes attaches the TCPRoutes, TLSRoutes and UDPRoutes,
@@ -168,7 +175,7 @@ func (t *translation) attachLayer4(r layer4Route) []gwapiv1.RouteParentStatus {
 	noted := notedFields(r)
 	var out []gwapiv1.RouteParentStatus
 	for _, pref := range r.parents {
-		ps, ok := t.attachParent(r.attachingRoute, pref, func(lc *listenerContext, hosts []string) *refusal {
+		ps, ok := t.attachParent(r.routeObject, pref, func(lc *listenerContext, hosts []string) *refusal {
 			if oneRule {
 				return &refusal{reason: "InvalidRule", msg: msgOneRule}
 			}
@@ -220,14 +227,13 @@ func attachLayer4Listener(lc *listenerContext, name string, hosts []string, dest
 // layer4Destination pools the backends of every rule into the route's one
 // destination, and returns the ResolvedRefs condition.
 func (t *translation) layer4Destination(r layer4Route) (*ir.RouteDestination, metav1.Condition) {
-	owner := backendOwner{kind: r.kind, namespace: r.meta.Namespace}
 	name := fmt.Sprintf("%s/%s/%s/rule/-1", strings.ToLower(r.kind), r.meta.Namespace, r.meta.Name)
 	dest := &ir.RouteDestination{Name: name, Metadata: &ir.ResourceMetadata{Kind: r.kind, Name: r.meta.Name, Namespace: r.meta.Namespace}}
 	probs := &ruleProblems{}
 	k := 0
 	for _, refs := range r.rules {
 		for _, br := range refs {
-			if s := t.resolveBackendRef(owner, br, fmt.Sprintf("%s/backend/%d", name, k), probs); s != nil {
+			if s := t.resolveBackendRef(r.routeObject, br, fmt.Sprintf("%s/backend/%d", name, k), probs); s != nil {
 				dest.Settings = append(dest.Settings, s)
 			}
 			k++

@@ -117,7 +117,8 @@ func placeObject(t *testing.T, set *resource.Set, e support.Entry) string {
 		p.Spec.TargetRefs = []gwapiv1a2.LocalPolicyTargetReferenceWithSectionName{route}
 		set.EnvoyExtensionPolicies, obj = append(set.EnvoyExtensionPolicies, p), p
 	case "GRPCRoute":
-		set.GRPCRoutes = append(set.GRPCRoutes, &gwapiv1.GRPCRoute{ObjectMeta: meta, Spec: gwapiv1.GRPCRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}})
+		g := &gwapiv1.GRPCRoute{ObjectMeta: meta, Spec: gwapiv1.GRPCRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}}
+		set.GRPCRoutes, obj = append(set.GRPCRoutes, g), g
 	case "TCPRoute":
 		r := &gwapiv1.TCPRoute{ObjectMeta: meta, Spec: gwapiv1.TCPRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}}
 		set.TCPRoutes, obj = append(set.TCPRoutes, r), r
@@ -175,8 +176,8 @@ func fill(t *testing.T, v reflect.Value, segs []string, value string) {
 	if !ok {
 		t.Fatalf("no field %s in %s", name, v.Type())
 	}
-	if filterType := map[string]gwapiv1.HTTPRouteFilterType{"cors": "CORS", "externalAuth": "ExternalAuth"}[name]; filterType != "" &&
-		v.Type() == reflect.TypeOf(gwapiv1.HTTPRouteFilter{}) {
+	if filterType := map[string]gwapiv1.HTTPRouteFilterType{"cors": "CORS", "externalAuth": "ExternalAuth", "extensionRef": "ExtensionRef"}[name]; filterType != "" &&
+		(v.Type() == reflect.TypeOf(gwapiv1.HTTPRouteFilter{}) || v.Type() == reflect.TypeOf(gwapiv1.GRPCRouteFilter{})) {
 		v.FieldByName("Type").SetString(string(filterType))
 	}
 	if list {
@@ -246,6 +247,9 @@ func jsonField(v reflect.Value, name string) (reflect.Value, bool) {
 func checkEffect(t *testing.T, r *Result, e support.Entry, name string) {
 	t.Helper()
 	routeR, routeRB := ledgerIRRoute(r, "r"), ledgerIRRoute(r, "rb")
+	if e.Kind == kindGRPCRoute {
+		routeR = ledgerIRRoute(r, "x") // the rule at fault is the GRPCRoute's
+	}
 	want := func(obj any, condType, status, reason string) {
 		t.Helper()
 		if !hasCondition(obj, condType, status, reason, name) {

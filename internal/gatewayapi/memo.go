@@ -56,13 +56,13 @@ func (m *Memo) end() { m.rules, m.next = m.next, nil }
 func (t *translation) rulesOf(in, route *gwapiv1.HTTPRoute) ([]*routeRule, metav1.Condition, *metav1.Condition) {
 	m := t.opts.Memo
 	if m == nil {
-		return t.translateRules(route)
+		return t.translateHTTPRules(route)
 	}
 	if r, ok := m.rules[in]; ok {
 		m.next[in] = r
 		return r.rules, r.resolved, r.partial
 	}
-	rules, resolved, partial := t.translateRules(route)
+	rules, resolved, partial := t.translateHTTPRules(route)
 	m.next[in] = translatedRules{rules, resolved, partial}
 	return rules, resolved, partial
 }

@@ -82,20 +82,26 @@ func (a *attachment) claim(targets []policyTarget, claims map[policyTarget]*atta
 	}
 }
 
-// routeIndex finds translated HTTPRoutes (with their parent statuses) by
-// namespace/name without a scan per IR route.
-type routeIndex map[string]*gwapiv1.HTTPRoute
+// routeIndex finds the parent statuses of translated HTTPRoutes and
+// GRPCRoutes by kind/namespace/name without a scan per IR route.
+type routeIndex map[string][]gwapiv1.RouteParentStatus
 
 func (t *translation) routeIndex() routeIndex {
 	routes := routeIndex{}
 	for _, hr := range t.result.HTTPRoutes {
-		routes[key(hr.Namespace, hr.Name)] = hr
+		routes[kindHTTPRoute+"/"+key(hr.Namespace, hr.Name)] = hr.Status.Parents
+	}
+	for _, gr := range t.result.GRPCRoutes {
+		routes[kindGRPCRoute+"/"+key(gr.Namespace, gr.Name)] = gr.Status.Parents
 	}
 	return routes
 }
 
+// isRouteKind reports whether policies can target the kind as a route.
+func isRouteKind(kind string) bool { return kind == kindHTTPRoute || kind == kindGRPCRoute }
+
 // policyTargets resolves targetRef, targetRefs and targetSelectors to the
-// Gateways and HTTPRoutes of the policy's namespace. Other kinds are left
+// Gateways, HTTPRoutes and GRPCRoutes of the policy's namespace. Other kinds are left
 // out (Envoy Gateway ignores them too).
 func (t *translation) policyTargets(ns string, refs egv1a1.PolicyTargetReferences) []policyTarget {
 	var out []policyTarget
@@ -112,7 +118,7 @@ func (t *translation) policyTargets(ns string, refs egv1a1.PolicyTargetReference
 		all = append(all, *refs.TargetRef)
 	}
 	for _, r := range all {
-		if string(r.Group) != gwapiv1.GroupName || (r.Kind != kindGateway && r.Kind != kindHTTPRoute) {
+		if string(r.Group) != gwapiv1.GroupName || (r.Kind != kindGateway && !isRouteKind(string(r.Kind))) {
 			continue
 		}
 		section := ""
@@ -142,6 +148,12 @@ func (t *translation) policyTargets(ns string, refs egv1a1.PolicyTargetReference
 					add(kindHTTPRoute, r.Name, "")
 				}
 			}
+		case kindGRPCRoute:
+			for _, r := range t.in.GRPCRoutes {
+				if r.Namespace == ns && s.Matches(labels.Set(r.Labels)) {
+					add(kindGRPCRoute, r.Name, "")
+				}
+			}
 		}
 	}
 	return out
@@ -153,14 +165,14 @@ func (t *translation) policyTargets(ns string, refs egv1a1.PolicyTargetReference
 // returns nil when no policy targets the route.
 func (t *translation) winner(gc *gatewayContext, lc *listenerContext, r *ir.HTTPRoute,
 	claims map[policyTarget]*attachment, routes routeIndex) (*attachment, *ancestorInfo) {
-	if r.Metadata == nil || r.Metadata.Kind != kindHTTPRoute {
+	if r.Metadata == nil || !isRouteKind(r.Metadata.Kind) {
 		return nil, nil
 	}
 	m := r.Metadata
 	gw := gc.gw
 	levels := []policyTarget{
-		{kindHTTPRoute, m.Namespace, m.Name, m.SectionName},
-		{kindHTTPRoute, m.Namespace, m.Name, ""},
+		{m.Kind, m.Namespace, m.Name, m.SectionName},
+		{m.Kind, m.Namespace, m.Name, ""},
 		{kindGateway, gw.Namespace, gw.Name, string(lc.spec.Name)},
 		{kindGateway, gw.Namespace, gw.Name, ""},
 	}
@@ -185,18 +197,14 @@ func (t *translation) winner(gc *gatewayContext, lc *listenerContext, r *ir.HTTP
 			a.overriddenBy[routeKey] = true
 		}
 	}
-	return win, win.ancestorFor(gc, lc, winLevel >= 2, levels[winLevel].section, routes.parents(m.Namespace, m.Name, gw))
+	return win, win.ancestorFor(gc, lc, winLevel >= 2, levels[winLevel].section, routes.parents(m.Kind, m.Namespace, m.Name, gw))
 }
 
-// parents are the parentRefs of an HTTPRoute that name gw, as written in
-// the route's status.
-func (ix routeIndex) parents(ns, name string, gw *gwapiv1.Gateway) []gwapiv1.ParentReference {
-	hr := ix[key(ns, name)]
-	if hr == nil {
-		return nil
-	}
+// parents are the parentRefs of a route that name gw, as written in the
+// route's status.
+func (ix routeIndex) parents(kind, ns, name string, gw *gwapiv1.Gateway) []gwapiv1.ParentReference {
 	var out []gwapiv1.ParentReference
-	for _, ps := range hr.Status.Parents {
+	for _, ps := range ix[kind+"/"+key(ns, name)] {
 		ref := ps.ParentRef
 		pns := ns
 		if ref.Namespace != nil {
@@ -277,11 +285,11 @@ func (t *translation) addTargetAncestors(a *attachment, routes routeIndex) {
 		}
 	}
 	for _, tg := range all {
-		if tg.kind != kindHTTPRoute {
+		if !isRouteKind(tg.kind) {
 			continue
 		}
 		for _, gc := range t.gateways {
-			for _, ref := range routes.parents(tg.namespace, tg.name, gc.gw) {
+			for _, ref := range routes.parents(tg.kind, tg.namespace, tg.name, gc.gw) {
 				r := ref
 				r.Namespace = ptr(gwapiv1.Namespace(gc.gw.Namespace))
 				r.Group = ptr(gwapiv1.Group(gwapiv1.GroupName))

@@ -44,19 +44,44 @@ func (p *ruleProblems) unsupported(format string, args ...any) {
 	p.invalid = append(p.invalid, fmt.Sprintf(format, args...))
 }
 
+// ruleSpec is one rule of a route in HTTPRoute's terms, its matches
+// already translated: a GRPCRoute rule's filters and backendRefs are
+// HTTPRoute's types under other names (see grpcRuleSpec).
+type ruleSpec struct {
+	rule    *gwapiv1.HTTPRouteRule
+	matches []routeMatch
+}
+
+// translateHTTPRules translates the rules of an HTTPRoute.
+func (t *translation) translateHTTPRules(route *gwapiv1.HTTPRoute) ([]*routeRule, metav1.Condition, *metav1.Condition) {
+	specs := make([]ruleSpec, len(route.Spec.Rules))
+	for i := range route.Spec.Rules {
+		rule := &route.Spec.Rules[i]
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []gwapiv1.HTTPRouteMatch{{}}
+		}
+		specs[i] = ruleSpec{rule: rule}
+		for _, m := range matches {
+			specs[i].matches = append(specs[i].matches, translateMatch(m))
+		}
+	}
+	return t.translateRules(httpRouteObject(route), specs, unsupportedRouteFields(kindHTTPRoute, route))
+}
+
 // translateRules translates the rules of a route. It also returns the
 // ResolvedRefs condition and, when a rule is unusable, PartiallyInvalid.
-func (t *translation) translateRules(route *gwapiv1.HTTPRoute) ([]*routeRule, metav1.Condition, *metav1.Condition) {
+// notYet holds the route's unsupported fields (see unsupportedRouteFields).
+func (t *translation) translateRules(ro routeObject, specs []ruleSpec, notYet map[int][]string) ([]*routeRule, metav1.Condition, *metav1.Condition) {
 	var rules []*routeRule
 	probs := &ruleProblems{}
-	notYet := unsupportedRouteFields(route)
 	if f := notYet[-1]; len(f) > 0 {
 		probs.unsupported("%s %s not supported by Portico yet: the route attaches through its parentRefs only.", strings.Join(f, ", "), isAre(len(f)))
 	}
-	for i := range route.Spec.Rules {
-		rules = append(rules, t.translateRule(route, i, notYet[i], probs))
+	for i, spec := range specs {
+		rules = append(rules, t.translateRule(ro, i, spec, notYet[i], probs))
 	}
-	gen := route.Generation
+	gen := ro.meta.Generation
 	resolved := probs.resolvedRefs(gen)
 	var partial *metav1.Condition
 	if len(probs.invalid) > 0 {
@@ -70,8 +95,8 @@ func (t *translation) translateRules(route *gwapiv1.HTTPRoute) ([]*routeRule, me
 // unsupportedRouteFields are the fields of a route the ledger marks not
 // supported yet, by rule index (-1 for route-level fields). Filters are
 // left out: applyFilter judges them by type.
-func unsupportedRouteFields(route *gwapiv1.HTTPRoute) map[int][]string {
-	findings := support.Select(support.Findings("HTTPRoute", route), support.NotYet)
+func unsupportedRouteFields(kind string, route any) map[int][]string {
+	findings := support.Select(support.Findings(kind, route), support.NotYet)
 	if len(findings) == 0 {
 		return nil
 	}
@@ -95,29 +120,23 @@ func unsupportedRouteFields(route *gwapiv1.HTTPRoute) map[int][]string {
 	return out
 }
 
-func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, notYet []string, probs *ruleProblems) *routeRule {
-	spec := &route.Spec.Rules[i]
-	rule := &routeRule{index: i}
-	rule.template.Metadata = &ir.ResourceMetadata{Kind: "HTTPRoute", Name: route.Name, Namespace: route.Namespace}
+func (t *translation) translateRule(ro routeObject, i int, rs ruleSpec, notYet []string, probs *ruleProblems) *routeRule {
+	spec := rs.rule
+	rule := &routeRule{index: i, name: ro.ruleName(i), matches: rs.matches}
+	rule.template.Metadata = &ir.ResourceMetadata{Kind: ro.kind, Name: ro.meta.Name, Namespace: ro.meta.Namespace}
+	rule.template.IsHTTP2 = ro.kind == kindGRPCRoute
 	if spec.Name != nil {
 		rule.template.Metadata.SectionName = string(*spec.Name)
 	}
-	matches := spec.Matches
-	if len(matches) == 0 {
-		matches = []gwapiv1.HTTPRouteMatch{{}}
-	}
-	for _, m := range matches {
-		rule.matches = append(rule.matches, translateMatch(m))
-	}
 
-	destName := fmt.Sprintf("httproute/%s/%s/rule/%d", route.Namespace, route.Name, i)
+	destName := rule.name
 	ruleInvalid := false
 	if len(notYet) > 0 {
 		probs.unsupported("Rule %d: %s %s not supported by Portico yet.", i, strings.Join(notYet, ", "), isAre(len(notYet)))
 		ruleInvalid = true
 	}
 	for k, f := range spec.Filters {
-		if msg := t.applyFilter(route, &rule.template, f, fmt.Sprintf("%s/filter/%d", destName, k), probs); msg != "" {
+		if msg := t.applyFilter(ro, &rule.template, f, fmt.Sprintf("%s/filter/%d", destName, k), probs); msg != "" {
 			probs.unsupported("Rule %d: %s", i, msg)
 			ruleInvalid = true
 		}
@@ -134,7 +153,7 @@ func (t *translation) translateRule(route *gwapiv1.HTTPRoute, i int, notYet []st
 	}
 	dest := &ir.RouteDestination{Name: destName, Metadata: rule.template.Metadata}
 	for k, br := range spec.BackendRefs {
-		setting := t.resolveBackendRef(httpOwner(route), br.BackendRef, fmt.Sprintf("%s/backend/%d", destName, k), probs)
+		setting := t.resolveBackendRef(ro, br.BackendRef, fmt.Sprintf("%s/backend/%d", destName, k), probs)
 		if setting != nil {
 			dest.Settings = append(dest.Settings, setting)
 		}
@@ -169,27 +188,25 @@ func translateMatch(m gwapiv1.HTTPRouteMatch) routeMatch {
 		rm.path = &ir.StringMatch{Prefix: ptr(pathValue)}
 	}
 	for _, h := range m.Headers {
-		sm := ir.StringMatch{Name: string(h.Name)}
-		if h.Type != nil && *h.Type == gwapiv1.HeaderMatchRegularExpression {
-			sm.SafeRegex = ptr(h.Value)
-		} else {
-			sm.Exact = ptr(h.Value)
-		}
-		rm.headers = append(rm.headers, sm)
+		regex := h.Type != nil && *h.Type == gwapiv1.HeaderMatchRegularExpression
+		rm.headers = append(rm.headers, stringMatch(string(h.Name), regex, h.Value))
 	}
 	if m.Method != nil {
 		rm.headers = append(rm.headers, ir.StringMatch{Name: ":method", Exact: ptr(string(*m.Method))})
 	}
 	for _, q := range m.QueryParams {
-		sm := ir.StringMatch{Name: string(q.Name)}
-		if q.Type != nil && *q.Type == gwapiv1.QueryParamMatchRegularExpression {
-			sm.SafeRegex = ptr(q.Value)
-		} else {
-			sm.Exact = ptr(q.Value)
-		}
-		rm.query = append(rm.query, sm)
+		regex := q.Type != nil && *q.Type == gwapiv1.QueryParamMatchRegularExpression
+		rm.query = append(rm.query, stringMatch(string(q.Name), regex, q.Value))
 	}
 	return rm
+}
+
+// stringMatch is a header or query parameter match: exact unless regex.
+func stringMatch(name string, regex bool, value string) ir.StringMatch {
+	if regex {
+		return ir.StringMatch{Name: name, SafeRegex: ptr(value)}
+	}
+	return ir.StringMatch{Name: name, Exact: ptr(value)}
 }
 
 // ruleTraffic maps rule timeouts and retries.

@@ -80,12 +80,12 @@ type Result struct {
 	SecurityPolicies []*egv1a1.SecurityPolicy
 	// BackendTLSPolicies carry their status (one entry per ancestor).
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	GRPCRoutes         []*gwapiv1.GRPCRoute
 	TLSRoutes          []*gwapiv1.TLSRoute
 	TCPRoutes          []*gwapiv1.TCPRoute
 	UDPRoutes          []*gwapiv1.UDPRoute
-	// The kinds below are loaded but not translated yet; they carry a
-	// status that says so (Accepted=False, UnsupportedKind).
-	GRPCRoutes   []*gwapiv1.GRPCRoute
+	// ListenerSets are loaded but not translated yet; they carry a status
+	// that says so (Accepted=False, UnsupportedKind).
 	ListenerSets []*gwapiv1.ListenerSet
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
@@ -131,8 +131,8 @@ func Translate(in *resource.Set, opts Options) *Result {
 	t.processBackends()
 	t.prepareBackendTLSPolicies()
 	t.processHTTPRoutes()
+	t.processGRPCRoutes()
 	t.processLayer4Routes()
-	t.processUnsupportedRoutes()
 	t.processListenerSets()
 	t.recordRouteBackendTLS()
 	t.processSecurityPolicies()

@@ -17,12 +17,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// A real gRPC client and server through the proxy: unary and server
-// streaming over h2c both ways, gRPC status in trailers, and a gRPC-shaped
-// local reply when no route matches.
-func TestGRPCThroughProxy(t *testing.T) {
-	h := newHarness(t)
-	port := freePort(t)
+// healthServer is a real gRPC server with the health service, reporting
+// service "svc" SERVING (the returned server changes that).
+func healthServer(t *testing.T) (net.Listener, *health.Server) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,8 +29,18 @@ func TestGRPCThroughProxy(t *testing.T) {
 	hs := health.NewServer()
 	hs.SetServingStatus("svc", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
-	go gs.Serve(ln)
+	go func() { _ = gs.Serve(ln) }()
 	t.Cleanup(gs.Stop)
+	return ln, hs
+}
+
+// A real gRPC client and server through the proxy: unary and server
+// streaming over h2c both ways, gRPC status in trailers, and a gRPC-shaped
+// local reply when no route matches.
+func TestGRPCThroughProxy(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	ln, hs := healthServer(t)
 
 	rc := &routev3.RouteConfiguration{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
 		Routes: []*routev3.Route{{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/grpc.health.v1.Health/"},

@@ -21,6 +21,7 @@ import (
 	// list of them is package all.
 	_ "github.com/portico-gw/portico/internal/proxy/filters/all"
 	"github.com/portico-gw/portico/internal/proxy/listener"
+	"github.com/portico-gw/portico/internal/proxy/stats"
 	"github.com/portico-gw/portico/internal/proxy/xdsclient"
 )
 
@@ -101,6 +102,8 @@ type Proxy struct {
 	// clusters are the clusters being served, for filters that reach
 	// them outside a request (a Wasm module's download).
 	clusters atomic.Pointer[cluster.Set]
+	// stats are the counters filters keep (grpc_stats).
+	stats *stats.Store
 
 	mu      sync.Mutex
 	status  Status
@@ -128,7 +131,7 @@ func New(o Options) (*Proxy, error) {
 		o.InitialFetchTimeout = 15 * time.Second
 	}
 	p := &Proxy{opts: o, log: o.Logger, alog: accesslog.NewLogger(o.AccessLog), pool: cluster.NewPool(o.Resolver),
-		socks: listener.NewSockets(o.DrainTimeout, o.Logger, o.MaxDownstreamConnections), changed: make(chan struct{})}
+		socks: listener.NewSockets(o.DrainTimeout, o.Logger, o.MaxDownstreamConnections), changed: make(chan struct{}), stats: stats.New()}
 	p.status.Versions = map[string]string{}
 	return p, nil
 }
@@ -198,5 +201,9 @@ func (p *Proxy) buildContext() filters.BuildContext {
 		},
 		Logger:    p.log,
 		LuaLimits: p.opts.LuaLimits,
+		Stats:     p.stats,
 	}
 }
+
+// Stats returns the proxy's counters, sorted by name, as Envoy names them.
+func (p *Proxy) Stats() []stats.Counter { return p.stats.Snapshot() }

@@ -318,6 +318,9 @@ func (r *Runner) prepare() (xdsTLS *tls.Config, err error) {
 	if r.infra, err = host.New(hostOpts); err != nil {
 		return nil, err
 	}
+	if r.opts.DataPlane == host.InProcess {
+		r.metrics.reg.MustRegister(proxyStats{read: r.infra.ProxyStats})
+	}
 	return xdsTLS, nil
 }
 

@@ -30,28 +30,25 @@ type compatCase struct {
 // Paths use the document's keys ("~1" for a "/" inside one); "*" matches
 // any one element.
 var compatCases = map[string]compatCase{
-	// GRPCRoute is not translated yet, so Portico's HTTP listeners list
-	// HTTPRoute only in supportedKinds; Envoy Gateway also lists GRPCRoute.
 	"quickstart.all.yaml": {ignore: []string{
-		"gateways/*/status/listeners/*/supportedKinds",
 		"gatewayClass/status", // egctl omits the class status when it prints the IR
 		"infraIR",             // Kubernetes infrastructure IR: Portico's host infra needs none
 		"xdsIR/*/http/*/routes/*/destination/settings/*/addressType", // Portico states the address type explicitly
 	}},
 	"quickstart.route.yaml":         {},
-	"echo-gateway-api.cluster.yaml": {ignore: []string{"gateways/*/status/listeners/*/supportedKinds"}},
-	"echo-gateway-api.route.json":   {ignore: []string{"gateways/*/status/listeners/*/supportedKinds"}},
+	"echo-gateway-api.cluster.yaml": {},
+	"echo-gateway-api.route.json":   {},
 	// The input defines HTTPRoute default/backend twice (one for each
 	// Gateway). A cluster keeps one of them; egctl translates both. Portico
 	// keeps the first, for eg, and reports the second, so eg2's route
 	// configuration has no virtual host; everything else is compared.
 	"multiple-xds.route.json":    {ignore: []string{"xds/default~1eg2/dynamicRouteConfigs/*/routeConfig/virtualHosts"}},
-	"default-namespace.all.yaml": {ignore: []string{"gateways/*/status/listeners/*/supportedKinds"}},
+	"default-namespace.all.yaml": {},
 	// egctl's test ran this one with --add-missing-resources: the Service
 	// without a cluster IP gets 1.2.3.4.
 	"no-service-cluster-ip.all.yaml": {addMissing: true},
 
-	"backend-endpoint.all.yaml": {ignore: []string{"gateways/*/status/listeners/*/supportedKinds"}},
+	"backend-endpoint.all.yaml": {},
 	// Beyond the routes Portico does not translate, default-resources
 	// names its Service providedBackend, which the API server (and
 	// Portico) reject as an invalid name, and --add-missing-resources

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/cli"
@@ -11,5 +12,10 @@ import (
 // runner starts from its own executable (host.Builtin, the default).
 func TestMain(m *testing.M) {
 	cli.RunChildProxy()
-	os.Exit(m.Run())
+	code := m.Run()
+	// The portico binary buildPortico made (112 MB a run) goes with the run.
+	if porticoBin.path != "" {
+		os.RemoveAll(filepath.Dir(porticoBin.path))
+	}
+	os.Exit(code)
 }

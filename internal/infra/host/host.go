@@ -32,6 +32,7 @@ import (
 	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/proxy/budget"
+	"github.com/portico-gw/portico/internal/proxy/stats"
 )
 
 // Data plane kinds.
@@ -98,6 +99,22 @@ type instance struct {
 	done      chan struct{}
 	bootstrap *bootstrapv3.Bootstrap
 	proc      *process // nil for in-process proxies
+	// stats reads an in-process proxy's counters (nil for processes).
+	stats func() []stats.Counter
+}
+
+// ProxyStats returns the counters of every in-process proxy, by fleet
+// (child processes and Envoy keep theirs to themselves).
+func (i *Infra) ProxyStats() map[string][]stats.Counter {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	out := map[string][]stats.Counter{}
+	for f, inst := range i.running {
+		if inst.stats != nil {
+			out[f] = inst.stats()
+		}
+	}
+	return out
 }
 
 // New checks the options (for Envoy: that the binary exists).
@@ -213,6 +230,7 @@ func (i *Infra) prepare(fleet string) (*instance, func(context.Context) error, e
 			return nil, nil, err
 		}
 		proxy.TuneGC() // this process now serves traffic
+		inst.stats = p.Stats
 		return inst, p.Run, nil
 	case Builtin:
 		inst.proc = newProcess(fleet, "portico proxy")

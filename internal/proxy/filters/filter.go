@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/portico-gw/portico/internal/proxy/budget"
+	"github.com/portico-gw/portico/internal/proxy/stats"
 )
 
 // Next continues the filter chain.
@@ -40,6 +41,9 @@ type BuildContext struct {
 	Logger *slog.Logger
 	// LuaLimits bound every call into a Lua script (zero: defaults).
 	LuaLimits budget.Limits
+	// Stats are the proxy's counters (nil in tests that need none: a nil
+	// store counts nothing).
+	Stats *stats.Store
 }
 
 // Factory builds one kind of filter.

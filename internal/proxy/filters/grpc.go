@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -110,7 +111,7 @@ func grpcFrame(m proto.Message) ([]byte, error) {
 // is not gRPC, or a trailers-only answer carrying an error ends the call.
 func grpcHeaderStatus(resp *http.Response) error {
 	if resp.StatusCode != http.StatusOK {
-		return status.Errorf(grpcCodeOfHTTP(resp.StatusCode), "HTTP status %d from the gRPC server", resp.StatusCode)
+		return status.Errorf(GRPCCodeOfHTTP(resp.StatusCode), "HTTP status %d from the gRPC server", resp.StatusCode)
 	}
 	if ct := resp.Header.Get("Content-Type"); len(ct) < 16 || ct[:16] != "application/grpc" {
 		return status.Errorf(codes.Internal, "response content-type %q is not application/grpc", ct)
@@ -121,8 +122,17 @@ func grpcHeaderStatus(resp *http.Response) error {
 	return nil
 }
 
-// grpcCodeOfHTTP is gRPC's mapping of HTTP statuses from a non-gRPC answer.
-func grpcCodeOfHTTP(code int) codes.Code {
+// IsGRPCContentType reports whether a Content-Type is gRPC's as Envoy
+// judges it: application/grpc, alone or followed by "+" (a subtype) or
+// ";" (parameters). gRPC-Web's application/grpc-web is not.
+func IsGRPCContentType(ct string) bool {
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// GRPCCodeOfHTTP is gRPC's mapping of HTTP statuses from a non-gRPC answer
+// (Envoy's httpToGrpcStatus).
+func GRPCCodeOfHTTP(code int) codes.Code {
 	switch code {
 	case http.StatusBadRequest:
 		return codes.Internal

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/portico-gw/portico/internal/proxy/accesslog"
+	"github.com/portico-gw/portico/internal/proxy/filters"
 	"github.com/portico-gw/portico/internal/proxy/route"
 	"github.com/portico-gw/portico/internal/proxy/streaminfo"
 	"github.com/portico-gw/portico/internal/proxy/xdsconf"
@@ -190,9 +191,9 @@ func (st *reqState) localReply(w http.ResponseWriter, code int, body, details st
 		extra(hdr)
 	}
 	st.serverHeader(hdr)
-	if strings.HasPrefix(st.info.Request.Header.Get("Content-Type"), "application/grpc") {
+	if filters.IsGRPCContentType(st.info.Request.Header.Get("Content-Type")) {
 		hdr.Set("Content-Type", "application/grpc")
-		hdr.Set("Grpc-Status", strconv.Itoa(grpcStatusFor(code)))
+		hdr.Set("Grpc-Status", strconv.Itoa(int(filters.GRPCCodeOfHTTP(code))))
 		if out != "" {
 			hdr.Set("Grpc-Message", url.PathEscape(out))
 		}
@@ -252,22 +253,4 @@ func (st *reqState) mapLocalReply(hdr http.Header, code int, body string) (int, 
 		break
 	}
 	return code, body, format
-}
-
-// grpcStatusFor maps an HTTP status to a gRPC status as Envoy does for
-// local replies to gRPC requests.
-func grpcStatusFor(code int) int {
-	switch code {
-	case 400:
-		return 13
-	case 401:
-		return 16
-	case 403:
-		return 7
-	case 404:
-		return 12
-	case 429, 502, 503, 504:
-		return 14
-	}
-	return 2
 }

@@ -11,6 +11,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
+	"github.com/portico-gw/portico/internal/proxy/filters"
 	"github.com/portico-gw/portico/internal/proxy/pathnorm"
 	"github.com/portico-gw/portico/internal/proxy/route"
 	"github.com/portico-gw/portico/internal/proxy/xdsconf"
@@ -229,7 +230,7 @@ func (h *Config) normalisePath(st *reqState, r *http.Request) bool {
 		path += "?" + query
 	}
 	if redirect {
-		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		if filters.IsGRPCContentType(r.Header.Get("Content-Type")) {
 			st.localReply(st.w, http.StatusBadRequest, "", "path_normalization_failed", nil)
 			return false
 		}

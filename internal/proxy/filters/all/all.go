@@ -11,6 +11,8 @@ import (
 	_ "github.com/portico-gw/portico/internal/proxy/filters/cors"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/extauthz"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/extproc"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/grpcstats"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/grpcweb"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/healthcheck"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/jwtauthn"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
