@@ -172,25 +172,12 @@ func (t *translation) attachLayer4(r layer4Route) []gwapiv1.RouteParentStatus {
 	routeName := fmt.Sprintf("%s/%s/%s", strings.ToLower(r.kind), r.meta.Namespace, r.meta.Name)
 	meta := &ir.ResourceMetadata{Kind: r.kind, Name: r.meta.Name, Namespace: r.meta.Namespace}
 	oneRule := r.kind != kindTLSRoute && len(r.rules) != 1
-	noted := notedFields(r)
-	var out []gwapiv1.RouteParentStatus
-	for _, pref := range r.parents {
-		ps, ok := t.attachParent(r.routeObject, pref, func(lc *listenerContext, hosts []string) *refusal {
-			if oneRule {
-				return &refusal{reason: "InvalidRule", msg: msgOneRule}
-			}
-			return attachLayer4Listener(lc, routeName, hosts, dest, meta)
-		})
-		if !ok {
-			continue
+	return t.attachParents(r.routeObject, r.parents, func(lc *listenerContext, hosts []string) *refusal {
+		if oneRule {
+			return &refusal{reason: "InvalidRule", msg: msgOneRule}
 		}
-		ps.Conditions = append(ps.Conditions, resolved)
-		if noted != nil {
-			ps.Conditions = append(ps.Conditions, *noted)
-		}
-		out = append(out, ps)
-	}
-	return out
+		return attachLayer4Listener(lc, routeName, hosts, dest, meta)
+	}, &resolved, notedFields(r))
 }
 
 // attachLayer4Listener adds the route to one listener, or says why the
