@@ -14,6 +14,22 @@ import (
 	"github.com/portico-gw/portico/internal/ir"
 )
 
+// layer4 reports whether the route is a TCPRoute, TLSRoute or UDPRoute:
+// its clusters carry raw bytes, so the setting's protocol is TCP or UDP
+// and no BackendTLSPolicy applies (Envoy Gateway applies them to HTTP and
+// gRPC routes).
+func (ro routeObject) layer4() bool {
+	return ro.kind == kindTCPRoute || ro.kind == kindTLSRoute || ro.kind == kindUDPRoute
+}
+
+// portProtocol is the Service port protocol the route's traffic needs.
+func (ro routeObject) portProtocol() corev1.Protocol {
+	if ro.kind == kindUDPRoute {
+		return corev1.ProtocolUDP
+	}
+	return corev1.ProtocolTCP
+}
+
 // resolveBackendRef turns one backendRef into a destination setting, or
 // records why it cannot and returns nil.
 func (t *translation) resolveBackendRef(ro routeObject, br gwapiv1.BackendRef, name string, probs *ruleProblems) *ir.DestinationSetting {
@@ -36,7 +52,7 @@ func (t *translation) resolveBackendRef(ro routeObject, br gwapiv1.BackendRef, n
 	var setting *ir.DestinationSetting
 	switch {
 	case group == "" && kind == "Service":
-		setting = t.serviceSetting(ns, br, probs)
+		setting = t.serviceSetting(ns, br, ro.portProtocol(), probs)
 	case group == egv1a1.GroupName && kind == egv1a1.KindBackend:
 		setting = t.backendSetting(ns, br, probs)
 	default:
@@ -45,6 +61,10 @@ func (t *translation) resolveBackendRef(ro routeObject, br gwapiv1.BackendRef, n
 	}
 	if setting == nil {
 		return nil
+	}
+	if ro.layer4() {
+		setting.Name, setting.Weight, setting.Protocol = name, backendWeight(br), string(ro.portProtocol())
+		return setting
 	}
 	tg := btlsTarget{kind: egv1a1.KindBackend, namespace: ns, name: string(br.Name)}
 	if kind == "Service" {
@@ -60,12 +80,16 @@ func (t *translation) resolveBackendRef(ro routeObject, br gwapiv1.BackendRef, n
 	if ro.kind == kindGRPCRoute {
 		setting.Protocol = "GRPC" // an HTTP/2 upstream, as Envoy Gateway's gRPC destinations
 	}
+	setting.Weight = backendWeight(br)
+	return setting
+}
+
+func backendWeight(br gwapiv1.BackendRef) *uint32 {
 	weight := uint32(1)
 	if br.Weight != nil {
 		weight = uint32(*br.Weight)
 	}
-	setting.Weight = &weight
-	return setting
+	return &weight
 }
 
 // reasonInvalidBackendTLS is Envoy Gateway's ResolvedRefs reason for a
@@ -77,7 +101,7 @@ const reasonInvalidBackendTLS gwapiv1.RouteConditionReason = "InvalidBackendTLS"
 // name, else its cluster IP (which is what a standalone user without a
 // cluster can write). A Service is always an IP destination otherwise, as
 // in Envoy Gateway, so a rule mixing it with IP Backends is one cluster.
-func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ruleProblems) *ir.DestinationSetting {
+func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, proto corev1.Protocol, probs *ruleProblems) *ir.DestinationSetting {
 	svc := t.index.services[key(ns, string(br.Name))]
 	if svc == nil {
 		probs.ref(gwapiv1.RouteReasonBackendNotFound, "Service %s/%s not found.", ns, br.Name)
@@ -87,9 +111,9 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 		probs.ref(gwapiv1.RouteReasonUnsupportedValue, "A valid port number corresponding to a port on Service %s/%s must be specified.", ns, br.Name)
 		return nil
 	}
-	port := servicePort(svc, *br.Port)
+	port := servicePortOf(svc, *br.Port, proto)
 	if port == nil {
-		probs.ref(gwapiv1.RouteReasonBackendNotFound, "TCP Port %d not found on Service %s/%s.", *br.Port, ns, br.Name)
+		probs.ref(gwapiv1.RouteReasonBackendNotFound, "%s Port %d not found on Service %s/%s.", proto, *br.Port, ns, br.Name)
 		return nil
 	}
 	setting := newServiceSetting(svc, port)
@@ -102,8 +126,18 @@ func (t *translation) serviceSetting(ns string, br gwapiv1.BackendRef, probs *ru
 
 // servicePort is the TCP port of a Service with that number, or nil.
 func servicePort(svc *corev1.Service, number int32) *corev1.ServicePort {
+	return servicePortOf(svc, number, corev1.ProtocolTCP)
+}
+
+// servicePortOf is the port of a Service with that number and protocol
+// (an unset protocol is TCP), or nil.
+func servicePortOf(svc *corev1.Service, number int32, proto corev1.Protocol) *corev1.ServicePort {
 	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == number && protocolTCP(svc.Spec.Ports[i].Protocol) {
+		p := svc.Spec.Ports[i].Protocol
+		if p == "" {
+			p = corev1.ProtocolTCP
+		}
+		if svc.Spec.Ports[i].Port == number && p == proto {
 			return &svc.Spec.Ports[i]
 		}
 	}
@@ -169,8 +203,6 @@ func (t *translation) unaddressedService(svc *corev1.Service, setting *ir.Destin
 		"give it a clusterIP where the backend listens (e.g. 127.0.0.1), an EndpointSlice or type ExternalName, "+
 		"or run portico with --demo-backend to stand in for it.", svc.Namespace, svc.Name)
 }
-
-func protocolTCP(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }
 
 // sliceEndpoints collects the ready endpoints of a service port, sorted so the
 // output does not depend on slice order.

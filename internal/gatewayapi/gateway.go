@@ -30,12 +30,19 @@ type listenerContext struct {
 	spec           *gwapiv1.Listener
 	status         *gwapiv1.ListenerStatus
 	ir             *ir.HTTPListener
+	tcp            *ir.TCPListener // TCP and TLS listeners (layer4.go)
+	tlsMode        string          // TLS listeners: Passthrough or Terminate
+	terminate      *ir.TLSConfig   // TLS listeners in Terminate mode
+	udp            *ir.UDPListener
 	allowedKinds   []gwapiv1.RouteGroupKind
 	attachedRoutes int32
 }
 
 // ready reports whether routes attached to the listener reach the data plane.
-func (lc *listenerContext) ready() bool { return lc.ir != nil }
+func (lc *listenerContext) ready() bool { return lc.ir != nil || lc.tcp != nil || lc.udp != nil }
+
+// unready keeps the listener from the data plane.
+func (lc *listenerContext) unready() { lc.ir, lc.tcp, lc.udp = nil, nil, nil }
 
 // processGateways translates every Gateway of an accepted class, in creation
 // order then by namespace/name, which is how conflicts are broken.
@@ -74,6 +81,7 @@ func (t *translation) processGateways(classes map[string]*classInfo) {
 		}
 		applyGatewayFindings(gc, support.Findings("Gateway", gw))
 		markConflicts(gc.listeners)
+		rejectLayer4BesideHTTP(gc.listeners)
 		for _, lc := range gc.listeners {
 			finishListenerConditions(lc)
 		}
@@ -108,6 +116,9 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 	gen := gw.Generation
 	switch l.Protocol {
 	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
+	case gwapiv1.TCPProtocolType, gwapiv1.TLSProtocolType, gwapiv1.UDPProtocolType:
+		t.processLayer4Listener(lc)
+		return lc
 	default:
 		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionAccepted), "False", string(gwapiv1.ListenerReasonUnsupportedProtocol),
@@ -148,16 +159,9 @@ func (t *translation) processListener(gc *gatewayContext, l *gwapiv1.Listener) *
 	return lc
 }
 
-// unsupportedProtocolMessage says that a listener's protocol is not served
-// and which route kind it would have carried.
+// unsupportedProtocolMessage says that a listener's protocol is not served.
 func unsupportedProtocolMessage(p gwapiv1.ProtocolType) string {
-	routes := map[gwapiv1.ProtocolType]string{
-		gwapiv1.TCPProtocolType: "TCPRoute", gwapiv1.UDPProtocolType: "UDPRoute", gwapiv1.TLSProtocolType: "TLSRoute and TCPRoute",
-	}[p]
-	if routes == "" {
-		return fmt.Sprintf("Protocol %s is not supported by Portico yet; supported protocols are HTTP and HTTPS.", p)
-	}
-	return fmt.Sprintf("Protocol %s is not supported by Portico yet (%s not translated): the listener does not serve; supported protocols are HTTP and HTTPS.", p, routes)
+	return fmt.Sprintf("Protocol %s is not supported by Portico; supported protocols are HTTP, HTTPS, TLS, TCP and UDP.", p)
 }
 
 func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
@@ -168,7 +172,7 @@ func irListenerName(gw *gwapiv1.Gateway, l *gwapiv1.Listener) string {
 // supportedKinds status. Kinds Portico cannot serve on the listener are
 // reported as InvalidRouteKinds rather than silently dropped.
 func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGroupKind, []gwapiv1.RouteGroupKind) {
-	served := httpListenerRouteKinds()
+	served := listenerRouteKinds(lc.spec.Protocol)
 	if lc.spec.AllowedRoutes == nil || len(lc.spec.AllowedRoutes.Kinds) == 0 {
 		return served, served
 	}
@@ -188,7 +192,7 @@ func (t *translation) allowedRouteKinds(lc *listenerContext) ([]gwapiv1.RouteGro
 	if len(invalid) > 0 {
 		lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 			string(gwapiv1.ListenerConditionResolvedRefs), "False", string(gwapiv1.ListenerReasonInvalidRouteKinds),
-			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: HTTPRoute, GRPCRoute.", strings.Join(invalid, ", "), lc.spec.Protocol),
+			fmt.Sprintf("Route kinds %s are not supported on a %s listener; supported: %s.", strings.Join(invalid, ", "), lc.spec.Protocol, kindNames(served)),
 			lc.gateway.gw.Generation))
 	}
 	if allowed == nil {
@@ -269,7 +273,7 @@ func protocolClass(p gwapiv1.ProtocolType) string {
 func conflict(lc *listenerContext, reason gwapiv1.ListenerConditionReason, msg string) {
 	lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(
 		string(gwapiv1.ListenerConditionConflicted), "True", string(reason), msg, lc.gateway.gw.Generation))
-	lc.ir = nil
+	lc.unready()
 }
 
 func hostnameOf(l *gwapiv1.Listener) string {

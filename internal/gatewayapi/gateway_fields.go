@@ -68,7 +68,7 @@ func listenersOf(gc *gatewayContext, path string) []*listenerContext {
 func rejectListener(lc *listenerContext, msg string) {
 	lc.status.Conditions = conditions.Set(lc.status.Conditions, newCondition(string(gwapiv1.ListenerConditionAccepted), "False",
 		string(gwapiv1.ListenerReasonUnsupportedValue), msg, lc.gateway.gw.Generation))
-	lc.ir = nil
+	lc.unready()
 }
 
 func itThem(n int) string {

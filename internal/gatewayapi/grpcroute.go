@@ -40,7 +40,7 @@ func (t *translation) processGRPCRoutes() {
 			specs[i] = grpcRuleSpec(&route.Spec.Rules[i])
 		}
 		rules, resolved, partial := t.translateRules(ro, specs, unsupportedRouteFields(kindGRPCRoute, route))
-		route.Status.Parents = t.attachParents(ro, route.Spec.ParentRefs, rules, resolved, partial)
+		route.Status.Parents = t.attachParents(ro, route.Spec.ParentRefs, attachHTTP(ro, rules), &resolved, partial)
 		if route.Status.Parents != nil {
 			t.result.GRPCRoutes = append(t.result.GRPCRoutes, route)
 		}

@@ -23,10 +23,11 @@ type routeRule struct {
 }
 
 // routeObject is what attaching, naming and reference checks need of a
-// route of either HTTP kind (HTTPRoute, GRPCRoute): the two share every
-// code path after their matches are translated.
+// route: HTTPRoute and GRPCRoute share every code path after their matches
+// are translated; TCPRoute, TLSRoute and UDPRoute (layer4.go) share
+// attachment and backendRefs.
 type routeObject struct {
-	kind      string // kindHTTPRoute or kindGRPCRoute
+	kind      string
 	meta      *metav1.ObjectMeta
 	hostnames []gwapiv1.Hostname
 }
@@ -65,7 +66,8 @@ func (t *translation) processHTTPRoutes() {
 		// glance (status.Store), its slices being the same.
 		route := &gwapiv1.HTTPRoute{TypeMeta: in.TypeMeta, ObjectMeta: in.ObjectMeta, Spec: in.Spec}
 		rules, resolved, partial := t.rulesOf(in, route)
-		route.Status.Parents = t.attachParents(httpRouteObject(route), route.Spec.ParentRefs, rules, resolved, partial)
+		ro := httpRouteObject(route)
+		route.Status.Parents = t.attachParents(ro, route.Spec.ParentRefs, attachHTTP(ro, rules), &resolved, partial)
 		if route.Status.Parents != nil {
 			t.result.HTTPRoutes = append(t.result.HTTPRoutes, route)
 		}
@@ -73,27 +75,52 @@ func (t *translation) processHTTPRoutes() {
 }
 
 // attachParents attaches a route to each of its parentRefs and returns one
-// parent status per parentRef that names a Gateway of ours (nil if none).
-func (t *translation) attachParents(ro routeObject, refs []gwapiv1.ParentReference, rules []*routeRule,
-	resolved metav1.Condition, partial *metav1.Condition) []gwapiv1.RouteParentStatus {
+// parent status per parentRef that names a Gateway of ours (nil if none),
+// each ending with conds (the nil ones left out). attach adds the route to
+// one listener (see attachParent).
+func (t *translation) attachParents(ro routeObject, refs []gwapiv1.ParentReference,
+	attach func(lc *listenerContext, hosts []string) *refusal, conds ...*metav1.Condition) []gwapiv1.RouteParentStatus {
 	var out []gwapiv1.RouteParentStatus
 	for _, pref := range refs {
-		ps, ok := t.attachRoute(ro, pref, rules)
+		ps, ok := t.attachParent(ro, pref, attach)
 		if !ok {
 			continue
 		}
-		ps.Conditions = append(ps.Conditions, resolved)
-		if partial != nil {
-			ps.Conditions = append(ps.Conditions, *partial)
+		for _, c := range conds {
+			if c != nil {
+				ps.Conditions = append(ps.Conditions, *c)
+			}
 		}
 		out = append(out, ps)
 	}
 	return out
 }
 
-// attachRoute attaches the route to one parentRef. It returns false when the
-// parentRef is not a Gateway handled by this controller.
-func (t *translation) attachRoute(ro routeObject, pref gwapiv1.ParentReference, rules []*routeRule) (gwapiv1.RouteParentStatus, bool) {
+// attachHTTP adds an HTTPRoute's or GRPCRoute's rules to a listener.
+func attachHTTP(ro routeObject, rules []*routeRule) func(lc *listenerContext, hosts []string) *refusal {
+	return func(lc *listenerContext, hosts []string) *refusal {
+		if lc.ready() {
+			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(rules, hosts)...)
+			// A gRPC route makes the listener add Envoy's gRPC filters.
+			lc.ir.IsHTTP2 = lc.ir.IsHTTP2 || ro.kind == kindGRPCRoute
+		}
+		return nil
+	}
+}
+
+// refusal is why a listener does not take a route (Accepted=False).
+type refusal struct {
+	reason gwapiv1.RouteConditionReason
+	msg    string
+}
+
+// attachParent resolves one parentRef of a route to the listeners it
+// attaches to (sectionName, port, allowedRoutes, hostnames) and calls
+// attach for each, which returns nil or why the listener refuses the
+// route. It returns false when the parentRef is not a Gateway handled by
+// this controller.
+func (t *translation) attachParent(ro routeObject, pref gwapiv1.ParentReference,
+	attach func(lc *listenerContext, hosts []string) *refusal) (gwapiv1.RouteParentStatus, bool) {
 	ref := defaultParentRef(pref, ro.meta.Namespace)
 	ps := gwapiv1.RouteParentStatus{
 		ParentRef:      statusParentRef(pref),
@@ -150,21 +177,24 @@ func (t *translation) attachRoute(ro routeObject, pref gwapiv1.ParentReference, 
 		return reject(gwapiv1.RouteReasonNotAllowedByListeners, "No listeners included by this parent ref allowed this attachment.")
 	}
 	matched := false
+	var refused *refusal
 	for _, lc := range allowed {
 		hosts := intersectHostnames(hostnameOf(lc.spec), ro.hostnames)
 		if len(hosts) == 0 {
 			continue
 		}
 		matched = true
-		lc.attachedRoutes++
-		if lc.ready() {
-			lc.ir.Routes = append(lc.ir.Routes, instantiateRoutes(rules, hosts)...)
-			// A gRPC route makes the listener add Envoy's gRPC filters.
-			lc.ir.IsHTTP2 = lc.ir.IsHTTP2 || ro.kind == kindGRPCRoute
+		if r := attach(lc, hosts); r != nil {
+			refused = r
+			continue
 		}
+		lc.attachedRoutes++
 	}
 	if !matched {
 		return reject(gwapiv1.RouteReasonNoMatchingListenerHostname, msgNoHostnameIntersection)
+	}
+	if refused != nil {
+		return reject(refused.reason, refused.msg)
 	}
 	ps.Conditions = []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "True",
 		string(gwapiv1.RouteReasonAccepted), msgRouteAccepted, gen)}

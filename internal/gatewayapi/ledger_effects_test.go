@@ -120,11 +120,16 @@ func placeObject(t *testing.T, set *resource.Set, e support.Entry) string {
 		g := &gwapiv1.GRPCRoute{ObjectMeta: meta, Spec: gwapiv1.GRPCRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}}
 		set.GRPCRoutes, obj = append(set.GRPCRoutes, g), g
 	case "TCPRoute":
-		set.TCPRoutes = append(set.TCPRoutes, &gwapiv1.TCPRoute{ObjectMeta: meta, Spec: gwapiv1.TCPRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}})
+		r := &gwapiv1.TCPRoute{ObjectMeta: meta, Spec: gwapiv1.TCPRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}}
+		set.TCPRoutes, obj = append(set.TCPRoutes, r), r
 	case "TLSRoute":
-		set.TLSRoutes = append(set.TLSRoutes, &gwapiv1.TLSRoute{ObjectMeta: meta, Spec: gwapiv1.TLSRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}})
+		tls := []gwapiv1.ParentReference{{Name: "eg", SectionName: ptr(gwapiv1.SectionName("tls"))}}
+		r := &gwapiv1.TLSRoute{ObjectMeta: meta, Spec: gwapiv1.TLSRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: tls},
+			Rules: []gwapiv1.TLSRouteRule{{BackendRefs: []gwapiv1.BackendRef{{BackendObjectReference: gwapiv1.BackendObjectReference{Name: "backend", Port: ptr(gwapiv1.PortNumber(3000))}}}}}}}
+		set.TLSRoutes, obj = append(set.TLSRoutes, r), r
 	case "UDPRoute":
-		set.UDPRoutes = append(set.UDPRoutes, &gwapiv1.UDPRoute{ObjectMeta: meta, Spec: gwapiv1.UDPRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}})
+		r := &gwapiv1.UDPRoute{ObjectMeta: meta, Spec: gwapiv1.UDPRouteSpec{CommonRouteSpec: gwapiv1.CommonRouteSpec{ParentRefs: parent}}}
+		set.UDPRoutes, obj = append(set.UDPRoutes, r), r
 	case "ListenerSet":
 		set.ListenerSets = append(set.ListenerSets, &gwapiv1.ListenerSet{ObjectMeta: meta, Spec: gwapiv1.ListenerSetSpec{
 			ParentRef: gwapiv1.ParentGatewayReference{Name: "eg"},

@@ -30,6 +30,16 @@ func (p *ruleProblems) ref(reason gwapiv1.RouteConditionReason, format string, a
 	p.refMsgs = append(p.refMsgs, fmt.Sprintf(format, args...))
 }
 
+// resolvedRefs is the route's ResolvedRefs condition.
+func (p *ruleProblems) resolvedRefs(gen int64) metav1.Condition {
+	if p.refReason != "" {
+		return newCondition(string(gwapiv1.RouteConditionResolvedRefs), "False",
+			p.refReason, strings.Join(p.refMsgs, " "), gen)
+	}
+	return newCondition(string(gwapiv1.RouteConditionResolvedRefs), "True",
+		string(gwapiv1.RouteReasonResolvedRefs), msgRouteResolvedRefs, gen)
+}
+
 func (p *ruleProblems) unsupported(format string, args ...any) {
 	p.invalid = append(p.invalid, fmt.Sprintf(format, args...))
 }
@@ -72,12 +82,7 @@ func (t *translation) translateRules(ro routeObject, specs []ruleSpec, notYet ma
 		rules = append(rules, t.translateRule(ro, i, spec, notYet[i], probs))
 	}
 	gen := ro.meta.Generation
-	resolved := newCondition(string(gwapiv1.RouteConditionResolvedRefs), "True",
-		string(gwapiv1.RouteReasonResolvedRefs), msgRouteResolvedRefs, gen)
-	if probs.refReason != "" {
-		resolved = newCondition(string(gwapiv1.RouteConditionResolvedRefs), "False",
-			probs.refReason, strings.Join(probs.refMsgs, " "), gen)
-	}
+	resolved := probs.resolvedRefs(gen)
 	var partial *metav1.Condition
 	if len(probs.invalid) > 0 {
 		c := newCondition(string(gwapiv1.RouteConditionPartiallyInvalid), "True",

@@ -37,6 +37,9 @@ type spState struct {
 	// failOpen set (Envoy Gateway's rule); the routes serve without it.
 	openErrs []string
 	security ir.SecurityFeatures
+	// layer4 names the TCP, TLS and UDP listeners whose connections the
+	// policy's authorization closes (layer4.go): not enforced there yet.
+	layer4 []string
 }
 
 // failsClosed reports whether the policy's routes must answer 500.
@@ -84,6 +87,7 @@ func (t *translation) processSecurityPolicies() {
 			}
 		}
 	}
+	t.closeLayer4ForAuthorization(claims, byAtt, states)
 	for _, st := range states {
 		t.finishSecurityPolicyStatus(st, routes)
 		t.result.SecurityPolicies = append(t.result.SecurityPolicies, st.policy)
@@ -109,6 +113,8 @@ func (t *translation) finishSecurityPolicyStatus(st *spState, routes routeIndex)
 		cond = accepted("False", string(gwapiv1.PolicyReasonInvalid), strings.Join(append(append([]string(nil), st.errs...), st.openErrs...), " "))
 	case len(st.att.conflicted) > 0 && len(st.att.targets) == 0:
 		cond = accepted("False", reasonConflicted, conflictMessage(egv1a1.KindSecurityPolicy, st.att.conflicted))
+	case len(st.layer4) > 0:
+		cond = accepted("False", ReasonUnsupportedField, layer4AuthorizationMessage(st.layer4))
 	default:
 		cond = accepted("True", string(gwapiv1.PolicyReasonAccepted), msgPolicyAccepted)
 	}

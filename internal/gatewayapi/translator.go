@@ -81,11 +81,11 @@ type Result struct {
 	// BackendTLSPolicies carry their status (one entry per ancestor).
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
 	GRPCRoutes         []*gwapiv1.GRPCRoute
-	// The kinds below are loaded but not translated yet; they carry a
-	// status that says so (Accepted=False, UnsupportedKind).
-	TLSRoutes    []*gwapiv1.TLSRoute
-	TCPRoutes    []*gwapiv1.TCPRoute
-	UDPRoutes    []*gwapiv1.UDPRoute
+	TLSRoutes          []*gwapiv1.TLSRoute
+	TCPRoutes          []*gwapiv1.TCPRoute
+	UDPRoutes          []*gwapiv1.UDPRoute
+	// ListenerSets are loaded but not translated yet; they carry a status
+	// that says so (Accepted=False, UnsupportedKind).
 	ListenerSets []*gwapiv1.ListenerSet
 	// XdsIR is keyed by "<namespace>/<gateway>", or by the GatewayClass name
 	// when its EnvoyProxy merges gateways.
@@ -132,7 +132,7 @@ func Translate(in *resource.Set, opts Options) *Result {
 	t.prepareBackendTLSPolicies()
 	t.processHTTPRoutes()
 	t.processGRPCRoutes()
-	t.processUnsupportedRoutes()
+	t.processLayer4Routes()
 	t.processListenerSets()
 	t.recordRouteBackendTLS()
 	t.processSecurityPolicies()
@@ -176,6 +176,7 @@ func (t *translation) finish() {
 			}
 			x.HTTP = append(x.HTTP, lc.ir)
 		}
+		appendLayer4Listeners(x, gc)
 	}
 	if t.opts.WasmServer != nil {
 		for _, x := range t.result.XdsIR {

@@ -8,53 +8,11 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// Kinds Portico loads but does not translate yet (TCPRoute,
-// TLSRoute, UDPRoute, ListenerSet) still get a status, so that nothing a
-// user wrote vanishes: Accepted=False with reason UnsupportedKind, per
-// parentRef for routes. The support ledger lists them.
+// ListenerSet, which Portico loads but does not translate yet, still gets
+// a status, so that nothing a user wrote vanishes: Accepted=False with
+// reason UnsupportedKind. The support ledger lists it.
 
 const kindListenerSet = "ListenerSet"
-
-// processUnsupportedRoutes gives each route of an untranslated kind one
-// parent status per parentRef that names a Gateway of ours (or a
-// ListenerSet, which no kind can attach to yet).
-func (t *translation) processUnsupportedRoutes() {
-	for _, in := range t.in.TCPRoutes {
-		r := in.DeepCopy()
-		if r.Status.Parents = t.unsupportedRouteParents("TCPRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
-			t.result.TCPRoutes = append(t.result.TCPRoutes, r)
-		}
-	}
-	for _, in := range t.in.TLSRoutes {
-		r := in.DeepCopy()
-		if r.Status.Parents = t.unsupportedRouteParents("TLSRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
-			t.result.TLSRoutes = append(t.result.TLSRoutes, r)
-		}
-	}
-	for _, in := range t.in.UDPRoutes {
-		r := in.DeepCopy()
-		if r.Status.Parents = t.unsupportedRouteParents("UDPRoute", r.Namespace, r.Generation, r.Spec.ParentRefs); r.Status.Parents != nil {
-			t.result.UDPRoutes = append(t.result.UDPRoutes, r)
-		}
-	}
-}
-
-func (t *translation) unsupportedRouteParents(kind, ns string, gen int64, refs []gwapiv1.ParentReference) []gwapiv1.RouteParentStatus {
-	var out []gwapiv1.RouteParentStatus
-	for _, pref := range refs {
-		ref := defaultParentRef(pref, ns)
-		if !t.parentIsOurs(ref) {
-			continue
-		}
-		out = append(out, gwapiv1.RouteParentStatus{
-			ParentRef:      statusParentRef(pref),
-			ControllerName: gwapiv1.GatewayController(t.opts.ControllerName),
-			Conditions: []metav1.Condition{newCondition(string(gwapiv1.RouteConditionAccepted), "False",
-				ReasonUnsupportedKind, kindMessage(kind, "the route is not served"), gen)},
-		})
-	}
-	return out
-}
 
 // parentIsOurs reports whether a (defaulted) parentRef names a Gateway of
 // ours, a Gateway that does not exist (standalone, Portico is the only

@@ -21,6 +21,9 @@ type Xds struct {
 	AccessLog *AccessLog `json:"accessLog,omitempty"`
 	// HTTP holds the HTTP and HTTPS listeners.
 	HTTP []*HTTPListener `json:"http,omitempty"`
+	// TCP holds the TCP and TLS listeners, UDP the UDP ones (layer4.go).
+	TCP []*TCPListener `json:"tcp,omitempty"`
+	UDP []*UDPListener `json:"udp,omitempty"`
 	// FilterOrder is EnvoyProxy spec.filterOrder; it moves whole filter types.
 	FilterOrder []FilterPosition `json:"filterOrder,omitempty"`
 	// EnvoyPatchPolicies apply to the generated xDS after translation.

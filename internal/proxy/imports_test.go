@@ -24,7 +24,7 @@ var rooms = map[string]int{
 	"h1client": 1, "tlsconf": 1,
 	"filters": 2, "cluster": 2,
 	"route": 3, "accesslog": 3,
-	"hcm":      4,
+	"hcm": 4, "tcpproxy": 4, "udpproxy": 4,
 	"listener": 5, "xdsclient": 5,
 	"": 7, // the root: Proxy, and the assembly of the rooms
 }

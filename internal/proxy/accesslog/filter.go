@@ -2,6 +2,8 @@ package accesslog
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -55,7 +57,11 @@ func CompileFilter(f *accesslogv3.AccessLogFilter) (Filter, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(info *streaminfo.StreamInfo) bool { return hm.Match(info.Request) }, nil
+		return func(info *streaminfo.StreamInfo) bool {
+			// A connection has no headers: Envoy's header filter then
+			// matches an empty map.
+			return info.Request != nil && hm.Match(info.Request) || info.Request == nil && hm.Match(emptyRequest)
+		}, nil
 	case *accesslogv3.AccessLogFilter_ResponseFlagFilter:
 		flags := x.ResponseFlagFilter.GetFlags()
 		return func(info *streaminfo.StreamInfo) bool {
@@ -102,3 +108,6 @@ func CompileFilter(f *accesslogv3.AccessLogFilter) (Filter, error) {
 		return nil, fmt.Errorf("access log filter %T is not supported in local_reply_config", x)
 	}
 }
+
+// emptyRequest is the header map a connection's log filters see.
+var emptyRequest = &http.Request{Header: http.Header{}, URL: &url.URL{}}

@@ -188,11 +188,55 @@ func (c *logCmd) appendFast(dst []byte, info *streaminfo.StreamInfo) (_ []byte, 
 
 // value renders one command for a finished request ("" when unknown).
 func (c *logCmd) value(info *streaminfo.StreamInfo) string {
+	v, ok := c.streamValue(info)
+	switch {
+	case ok:
+	case info.Request == nil:
+		v = c.connectionValue(info)
+	default:
+		v = c.requestValue(info)
+	}
+	if c.max > 0 && len(v) > c.max {
+		v = v[:c.max]
+	}
+	return v
+}
+
+// streamValue renders the commands that read only the stream's info, the
+// same for requests and proxied connections; ok is false for the others.
+func (c *logCmd) streamValue(info *streaminfo.StreamInfo) (v string, ok bool) {
+	switch c.op {
+	case opStartTime:
+		return string(appendStartTime(nil, info.Start)), true
+	case opResponseCode:
+		return strconv.Itoa(info.ResponseCode), true
+	case opResponseCodeDetails:
+		return info.ResponseCodeDetails, true
+	case opResponseFlags:
+		return info.ResponseFlags, true
+	case opBytesReceived:
+		return strconv.FormatInt(info.BytesReceived.Load(), 10), true
+	case opBytesSent:
+		return strconv.FormatInt(info.BytesSent, 10), true
+	case opDuration:
+		return strconv.FormatInt(time.Since(info.Start).Milliseconds(), 10), true
+	case opUpstreamHost:
+		return info.UpstreamHost, true
+	case opUpstreamCluster:
+		return info.UpstreamCluster, true
+	case opRouteName:
+		return info.RouteName, true
+	case opHostname:
+		return streaminfo.Hostname, true
+	}
+	return "", false
+}
+
+// requestValue renders the commands that read the request.
+func (c *logCmd) requestValue(info *streaminfo.StreamInfo) string {
 	r := info.Request
 	var v string
 	switch c.op {
-	case opStartTime:
-		v = string(appendStartTime(nil, info.Start))
 	case opReq:
 		if v = reqValueKey(info, c.arg, c.argKey, c.argPseudo); v == "" && c.alt != "" {
 			v = reqValueKey(info, c.alt, c.altKey, c.altPseudo)
@@ -205,22 +249,6 @@ func (c *logCmd) value(info *streaminfo.StreamInfo) string {
 		v = info.ResponseHeader.Get(http.TrailerPrefix + c.arg)
 	case opProtocol:
 		v = r.Proto
-	case opResponseCode:
-		v = strconv.Itoa(info.ResponseCode)
-	case opResponseCodeDetails:
-		v = info.ResponseCodeDetails
-	case opResponseFlags:
-		v = info.ResponseFlags
-	case opBytesReceived:
-		v = strconv.FormatInt(info.BytesReceived.Load(), 10)
-	case opBytesSent:
-		v = strconv.FormatInt(info.BytesSent, 10)
-	case opDuration:
-		v = strconv.FormatInt(time.Since(info.Start).Milliseconds(), 10)
-	case opUpstreamHost:
-		v = info.UpstreamHost
-	case opUpstreamCluster:
-		v = info.UpstreamCluster
 	case opDownstreamRemoteAddress:
 		v = r.RemoteAddr
 	case opDownstreamRemoteAddressWithoutPort:
@@ -233,15 +261,30 @@ func (c *logCmd) value(info *streaminfo.StreamInfo) string {
 		if r.TLS != nil {
 			v = r.TLS.ServerName
 		}
-	case opRouteName:
-		v = info.RouteName
-	case opHostname:
-		v = streaminfo.Hostname
-	}
-	if c.max > 0 && len(v) > c.max {
-		v = v[:c.max]
 	}
 	return v
+}
+
+// connectionValue renders, for a proxied connection (no request), the
+// commands that read the downstream: request and response headers and the
+// protocol are empty, as in Envoy's tcp_proxy logs.
+func (c *logCmd) connectionValue(info *streaminfo.StreamInfo) string {
+	conn := info.Connection
+	if conn == nil {
+		return ""
+	}
+	switch c.op {
+	case opDownstreamRemoteAddress:
+		return conn.RemoteAddr
+	case opDownstreamRemoteAddressWithoutPort:
+		v, _, _ := net.SplitHostPort(conn.RemoteAddr)
+		return v
+	case opDownstreamLocalAddress:
+		return conn.LocalAddr
+	case opRequestedServerName:
+		return conn.ServerName
+	}
+	return ""
 }
 
 // Spec is one configured access log: where, what and when.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -150,4 +151,63 @@ func (p *Pool) Retain(used map[*Host]bool) {
 		}
 	}
 	p.dnsUsed = map[string]bool{}
+}
+
+// Dial opens a connection to the host for a tcp_proxy: within the
+// cluster's connect timeout, through its TLS transport socket when the
+// host has one. The connection counts as a request in flight (for the
+// least-request balancer) until it is closed.
+func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
+	c, err := h.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.active.Add(1)
+	return &activeConn{Conn: c, h: h}, nil
+}
+
+// dial connects within the cluster's connect timeout; the connection is
+// the TLS client's, handshake done, when the host uses TLS.
+func (h *Host) dial(ctx context.Context) (net.Conn, error) {
+	d := &net.Dialer{Timeout: h.cfg.connectTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, h.network, h.addr)
+	if err != nil {
+		return nil, err
+	}
+	if h.tls != nil {
+		tc := tls.Client(c, h.tls)
+		hctx, cancel := context.WithTimeout(ctx, h.cfg.connectTimeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
+	}
+	return c, nil
+}
+
+// activeConn is an upstream connection of a tcp_proxy.
+type activeConn struct {
+	net.Conn
+	h    *Host
+	once sync.Once
+}
+
+func (c *activeConn) Close() error {
+	c.once.Do(func() { c.h.active.Add(-1) })
+	return c.Conn.Close()
+}
+
+// CloseWrite half-closes the connection when its transport can.
+func (c *activeConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// DialPacket opens a UDP socket to the host for a udp_proxy session.
+func (h *Host) DialPacket() (net.Conn, error) {
+	return net.Dial("udp", h.addr)
 }

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -50,19 +49,9 @@ func (u Set) RoundTrip(cluster string, req *http.Request) (*http.Response, error
 // connection is the TLS client's, handshake done, with that socket's
 // certificates, SNI, ALPN and verification.
 func (u Set) Dial(ctx context.Context, cluster string) (net.Conn, error) {
-	c, h, err := u.lookup(cluster)
+	_, h, err := u.lookup(cluster)
 	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Timeout: c.cfg.connectTimeout}
-	conn, err := d.DialContext(ctx, h.network, h.addr)
-	if err != nil || h.tls == nil {
-		return conn, err
-	}
-	tc := tls.Client(conn, h.tls)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return tc, nil
+	return h.dial(ctx)
 }

@@ -20,11 +20,14 @@ func (l *Config) Link(secrets map[string]*tlsconf.Secret, routes map[string]*rou
 	log *accesslog.Logger) (*Runtime, []string) {
 	var problems []string
 	link := func(c *chain) (*hcm.Runtime, *tls.Config) {
-		t := c.hcm.Inline
-		if t == nil {
-			t = routes[c.hcm.RDSName]
+		var lr *hcm.Runtime
+		if c.hcm != nil {
+			t := c.hcm.Inline
+			if t == nil {
+				t = routes[c.hcm.RDSName]
+			}
+			lr = hcm.NewRuntime(c.hcm, t, clusters, log)
 		}
-		lr := hcm.NewRuntime(c.hcm, t, clusters, log)
 		if c.tls == nil {
 			return lr, nil
 		}
@@ -33,9 +36,12 @@ func (l *Config) Link(secrets map[string]*tlsconf.Secret, routes map[string]*rou
 			problems = append(problems, "filter chain "+c.name+": "+err.Error())
 			return nil, nil
 		}
+		if c.tcp != nil {
+			tc.NextProtos = nil // the bytes after the handshake are not HTTP
+		}
 		return lr, tc
 	}
-	rt := &Runtime{cfg: l}
+	rt := &Runtime{cfg: l, clusters: clusters, log: log}
 	for _, c := range l.chains {
 		lr, tc := link(c)
 		rt.chains = append(rt.chains, lr)

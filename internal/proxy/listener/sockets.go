@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/proxy/accesslog"
+	"github.com/portico-gw/portico/internal/proxy/cluster"
 	"github.com/portico-gw/portico/internal/proxy/h1srv"
 	"github.com/portico-gw/portico/internal/proxy/hcm"
 )
@@ -21,10 +23,13 @@ import (
 // for TLS listeners, each chain's server tls.Config.
 type Runtime struct {
 	cfg    *Config
-	chains []*hcm.Runtime // parallel to cfg.chains
+	chains []*hcm.Runtime // parallel to cfg.chains (nil for tcp_proxy chains)
 	tls    []*tls.Config
 	def    *hcm.Runtime
 	defTLS *tls.Config
+	// clusters and log serve tcp_proxy chains.
+	clusters cluster.Set
+	log      *accesslog.Logger
 }
 
 // pick selects the filter chain for an SNI as Envoy does: exact server
@@ -55,6 +60,14 @@ func (s *Runtime) pick(sni string) int {
 	return best
 }
 
+// tcpChain is chain i's config and TLS (nil: passthrough).
+func (s *Runtime) tcpChain(i int) (*chain, *tls.Config) {
+	if i == -1 {
+		return s.cfg.def, s.defTLS
+	}
+	return s.cfg.chains[i], s.tls[i]
+}
+
 func (s *Runtime) chain(i int) (*hcm.Runtime, *tls.Config) {
 	switch i {
 	case -2:
@@ -65,14 +78,17 @@ func (s *Runtime) chain(i int) (*hcm.Runtime, *tls.Config) {
 	return s.chains[i], s.tls[i]
 }
 
-// plainHCM is the HCM whose limits bound connections before a request
-// is read: the chain a plaintext connection (no server name) gets, else
-// the first.
-func (s *Runtime) plainHCM() *hcm.Config {
+// limits bound connections before a request is read: the HCM's of the
+// chain a plaintext connection (no server name) gets, else the first's.
+// A tcp_proxy listener has none.
+func (s *Runtime) limits() h1srv.Limits {
 	if lr, _ := s.chain(s.pick("")); lr != nil {
-		return lr.Config()
+		return lr.Config().Limits()
 	}
-	return s.cfg.allChains()[0].hcm
+	if h := s.cfg.allChains()[0].hcm; h != nil {
+		return h.Limits()
+	}
+	return h1srv.Limits{}
 }
 
 // boundListener is one listening socket. Its config is swapped atomically;
@@ -89,29 +105,49 @@ type boundListener struct {
 	cur   atomic.Pointer[Runtime]
 	on    bool       // Serve started
 	limit *ConnLimit // nil: unlimited
+	conns tcpConns   // tcp_proxy connections being served
 }
 
 // Accept wraps connections in TLS when the current config terminates TLS,
-// choosing the chain's certificate from the SNI during the handshake.
+// choosing the chain's certificate from the SNI during the handshake. The
+// connections of a tcp_proxy listener are served here, on their own
+// goroutine, and never reach the HTTP servers.
 func (b *boundListener) Accept() (net.Conn, error) {
-	var c net.Conn
 	for {
-		var err error
-		if c, err = b.Listener.Accept(); err != nil {
+		c, err := b.accept()
+		if err != nil {
+			return nil, err
+		}
+		if s := b.cur.Load(); s != nil && (s.cfg.tcp || s.cfg.mixed) {
+			b.conns.add(c)
+			go b.serveTCP(c, s)
+			continue
+		}
+		return b.wrapTLS(c), nil
+	}
+}
+
+// accept takes the next connection the downstream connection limit admits.
+func (b *boundListener) accept() (net.Conn, error) {
+	for {
+		c, err := b.Listener.Accept()
+		if err != nil {
 			return nil, err
 		}
 		s := b.cur.Load()
 		if b.limit == nil || s != nil && s.cfg.ignoreConnLimit {
-			break
+			return c, nil
 		}
 		if b.limit.admit() {
-			c = &limitedConn{Conn: c, l: b.limit}
-			break
+			return &limitedConn{Conn: c, l: b.limit}, nil
 		}
 		// Over the limit with nothing idle to close: Envoy closes the
 		// new connection.
 		c.Close()
 	}
+}
+
+func (b *boundListener) wrapTLS(c net.Conn) net.Conn {
 	if s := b.cur.Load(); s != nil && s.cfg.tls {
 		return tls.Server(c, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			cur := b.cur.Load()
@@ -120,9 +156,9 @@ func (b *boundListener) Accept() (net.Conn, error) {
 				return nil, fmt.Errorf("no filter chain for server name %q", hello.ServerName)
 			}
 			return tc, nil
-		}}), nil
+		}})
 	}
-	return c, nil
+	return c
 }
 
 func (b *boundListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -147,6 +183,7 @@ func (b *boundListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type Sockets struct {
 	mu    sync.Mutex
 	m     map[string]*boundListener
+	udp   map[string]*boundPacket // udp://host:port
 	drain time.Duration
 	log   *slog.Logger
 	wg    sync.WaitGroup
@@ -177,16 +214,33 @@ func (s *Sockets) Prepare(addrs []string) error {
 		s.m = map[string]*boundListener{}
 	}
 	var fresh []*boundListener
+	var freshUDP []string
+	undo := func() {
+		for _, b := range fresh {
+			b.Listener.Close()
+			delete(s.m, b.addr)
+		}
+		for _, a := range freshUDP {
+			s.udp[a].pc.Close()
+			delete(s.udp, a)
+		}
+	}
 	for _, a := range addrs {
+		if strings.HasPrefix(a, udpScheme) {
+			if err := s.prepareUDP(a); err != nil {
+				undo()
+				return err
+			} else if s.udp[a].srv == nil {
+				freshUDP = append(freshUDP, a)
+			}
+			continue
+		}
 		if _, ok := s.m[a]; ok {
 			continue
 		}
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
-			for _, b := range fresh {
-				b.Listener.Close()
-				delete(s.m, b.addr)
-			}
+			undo()
 			return fmt.Errorf("cannot bind listener address %s: %v", a, err)
 		}
 		b := &boundListener{addr: a, Listener: ln, limit: s.limit}
@@ -201,6 +255,7 @@ func (s *Sockets) Prepare(addrs []string) error {
 func (s *Sockets) Commit(rts map[string]*Runtime) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.commitUDP(rts)
 	for a, b := range s.m {
 		lr, ok := rts[a]
 		if !ok {
@@ -209,7 +264,7 @@ func (s *Sockets) Commit(rts map[string]*Runtime) {
 			continue
 		}
 		b.cur.Store(lr)
-		lim := lr.plainHCM().Limits()
+		lim := lr.limits()
 		if b.on {
 			b.h1.SetLimits(lim)
 		} else {
@@ -263,10 +318,13 @@ func (s *Sockets) drainOne(b *boundListener) {
 		// net/http closes fwd only if its Serve started; a connection
 		// still being handed over must not wait for it.
 		defer b.fwd.Close()
-		// Both at once: net/http's idle connections close as soon as
-		// h1srv's do.
+		// All at once: net/http's idle connections close as soon as
+		// h1srv's do; tcp_proxy connections get the drain time too.
 		h1done := make(chan error, 1)
 		go func() { h1done <- b.h1.Shutdown(ctx) }()
+		tcpDone := make(chan struct{})
+		go func() { b.conns.drain(ctx); close(tcpDone) }()
+		defer func() { <-tcpDone }()
 		err := b.srv.Shutdown(ctx)
 		if err2 := <-h1done; err != nil || err2 != nil {
 			b.h1.Close()
@@ -285,6 +343,11 @@ func (s *Sockets) Addrs() []string {
 			out = append(out, a)
 		}
 	}
+	for a, b := range s.udp {
+		if b.srv != nil {
+			out = append(out, a)
+		}
+	}
 	sort.Strings(out)
 	return out
 }
@@ -295,6 +358,10 @@ func (s *Sockets) CloseAll() {
 	for a, b := range s.m {
 		delete(s.m, a)
 		s.drainOne(b)
+	}
+	for a, b := range s.udp {
+		delete(s.udp, a)
+		b.close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

@@ -46,6 +46,18 @@ type StreamInfo struct {
 	OriginalPath string
 	// ResponseHeader is the downstream response's header map.
 	ResponseHeader http.Header
+	// Connection describes a proxied connection (tcp_proxy, udp_proxy
+	// sessions): Request is nil then, and the formatters read the
+	// addresses and server name from here.
+	Connection *Connection
+}
+
+// Connection is what the access log knows of a connection without an
+// HTTP request.
+type Connection struct {
+	RemoteAddr, LocalAddr string
+	// ServerName is the SNI the TLS inspector read ("" when none).
+	ServerName string
 }
 
 // Hostname is %HOSTNAME%: this host's name.

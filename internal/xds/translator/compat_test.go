@@ -23,20 +23,9 @@ import (
 // proto-equal.
 var compatDifferences = map[string]map[string]string{
 	"xds-name-scheme-v1": {
-		// Not in Portico's IR yet (left out: HTTP/3, TCP, TLS passthrough, UDP).
+		// Not in Portico's IR yet (left out: HTTP/3).
 		"listener/envoy-gateway/gateway-2/https-http3-quic": "HTTP/3 (QUIC) listener: IR has no http3 yet",
-		"listener/envoy-gateway/gateway-1/tls":              "TLS passthrough listener: IR has no tcp listeners yet",
-		"listener/envoy-gateway/gateway-1/tcp":              "TCP listener: IR has no tcp listeners yet",
-		"listener/envoy-gateway/gateway-1/udp":              "UDP listener: IR has no udp listeners yet",
 		"route/envoy-gateway/gateway-2/https-http3":         "alt-svc response header of HTTP/3 listeners: IR has no http3 yet",
-		"cluster/tlsroute/default/tlsroute-1/rule/-1":       "TLSRoute cluster: IR has no tcp listeners yet",
-		"cluster/tlsroute/default/tlsroute-2/rule/-1":       "TLSRoute cluster: IR has no tcp listeners yet",
-		"cluster/tcproute/default/tcproute":                 "TCPRoute cluster: IR has no tcp listeners yet",
-		"cluster/udproute/default/udproute":                 "UDPRoute cluster: IR has no udp listeners yet",
-		"endpoint/tlsroute/default/tlsroute-1/rule/-1":      "TLSRoute endpoints: IR has no tcp listeners yet",
-		"endpoint/tlsroute/default/tlsroute-2/rule/-1":      "TLSRoute endpoints: IR has no tcp listeners yet",
-		"endpoint/tcproute/default/tcproute":                "TCPRoute endpoints: IR has no tcp listeners yet",
-		"endpoint/udproute/default/udproute":                "UDPRoute endpoints: IR has no udp listeners yet",
 		// Deliberate: Envoy Gateway emits the Secret "first-listener" once
 		// per listener using it (twice); a snapshot keeps one per name, so
 		// Portico emits it once.
@@ -51,9 +40,6 @@ func init() {
 	}
 	for old, nw := range map[string]string{
 		"listener/envoy-gateway/gateway-2/https-http3-quic": "listener/udp-1443",
-		"listener/envoy-gateway/gateway-1/tls":              "listener/tcp-90",
-		"listener/envoy-gateway/gateway-1/tcp":              "listener/tcp-91",
-		"listener/envoy-gateway/gateway-1/udp":              "listener/udp-90",
 	} {
 		d[nw] = d[old]
 		delete(d, old)

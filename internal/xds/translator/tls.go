@@ -27,28 +27,13 @@ var tlsVersions = map[string]tlsv3.TlsParameters_TlsProtocol{
 // SNI on its hostnames, its own HCM and route configuration (named after the
 // IR listener), TLS terminated with its certificates fetched over SDS.
 func httpsFilterChain(x *ir.Xds, l *ir.HTTPListener, s *Sink, e *errs) (*listenerv3.FilterChain, []*tlsv3.Secret, error) {
-	if len(l.TLS.Certificates) == 0 {
-		return nil, nil, fmt.Errorf("TLS listener has no certificate")
+	alpn := l.TLS.AlpnProtocols
+	if alpn == nil {
+		alpn = defaultALPN
 	}
-	params, err := tlsParams(l.TLS.MinVersion, l.TLS.MaxVersion)
+	ts, secrets, err := downstreamTLS(l.TLS, alpn)
 	if err != nil {
 		return nil, nil, err
-	}
-	ctx := &tlsv3.DownstreamTlsContext{
-		CommonTlsContext: &tlsv3.CommonTlsContext{
-			AlpnProtocols: l.TLS.AlpnProtocols,
-			TlsParams:     params,
-		},
-		DisableStatefulSessionResumption: true,
-		SessionTicketKeysType:            &tlsv3.DownstreamTlsContext_DisableStatelessSessionResumption{DisableStatelessSessionResumption: true},
-	}
-	if l.TLS.AlpnProtocols == nil {
-		ctx.CommonTlsContext.AlpnProtocols = defaultALPN
-	}
-	var secrets []*tlsv3.Secret
-	for _, c := range l.TLS.Certificates {
-		ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = append(ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs, sdsSecret(c.Name))
-		secrets = append(secrets, certificateSecret(c))
 	}
 	hcm, err := buildHCM(x, l, []*ir.HTTPListener{l}, l.Name, s, e)
 	if err != nil {
@@ -58,11 +43,37 @@ func httpsFilterChain(x *ir.Xds, l *ir.HTTPListener, s *Sink, e *errs) (*listene
 	if names := serverNames(l.Hostnames); len(names) > 0 {
 		chain.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
 	}
-	chain.TransportSocket = &corev3.TransportSocket{
+	chain.TransportSocket = ts
+	return chain, secrets, nil
+}
+
+// downstreamTLS is Envoy Gateway's DownstreamTlsContext for cfg, offering
+// alpn, as a transport socket, with the secrets it names.
+func downstreamTLS(cfg *ir.TLSConfig, alpn []string) (*corev3.TransportSocket, []*tlsv3.Secret, error) {
+	if len(cfg.Certificates) == 0 {
+		return nil, nil, fmt.Errorf("TLS listener has no certificate")
+	}
+	params, err := tlsParams(cfg.MinVersion, cfg.MaxVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := &tlsv3.DownstreamTlsContext{
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			AlpnProtocols: alpn,
+			TlsParams:     params,
+		},
+		DisableStatefulSessionResumption: true,
+		SessionTicketKeysType:            &tlsv3.DownstreamTlsContext_DisableStatelessSessionResumption{DisableStatelessSessionResumption: true},
+	}
+	var secrets []*tlsv3.Secret
+	for _, c := range cfg.Certificates {
+		ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = append(ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs, sdsSecret(c.Name))
+		secrets = append(secrets, certificateSecret(c))
+	}
+	return &corev3.TransportSocket{
 		Name:       tlsTransportSocket,
 		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)},
-	}
-	return chain, secrets, nil
+	}, secrets, nil
 }
 
 // serverNames drops the catch-all "*", which matches without SNI.

@@ -30,6 +30,7 @@ func translate(x *ir.Xds, s *Sink) (*xdstypes.Resources, error) {
 	for _, g := range groupListeners(x.HTTP, e) {
 		translatePort(x, g, s, e)
 	}
+	translateLayer4(x, s, e)
 	return &s.res, e.err()
 }
 
