@@ -206,4 +206,4 @@ func (p *Proxy) buildContext() filters.BuildContext {
 }
 
 // Stats returns the proxy's counters, sorted by name, as Envoy names them.
-func (p *Proxy) Stats() []stats.Counter { return p.stats.Snapshot() }
+func (p *Proxy) Stats() []stats.Sample { return p.stats.Snapshot() }

@@ -100,15 +100,15 @@ type instance struct {
 	bootstrap *bootstrapv3.Bootstrap
 	proc      *process // nil for in-process proxies
 	// stats reads an in-process proxy's counters (nil for processes).
-	stats func() []stats.Counter
+	stats func() []stats.Sample
 }
 
 // ProxyStats returns the counters of every in-process proxy, by fleet
 // (child processes and Envoy keep theirs to themselves).
-func (i *Infra) ProxyStats() map[string][]stats.Counter {
+func (i *Infra) ProxyStats() map[string][]stats.Sample {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	out := map[string][]stats.Counter{}
+	out := map[string][]stats.Sample{}
 	for f, inst := range i.running {
 		if inst.stats != nil {
 			out[f] = inst.stats()
