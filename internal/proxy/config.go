@@ -110,6 +110,7 @@ func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext, prevHosts
 		if err != nil {
 			return compiledOne{}, err
 		}
+		cc.SetStats(cluster.NewStats(bc.Stats, cl.GetName()))
 		needs := map[string][]string{x.TypeSDS: cc.SDSNames()}
 		if n := cc.EDSName(); n != "" {
 			needs[x.TypeEDS] = []string{n}

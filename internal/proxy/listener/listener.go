@@ -40,6 +40,7 @@ type Config struct {
 	// the downstream connection limit (ignore_global_conn_limit, or
 	// bypass_overload_manager).
 	ignoreConnLimit bool
+	stats           connStats
 }
 
 // chain is one filter chain: its match, TLS and HCM.
@@ -102,6 +103,7 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		// action, so bypassing the overload manager (Envoy Gateway's
 		// readiness listener does) means not being counted.
 		ignoreConnLimit: l.GetIgnoreGlobalConnLimit() || l.GetBypassOverloadManager()}
+	lc.stats = newConnStats(bc.Stats, lc.addr)
 	for _, lf := range l.GetListenerFilters() {
 		// tls_inspector reads the SNI; Go's TLS handshake gives us that.
 		if lf.GetTypedConfig().GetTypeUrl() != tlsInspectorType {

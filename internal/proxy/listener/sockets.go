@@ -95,6 +95,7 @@ type boundListener struct {
 // choosing the chain's certificate from the SNI during the handshake.
 func (b *boundListener) Accept() (net.Conn, error) {
 	var c net.Conn
+	var tc *trackedConn
 	for {
 		var err error
 		if c, err = b.Listener.Accept(); err != nil {
@@ -105,24 +106,32 @@ func (b *boundListener) Accept() (net.Conn, error) {
 			break
 		}
 		if b.limit.admit() {
-			c = &limitedConn{Conn: c, l: b.limit}
+			tc = &trackedConn{Conn: c, l: b.limit}
 			break
 		}
 		// Over the limit with nothing idle to close: Envoy closes the
 		// new connection.
 		c.Close()
 	}
-	if s := b.cur.Load(); s != nil && s.cfg.tls {
-		return tls.Server(c, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if tc == nil {
+		tc = &trackedConn{Conn: c}
+	}
+	s := b.cur.Load()
+	tc.opened(s)
+	if s != nil && s.cfg.tls {
+		return tls.Server(tc, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			cur := b.cur.Load()
-			_, tc := cur.chain(cur.pick(hello.ServerName))
-			if tc == nil {
+			lr, tlsc := cur.chain(cur.pick(hello.ServerName))
+			if tlsc == nil {
 				return nil, fmt.Errorf("no filter chain for server name %q", hello.ServerName)
 			}
-			return tc, nil
+			if tc.hcm.Load() == nil {
+				tc.hcm.Store(lr.Config().ConnOpened())
+			}
+			return tlsc, nil
 		}}), nil
 	}
-	return c, nil
+	return tc, nil
 }
 
 func (b *boundListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
