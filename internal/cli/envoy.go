@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 
 	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/envoyargs"
@@ -36,8 +40,9 @@ func IsEnvoyCommandLine(argv0 string, args []string) bool {
 // EnvoyMain runs the built-in proxy from Envoy's command line (the flags
 // envoyargs reads) and returns the exit code. The xDS server, its mutual
 // TLS and the node come from the bootstrap and --service-cluster /
-// --service-node; the bootstrap's admin interface and stats listener are
-// not served by the built-in proxy (its readiness listener comes over xDS).
+// --service-node; the bootstrap's admin address gets the built-in proxy's
+// admin interface (its readiness listener comes over xDS). The bootstrap's
+// static stats listener (:19001) is not served yet.
 func EnvoyMain(args []string) int {
 	if err := envoyMain(args); err != nil {
 		fmt.Fprintln(os.Stderr, "portico proxy:", err)
@@ -83,7 +88,8 @@ func envoyMain(args []string) error {
 	}
 	proxy.TuneGC()
 	p, err := proxy.New(proxy.Options{XDSAddress: x.Address, XDSTLS: certs.ClientConfig(src, serverName),
-		NodeID: node.GetId(), Cluster: node.GetCluster(), Logger: log, DrainTimeout: cmd.DrainTime})
+		NodeID: node.GetId(), Cluster: node.GetCluster(), Logger: log, DrainTimeout: cmd.DrainTime,
+		AdminAddress: adminAddress(cmd.Bootstrap)})
 	if err != nil {
 		return err
 	}
@@ -91,4 +97,14 @@ func envoyMain(args []string) error {
 	defer stop()
 	log.Info("proxy starting from Envoy's command line", "xds", x.Address, "cluster", node.GetCluster(), "node", node.GetId(), "certs", dir)
 	return p.Run(ctx)
+}
+
+// adminAddress is the bootstrap's admin socket address, host:port ("" when
+// it has none).
+func adminAddress(b *bootstrapv3.Bootstrap) string {
+	sa := b.GetAdmin().GetAddress().GetSocketAddress()
+	if sa == nil {
+		return ""
+	}
+	return net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
 }
