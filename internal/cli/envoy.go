@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
 	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/envoyargs"
@@ -41,8 +43,9 @@ func IsEnvoyCommandLine(argv0 string, args []string) bool {
 // envoyargs reads) and returns the exit code. The xDS server, its mutual
 // TLS and the node come from the bootstrap and --service-cluster /
 // --service-node; the bootstrap's admin address gets the built-in proxy's
-// admin interface (its readiness listener comes over xDS). The bootstrap's
-// static stats listener (:19001) is not served yet.
+// admin interface and its static listeners are served (Envoy Gateway's
+// :19001 stats listener, to the prometheus_stats cluster); the
+// readiness listener comes over xDS.
 func EnvoyMain(args []string) int {
 	if err := envoyMain(args); err != nil {
 		fmt.Fprintln(os.Stderr, "portico proxy:", err)
@@ -89,7 +92,7 @@ func envoyMain(args []string) error {
 	proxy.TuneGC()
 	p, err := proxy.New(proxy.Options{XDSAddress: x.Address, XDSTLS: certs.ClientConfig(src, serverName),
 		NodeID: node.GetId(), Cluster: node.GetCluster(), Logger: log, DrainTimeout: cmd.DrainTime,
-		AdminAddress: adminAddress(cmd.Bootstrap)})
+		AdminAddress: adminAddress(cmd.Bootstrap), Static: staticOf(cmd.Bootstrap, log)})
 	if err != nil {
 		return err
 	}
@@ -107,4 +110,26 @@ func adminAddress(b *bootstrapv3.Bootstrap) string {
 		return ""
 	}
 	return net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
+}
+
+// staticOf is what the proxy serves of the bootstrap's static resources:
+// its listeners and STATIC clusters. The ADS cluster carries xDS itself,
+// and Envoy Gateway's local_cluster (EDS) only feeds zone-aware balancing,
+// which the built-in proxy does not do: those are left out, and said so.
+func staticOf(b *bootstrapv3.Bootstrap, log *slog.Logger) proxy.StaticResources {
+	ads := ""
+	if g := b.GetDynamicResources().GetAdsConfig().GetGrpcServices(); len(g) == 1 {
+		ads = g[0].GetEnvoyGrpc().GetClusterName()
+	}
+	st := proxy.StaticResources{Listeners: b.GetStaticResources().GetListeners()}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		switch {
+		case c.GetName() == ads:
+		case c.GetType() == clusterv3.Cluster_STATIC:
+			st.Clusters = append(st.Clusters, c)
+		default:
+			log.Info("bootstrap static cluster not served by the built-in proxy", "cluster", c.GetName(), "type", c.GetType().String())
+		}
+	}
+	return st
 }

@@ -76,6 +76,9 @@ type Options struct {
 	// AdminAddressPath, when set, is a file the admin interface's bound
 	// address is written to (Envoy's --admin-address-path).
 	AdminAddressPath string
+	// Static are the bootstrap's static listeners and clusters, served
+	// beside xDS's from the start.
+	Static StaticResources
 }
 
 // Status is a snapshot of what the proxy has accepted and serves.
@@ -112,6 +115,7 @@ type Proxy struct {
 	// stats are the counters filters keep (grpc_stats).
 	stats   *stats.Store
 	started time.Time
+	static  *static
 
 	mu      sync.Mutex
 	status  Status
@@ -143,6 +147,10 @@ func New(o Options) (*Proxy, error) {
 	p.status.Versions = map[string]string{}
 	p.started = time.Now()
 	p.serverStats(p.stats)
+	var err error
+	if p.static, err = compileStatic(o.Static, p.buildContext()); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -154,6 +162,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopAdmin()
+	if err := p.serveStatic(); err != nil {
+		p.socks.CloseAll()
+		return err
+	}
 	err = xdsclient.Run(ctx, xdsclient.Options{Address: p.opts.XDSAddress, TLS: p.opts.XDSTLS, Dialer: p.opts.XDSDialer,
 		NodeID: p.opts.NodeID, Cluster: p.opts.Cluster, SotW: p.opts.SotW, InitialFetchTimeout: p.opts.InitialFetchTimeout,
 		Logger: p.log}, &configs{p: p, memo: map[string]*compileMemo{}})
