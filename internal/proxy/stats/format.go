@@ -118,6 +118,8 @@ func WritePrometheus(w io.Writer, samples []Sample) error {
 	return err
 }
 
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
 func formatLabels(labels []label) string {
 	if len(labels) == 0 {
 		return ""
@@ -130,7 +132,9 @@ func formatLabels(labels []label) string {
 		}
 		b.WriteString(l.name)
 		b.WriteString(`="`)
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(l.value))
+		// Stat names come from config, but a label value must be UTF-8
+		// whatever a name holds.
+		b.WriteString(labelEscaper.Replace(strings.ToValidUTF8(l.value, "\uFFFD")))
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
