@@ -199,23 +199,28 @@ type EnvoyProxyHostProvider struct {
 }
 
 // EnvoyProxyKubernetesProvider shapes the Kubernetes objects made for a proxy.
+//
+// +kubebuilder:validation:XValidation:rule="((has(self.envoyDeployment) && !has(self.envoyDaemonSet)) || (!has(self.envoyDeployment) && has(self.envoyDaemonSet))) || (!has(self.envoyDeployment) && !has(self.envoyDaemonSet))",message="only one of envoyDeployment or envoyDaemonSet can be specified"
+// +kubebuilder:validation:XValidation:rule="((has(self.envoyHpa) && !has(self.envoyDaemonSet)) || (!has(self.envoyHpa) && has(self.envoyDaemonSet))) || (!has(self.envoyHpa) && !has(self.envoyDaemonSet))",message="cannot use envoyHpa if envoyDaemonSet is used"
 type EnvoyProxyKubernetesProvider struct {
 	// EnvoyDeployment shapes the proxy Deployment.
 	// +optional
 	EnvoyDeployment *KubernetesDeploymentSpec `json:"envoyDeployment,omitempty"`
 	// EnvoyDaemonSet runs proxies as a DaemonSet instead (patch, strategy, pod, container, name).
 	// +optional
+	// +kubebuilder:validation:Type=object
 	EnvoyDaemonSet *apiextensionsv1.JSON `json:"envoyDaemonSet,omitempty"`
 	// EnvoyService shapes the proxy Service.
 	// +optional
 	EnvoyService *KubernetesServiceSpec `json:"envoyService,omitempty"`
-	// EnvoyHpa adds a HorizontalPodAutoscaler. Preserved, not yet interpreted.
+	// EnvoyHpa adds a HorizontalPodAutoscaler for the proxy Deployment.
 	// +optional
+	// +kubebuilder:validation:Type=object
 	EnvoyHpa *apiextensionsv1.JSON `json:"envoyHpa,omitempty"`
 	// UseListenerPortAsContainerPort turns off the +10000 shift of privileged ports.
 	// +optional
 	UseListenerPortAsContainerPort *bool `json:"useListenerPortAsContainerPort,omitempty"`
-	// EnvoyPDB adds a PodDisruptionBudget. Preserved, not yet interpreted.
+	// EnvoyPDB adds a PodDisruptionBudget for the proxy pods.
 	// +optional
 	EnvoyPDB *apiextensionsv1.JSON `json:"envoyPDB,omitempty"`
 	// EnvoyServiceAccount names the ServiceAccount.

@@ -3,13 +3,16 @@ package kubeserver_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/portico-gw/portico/internal/kubeserver"
 	"github.com/portico-gw/portico/internal/kubetest"
@@ -81,4 +84,28 @@ func TestDaemonSetWorkload(t *testing.T) {
 
 	e.Apply(t, workloadProxy(`{envoyDeployment: {}}`), "envoy-gateway-system")
 	kubetest.Eventually(t, 20*time.Second, func() error { return present(true, false, false) })
+}
+
+// The API server refuses the combinations Envoy Gateway's CRD refuses,
+// with its messages (the control plane reports them too, for files).
+func TestCRDRefusesTwoWorkloads(t *testing.T) {
+	e := needEnv(t)
+	e.Namespace(t, "envoy-gateway-system")
+	for _, tc := range []struct{ kubernetes, want string }{
+		{`{envoyDeployment: {}, envoyDaemonSet: {}}`, "only one of envoyDeployment or envoyDaemonSet can be specified"},
+		{`{envoyDaemonSet: {}, envoyHpa: {maxReplicas: 3}}`, "cannot use envoyHpa if envoyDaemonSet is used"},
+	} {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(workloadProxy(tc.kubernetes), &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		obj.SetName("two-workloads")
+		err := e.Client.Create(context.Background(), obj)
+		if err == nil {
+			_ = e.Client.Delete(context.Background(), obj)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want %q", tc.kubernetes, err, tc.want)
+		}
+	}
 }

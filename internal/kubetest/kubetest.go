@@ -126,29 +126,30 @@ func StartEnv() (*Env, error) {
 	if Missing() != "" {
 		return nil, errMissing
 	}
-	// A certificate folder of our own survives a restart of the API
-	// server (RestartAPIServer): envtest's own is deleted on stop, and a
-	// new serving certificate would not match the clients' CA.
-	certDir, err := os.MkdirTemp("", "portico-apiserver-")
-	if err != nil {
-		return nil, err
-	}
 	var e *envtest.Environment
 	var cfg *rest.Config
+	var certDir string
 	// envtest retries a failed start on the same ports, so a port taken
-	// meanwhile fails all its tries at once: each try here has new ones.
+	// meanwhile fails all its tries at once: each try here has new ones,
+	// and a new certificate folder (the API server makes no CA for a
+	// folder that already holds certificates).
 	for try := 1; ; try++ {
+		var err error
+		if certDir, err = os.MkdirTemp("", "portico-apiserver-"); err != nil {
+			return nil, err
+		}
 		if e, err = environment(certDir); err == nil {
 			cfg, err = e.Start()
 		}
 		if err == nil {
 			break
 		}
+		fmt.Fprintf(os.Stderr, "kubetest: starting kube-apiserver and etcd, try %d: %v\n", try, err)
 		if e != nil {
 			_ = e.Stop() // what did start (etcd, say) must not outlive the try
 		}
+		os.RemoveAll(certDir)
 		if try == 3 {
-			os.RemoveAll(certDir)
 			if live.Load() == 0 {
 				reapStrays()
 			}
@@ -175,6 +176,10 @@ func StartEnv() (*Env, error) {
 // taken by an outgoing connection before etcd bound it, and under a full
 // parallel test run it was (etcd "stopped unexpectedly before becoming
 // ready", five times on the same port).
+//
+// The certificate folder is ours, not envtest's: it survives a restart of
+// the API server (RestartAPIServer), where envtest's own is deleted on stop
+// and a new serving certificate would not match the clients' CA.
 func environment(certDir string) (*envtest.Environment, error) {
 	var ports [3]string
 	for i := range ports {
