@@ -165,7 +165,7 @@ var Ledger = []Entry{
 	yes("EnvoyProxy", "spec.telemetry.accessLog.settings[].type", "Listener or Route"),
 	yes("EnvoyProxy", "spec.telemetry.metrics", ""),
 	yes("EnvoyProxy", "spec.telemetry.metrics.prometheus", ""),
-	yes("EnvoyProxy", "spec.telemetry.metrics.prometheus.disable", "in Kubernetes the proxy's stats listener (19001), its metrics port and prometheus.io annotations are left out; laptop proxies serve stats on their admin address only"),
+	yes("EnvoyProxy", "spec.telemetry.metrics.prometheus.disable", "in Kubernetes the proxy's stats listener (19001), its metrics port and prometheus.io annotations are left out; laptop proxies keep their loopback stats endpoints"),
 	notYet("EnvoyProxy", "spec.telemetry.metrics.prometheus.compression", PolicyRejected, ""),
 	notYet("EnvoyProxy", "spec.telemetry.metrics.sinks", PolicyRejected, "OpenTelemetry stats sinks"),
 	notYet("EnvoyProxy", "spec.telemetry.metrics.matches", PolicyRejected, "the built-in proxy keeps its fixed set of stats"),
