@@ -350,9 +350,45 @@ type ProxyTelemetry struct {
 	// Tracing settings. Preserved, not yet interpreted.
 	// +optional
 	Tracing *apiextensionsv1.JSON `json:"tracing,omitempty"`
-	// Metrics settings. Preserved, not yet interpreted.
+	// Metrics settings: prometheus.disable is honoured, the rest preserved.
 	// +optional
-	Metrics *apiextensionsv1.JSON `json:"metrics,omitempty"`
+	Metrics *ProxyMetrics `json:"metrics,omitempty"`
+}
+
+// ProxyMetrics configures the proxy's metrics.
+type ProxyMetrics struct {
+	// Prometheus configures the proxy's /stats/prometheus endpoint (the
+	// bootstrap's stats listener, port 19001).
+	// +optional
+	Prometheus *ProxyPrometheusProvider `json:"prometheus,omitempty"`
+	// Sinks are where metrics are pushed (OpenTelemetry). Preserved, not yet interpreted.
+	// +optional
+	Sinks []apiextensionsv1.JSON `json:"sinks,omitempty"`
+	// Matches select the stats the proxy keeps. Preserved, not yet interpreted.
+	// +optional
+	Matches []apiextensionsv1.JSON `json:"matches,omitempty"`
+	// EnableVirtualHostStats adds per virtual host stats. Preserved, not yet interpreted.
+	// +optional
+	EnableVirtualHostStats *bool `json:"enableVirtualHostStats,omitempty"`
+	// EnablePerEndpointStats adds per endpoint stats. Preserved, not yet interpreted.
+	// +optional
+	EnablePerEndpointStats *bool `json:"enablePerEndpointStats,omitempty"`
+	// EnableRequestResponseSizesStats adds header and body size histograms. Preserved, not yet interpreted.
+	// +optional
+	EnableRequestResponseSizesStats *bool `json:"enableRequestResponseSizesStats,omitempty"`
+	// ClusterStatName names clusters in stats (alt_stat_name). Preserved, not yet interpreted.
+	// +optional
+	ClusterStatName *string `json:"clusterStatName,omitempty"`
+}
+
+// ProxyPrometheusProvider configures the proxy's Prometheus endpoint.
+type ProxyPrometheusProvider struct {
+	// Disable leaves the stats listener (port 19001) out of the proxy's bootstrap.
+	// +optional
+	Disable bool `json:"disable,omitempty"`
+	// Compression of the endpoint's answers. Preserved, not yet interpreted.
+	// +optional
+	Compression *apiextensionsv1.JSON `json:"compression,omitempty"`
 }
 
 // ProxyAccessLog configures access logs.

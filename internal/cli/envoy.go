@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
 	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/envoyargs"
@@ -36,8 +42,10 @@ func IsEnvoyCommandLine(argv0 string, args []string) bool {
 // EnvoyMain runs the built-in proxy from Envoy's command line (the flags
 // envoyargs reads) and returns the exit code. The xDS server, its mutual
 // TLS and the node come from the bootstrap and --service-cluster /
-// --service-node; the bootstrap's admin interface and stats listener are
-// not served by the built-in proxy (its readiness listener comes over xDS).
+// --service-node; the bootstrap's admin address gets the built-in proxy's
+// admin interface and its static listeners are served (Envoy Gateway's
+// :19001 stats listener, to the prometheus_stats cluster); the
+// readiness listener comes over xDS.
 func EnvoyMain(args []string) int {
 	if err := envoyMain(args); err != nil {
 		fmt.Fprintln(os.Stderr, "portico proxy:", err)
@@ -83,7 +91,8 @@ func envoyMain(args []string) error {
 	}
 	proxy.TuneGC()
 	p, err := proxy.New(proxy.Options{XDSAddress: x.Address, XDSTLS: certs.ClientConfig(src, serverName),
-		NodeID: node.GetId(), Cluster: node.GetCluster(), Logger: log, DrainTimeout: cmd.DrainTime})
+		NodeID: node.GetId(), Cluster: node.GetCluster(), Logger: log, DrainTimeout: cmd.DrainTime,
+		AdminAddress: adminAddress(cmd.Bootstrap), Static: staticOf(cmd.Bootstrap, log)})
 	if err != nil {
 		return err
 	}
@@ -91,4 +100,36 @@ func envoyMain(args []string) error {
 	defer stop()
 	log.Info("proxy starting from Envoy's command line", "xds", x.Address, "cluster", node.GetCluster(), "node", node.GetId(), "certs", dir)
 	return p.Run(ctx)
+}
+
+// adminAddress is the bootstrap's admin socket address, host:port ("" when
+// it has none).
+func adminAddress(b *bootstrapv3.Bootstrap) string {
+	sa := b.GetAdmin().GetAddress().GetSocketAddress()
+	if sa == nil {
+		return ""
+	}
+	return net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
+}
+
+// staticOf is what the proxy serves of the bootstrap's static resources:
+// its listeners and STATIC clusters. The ADS cluster carries xDS itself,
+// and Envoy Gateway's local_cluster (EDS) only feeds zone-aware balancing,
+// which the built-in proxy does not do: those are left out, and said so.
+func staticOf(b *bootstrapv3.Bootstrap, log *slog.Logger) proxy.StaticResources {
+	ads := ""
+	if g := b.GetDynamicResources().GetAdsConfig().GetGrpcServices(); len(g) == 1 {
+		ads = g[0].GetEnvoyGrpc().GetClusterName()
+	}
+	st := proxy.StaticResources{Listeners: b.GetStaticResources().GetListeners()}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		switch {
+		case c.GetName() == ads:
+		case c.GetType() == clusterv3.Cluster_STATIC:
+			st.Clusters = append(st.Clusters, c)
+		default:
+			log.Info("bootstrap static cluster not served by the built-in proxy", "cluster", c.GetName(), "type", c.GetType().String())
+		}
+	}
+	return st
 }

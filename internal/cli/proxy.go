@@ -45,6 +45,7 @@ func LuaLimitFlags(f interface {
 func NewProxyCommand() *cobra.Command {
 	var (
 		xdsAddr, cluster, nodeID, logLevel, certsDir string
+		adminAddr, adminAddrPath                     string
 		drain                                        time.Duration
 		limits                                       budget.Limits
 	)
@@ -77,7 +78,8 @@ server must present a certificate for "envoy-gateway" signed by ca.crt.
 			}
 			proxy.TuneGC()
 			p, err := proxy.New(proxy.Options{XDSAddress: xdsAddr, XDSTLS: certs.ClientConfig(src, certs.ControlPlane),
-				NodeID: nodeID, Cluster: cluster, Logger: log, DrainTimeout: drain, LuaLimits: limits})
+				NodeID: nodeID, Cluster: cluster, Logger: log, DrainTimeout: drain, LuaLimits: limits,
+				AdminAddress: adminAddr, AdminAddressPath: adminAddrPath})
 			if err != nil {
 				return err
 			}
@@ -94,6 +96,10 @@ server must present a certificate for "envoy-gateway" signed by ca.crt.
 	f.StringVar(&certsDir, "certs", filepath.Join(runner.DefaultStateDir(), "certs", certs.Proxy), "directory with ca.crt, tls.crt and tls.key for mTLS to the xDS server")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "how long a stopping proxy lets requests in flight finish")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	// Off by default: proxies started side by side on one host would
+	// clash on any fixed port.
+	f.StringVar(&adminAddr, "admin-address", "", "address of the admin interface (/ready, /stats, /stats/prometheus, /server_info), e.g. 127.0.0.1:19000 (default: none)")
+	f.StringVar(&adminAddrPath, "admin-address-path", "", "file to write the admin interface's bound address to (with --admin-address HOST:0)")
 	LuaLimitFlags(f, &limits)
 	_ = cmd.MarkFlagRequired("cluster")
 	return cmd

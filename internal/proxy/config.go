@@ -110,6 +110,7 @@ func compileOne(typeURL string, a *anypb.Any, bc filters.BuildContext, prevHosts
 		if err != nil {
 			return compiledOne{}, err
 		}
+		cc.SetStats(cluster.NewStats(bc.Stats, cl.GetName()))
 		needs := map[string][]string{x.TypeSDS: cc.SDSNames()}
 		if n := cc.EDSName(); n != "" {
 			needs[x.TypeEDS] = []string{n}
@@ -153,7 +154,10 @@ func (c *configs) Admit(typeURL string, all map[string]x.Resource) error {
 		return nil
 	}
 	byAddr := map[string]string{}
-	var addrs []string
+	for _, a := range c.p.static.addrs() {
+		byAddr[a] = "(static)"
+	}
+	addrs := c.p.static.addrs()
 	for _, name := range sortedKeys(all) {
 		l := all[name].Value.(*listener.Config)
 		if other, dup := byAddr[l.Addr()]; dup {
@@ -178,6 +182,7 @@ func sortedKeys[T any](m map[string]T) []string {
 func (c *configs) Serve(s *x.State) {
 	p := c.p
 	rts, clusters, used, problems := link(s, p.pool, p.alog)
+	p.static.link(p, rts, clusters, used)
 	p.clusters.Store(&clusters)
 	for _, pr := range problems {
 		p.log.Warn("serving with a missing dependency", "detail", pr)

@@ -69,11 +69,11 @@ func TestGRPCWebAndStatsFilters(t *testing.T) {
 	}
 
 	p := "cluster.grpcroute/default/health/rule/0.grpc.grpc.health.v1.Health.Check."
-	got := map[string]uint64{}
+	got := map[string]int64{}
 	for _, c := range h.p.Stats() {
 		got[c.Name] = c.Value
 	}
-	for name, v := range map[string]uint64{p + "total": 3, p + "success": 2, p + "failure": 1,
+	for name, v := range map[string]int64{p + "total": 3, p + "success": 2, p + "failure": 1,
 		p + "request_message_count": 3, p + "response_message_count": 2} {
 		if got[name] != v {
 			t.Errorf("%s = %d, want %d; all: %v", name, got[name], v, got)

@@ -69,6 +69,16 @@ type Options struct {
 	// Resolver resolves the host names of DNS clusters (nil: the system
 	// resolver, net.DefaultResolver).
 	Resolver Resolver
+	// AdminAddress, when set, is where the admin interface (/ready,
+	// /stats, /stats/prometheus, /server_info) listens: the bootstrap's
+	// admin address. Empty: no admin interface.
+	AdminAddress string
+	// AdminAddressPath, when set, is a file the admin interface's bound
+	// address is written to (Envoy's --admin-address-path).
+	AdminAddressPath string
+	// Static are the bootstrap's static listeners and clusters, served
+	// beside xDS's from the start.
+	Static StaticResources
 }
 
 // Status is a snapshot of what the proxy has accepted and serves.
@@ -103,7 +113,9 @@ type Proxy struct {
 	// them outside a request (a Wasm module's download).
 	clusters atomic.Pointer[cluster.Set]
 	// stats are the counters filters keep (grpc_stats).
-	stats *stats.Store
+	stats   *stats.Store
+	started time.Time
+	static  *static
 
 	mu      sync.Mutex
 	status  Status
@@ -133,13 +145,28 @@ func New(o Options) (*Proxy, error) {
 	p := &Proxy{opts: o, log: o.Logger, alog: accesslog.NewLogger(o.AccessLog), pool: cluster.NewPool(o.Resolver),
 		socks: listener.NewSockets(o.DrainTimeout, o.Logger, o.MaxDownstreamConnections), changed: make(chan struct{}), stats: stats.New()}
 	p.status.Versions = map[string]string{}
+	p.started = time.Now()
+	p.serverStats(p.stats)
+	var err error
+	if p.static, err = compileStatic(o.Static, p.buildContext()); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
 // Run connects to the ADS server and serves until ctx ends, then drains
 // every listener and returns.
 func (p *Proxy) Run(ctx context.Context) error {
-	err := xdsclient.Run(ctx, xdsclient.Options{Address: p.opts.XDSAddress, TLS: p.opts.XDSTLS, Dialer: p.opts.XDSDialer,
+	stopAdmin, err := p.serveAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
+	if err := p.serveStatic(); err != nil {
+		p.socks.CloseAll()
+		return err
+	}
+	err = xdsclient.Run(ctx, xdsclient.Options{Address: p.opts.XDSAddress, TLS: p.opts.XDSTLS, Dialer: p.opts.XDSDialer,
 		NodeID: p.opts.NodeID, Cluster: p.opts.Cluster, SotW: p.opts.SotW, InitialFetchTimeout: p.opts.InitialFetchTimeout,
 		Logger: p.log}, &configs{p: p, memo: map[string]*compileMemo{}})
 	p.draining.Store(true)
@@ -205,5 +232,6 @@ func (p *Proxy) buildContext() filters.BuildContext {
 	}
 }
 
-// Stats returns the proxy's counters, sorted by name, as Envoy names them.
-func (p *Proxy) Stats() []stats.Counter { return p.stats.Snapshot() }
+// Stats returns the proxy's counters and gauges, sorted by name, as Envoy
+// names them.
+func (p *Proxy) Stats() []stats.Sample { return p.stats.Snapshot() }

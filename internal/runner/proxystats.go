@@ -16,7 +16,7 @@ var proxyStatsDesc = prometheus.NewDesc("portico_proxy_counter",
 // are read at scrape time: the proxies own them, the runner only shows
 // them.
 type proxyStats struct {
-	read func() map[string][]stats.Counter
+	read func() map[string][]stats.Sample
 }
 
 func (p proxyStats) Describe(ch chan<- *prometheus.Desc) { ch <- proxyStatsDesc }
@@ -24,7 +24,9 @@ func (p proxyStats) Describe(ch chan<- *prometheus.Desc) { ch <- proxyStatsDesc 
 func (p proxyStats) Collect(ch chan<- prometheus.Metric) {
 	for fleet, counters := range p.read() {
 		for _, c := range counters {
-			ch <- prometheus.MustNewConstMetric(proxyStatsDesc, prometheus.CounterValue, float64(c.Value), fleet, c.Name)
+			if c.Kind == stats.KindCounter {
+				ch <- prometheus.MustNewConstMetric(proxyStatsDesc, prometheus.CounterValue, float64(c.Value), fleet, c.Name)
+			}
 		}
 	}
 }

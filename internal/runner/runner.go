@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -310,7 +311,7 @@ func (r *Runner) prepare() (xdsTLS *tls.Config, err error) {
 	hostOpts := host.Options{DataPlane: r.opts.DataPlane, XDSAddress: r.XDSAddr(), CertsDir: CertsDir(r.stateDir),
 		ProxyCommand: r.opts.ProxyCommand, EnvoyPath: r.opts.EnvoyPath, RuntimeDir: runtimeDir(r.cfg),
 		AccessLog: r.opts.ProxyAccessLog, ProxyStderr: r.opts.ProxyLog, ProxyLogLevel: r.opts.ProxyLogLevel, Logger: r.log.With("component", "infra"),
-		LuaLimits: r.opts.LuaLimits, OnChange: r.signalInfra}
+		LuaLimits: r.opts.LuaLimits, OnChange: r.signalInfra, ProxyAdminDir: filepath.Join(r.stateDir, "proxies")}
 	if r.opts.DataPlane == host.InProcess {
 		r.localLn = inProcessListener()
 		hostOpts.XDSDialer = dialer(r.localLn)

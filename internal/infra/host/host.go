@@ -79,6 +79,11 @@ type Options struct {
 	DrainTimeout time.Duration
 	// LuaLimits bound the built-in proxies' Lua scripts (zero: defaults).
 	LuaLimits budget.Limits
+	// ProxyAdminDir, when set, gives each child `portico proxy` an admin
+	// interface on a loopback port of its own (/stats/prometheus, ...),
+	// whose address it writes to <fleet>.admin there (Envoy's
+	// --admin-address-path); Processes reports it.
+	ProxyAdminDir string
 	// OnChange is called after a child process starts or exits.
 	OnChange func()
 }
@@ -100,15 +105,15 @@ type instance struct {
 	bootstrap *bootstrapv3.Bootstrap
 	proc      *process // nil for in-process proxies
 	// stats reads an in-process proxy's counters (nil for processes).
-	stats func() []stats.Counter
+	stats func() []stats.Sample
 }
 
 // ProxyStats returns the counters of every in-process proxy, by fleet
 // (child processes and Envoy keep theirs to themselves).
-func (i *Infra) ProxyStats() map[string][]stats.Counter {
+func (i *Infra) ProxyStats() map[string][]stats.Sample {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	out := map[string][]stats.Counter{}
+	out := map[string][]stats.Sample{}
 	for f, inst := range i.running {
 		if inst.stats != nil {
 			out[f] = inst.stats()
@@ -141,6 +146,11 @@ func New(o Options) (*Infra, error) {
 	case Builtin:
 		if o.CertsDir == "" {
 			return nil, errors.New("the builtin data plane needs a certificates directory")
+		}
+		if o.ProxyAdminDir != "" {
+			if err := os.MkdirAll(o.ProxyAdminDir, 0o700); err != nil {
+				return nil, err
+			}
 		}
 		if len(i.opts.ProxyCommand) == 0 {
 			exe, err := os.Executable()
@@ -234,6 +244,7 @@ func (i *Infra) prepare(fleet string) (*instance, func(context.Context) error, e
 		return inst, p.Run, nil
 	case Builtin:
 		inst.proc = newProcess(fleet, "portico proxy")
+		inst.proc.adminFile = i.adminFile(fleet)
 		return inst, func(ctx context.Context) error { return i.supervise(ctx, inst.proc, i.proxyCommand) }, nil
 	case Envoy:
 		bs, path, err := i.writeBootstrap(fleet)
@@ -260,6 +271,10 @@ func (i *Infra) proxyCommand(fleet string) *exec.Cmd {
 		args = append(args, "--log-level", i.opts.ProxyLogLevel)
 	}
 	args = append(args, LuaLimitArgs(i.opts.LuaLimits)...)
+	if path := i.adminFile(fleet); path != "" {
+		_ = os.Remove(path) // a previous start's address is not this one's
+		args = append(args, "--admin-address", "127.0.0.1:0", "--admin-address-path", path)
+	}
 	cmd := exec.Command(i.opts.ProxyCommand[0], args...)
 	cmd.Stdout = i.opts.AccessLog
 	if cmd.Stdout == nil {
@@ -270,6 +285,15 @@ func (i *Infra) proxyCommand(fleet string) *exec.Cmd {
 	}
 	cmd.Stderr = i.opts.ProxyStderr
 	return cmd
+}
+
+// adminFile is where the child proxy of fleet writes its admin address
+// ("" without Options.ProxyAdminDir).
+func (i *Infra) adminFile(fleet string) string {
+	if i.opts.ProxyAdminDir == "" {
+		return ""
+	}
+	return filepath.Join(i.opts.ProxyAdminDir, sanitize(fleet)+".admin")
 }
 
 // Bootstrap returns the bootstrap an Envoy of fleet was started with (nil

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type Process struct {
 	Exits  int `json:"exits"`
 	// LastExit describes the latest exit.
 	LastExit *Exit `json:"lastExit,omitempty"`
+	// AdminAddress is where the running proxy's admin interface listens
+	// (/ready, /stats, /stats/prometheus), once it does.
+	AdminAddress string `json:"adminAddress,omitempty"`
 }
 
 // Exit is one exit of a proxy process.
@@ -46,6 +50,7 @@ type Exit struct {
 // process is the supervised state behind Process.
 type process struct {
 	fleet, command string // fixed
+	adminFile      string // where the proxy writes its admin address ("": none)
 	mu             sync.Mutex
 	st             Process
 }
@@ -61,6 +66,11 @@ func (p *process) status() Process {
 	if s.LastExit != nil {
 		e := *s.LastExit
 		s.LastExit = &e
+	}
+	if p.adminFile != "" && s.PID != 0 {
+		if b, err := os.ReadFile(p.adminFile); err == nil {
+			s.AdminAddress = string(b)
+		}
 	}
 	return s
 }

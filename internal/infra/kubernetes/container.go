@@ -18,8 +18,13 @@ import (
 // Bootstrap is the proxy's bootstrap as the Deployment passes it
 // (--config-yaml): Envoy Gateway's, with ADS to the control plane's
 // Service over mTLS from the /certs and /sds volumes.
-func Bootstrap(o RenderOptions) (string, error) {
+func Bootstrap(o RenderOptions) (string, error) { return bootstrapFor(nil, o) }
+
+// bootstrapFor is the bootstrap of a fleet's proxies: its EnvoyProxy may
+// leave the stats listener out (telemetry.metrics.prometheus.disable).
+func bootstrapFor(f *Fleet, o RenderOptions) (string, error) {
 	bo := bootstrap.EnvoyGatewayDefaults()
+	bo.DisablePrometheus = prometheusDisabled(f)
 	bo.XDSHost = o.XDSHost
 	if o.XDSPort != 0 {
 		bo.XDSPort = o.XDSPort
@@ -35,7 +40,7 @@ func Bootstrap(o RenderOptions) (string, error) {
 // proxyContainerSpec is the envoy container with envoyDeployment.container
 // applied.
 func proxyContainerSpec(f *Fleet, o RenderOptions, spec *egv1a1.KubernetesContainerSpec) (corev1.Container, error) {
-	boot, err := Bootstrap(o)
+	boot, err := bootstrapFor(f, o)
 	if err != nil {
 		return corev1.Container{}, err
 	}
@@ -76,15 +81,12 @@ func proxyContainerSpec(f *Fleet, o RenderOptions, spec *egv1a1.KubernetesContai
 		{Name: "ENVOY_SERVICE_ZONE", ValueFrom: fieldRef("metadata.annotations['topology.kubernetes.io/zone']")},
 	}
 	return corev1.Container{
-		Name:    proxyContainer,
-		Image:   image,
-		Command: []string{"envoy"},
-		Args:    args,
-		Env:     append(env, spec.Env...),
-		Ports: []corev1.ContainerPort{
-			{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
-			{Name: "readiness", ContainerPort: readinessPort, Protocol: corev1.ProtocolTCP},
-		},
+		Name:            proxyContainer,
+		Image:           image,
+		Command:         []string{"envoy"},
+		Args:            args,
+		Env:             append(env, spec.Env...),
+		Ports:           containerPorts(f),
 		Resources:       resources,
 		SecurityContext: sc,
 		VolumeMounts: append([]corev1.VolumeMount{
@@ -168,4 +170,24 @@ func service(f *Fleet, kube *egv1a1.EnvoyProxyKubernetesProvider, meta metav1.Ob
 		}
 	}
 	return s, nil
+}
+
+// prometheusDisabled reports whether the fleet's EnvoyProxy turns the
+// proxy's Prometheus endpoint off.
+func prometheusDisabled(f *Fleet) bool {
+	if f == nil || f.Proxy == nil || f.Proxy.Spec.Telemetry == nil || f.Proxy.Spec.Telemetry.Metrics == nil {
+		return false
+	}
+	p := f.Proxy.Spec.Telemetry.Metrics.Prometheus
+	return p != nil && p.Disable
+}
+
+// containerPorts are the proxy container's ports: metrics (19001) only
+// while the Prometheus endpoint is on, as Envoy Gateway declares them.
+func containerPorts(f *Fleet) []corev1.ContainerPort {
+	readiness := corev1.ContainerPort{Name: "readiness", ContainerPort: readinessPort, Protocol: corev1.ProtocolTCP}
+	if prometheusDisabled(f) {
+		return []corev1.ContainerPort{readiness}
+	}
+	return []corev1.ContainerPort{{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}, readiness}
 }

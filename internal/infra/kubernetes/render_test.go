@@ -291,3 +291,35 @@ func TestRenderDaemonSetProblems(t *testing.T) {
 		})
 	}
 }
+
+// telemetry.metrics.prometheus.disable takes the stats listener out of the
+// bootstrap, and with it the metrics port and the scrape annotations.
+func TestRenderPrometheusDisabled(t *testing.T) {
+	proxy := &egv1a1.EnvoyProxy{Spec: egv1a1.EnvoyProxySpec{Telemetry: &egv1a1.ProxyTelemetry{
+		Metrics: &egv1a1.ProxyMetrics{Prometheus: &egv1a1.ProxyPrometheusProvider{Disable: true}}}}}
+	for _, c := range []struct {
+		proxy   *egv1a1.EnvoyProxy
+		scraped bool
+	}{{nil, true}, {proxy, false}} {
+		objs := Render(quickstartFleet(c.proxy), renderOpts)
+		if len(objs.Problems) > 0 {
+			t.Fatal(objs.Problems)
+		}
+		tmpl := objs.Deployment.Spec.Template
+		envoy := tmpl.Spec.Containers[0]
+		var ports []string
+		for _, p := range envoy.Ports {
+			ports = append(ports, p.Name)
+		}
+		boot := envoy.Args[slices.Index(envoy.Args, "--config-yaml")+1]
+		got := []bool{tmpl.Annotations["prometheus.io/scrape"] == "true", slices.Contains(ports, "metrics"), strings.Contains(boot, "prometheus_stats")}
+		for i, what := range []string{"scrape annotation", "metrics port", "prometheus_stats in the bootstrap"} {
+			if got[i] != c.scraped {
+				t.Errorf("disable=%v: %s present = %v", c.proxy != nil, what, got[i])
+			}
+		}
+		if !slices.Contains(ports, "readiness") {
+			t.Errorf("disable=%v: ports %v lack readiness", c.proxy != nil, ports)
+		}
+	}
+}

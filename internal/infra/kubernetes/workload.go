@@ -158,11 +158,15 @@ func podTemplate(f *Fleet, o RenderOptions, w workloadShape, meta metav1.ObjectM
 		pod = &egv1a1.KubernetesPodSpec{}
 	}
 	selector := copyMap(meta.Labels)
-	podAnnotations := merged(map[string]string{
+	scrape := map[string]string{
 		"prometheus.io/scrape": "true",
 		"prometheus.io/port":   strconv.Itoa(metricsPort),
 		"prometheus.io/path":   "/stats/prometheus",
-	}, pod.Annotations)
+	}
+	if prometheusDisabled(f) {
+		scrape = nil
+	}
+	podAnnotations := merged(scrape, pod.Annotations)
 	envoy, err := proxyContainerSpec(f, o, w.container)
 	if err != nil {
 		return corev1.PodTemplateSpec{}, nil, err

@@ -48,6 +48,7 @@ const (
 // Config is a compiled Cluster. It never changes after compilation.
 type Config struct {
 	name      string
+	stats     *Stats
 	eds       bool
 	edsName   string
 	static    *endpointv3.ClusterLoadAssignment // STATIC clusters

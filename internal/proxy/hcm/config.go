@@ -55,6 +55,7 @@ type Config struct {
 	maxHeaders     int // common_http_protocol_options.max_headers_count (default 100)
 	preserveRID    bool
 	internal       *internalAddrs
+	stats          downstreamStats
 }
 
 // Envoy's defaults for the request head's bounds.
@@ -97,7 +98,7 @@ func Compile(h *hcmv3.HttpConnectionManager, bc filters.BuildContext) (*Config, 
 		escapedSlashes: h.GetPathWithEscapedSlashesAction(), stripAnyPort: h.GetStripAnyHostPort(),
 		genRequestID: h.GetGenerateRequestId() == nil || h.GetGenerateRequestId().GetValue(), idleTimeout: time.Hour,
 		preserveRID: h.GetPreserveExternalRequestId(), maxHeaderBytes: defaultMaxRequestHeadersKB << 10,
-		maxHeaders: defaultMaxHeadersCount}
+		maxHeaders: defaultMaxHeadersCount, stats: newDownstreamStats(bc.Stats, h.GetStatPrefix())}
 	if err := hc.compileLimits(h); err != nil {
 		return nil, nil, err
 	}

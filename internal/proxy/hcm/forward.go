@@ -35,6 +35,7 @@ type forwarding struct {
 	a  *route.Action
 	wc *route.WeightedCluster // the weighted cluster drawn, if any
 	c  *cluster.Cluster
+	cs *cluster.Stats
 	// out is the upstream request, built once; attempts send a copy when
 	// they need their own.
 	out       *http.Request
@@ -110,6 +111,7 @@ func (f *forwarding) pickCluster() bool {
 		st.localReply(f.w, a.NotFoundCode, "", "cluster_not_found", nil)
 		return false
 	}
+	f.cs = f.c.Stats()
 	return true
 }
 
@@ -269,10 +271,13 @@ func (f *forwarding) run() {
 			return
 		}
 		f.c.Report(h, resp.StatusCode)
+		f.cs.Response(resp.StatusCode)
 		if f.retriable(&t, resp) {
 			if f.backOff(&t, resp) {
+				f.cs.RqRetry.Inc()
 				continue
 			}
+			f.cs.RqTimeout.Inc()
 			st.info.ResponseFlags = "UT"
 			st.localReply(f.w, http.StatusGatewayTimeout, bodyTimeout, "upstream_response_timeout", st.attemptHeader(n, f.wc))
 			return
@@ -324,6 +329,7 @@ func (f *forwarding) send(t *attempt) (*http.Response, error) {
 		req.Header.Set("X-Envoy-Attempt-Count", strconv.Itoa(t.n))
 	}
 	t.h.RequestStarted()
+	f.cs.RqTotal.Inc()
 	return t.h.Transport(f.h2).RoundTrip(req)
 }
 
@@ -343,8 +349,11 @@ func (f *forwarding) failed(t *attempt, err error) bool {
 	perTry := t.ctx.Err() != nil && !globalTimeout && !gone
 	connect := isConnectError(err)
 	if !gone {
-		f.c.Report(t.h, map[bool]int{true: 504, false: 503}[perTry || globalTimeout])
+		code := map[bool]int{true: 504, false: 503}[perTry || globalTimeout]
+		f.c.Report(t.h, code)
+		f.cs.Response(code)
 	}
+	f.countFailure(connect, perTry, globalTimeout)
 	if isIdle(t.ctx) && !globalTimeout {
 		st.info.ResponseFlags = "SI"
 		st.localReply(f.w, http.StatusRequestTimeout, "stream timeout", "stream_idle_timeout", st.attemptHeader(t.n, f.wc))
@@ -355,12 +364,27 @@ func (f *forwarding) failed(t *attempt, err error) bool {
 	}
 	if !globalTimeout && t.n < f.attempts && f.a.Retry.RetryFailure(connect, perTry) && f.retryOK() {
 		if sleepCtx(r.Context(), f.a.Retry.Backoff(t.n)) {
+			f.cs.RqRetry.Inc()
 			return true
 		}
 		globalTimeout = true
+		f.cs.RqTimeout.Inc()
 	}
 	f.fail(t, err, globalTimeout || perTry, connect)
 	return false
+}
+
+// countFailure charges an attempt that got no response to the cluster's
+// stats, as Envoy's router does.
+func (f *forwarding) countFailure(connect, perTry, globalTimeout bool) {
+	switch {
+	case connect:
+		f.cs.ConnectFail.Inc()
+	case perTry:
+		f.cs.PerTryTimeout.Inc()
+	case globalTimeout:
+		f.cs.RqTimeout.Inc()
+	}
 }
 
 // fail answers an attempt that failed for good, as Envoy's router does.

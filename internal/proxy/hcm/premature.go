@@ -76,6 +76,7 @@ func (c *ConnStreams) streamClosed(premature bool) {
 // and writes the access log, rate-limited for premature resets so that a
 // reset flood cannot turn into a flood of log writes.
 func (st *reqState) finish(r *http.Request) {
+	st.lr.cfg.stats.request(st.info.ResponseCode)
 	// The clock is read only for a stream without a response status.
 	premature := st.info.ResponseCode == 0 && prematureReset(&st.info, time.Now())
 	if r.ProtoMajor == 2 {

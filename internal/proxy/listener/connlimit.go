@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -110,24 +109,4 @@ func (l *ConnLimit) unregister(s *h1srv.Server) {
 	l.mu.Lock()
 	delete(l.servers, s)
 	l.mu.Unlock()
-}
-
-// limitedConn gives its slot back when closed.
-type limitedConn struct {
-	net.Conn
-	l    *ConnLimit
-	once sync.Once
-}
-
-func (c *limitedConn) Close() error {
-	c.once.Do(func() { c.l.n.Add(-1) })
-	return c.Conn.Close()
-}
-
-// CloseWrite keeps the half-close h1srv and net/http use before closing.
-func (c *limitedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -29,7 +29,7 @@ func TestConnLimitAdmit(t *testing.T) {
 	if l.admit() {
 		t.Fatal("over the limit with no server to take idle connections from")
 	}
-	c := &limitedConn{Conn: nopConn{}, l: l}
+	c := &trackedConn{Conn: nopConn{}, l: l}
 	c.Close()
 	c.Close() // a second close gives nothing back twice
 	if l.n.Load() != 1 || !l.admit() || l.admit() {

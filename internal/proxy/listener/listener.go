@@ -56,7 +56,8 @@ type Config struct {
 	// within filtersTimeout is served with no SNI rather than closed.
 	continueOnTimeout bool
 	// udp is a UDP listener's udp_proxy (udp.go); it has no chains.
-	udp *udpproxy.Config
+	udp   *udpproxy.Config
+	stats connStats // listener.<address>.* counters
 }
 
 // chain is one filter chain: its match, TLS and HCM or tcp_proxy.
@@ -129,6 +130,7 @@ func Compile(l *listenerv3.Listener, bc filters.BuildContext) (*Config, []string
 		// action, so bypassing the overload manager (Envoy Gateway's
 		// readiness listener does) means not being counted.
 		ignoreConnLimit: l.GetIgnoreGlobalConnLimit() || l.GetBypassOverloadManager()}
+	lc.stats = newConnStats(bc.Stats, lc.addr)
 	if err := lc.compileListenerFilters(l); err != nil {
 		return nil, nil, err
 	}

@@ -118,7 +118,9 @@ func (b *boundListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s := b.cur.Load(); s != nil && (s.cfg.tcp || s.cfg.mixed) {
+		s := b.cur.Load()
+		c.opened(s)
+		if s != nil && (s.cfg.tcp || s.cfg.mixed) {
 			b.conns.add(c)
 			go b.serveTCP(c, s)
 			continue
@@ -128,7 +130,7 @@ func (b *boundListener) Accept() (net.Conn, error) {
 }
 
 // accept takes the next connection the downstream connection limit admits.
-func (b *boundListener) accept() (net.Conn, error) {
+func (b *boundListener) accept() (*trackedConn, error) {
 	for {
 		c, err := b.Listener.Accept()
 		if err != nil {
@@ -136,10 +138,10 @@ func (b *boundListener) accept() (net.Conn, error) {
 		}
 		s := b.cur.Load()
 		if b.limit == nil || s != nil && s.cfg.ignoreConnLimit {
-			return c, nil
+			return &trackedConn{Conn: c}, nil
 		}
 		if b.limit.admit() {
-			return &limitedConn{Conn: c, l: b.limit}, nil
+			return &trackedConn{Conn: c, l: b.limit}, nil
 		}
 		// Over the limit with nothing idle to close: Envoy closes the
 		// new connection.
@@ -147,15 +149,16 @@ func (b *boundListener) accept() (net.Conn, error) {
 	}
 }
 
-func (b *boundListener) wrapTLS(c net.Conn) net.Conn {
+func (b *boundListener) wrapTLS(c *trackedConn) net.Conn {
 	if s := b.cur.Load(); s != nil && s.cfg.tls {
 		return tls.Server(c, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			cur := b.cur.Load()
-			_, tc := cur.chain(cur.pick(hello.ServerName))
-			if tc == nil {
+			lr, tlsc := cur.chain(cur.pick(hello.ServerName))
+			if tlsc == nil {
 				return nil, fmt.Errorf("no filter chain for server name %q", hello.ServerName)
 			}
-			return tc, nil
+			c.servedBy(lr)
+			return tlsc, nil
 		}})
 	}
 	return c

@@ -53,11 +53,11 @@ func chainKinds(chains []*chain, inspector bool) (tcp, mixed bool, err error) {
 }
 
 // serveTCP runs one connection of a tcp_proxy listener.
-func (b *boundListener) serveTCP(c net.Conn, s *Runtime) {
+func (b *boundListener) serveTCP(c *trackedConn, s *Runtime) {
 	defer b.tcpDone(c)
 	info := &streaminfo.StreamInfo{Start: time.Now(), Connection: &streaminfo.Connection{
 		RemoteAddr: c.RemoteAddr().String(), LocalAddr: localAddrString(c.LocalAddr())}}
-	conn := c
+	var conn net.Conn = c
 	if s.cfg.inspector {
 		var sni string
 		var err error
@@ -83,6 +83,8 @@ func (b *boundListener) serveTCP(c net.Conn, s *Runtime) {
 		// An HTTPS chain of a mixed listener: net/http serves it, with
 		// the chain's certificate; the HTTP servers own the connection now.
 		b.conns.handed(c)
+		lr, _ := s.chain(i)
+		c.servedBy(lr)
 		b.fwd.Deliver(tls.Server(conn, tc))
 		return
 	}

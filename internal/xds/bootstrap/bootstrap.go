@@ -5,6 +5,7 @@
 package bootstrap
 
 import (
+	"slices"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -46,6 +47,10 @@ type Options struct {
 	// StatsAddress and StatsPort serve /stats/prometheus.
 	StatsAddress string
 	StatsPort    uint32
+	// DisablePrometheus leaves the stats listener and its prometheus_stats
+	// cluster out (EnvoyProxy telemetry.metrics.prometheus.disable), as
+	// Envoy Gateway does.
+	DisablePrometheus bool
 	// MaxDownstreamConnections is the overload manager's global limit.
 	MaxDownstreamConnections int64
 }
@@ -111,9 +116,19 @@ func Build(o Options) *bootstrapv3.Bootstrap {
 		LayeredRuntime:      layeredRuntime(),
 		Node:                &corev3.Node{Locality: &corev3.Locality{Zone: "$(ENVOY_SERVICE_ZONE)"}},
 		OverloadManager:     overloadManager(o.MaxDownstreamConnections),
-		StaticResources:     &bootstrapv3.Bootstrap_StaticResources{Clusters: staticClusters(o), Listeners: []*listenerv3.Listener{statsListener(o)}},
+		StaticResources:     staticResources(o),
 		StatsConfig:         statsConfig(),
 	}
+}
+
+// staticResources are the bootstrap's own listener and clusters.
+func staticResources(o Options) *bootstrapv3.Bootstrap_StaticResources {
+	clusters := staticClusters(o)
+	if o.DisablePrometheus {
+		clusters = slices.DeleteFunc(clusters, func(c *clusterv3.Cluster) bool { return c.Name == "prometheus_stats" })
+		return &bootstrapv3.Bootstrap_StaticResources{Clusters: clusters}
+	}
+	return &bootstrapv3.Bootstrap_StaticResources{Clusters: clusters, Listeners: []*listenerv3.Listener{statsListener(o)}}
 }
 
 func dynamicResources() *bootstrapv3.Bootstrap_DynamicResources {

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,29 @@ func TestSDSFilesAsEnvoyGateway(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got  %s\nwant %s", c.got, c.want)
 		}
+	}
+}
+
+// telemetry.metrics.prometheus.disable: Envoy Gateway's bootstrap then has
+// no stats listener and no prometheus_stats cluster; the rest stays.
+func TestBuildWithoutPrometheus(t *testing.T) {
+	o := EnvoyGatewayDefaults()
+	o.DisablePrometheus = true
+	b := Build(o)
+	if err := b.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.StaticResources.Listeners); n != 0 {
+		t.Errorf("%d static listeners, want none", n)
+	}
+	var names []string
+	for _, c := range b.StaticResources.Clusters {
+		names = append(names, c.Name)
+	}
+	if got := strings.Join(names, " "); strings.Contains(got, "prometheus_stats") {
+		t.Errorf("static clusters %s", got)
+	}
+	if len(names) != len(Build(EnvoyGatewayDefaults()).StaticResources.Clusters)-1 {
+		t.Errorf("static clusters %v: only prometheus_stats should go", names)
 	}
 }

@@ -318,6 +318,11 @@ func controlPlane(t *testing.T, e *kubetest.Env, r *helmchart.Rendered, extraArg
 	// The kubelet mounts the Secret at /certs and an emptyDir at the wasm
 	// cache; here both are the pod's folders.
 	args := append(append([]string(nil), c.Args...), "--certs-dir=/certs", "--wasm-cache-dir="+filepath.Join(p.dir, "wasm-cache"))
+	// Each pod has a loopback of its own; here every pod shares the
+	// test's, and the proxy pods take Envoy Gateway's admin (19000) and
+	// stats (19001) ports from their bootstrap, so the control plane's
+	// admin and metrics move aside.
+	args = append(args, "--admin-address=127.0.0.1:19900", "--metrics-address=0.0.0.0:19901")
 	args = append(args, extraArgs...)
 	return newProcess(t, "envoy-gateway", c.Command, args, env, p)
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -165,6 +167,54 @@ func TestQuickstart(t *testing.T) {
 	if len(gw.Status.Addresses) != 1 || gw.Status.Addresses[0].Value != "127.0.0.1" {
 		t.Fatalf("addresses = %+v", gw.Status.Addresses)
 	}
+	scrapeAsEnvoyGateway(t, proxy)
+}
+
+// scrapeAsEnvoyGateway reads the proxy pod's stats where Envoy Gateway
+// users scrape them, :19001/stats/prometheus (the bootstrap's static
+// listener, routed to the admin interface), and checks that one more
+// request through the Gateway is counted once.
+func scrapeAsEnvoyGateway(t *testing.T, proxy *process) {
+	t.Helper()
+	okRequests := func() float64 {
+		resp, err := http.Get("http://127.0.0.1:19001/stats/prometheus")
+		if err != nil {
+			t.Fatalf("scrape: %v\n%s", err, proxy.output())
+		}
+		defer resp.Body.Close()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := p.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatalf("scrape: %v", err)
+		}
+		for _, m := range families["envoy_http_downstream_rq_xx"].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["envoy_http_conn_manager_prefix"] == "http-10080" && labels["envoy_response_code_class"] == "2" {
+				return m.GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	before := okRequests()
+	if before < 1 {
+		t.Fatalf("the quickstart's 200s are not counted: %v", before)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:10080/get", nil)
+	req.Host = "www.example.com"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /get: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	kubetest.Eventually(t, 10*time.Second, func() error {
+		if got := okRequests(); got != before+1 {
+			return fmt.Errorf("envoy_http_downstream_rq_xx{2} = %v, want %v", got, before+1)
+		}
+		return nil
+	})
 }
 
 // headerOf waits for a response header of GET url and returns it.
