@@ -10,11 +10,9 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/proxy/stats/promtest"
 	"github.com/portico-gw/portico/internal/xds/bootstrap"
 )
 
@@ -66,14 +64,13 @@ func TestBootstrapStatsListener(t *testing.T) {
 		Routes: []*routev3.Route{{Match: prefix("/"), Action: routeTo("web")}}}}}
 	h.pushAndWait(t, basic(port, rc, map[string][]string{"web": {backend(t, "web")}}))
 	code, body := scrape()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(strings.NewReader(body))
+	families, err := promtest.Parse(strings.NewReader(body))
 	if code != 200 || err != nil {
 		t.Fatalf("%d %v\n%s", code, err, body)
 	}
 	// The scrapes themselves went through the proxy: the stats listener's
 	// HCM and the prometheus_stats cluster count them, as in Envoy.
-	if v, ok := metricValue(families["envoy_cluster_upstream_rq_total"], map[string]string{"envoy_cluster_name": "prometheus_stats"}); !ok || v < 1 {
+	if v, ok := promtest.Value(families["envoy_cluster_upstream_rq_total"], map[string]string{"envoy_cluster_name": "prometheus_stats"}); !ok || v < 1 {
 		t.Errorf("prometheus_stats upstream_rq_total: %v %v\n%s", v, ok, body)
 	}
 	if live := families["envoy_server_live"]; live == nil || live.GetMetric()[0].GetGauge().GetValue() != 1 {
@@ -106,24 +103,4 @@ func TestStaticResourcesRefused(t *testing.T) {
 			t.Errorf("got %v, want %q", err, c.want)
 		}
 	}
-}
-
-// metricValue is the value of f's series with exactly these labels.
-func metricValue(f *dto.MetricFamily, labels map[string]string) (float64, bool) {
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		match := true
-		for _, l := range m.GetLabel() {
-			match = match && labels[l.GetName()] == l.GetValue()
-		}
-		if match && m.GetCounter() != nil {
-			return m.GetCounter().GetValue(), true
-		}
-		if match {
-			return m.GetGauge().GetValue(), true
-		}
-	}
-	return 0, false
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/portico-gw/portico/internal/proxy/stats/promtest"
 )
 
 // deadRouteYAML routes Host dead.example.com to the Service dead, where
@@ -102,12 +102,11 @@ func TestProxyStatsThroughPorticoRun(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		if families, err = p.TextToMetricFamilies(resp.Body); err != nil {
+		if families, err = promtest.Parse(resp.Body); err != nil {
 			t.Fatalf("/stats/prometheus: %v", err)
 		}
 		for _, w := range want {
-			if v, ok := metricValue(families[w.metric], w.labels); !ok || v != w.value {
+			if v, ok := promtest.Value(families[w.metric], w.labels); !ok || v != w.value {
 				return false
 			}
 		}
@@ -121,25 +120,4 @@ func TestProxyStatsThroughPorticoRun(t *testing.T) {
 	if !strings.HasPrefix(admin, "127.0.0.1:") {
 		t.Errorf("the admin interface listens on %s, not loopback", admin)
 	}
-}
-
-// metricValue is the value of f's series with exactly these labels.
-func metricValue(f *dto.MetricFamily, labels map[string]string) (float64, bool) {
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		match := true
-		for _, l := range m.GetLabel() {
-			match = match && labels[l.GetName()] == l.GetValue()
-		}
-		if !match {
-			continue
-		}
-		if m.GetCounter() != nil {
-			return m.GetCounter().GetValue(), true
-		}
-		return m.GetGauge().GetValue(), true
-	}
-	return 0, false
 }

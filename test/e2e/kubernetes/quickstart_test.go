@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/portico-gw/portico/internal/kubetest"
+	"github.com/portico-gw/portico/internal/proxy/stats/promtest"
 )
 
 // echoBackend serves JSON echoes of requests on addr until the test ends.
@@ -182,21 +181,13 @@ func scrapeAsEnvoyGateway(t *testing.T, proxy *process) {
 			t.Fatalf("scrape: %v\n%s", err, proxy.output())
 		}
 		defer resp.Body.Close()
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := p.TextToMetricFamilies(resp.Body)
+		families, err := promtest.Parse(resp.Body)
 		if err != nil {
 			t.Fatalf("scrape: %v", err)
 		}
-		for _, m := range families["envoy_http_downstream_rq_xx"].GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["envoy_http_conn_manager_prefix"] == "http-10080" && labels["envoy_response_code_class"] == "2" {
-				return m.GetCounter().GetValue()
-			}
-		}
-		return 0
+		v, _ := promtest.Value(families["envoy_http_downstream_rq_xx"],
+			map[string]string{"envoy_http_conn_manager_prefix": "http-10080", "envoy_response_code_class": "2"})
+		return v
 	}
 	before := okRequests()
 	if before < 1 {
