@@ -45,3 +45,36 @@ func originMatch(o string) *ir.StringMatch {
 	}
 	return &ir.StringMatch{Exact: ptr(o)}
 }
+
+// corsPreflights follows each match that names a method other than OPTIONS
+// with the match of its CORS preflights, as Envoy Gateway does for a rule
+// with a CORS filter: the same path, query and headers, but method OPTIONS
+// and any Origin and Access-Control-Request-Method. Without it a browser's
+// preflight would find no route (gateway-api issue 3857).
+func corsPreflights(ms []routeMatch) []routeMatch {
+	out := make([]routeMatch, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m)
+		method := ""
+		for _, h := range m.headers {
+			if h.Name == ":method" && h.Exact != nil {
+				method = *h.Exact
+			}
+		}
+		if method == "" || method == "OPTIONS" {
+			continue
+		}
+		pre := routeMatch{path: m.path, query: m.query, preflight: true}
+		for _, h := range m.headers {
+			if h.Name != ":method" {
+				pre.headers = append(pre.headers, h)
+			}
+		}
+		pre.headers = append(pre.headers,
+			ir.StringMatch{Name: ":method", Exact: ptr("OPTIONS")},
+			ir.StringMatch{Name: "origin", SafeRegex: ptr(".*")},
+			ir.StringMatch{Name: "access-control-request-method", SafeRegex: ptr(".*")})
+		out = append(out, pre)
+	}
+	return out
+}

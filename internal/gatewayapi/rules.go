@@ -144,6 +144,9 @@ func (t *translation) translateRule(ro routeObject, i int, rs ruleSpec, notYet [
 	if d := t.ruleTraffic(spec); d != nil {
 		rule.template.Traffic = d
 	}
+	if rule.template.CORS != nil {
+		rule.matches = corsPreflights(rule.matches)
+	}
 	if ruleInvalid {
 		rule.template.DirectResponse = &ir.DirectResponse{StatusCode: 500}
 		return rule

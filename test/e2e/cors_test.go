@@ -45,6 +45,13 @@ spec:
             allowOrigins: ["*"]
             allowMethods: ["*"]
       backendRefs: [{name: backend, port: %[3]d}]
+    - matches: [{path: {type: PathPrefix, value: /put}, method: PUT}]
+      filters:
+        - type: CORS
+          cors:
+            allowOrigins: ["https://www.foo.com"]
+            allowMethods: [PUT]
+      backendRefs: [{name: backend, port: %[3]d}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -79,7 +86,9 @@ spec:
 // the filter's allow headers, one from another origin gets 200 without
 // them (Envoy Gateway does not forward it); an actual request reaches the
 // backend and its response carries the origin, credentials and exposed
-// headers. Where a SecurityPolicy's cors also applies, the filter's wins.
+// headers. A rule that matches one method other than OPTIONS still gets
+// its preflights. Where a SecurityPolicy's cors also applies, the
+// filter's wins.
 func TestHTTPRouteCORSFilter(t *testing.T) {
 	gw := freePort(t)
 	e := start(t, map[string]string{"all.yaml": corsRoutes(gw, backend(t, "backend"))}, gw)
@@ -112,6 +121,10 @@ func TestHTTPRouteCORSFilter(t *testing.T) {
 		{"preflight, any origin, default maxAge", "OPTIONS", "cors.example.com", "/any", "http://x.test:8080", "DELETE", want{200, false, map[string]string{
 			"Access-Control-Allow-Origin": "http://x.test:8080", "Access-Control-Allow-Methods": "*", "Access-Control-Max-Age": "5",
 			"Access-Control-Allow-Credentials": ""}}},
+		{"preflight of a PUT-only match (Envoy Gateway's preflight route)", "OPTIONS", "cors.example.com", "/put", "https://www.foo.com", "PUT", want{200, false, map[string]string{
+			"Access-Control-Allow-Origin": "https://www.foo.com", "Access-Control-Allow-Methods": "PUT"}}},
+		{"request to the PUT-only match", "PUT", "cors.example.com", "/put", "https://www.foo.com", "", want{200, true, map[string]string{
+			"Access-Control-Allow-Origin": "https://www.foo.com"}}},
 		{"filter wins: its origin", "OPTIONS", "both.example.com", "/filter", "https://from-filter.example.com", "GET", want{200, false, map[string]string{
 			"Access-Control-Allow-Origin": "https://from-filter.example.com"}}},
 		{"filter wins: the policy's origin is not allowed there", "OPTIONS", "both.example.com", "/filter", "https://from-policy.example.com", "GET", want{200, false, none}},
