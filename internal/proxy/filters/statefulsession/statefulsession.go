@@ -25,6 +25,7 @@ import (
 	statefulsessionv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/stateful_session/v3"
 	cookiev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/stateful_session/cookie/v3"
 	headerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/stateful_session/header/v3"
+	"golang.org/x/net/http/httpguts"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/portico-gw/portico/internal/proxy/filters"
@@ -113,6 +114,9 @@ func Compile(c *statefulsessionv3.StatefulSession) (*Session, error) {
 		if err := hs.ValidateAll(); err != nil {
 			return nil, err
 		}
+		if !httpguts.ValidHeaderFieldName(hs.GetName()) {
+			return nil, fmt.Errorf("header-based session state: %q is not a header name", hs.GetName())
+		}
 		return &Session{header: http.CanonicalHeaderKey(hs.GetName())}, nil
 	default:
 		return nil, fmt.Errorf("session_state %q (%s) is not supported: cookie and header are",
@@ -125,8 +129,8 @@ func compileCookie(cs *cookiev3.CookieBasedSessionState) (*Session, error) {
 		return nil, err
 	}
 	ck := cs.GetCookie()
-	if ck.GetName() == "" {
-		return nil, fmt.Errorf("cookie-based session state: the cookie's name is empty")
+	if !httpguts.ValidHeaderFieldName(ck.GetName()) {
+		return nil, fmt.Errorf("cookie-based session state: %q is not a cookie name", ck.GetName())
 	}
 	if len(ck.GetAttributes()) > 0 {
 		return nil, fmt.Errorf("cookie-based session state: cookie attributes are not supported")

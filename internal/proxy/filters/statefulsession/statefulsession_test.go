@@ -225,6 +225,8 @@ func TestRejects(t *testing.T) {
 		{"cookie attributes", cookieState(t, &httpv3.Cookie{Name: "s", Attributes: []*httpv3.CookieAttribute{{Name: "SameSite", Value: "Lax"}}}), "attributes are not supported"},
 		{"cookie without name", cookieState(t, &httpv3.Cookie{Path: "/"}), "Cookie.Name"},
 		{"header without name", headerState(t, ""), "Name"},
+		{"header name with a space", headerState(t, "a b"), `"a b" is not a header name`},
+		{"cookie name with a semicolon", cookieState(t, &httpv3.Cookie{Name: "a;b"}), `"a;b" is not a cookie name`},
 		{"other session state", &statefulsessionv3.StatefulSession{SessionState: &corev3.TypedExtensionConfig{Name: "x", TypedConfig: unknown}}, "is not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
