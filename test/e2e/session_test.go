@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
 )
@@ -140,5 +147,69 @@ func TestSessionPersistence(t *testing.T) {
 	})
 	if r := e.sessionGet(t, "/header", "X-Session", b64(addr["two"])); r.backend != "one" || r.header != b64(addr["one"]) {
 		t.Fatalf("header session of a removed host: %q x-session %q", r.backend, r.header)
+	}
+}
+
+// A GRPCRoute rule's sessionPersistence, served as an HTTPRoute's: the
+// x-session response header names the host, and calls that send it back
+// stay there. The two backends answer differently (SERVING, NOT_SERVING),
+// so each answer says which one it came from.
+func TestGRPCSessionPersistence(t *testing.T) {
+	a := healthBackend(t, healthpb.HealthCheckResponse_SERVING)
+	b := healthBackend(t, healthpb.HealthCheckResponse_NOT_SERVING)
+	byStatus := map[healthpb.HealthCheckResponse_ServingStatus]string{
+		healthpb.HealthCheckResponse_SERVING: fmt.Sprintf("127.0.0.1:%d", a), healthpb.HealthCheckResponse_NOT_SERVING: fmt.Sprintf("127.0.0.1:%d", b)}
+	gw := freePort(t)
+	cfg := &egv1a1.EnvoyGateway{}
+	cfg.ExtensionAPIs = &egv1a1.ExtensionAPISettings{EnableBackend: true}
+	startWith(t, cfg, map[string]string{"gateway.yaml": gatewayYAML(gw, 0, nil), "grpc.yaml": fmt.Sprintf(`apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: pool, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: %d}}, {ip: {address: 127.0.0.1, port: %d}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: sticky, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  rules:
+    - matches: [{method: {service: grpc.health.v1.Health, method: Check}}]
+      sessionPersistence: {sessionName: x-session, type: Header}
+      backendRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: pool}]
+`, a, b)}, gw)
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", gw), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := healthpb.NewHealthClient(conn)
+	check := func(ctx context.Context) (healthpb.HealthCheckResponse_ServingStatus, string) {
+		t.Helper()
+		var md metadata.MD
+		r, err := cli.Check(ctx, &healthpb.HealthCheckRequest{Service: "svc"}, grpc.Header(&md))
+		if err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		return r.GetStatus(), strings.Join(md.Get("x-session"), ",")
+	}
+
+	st, session := check(ctx)
+	if session != b64(byStatus[st]) {
+		t.Fatalf("first call answered %v with x-session %q, want %q", st, session, b64(byStatus[st]))
+	}
+	for i := 0; i < 10; i++ {
+		if got, s := check(metadata.AppendToOutgoingContext(ctx, "x-session", session)); got != st || s != "" {
+			t.Fatalf("call %d with the session: %v x-session %q, want %v", i, got, s, st)
+		}
+	}
+	other := healthpb.HealthCheckResponse_SERVING
+	if st == other {
+		other = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	if got, _ := check(metadata.AppendToOutgoingContext(ctx, "x-session", b64(byStatus[other]))); got != other {
+		t.Fatalf("a session on the other host answered %v, want %v", got, other)
 	}
 }
