@@ -51,7 +51,7 @@ func (t *translation) processGRPCRoutes() {
 // types are a subset of HTTPRoute's with the same names and payloads; a
 // type outside that subset reaches applyFilter as is and gets its message.
 func grpcRuleSpec(r *gwapiv1.GRPCRouteRule) ruleSpec {
-	hr := &gwapiv1.HTTPRouteRule{Name: r.Name}
+	hr := &gwapiv1.HTTPRouteRule{Name: r.Name, SessionPersistence: r.SessionPersistence}
 	for _, f := range r.Filters {
 		hr.Filters = append(hr.Filters, httpFilterOf(f))
 	}

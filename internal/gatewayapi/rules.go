@@ -144,6 +144,13 @@ func (t *translation) translateRule(ro routeObject, i int, rs ruleSpec, notYet [
 	if d := t.ruleTraffic(spec); d != nil {
 		rule.template.Traffic = d
 	}
+	if sp := spec.SessionPersistence; sp != nil && !ruleInvalid {
+		var msg string
+		if rule.template.SessionPersistence, msg = sessionPersistence(sp, destName); msg != "" {
+			probs.unsupported("Rule %d: %s", i, msg)
+			ruleInvalid = true
+		}
+	}
 	if rule.template.CORS != nil {
 		rule.matches = corsPreflights(rule.matches)
 	}

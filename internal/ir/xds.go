@@ -191,6 +191,9 @@ type HTTPRoute struct {
 	Destination *RouteDestination `json:"destination,omitempty"`
 	Traffic     *TrafficFeatures  `json:"traffic,omitempty"`
 	Metadata    *ResourceMetadata `json:"metadata,omitempty"`
+	// SessionPersistence pins a client's requests to one backend host
+	// (Gateway API's rule sessionPersistence).
+	SessionPersistence *SessionPersistence `json:"sessionPersistence,omitempty"`
 
 	// ExtensionRefs are HTTPRoute and GRPCRoute filters of an extension
 	// server's kinds; they are handed to the Route hook.
@@ -204,6 +207,25 @@ type HTTPRoute struct {
 	ExtensionPolicies []*UnstructuredRef `json:"extensionPolicies,omitempty"`
 	// Security holds the route's authentication settings.
 	Security *SecurityFeatures `json:"security,omitempty"`
+}
+
+// SessionPersistence keeps a session's host in a cookie or a header:
+// exactly one of Cookie and Header is set.
+type SessionPersistence struct {
+	Cookie *CookieBasedSessionPersistence `json:"cookie,omitempty"`
+	Header *HeaderBasedSessionPersistence `json:"header,omitempty"`
+}
+
+// CookieBasedSessionPersistence names the cookie; TTL (a Go duration) is
+// its Max-Age, "" for a session cookie.
+type CookieBasedSessionPersistence struct {
+	Name string `json:"name"`
+	TTL  string `json:"ttl,omitempty"`
+}
+
+// HeaderBasedSessionPersistence names the header.
+type HeaderBasedSessionPersistence struct {
+	Name string `json:"name"`
 }
 
 // StringMatch matches a path, header or query parameter. Exactly one of

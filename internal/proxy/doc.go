@@ -163,8 +163,13 @@
 // An unknown per-route config type NACKs the route configuration unless its
 // FilterConfig is_optional. The filters: router, health_check, lua, wasm,
 // basic_auth, jwt_authn, ext_authz (gRPC and HTTP), rbac (matcher form),
-// cors and api_key_auth, each a package under filters/ whose doc comment
-// lists what it rejects by name.
+// cors, api_key_auth and stateful_session, each a package under filters/
+// whose doc comment lists what it rejects by name. A filter may name the
+// host the router should use (Stream.UpstreamOverrideHost, Envoy's
+// upstream override host): the first attempt goes there when the cluster
+// has it among the hosts balancing may pick (cluster.PickOverride), and
+// s.Info.UpstreamHost tells the filter, before the response headers go
+// out, which host answered.
 //
 // # NACKed (not supported yet)
 //

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/proxy/h2flood"
-	"github.com/portico-gw/portico/internal/proxy/hcm"
 )
 
 // rapidReset floods a new connection to port with up to max reset
@@ -50,7 +49,6 @@ func TestRapidResetClosesConnectionAndLimitsLog(t *testing.T) {
 	}))
 	h.pushAndWait(t, basic(port, simpleRoutes("a"), map[string][]string{"a": {be}}))
 
-	closedBefore := hcm.TooManyPrematureResets.Load()
 	start := time.Now()
 	const conns, perConn = 3, 5000
 	for i := 0; i < conns; i++ {
@@ -62,7 +60,7 @@ func TestRapidResetClosesConnectionAndLimitsLog(t *testing.T) {
 			t.Errorf("connection %d closed after %d streams, before Envoy's threshold of 500", i, sent)
 		}
 	}
-	if got := hcm.TooManyPrematureResets.Load() - closedBefore; got != conns {
+	if got := counter(h, fmt.Sprintf("http.http-%d.downstream_rq_too_many_premature_resets", port)); got != conns {
 		t.Errorf("%d connections closed for too many premature resets, want %d", got, conns)
 	}
 

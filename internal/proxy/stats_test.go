@@ -75,3 +75,13 @@ func sameCounts(got, want map[string]int64) bool {
 	}
 	return true
 }
+
+// counter is the proxy's stat named name (0 when it has none).
+func counter(h *harness, name string) int64 {
+	for _, s := range h.p.Stats() {
+		if s.Name == name {
+			return s.Value
+		}
+	}
+	return 0
+}

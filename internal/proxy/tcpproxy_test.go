@@ -102,6 +102,13 @@ func TestTCPProxyEchoHalfClose(t *testing.T) {
 			t.Errorf("log line %s lacks %s", line, want)
 		}
 	}
+	// Envoy's tcp_proxy stats, tcp.<stat_prefix>.*, land before the log line.
+	for name, want := range map[string]int64{"tcp.tcp.downstream_cx_total": 1, "tcp.tcp.downstream_cx_rx_bytes_total": 14,
+		"tcp.tcp.downstream_cx_tx_bytes_total": 19, "tcp.tcp.downstream_cx_no_route": 0, "tcp.tcp.idle_timeout": 0} {
+		if got := counter(h, name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
 }
 
 // waitLog returns the first access log line containing want.
@@ -215,6 +222,12 @@ func TestTCPProxyUpstreamFailure(t *testing.T) {
 	}
 	waitLog(t, h, `"response_flags":"UF"`)
 	waitLog(t, h, `"response_flags":"UH"`)
+	if got := counter(h, "cluster.down.upstream_cx_connect_fail"); got != 1 {
+		t.Errorf("cluster.down.upstream_cx_connect_fail = %d, want 1", got)
+	}
+	if got := counter(h, "tcp.tcp.downstream_cx_total"); got != 2 {
+		t.Errorf("tcp.tcp.downstream_cx_total = %d, want 2", got)
+	}
 }
 
 // Idle connections are closed after idle_timeout.
@@ -235,6 +248,9 @@ func TestTCPProxyIdleTimeout(t *testing.T) {
 	got, err := io.ReadAll(c) // the deadline is 10s; the idle timeout ends it first
 	if err != nil || string(got) != "echo:" {
 		t.Errorf("got %q, %v: the idle connection was not closed", got, err)
+	}
+	if n := counter(h, "tcp.tcp.idle_timeout"); n != 1 {
+		t.Errorf("tcp.tcp.idle_timeout = %d, want 1", n)
 	}
 }
 

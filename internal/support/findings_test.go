@@ -19,7 +19,7 @@ func TestFindings(t *testing.T) {
 		want string
 	}{
 		{"rule index in the path", "HTTPRoute", &gwapiv1.HTTPRoute{Spec: gwapiv1.HTTPRouteSpec{Rules: []gwapiv1.HTTPRouteRule{
-			{}, {SessionPersistence: &gwapiv1.SessionPersistence{}}}}}, "spec.rules[1].sessionPersistence"},
+			{}, {BackendRefs: []gwapiv1.HTTPBackendRef{{}, {Filters: []gwapiv1.HTTPRouteFilter{{}}}}}}}}, "spec.rules[1].backendRefs[1].filters"},
 		{"nothing set", "HTTPRoute", &gwapiv1.HTTPRoute{}, ""},
 		{"a value-narrowed row", "Backend", &egv1a1.Backend{Spec: egv1a1.BackendSpec{Type: &dyn}}, "spec.type"},
 		{"another value", "Backend", &egv1a1.Backend{Spec: egv1a1.BackendSpec{Type: &endpoints}}, ""},

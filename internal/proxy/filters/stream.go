@@ -36,6 +36,14 @@ type Stream struct {
 	// (ext_authz, ext_proc and JWKS fetches go through it).
 	Upstreams Upstreams
 
+	// UpstreamOverrideHost is a host address ("ip:port") the router should
+	// send the request to, Envoy's upstream override host (the
+	// stateful_session filter sets it): the first attempt goes there when
+	// it is a host of the route's cluster that balancing may pick (not
+	// unhealthy, not ejected); otherwise, and for retries, the cluster's
+	// balancer picks. s.Info.UpstreamHost says where it went.
+	UpstreamOverrideHost string
+
 	// Metadata carries per-request values between filters (Envoy's dynamic
 	// metadata and filter state), keyed by filter name.
 	Metadata map[string]any

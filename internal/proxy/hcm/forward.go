@@ -46,6 +46,8 @@ type forwarding struct {
 	attempts  int  // how many attempts the retry policy allows
 	retrySlot bool // a circuit-breaker retry slot is held
 	start     time.Time
+	override  string // the stream's UpstreamOverrideHost
+
 }
 
 // attempt is one try's context: the per-try timeout and idle timeout.
@@ -70,7 +72,7 @@ func (t *attempt) done() {
 // downstream.
 func (st *reqState) forward(s *filters.Stream) {
 	f := &st.fw
-	*f = forwarding{st: st, r: s.Request, w: s.Writer, a: st.rt.Action}
+	*f = forwarding{st: st, r: s.Request, w: s.Writer, a: st.rt.Action, override: s.UpstreamOverrideHost}
 	if !f.pickCluster() || !f.upstreamRequest() || !f.bufferForRetries() {
 		return
 	}
@@ -253,7 +255,7 @@ func (f *forwarding) run() {
 	st := f.st
 	f.start = time.Now()
 	for n := 1; ; n++ {
-		h := f.c.Pick()
+		h := f.pick(n)
 		if h == nil {
 			st.info.ResponseFlags = "UH"
 			st.localReply(f.w, http.StatusServiceUnavailable, bodyNoHealthy, "no_healthy_upstream",
@@ -287,6 +289,18 @@ func (f *forwarding) run() {
 		t.done()
 		return
 	}
+}
+
+// pick chooses attempt n's host: the override host for the first attempt
+// when the cluster has it (a retry goes where balancing says, as the host
+// just failed), else the balancer's pick.
+func (f *forwarding) pick(n int) *cluster.Host {
+	if n == 1 && f.override != "" {
+		if h := f.c.PickOverride(f.override); h != nil {
+			return h
+		}
+	}
+	return f.c.Pick()
 }
 
 // send makes one attempt on host t.h: the request with this attempt's

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/proxy/stats"
 	"github.com/portico-gw/portico/internal/proxy/streaminfo"
 )
 
@@ -43,11 +44,6 @@ func WithConnStreams(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connStreamsKey{}, &ConnStreams{conn: c})
 }
 
-// TooManyPrematureResets counts the connections closed by the check
-// (Envoy's downstream_rq_too_many_premature_resets), process-wide: the
-// built-in proxy has no stats sink, so tests and benchmarks read it here.
-var TooManyPrematureResets atomic.Uint64
-
 // prematureReset is Envoy's isPrematureRstStream for a stream that ended
 // at end: short-lived and no response status sent.
 func prematureReset(info *streaminfo.StreamInfo, end time.Time) bool {
@@ -56,8 +52,9 @@ func prematureReset(info *streaminfo.StreamInfo, end time.Time) bool {
 
 // streamClosed accounts for one HTTP/2 stream of the connection and
 // closes the connection when too many of its streams were reset
-// prematurely (Envoy aborts the connection).
-func (c *ConnStreams) streamClosed(premature bool) {
+// prematurely (Envoy aborts the connection), counting the close on
+// tooMany (http.<prefix>.downstream_rq_too_many_premature_resets).
+func (c *ConnStreams) streamClosed(premature bool, tooMany *stats.Counter) {
 	n := c.closed.Add(1)
 	p := c.premature.Load()
 	if premature {
@@ -67,7 +64,7 @@ func (c *ConnStreams) streamClosed(premature bool) {
 		return
 	}
 	c.once.Do(func() {
-		TooManyPrematureResets.Add(1)
+		tooMany.Inc()
 		_ = c.conn.Close()
 	})
 }
@@ -81,7 +78,7 @@ func (st *reqState) finish(r *http.Request) {
 	premature := st.info.ResponseCode == 0 && prematureReset(&st.info, time.Now())
 	if r.ProtoMajor == 2 {
 		if cs, _ := r.Context().Value(connStreamsKey{}).(*ConnStreams); cs != nil {
-			cs.streamClosed(premature)
+			cs.streamClosed(premature, st.lr.cfg.stats.tooManyPrematureResets)
 		}
 	}
 	if premature {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-gw/portico/internal/proxy/stats"
 	"github.com/portico-gw/portico/internal/proxy/streaminfo"
 )
 
@@ -28,15 +29,16 @@ func TestPrematureResetClose(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cc closeCount
+			var tooMany stats.Counter
 			cs := &ConnStreams{conn: &cc}
 			for i := 0; i < tc.normal; i++ {
-				cs.streamClosed(false)
+				cs.streamClosed(false, &tooMany)
 			}
 			for i := 0; i < tc.premature; i++ {
-				cs.streamClosed(true)
+				cs.streamClosed(true, &tooMany)
 			}
-			if int(cc) != tc.closes {
-				t.Errorf("closed %d times, want %d", cc, tc.closes)
+			if int(cc) != tc.closes || int(tooMany.Value()) != tc.closes {
+				t.Errorf("closed %d times, counted %d, want %d", cc, tooMany.Value(), tc.closes)
 			}
 		})
 	}

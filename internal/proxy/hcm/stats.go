@@ -10,12 +10,14 @@ type downstreamStats struct {
 	rqClass  [6]*stats.Counter // downstream_rq_1xx..5xx by status/100; [0] unused
 	cxTotal  *stats.Counter
 	cxActive *stats.Gauge
+	// connections closed for too many prematurely reset streams
+	tooManyPrematureResets *stats.Counter
 }
 
 func newDownstreamStats(s *stats.Store, statPrefix string) downstreamStats {
 	p := "http." + statPrefix + "."
 	d := downstreamStats{rqTotal: s.Counter(p + "downstream_rq_total"), cxTotal: s.Counter(p + "downstream_cx_total"),
-		cxActive: s.Gauge(p + "downstream_cx_active")}
+		cxActive: s.Gauge(p + "downstream_cx_active"), tooManyPrematureResets: s.Counter(p + "downstream_rq_too_many_premature_resets")}
 	for i := 1; i <= 5; i++ {
 		d.rqClass[i] = s.Counter(p + "downstream_rq_" + string(rune('0'+i)) + "xx")
 	}

@@ -225,7 +225,7 @@ func compileChain(fc *listenerv3.FilterChain, port uint32, bc filters.BuildConte
 		return nil, nil, fmt.Errorf("transport_protocol %q does not fit the chain's transport socket", tp)
 	}
 	if len(fc.GetFilters()) == 1 && fc.GetFilters()[0].GetTypedConfig().GetTypeUrl() == tcpproxy.TypeURL {
-		if c.tcp, err = tcpproxy.Compile(fc.GetFilters()[0].GetTypedConfig()); err != nil {
+		if c.tcp, err = tcpproxy.Compile(fc.GetFilters()[0].GetTypedConfig(), bc.Stats); err != nil {
 			return nil, nil, err
 		}
 		return c, warnings, nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/proxy/accesslog"
 	"github.com/portico-gw/portico/internal/proxy/cluster"
+	"github.com/portico-gw/portico/internal/proxy/stats"
 	"github.com/portico-gw/portico/internal/proxy/streaminfo"
 	"github.com/portico-gw/portico/internal/proxy/xdsconf"
 )
@@ -37,11 +38,26 @@ type Config struct {
 	idleTimeout time.Duration // 0: none
 	attempts    int
 	logs        []*accesslog.Spec
+	stats       proxyStats
 }
 
-// Compile compiles a TcpProxy. Fields the proxy does not honour are
-// refused, so the listener is NACKed rather than served differently.
-func Compile(a *anypb.Any) (*Config, error) {
+// proxyStats are tcp_proxy's downstream stats under Envoy's names
+// (tcp.<stat_prefix>.*), resolved when it compiles.
+type proxyStats struct {
+	cxTotal, noRoute, txBytes, rxBytes, idleTimeout *stats.Counter
+}
+
+func newProxyStats(s *stats.Store, statPrefix string) proxyStats {
+	p := "tcp." + statPrefix + "."
+	return proxyStats{cxTotal: s.Counter(p + "downstream_cx_total"), noRoute: s.Counter(p + "downstream_cx_no_route"),
+		txBytes: s.Counter(p + "downstream_cx_tx_bytes_total"), rxBytes: s.Counter(p + "downstream_cx_rx_bytes_total"),
+		idleTimeout: s.Counter(p + "idle_timeout")}
+}
+
+// Compile compiles a TcpProxy, its stats kept in st (nil: none). Fields
+// the proxy does not honour are refused, so the listener is NACKed rather
+// than served differently.
+func Compile(a *anypb.Any, st *stats.Store) (*Config, error) {
 	var p tcpproxyv3.TcpProxy
 	if err := a.UnmarshalTo(&p); err != nil {
 		return nil, err
@@ -64,6 +80,7 @@ func Compile(a *anypb.Any) (*Config, error) {
 		return nil, fmt.Errorf("tcp_proxy: %v", err)
 	}
 	c.logs = logs
+	c.stats = newProxyStats(st, c.statPrefix)
 	return c, nil
 }
 
@@ -74,6 +91,7 @@ func (c *Config) Cluster() string { return c.cluster }
 // the session. info.Start must be set.
 func (c *Config) Serve(ctx context.Context, down net.Conn, clusters cluster.Set, log *accesslog.Logger, info *streaminfo.StreamInfo) {
 	defer down.Close()
+	c.stats.cxTotal.Inc()
 	info.UpstreamCluster = c.cluster
 	up, err := c.connect(ctx, clusters, info)
 	if err != nil {
@@ -93,6 +111,7 @@ func (c *Config) connect(ctx context.Context, clusters cluster.Set, info *stream
 	cl := clusters[c.cluster]
 	if cl == nil {
 		info.ResponseFlags = "NC"
+		c.stats.noRoute.Inc()
 		return nil, fmt.Errorf("cluster %s not found", c.cluster)
 	}
 	var last error = errNoHost
@@ -107,6 +126,7 @@ func (c *Config) connect(ctx context.Context, clusters cluster.Set, info *stream
 		if err == nil {
 			return up, nil
 		}
+		cl.Stats().ConnectFail.Inc()
 		last = err
 	}
 	// A refused connection and a connect timeout are both UF in Envoy's
@@ -122,6 +142,7 @@ func (c *Config) connect(ctx context.Context, clusters cluster.Set, info *stream
 func (c *Config) pipe(down, up net.Conn, info *streaminfo.StreamInfo) {
 	// Envoy's tcp_proxy sets no response flag on an idle timeout.
 	idle := newIdleTimer(c.idleTimeout, func() {
+		c.stats.idleTimeout.Inc()
 		down.Close()
 		up.Close()
 	})
@@ -132,6 +153,7 @@ func (c *Config) pipe(down, up net.Conn, info *streaminfo.StreamInfo) {
 		defer wg.Done()
 		n := copyHalf(up, down, idle)
 		info.BytesReceived.Add(n)
+		c.stats.rxBytes.Add(uint64(n))
 	}()
 	var sent int64
 	go func() {
@@ -140,6 +162,7 @@ func (c *Config) pipe(down, up net.Conn, info *streaminfo.StreamInfo) {
 	}()
 	wg.Wait()
 	info.BytesSent = sent
+	c.stats.txBytes.Add(uint64(sent))
 }
 
 // copyHalf copies src to dst, then half-closes dst (or closes it when it

@@ -17,5 +17,6 @@ import (
 	_ "github.com/portico-gw/portico/internal/proxy/filters/jwtauthn"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/lua"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/rbac"
+	_ "github.com/portico-gw/portico/internal/proxy/filters/statefulsession"
 	_ "github.com/portico-gw/portico/internal/proxy/filters/wasm"
 )
