@@ -14,27 +14,37 @@ import (
 )
 
 // extensionPass handles the objects of an extension manager's kinds
-// (resource.Set.Extra): HTTPRoute extensionRef filters that name one
-// (resources) and policies that target Gateways or HTTPRoutes by targetRefs
+// (resource.Set.Extra): HTTPRoute and GRPCRoute extensionRef filters that
+// name one (resources) and policies that target Gateways or HTTPRoutes by targetRefs
 // (policyResources). Everything in Set.Extra is of a kind some manager
 // declared (the loader keeps nothing else there), so no configuration is
 // needed here.
 //
 // It wraps the core translation: extensionRef filters are taken out of a
-// copy of each HTTPRoute (so the core sees a plain rule), the copy is
+// copy of each route (so the core sees a plain rule), the copy is
 // translated, and the objects are attached to the IR routes of their rule.
+// A GRPCRoute's filters go the same way as an HTTPRoute's, as in Envoy
+// Gateway, where both kinds hand them to the Route hook.
 type extensionPass struct {
 	in      *resource.Set
 	kinds   map[string]bool                       // group/kind of every extra object
 	objects map[string]*unstructured.Unstructured // group/kind/ns/name
-	// refs[route ns/name][rule] are the rule's extensionRef objects; a nil
-	// entry is a reference to an object that does not exist.
+	// refs[route][rule] are the rule's extensionRef objects, the route
+	// named <kind>/<ns>/<name> as IR route names start (httproute/...,
+	// grpcroute/...); a nil entry is a reference to an object that does
+	// not exist.
 	refs map[string]map[int][]*unstructured.Unstructured
+	// missing[route] say which extensionRef objects of the route do not
+	// exist, for its ResolvedRefs condition.
+	missing map[string][]string
 	// backends[route ns/name][rule] are the rule's custom backendRefs
 	// (backendResources); onlyCustom marks rules with no other backendRef.
 	backends   map[string]map[int][]*unstructured.Unstructured
 	onlyCustom map[string]map[int]bool
-	copies     map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute // copy -> original
+	// copies and grpcCopies are the routes given stripped copies, by
+	// ns/name (the translation's output routes are new objects).
+	copies     map[string]*gwapiv1.HTTPRoute
+	grpcCopies map[string]*gwapiv1.GRPCRoute
 }
 
 func newExtensionPass(in *resource.Set) *extensionPass {
@@ -42,7 +52,8 @@ func newExtensionPass(in *resource.Set) *extensionPass {
 		return nil
 	}
 	p := &extensionPass{in: in, kinds: map[string]bool{}, objects: map[string]*unstructured.Unstructured{},
-		refs: map[string]map[int][]*unstructured.Unstructured{}, copies: map[*gwapiv1.HTTPRoute]*gwapiv1.HTTPRoute{},
+		refs: map[string]map[int][]*unstructured.Unstructured{}, copies: map[string]*gwapiv1.HTTPRoute{},
+		grpcCopies: map[string]*gwapiv1.GRPCRoute{}, missing: map[string][]string{},
 		backends: map[string]map[int][]*unstructured.Unstructured{}, onlyCustom: map[string]map[int]bool{}}
 	for _, u := range in.Extra {
 		gvk := u.GroupVersionKind()
@@ -61,13 +72,26 @@ func (p *extensionPass) translate(opts Options) *Result {
 	for i, r := range p.in.HTTPRoutes {
 		cp.HTTPRoutes[i] = p.strip(r)
 	}
+	cp.GRPCRoutes = make([]*gwapiv1.GRPCRoute, len(p.in.GRPCRoutes))
+	for i, r := range p.in.GRPCRoutes {
+		cp.GRPCRoutes[i] = p.stripGRPC(r)
+	}
 	res := Translate(&cp, opts)
+	// Show the routes as written, with the status of their copies.
 	for i, r := range res.HTTPRoutes {
-		if orig := p.copies[r]; orig != nil {
-			// Show the route as written, with the status of its copy.
+		if orig := p.copies[r.Namespace+"/"+r.Name]; orig != nil {
 			c := *r
 			c.Spec = orig.Spec
+			c.Status.Parents = unresolved(c.Status.Parents, p.missing["httproute/"+r.Namespace+"/"+r.Name], r.Generation)
 			res.HTTPRoutes[i] = &c
+		}
+	}
+	for i, r := range res.GRPCRoutes {
+		if orig := p.grpcCopies[r.Namespace+"/"+r.Name]; orig != nil {
+			c := *r
+			c.Spec = orig.Spec
+			c.Status.Parents = unresolved(c.Status.Parents, p.missing["grpcroute/"+r.Namespace+"/"+r.Name], r.Generation)
+			res.GRPCRoutes[i] = &c
 		}
 	}
 	p.attach(res)
@@ -80,21 +104,14 @@ func (p *extensionPass) strip(r *gwapiv1.HTTPRoute) *gwapiv1.HTTPRoute {
 	var c *gwapiv1.HTTPRoute
 	for i, rule := range r.Spec.Rules {
 		for _, f := range rule.Filters {
-			if f.Type != gwapiv1.HTTPRouteFilterExtensionRef || f.ExtensionRef == nil ||
-				!p.kinds[string(f.ExtensionRef.Group)+"/"+string(f.ExtensionRef.Kind)] {
+			if f.Type != gwapiv1.HTTPRouteFilterExtensionRef || !p.served(f.ExtensionRef) {
 				continue
 			}
 			if c == nil {
 				c = r.DeepCopy()
-				p.copies[c] = r
+				p.copies[r.Namespace+"/"+r.Name] = r
 			}
-			key := r.Namespace + "/" + r.Name
-			if p.refs[key] == nil {
-				p.refs[key] = map[int][]*unstructured.Unstructured{}
-			}
-			ref := f.ExtensionRef
-			u := p.objects[string(ref.Group)+"/"+string(ref.Kind)+"/"+r.Namespace+"/"+string(ref.Name)]
-			p.refs[key][i] = append(p.refs[key][i], u)
+			p.addRef("httproute/"+r.Namespace+"/"+r.Name, i, r.Namespace, f.ExtensionRef)
 		}
 	}
 	key := r.Namespace + "/" + r.Name
@@ -106,7 +123,7 @@ func (p *extensionPass) strip(r *gwapiv1.HTTPRoute) *gwapiv1.HTTPRoute {
 			}
 			if c == nil {
 				c = r.DeepCopy()
-				p.copies[c] = r
+				p.copies[r.Namespace+"/"+r.Name] = r
 			}
 			if p.backends[key] == nil {
 				p.backends[key], p.onlyCustom[key] = map[int][]*unstructured.Unstructured{}, map[int]bool{}
@@ -134,17 +151,83 @@ func (p *extensionPass) strip(r *gwapiv1.HTTPRoute) *gwapiv1.HTTPRoute {
 			}
 		}
 		c.Spec.Rules[i].BackendRefs = brs
-		var keep []gwapiv1.HTTPRouteFilter
-		for _, f := range c.Spec.Rules[i].Filters {
-			if f.Type == gwapiv1.HTTPRouteFilterExtensionRef && f.ExtensionRef != nil &&
-				p.kinds[string(f.ExtensionRef.Group)+"/"+string(f.ExtensionRef.Kind)] {
-				continue
-			}
-			keep = append(keep, f)
-		}
-		c.Spec.Rules[i].Filters = keep
+		c.Spec.Rules[i].Filters = slices.DeleteFunc(c.Spec.Rules[i].Filters, func(f gwapiv1.HTTPRouteFilter) bool {
+			return f.Type == gwapiv1.HTTPRouteFilterExtensionRef && p.served(f.ExtensionRef)
+		})
 	}
 	return c
+}
+
+// stripGRPC is strip for a GRPCRoute, whose extensionRef filters are the
+// same references; custom backendRefs are HTTPRoute's only.
+func (p *extensionPass) stripGRPC(r *gwapiv1.GRPCRoute) *gwapiv1.GRPCRoute {
+	var c *gwapiv1.GRPCRoute
+	for i, rule := range r.Spec.Rules {
+		for _, f := range rule.Filters {
+			if f.Type != gwapiv1.GRPCRouteFilterExtensionRef || !p.served(f.ExtensionRef) {
+				continue
+			}
+			if c == nil {
+				c = r.DeepCopy()
+				p.grpcCopies[r.Namespace+"/"+r.Name] = r
+			}
+			p.addRef("grpcroute/"+r.Namespace+"/"+r.Name, i, r.Namespace, f.ExtensionRef)
+		}
+	}
+	if c == nil {
+		return r
+	}
+	for i := range c.Spec.Rules {
+		c.Spec.Rules[i].Filters = slices.DeleteFunc(c.Spec.Rules[i].Filters, func(f gwapiv1.GRPCRouteFilter) bool {
+			return f.Type == gwapiv1.GRPCRouteFilterExtensionRef && p.served(f.ExtensionRef)
+		})
+	}
+	return c
+}
+
+// served reports whether an extensionRef names a kind of an extension
+// manager.
+func (p *extensionPass) served(ref *gwapiv1.LocalObjectReference) bool {
+	return ref != nil && p.kinds[string(ref.Group)+"/"+string(ref.Kind)]
+}
+
+// addRef records the object an extensionRef of a route's rule names (nil
+// if it does not exist); the object is in the route's namespace.
+func (p *extensionPass) addRef(route string, rule int, ns string, ref *gwapiv1.LocalObjectReference) {
+	if p.refs[route] == nil {
+		p.refs[route] = map[int][]*unstructured.Unstructured{}
+	}
+	u := p.objects[string(ref.Group)+"/"+string(ref.Kind)+"/"+ns+"/"+string(ref.Name)]
+	p.refs[route][rule] = append(p.refs[route][rule], u)
+	if u == nil {
+		p.missing[route] = append(p.missing[route], fmt.Sprintf("Reference %s/%s not found for filter type: %s.", ns, ref.Name, ref.Kind))
+	}
+}
+
+// unresolved returns parent statuses whose ResolvedRefs is False when msgs
+// (missing extensionRef objects) is not empty: Envoy Gateway's status for
+// a filter it cannot resolve (UnsupportedValue). The statuses are copied,
+// not modified.
+func unresolved(parents []gwapiv1.RouteParentStatus, msgs []string, gen int64) []gwapiv1.RouteParentStatus {
+	if len(msgs) == 0 {
+		return parents
+	}
+	out := make([]gwapiv1.RouteParentStatus, len(parents))
+	for i, ps := range parents {
+		ps.Conditions = slices.Clone(ps.Conditions)
+		for k, c := range ps.Conditions {
+			if c.Type != string(gwapiv1.RouteConditionResolvedRefs) {
+				continue
+			}
+			msg := strings.Join(msgs, " ")
+			if c.Status == "False" {
+				msg = c.Message + " " + msg // a reference problem of the core's
+			}
+			ps.Conditions[k] = newCondition(c.Type, "False", string(gwapiv1.RouteReasonUnsupportedValue), msg, gen)
+		}
+		out[i] = ps
+	}
+	return out
 }
 
 // attach puts extensionRef objects and policies on the IR.
@@ -172,11 +255,11 @@ func (p *extensionPass) attach(res *Result) {
 }
 
 func (p *extensionPass) attachRoute(r *ir.HTTPRoute, policies []*extensionPolicy) {
-	ns, name, rule, ok := parseRouteName(r.Name)
+	kind, ns, name, rule, ok := parseRouteName(r.Name)
 	if !ok {
 		return
 	}
-	for _, u := range p.refs[ns+"/"+name][rule] {
+	for _, u := range p.refs[kind+"/"+ns+"/"+name][rule] {
 		if u == nil {
 			// Envoy Gateway answers a rule whose extensionRef object is
 			// missing with a 500, as for any unresolvable filter.
@@ -184,6 +267,9 @@ func (p *extensionPass) attachRoute(r *ir.HTTPRoute, policies []*extensionPolicy
 			continue
 		}
 		r.ExtensionRefs = append(r.ExtensionRefs, &ir.UnstructuredRef{Object: u.Object})
+	}
+	if kind != "httproute" {
+		return // custom backends and extension policies are HTTPRoute's only
 	}
 	if bs, ok := p.backends[ns+"/"+name][rule]; ok {
 		p.attachBackends(r, ns, name, rule, bs)
@@ -199,18 +285,18 @@ func (p *extensionPass) attachRoute(r *ir.HTTPRoute, policies []*extensionPolicy
 	}
 }
 
-// parseRouteName reads namespace, name and rule index from an IR route name
-// httproute/<ns>/<name>/rule/<i>/...
-func parseRouteName(s string) (ns, name string, rule int, ok bool) {
+// parseRouteName reads kind, namespace, name and rule index from an IR
+// route name <kind>/<ns>/<name>/rule/<i>/..., kind httproute or grpcroute.
+func parseRouteName(s string) (kind, ns, name string, rule int, ok bool) {
 	parts := strings.Split(s, "/")
-	if len(parts) < 5 || parts[0] != "httproute" || parts[3] != "rule" {
-		return "", "", 0, false
+	if len(parts) < 5 || (parts[0] != "httproute" && parts[0] != "grpcroute") || parts[3] != "rule" {
+		return "", "", "", 0, false
 	}
 	i, err := strconv.Atoi(parts[4])
 	if err != nil {
-		return "", "", 0, false
+		return "", "", "", 0, false
 	}
-	return parts[1], parts[2], i, true
+	return parts[0], parts[1], parts[2], i, true
 }
 
 // extensionPolicy is an extra object with targetRefs.

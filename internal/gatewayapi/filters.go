@@ -79,6 +79,18 @@ func (t *translation) applyFilter(ro routeObject, r *ir.HTTPRoute, f gwapiv1.HTT
 			}
 		}
 		r.Mirrors = append(r.Mirrors, mirror)
+	case gwapiv1.HTTPRouteFilterCORS:
+		if f.CORS == nil {
+			return "CORS filter has no cors."
+		}
+		r.CORS = routeCORS(f.CORS)
+	case gwapiv1.HTTPRouteFilterExtensionRef:
+		// Filters of an extension server's kinds were taken out before
+		// (extensionPass.strip); what is left names a kind nobody serves.
+		if f.ExtensionRef == nil {
+			return "ExtensionRef filter has no extensionRef."
+		}
+		return fmt.Sprintf("invalid filter ExtensionRef: unknown kind %s/%s.", f.ExtensionRef.Group, f.ExtensionRef.Kind)
 	default:
 		return fmt.Sprintf("filter type %s is not supported by Portico yet.", f.Type)
 	}

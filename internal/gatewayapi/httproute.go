@@ -51,6 +51,9 @@ type routeMatch struct {
 	path    *ir.StringMatch
 	headers []ir.StringMatch
 	query   []ir.StringMatch
+	// preflight marks the CORS preflight match made for the match before
+	// it (see corsPreflights); its routes are named after that match.
+	preflight bool
 }
 
 // processHTTPRoutes attaches every HTTPRoute to its parents and fills its
@@ -280,9 +283,16 @@ func instantiateRoutes(rules []*routeRule, hosts []string) []*ir.HTTPRoute {
 	var out []*ir.HTTPRoute
 	for _, host := range hosts {
 		for _, rule := range rules {
-			for j, m := range rule.matches {
+			j := -1
+			for _, m := range rule.matches {
 				r := rule.template // shallow copy: slices are shared read-only
-				r.Name = rule.name + "/match/" + strconv.Itoa(j) + "/" + strings.ReplaceAll(host, ".", "_")
+				suffix := "/"
+				if m.preflight {
+					suffix = "/cors-preflight/"
+				} else {
+					j++
+				}
+				r.Name = rule.name + "/match/" + strconv.Itoa(j) + suffix + strings.ReplaceAll(host, ".", "_")
 				r.Hostname = host
 				r.PathMatch = m.path
 				r.HeaderMatches = m.headers

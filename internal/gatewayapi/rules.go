@@ -151,6 +151,9 @@ func (t *translation) translateRule(ro routeObject, i int, rs ruleSpec, notYet [
 			ruleInvalid = true
 		}
 	}
+	if rule.template.CORS != nil {
+		rule.matches = corsPreflights(rule.matches)
+	}
 	if ruleInvalid {
 		rule.template.DirectResponse = &ir.DirectResponse{StatusCode: 500}
 		return rule

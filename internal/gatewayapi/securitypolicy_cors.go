@@ -1,9 +1,7 @@
 package gatewayapi
 
 import (
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	egv1a1 "github.com/portico-gw/portico/api/v1alpha1"
@@ -23,13 +21,7 @@ func cors(c *egv1a1.CORS) (*ir.CORS, error) {
 		out.AllowCredentials = *c.AllowCredentials
 	}
 	for _, o := range c.AllowOrigins {
-		m := &ir.StringMatch{}
-		if strings.Contains(o, "*") {
-			m.SafeRegex = ptr(strings.ReplaceAll(regexp.QuoteMeta(o), `\*`, ".*"))
-		} else {
-			m.Exact = ptr(o)
-		}
-		out.AllowOrigins = append(out.AllowOrigins, m)
+		out.AllowOrigins = append(out.AllowOrigins, originMatch(o))
 	}
 	if c.MaxAge != nil {
 		d, err := time.ParseDuration(string(*c.MaxAge))

@@ -181,19 +181,22 @@ type HTTPRoute struct {
 	// Exactly one of DirectResponse, Redirect and Destination decides what
 	// the route does; DirectResponse wins (it is how invalid backends
 	// become 500s).
-	DirectResponse *DirectResponse   `json:"directResponse,omitempty"`
-	Redirect       *Redirect         `json:"redirect,omitempty"`
-	URLRewrite     *URLRewrite       `json:"urlRewrite,omitempty"`
-	Mirrors        []*MirrorPolicy   `json:"mirrors,omitempty"`
-	Destination    *RouteDestination `json:"destination,omitempty"`
-	Traffic        *TrafficFeatures  `json:"traffic,omitempty"`
-	Metadata       *ResourceMetadata `json:"metadata,omitempty"`
+	DirectResponse *DirectResponse `json:"directResponse,omitempty"`
+	Redirect       *Redirect       `json:"redirect,omitempty"`
+	URLRewrite     *URLRewrite     `json:"urlRewrite,omitempty"`
+	Mirrors        []*MirrorPolicy `json:"mirrors,omitempty"`
+	// CORS is the policy of the rule's Gateway API CORS filter. It wins
+	// over a SecurityPolicy's (Security.CORS), as in Envoy Gateway.
+	CORS        *CORS             `json:"cors,omitempty"`
+	Destination *RouteDestination `json:"destination,omitempty"`
+	Traffic     *TrafficFeatures  `json:"traffic,omitempty"`
+	Metadata    *ResourceMetadata `json:"metadata,omitempty"`
 	// SessionPersistence pins a client's requests to one backend host
 	// (Gateway API's rule sessionPersistence).
 	SessionPersistence *SessionPersistence `json:"sessionPersistence,omitempty"`
 
-	// ExtensionRefs are HTTPRoute filters of an extension server's kinds;
-	// they are handed to the Route hook.
+	// ExtensionRefs are HTTPRoute and GRPCRoute filters of an extension
+	// server's kinds; they are handed to the Route hook.
 	ExtensionRefs []*UnstructuredRef `json:"extensionRefs,omitempty"`
 
 	// EnvoyExtensions are the EnvoyExtensionPolicy filters enabled on this route.

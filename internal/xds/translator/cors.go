@@ -7,13 +7,17 @@ import (
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/portico-gw/portico/internal/ir"
 )
 
 const corsFilterName = "envoy.filters.http.cors"
 
 // cors follows Envoy Gateway's layout: one enabled, empty Cors entry when
 // a route of the HCM has a CORS policy, and the policy itself on each such
-// route as a CorsPolicy.
+// route as a CorsPolicy. A route's policy comes from its Gateway API CORS
+// filter (ir.HTTPRoute.CORS) or else from a SecurityPolicy (Security.CORS):
+// the filter wins, as in Envoy Gateway.
 func init() {
 	RegisterHTTPFilter(HTTPFilter{
 		Name:     corsFilterName,
@@ -26,7 +30,7 @@ func init() {
 func corsListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 	for _, l := range c.Listeners {
 		for _, r := range l.Routes {
-			if r != nil && r.Security != nil && r.Security.CORS != nil {
+			if r != nil && routeCORS(r) != nil {
 				f, err := typedFilter(corsFilterName, &corsv3.Cors{})
 				if err != nil {
 					return nil, err
@@ -39,13 +43,13 @@ func corsListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 }
 
 func corsRouteConfig(c *RouteContext) error {
-	if c.IR.Security == nil || c.IR.Security.CORS == nil {
+	cr := routeCORS(c.IR)
+	if cr == nil {
 		return nil
 	}
-	cr := c.IR.Security.CORS
 	p := &corsv3.CorsPolicy{
-		AllowMethods:                 strings.Join(cr.AllowMethods, ", "),
-		AllowHeaders:                 strings.Join(cr.AllowHeaders, ", "),
+		AllowMethods:                 starOrJoin(cr.AllowMethods),
+		AllowHeaders:                 starOrJoin(cr.AllowHeaders),
 		ExposeHeaders:                strings.Join(cr.ExposeHeaders, ", "),
 		AllowCredentials:             wrapperspb.Bool(cr.AllowCredentials),
 		ForwardNotMatchingPreflights: wrapperspb.Bool(false),
@@ -67,4 +71,28 @@ func corsRouteConfig(c *RouteContext) error {
 		return err
 	}
 	return c.SetPerFilterConfig(corsFilterName, p)
+}
+
+// routeCORS is the policy that applies to a route: its CORS filter's, or
+// else its SecurityPolicy's.
+func routeCORS(r *ir.HTTPRoute) *ir.CORS {
+	if r.CORS != nil {
+		return r.CORS
+	}
+	if r.Security != nil {
+		return r.Security.CORS
+	}
+	return nil
+}
+
+// starOrJoin is a list as Envoy reads it: a "*" among others would be a
+// literal there, so a list holding "*" becomes "*" alone (Envoy Gateway
+// does the same).
+func starOrJoin(l []string) string {
+	for _, v := range l {
+		if v == "*" {
+			return "*"
+		}
+	}
+	return strings.Join(l, ", ")
 }
