@@ -1,17 +1,14 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -72,13 +69,7 @@ spec:
       backendRefs: [{name: grpc, port: %d}]
 `, gw, be, be)}, gw)
 
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", gw), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	conn, ctx := gatewayConn(t, gw)
 	var md metadata.MD
 	e.eventually("Check through the hooked route", func() bool {
 		md = nil

@@ -106,19 +106,27 @@ spec:
 `, gwPort, httpPort, b, a, a, a)
 }
 
+// gatewayConn is a plaintext gRPC connection to the gateway port gw, and a
+// 10 s context for its calls; both end with the test.
+func gatewayConn(t *testing.T, gw int) (*grpc.ClientConn, context.Context) {
+	t.Helper()
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", gw), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return conn, ctx
+}
+
 func TestGRPCRouteEndToEnd(t *testing.T) {
 	a := healthBackend(t, healthpb.HealthCheckResponse_SERVING)
 	b := healthBackend(t, healthpb.HealthCheckResponse_NOT_SERVING)
 	gw, httpPort := freePort(t), freePort(t)
 	e := start(t, map[string]string{"grpc.yaml": grpcRoutesYAML(gw, httpPort, a, b)}, gw)
 
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", gw), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	conn, ctx := gatewayConn(t, gw)
 	cli := healthpb.NewHealthClient(conn)
 
 	t.Run("method match picks the backend", func(t *testing.T) {
@@ -322,13 +330,7 @@ func TestGRPCStatsOnMetrics(t *testing.T) {
 	b := healthBackend(t, healthpb.HealthCheckResponse_NOT_SERVING)
 	gw, httpPort := freePort(t), freePort(t)
 	e := startDataPlane(t, host.InProcess, nil, map[string]string{"grpc.yaml": grpcRoutesYAML(gw, httpPort, a, b)}, gw)
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", gw), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	conn, ctx := gatewayConn(t, gw)
 	cli := healthpb.NewHealthClient(conn)
 	for _, svc := range []string{"svc", "svc", "unknown"} {
 		_, _ = cli.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})

@@ -10,10 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
@@ -178,13 +176,7 @@ spec:
       sessionPersistence: {sessionName: x-session, type: Header}
       backendRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: pool}]
 `, a, b)}, gw)
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", gw), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	conn, ctx := gatewayConn(t, gw)
 	cli := healthpb.NewHealthClient(conn)
 	check := func(ctx context.Context) (healthpb.HealthCheckResponse_ServingStatus, string) {
 		t.Helper()
