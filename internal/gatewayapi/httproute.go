@@ -91,12 +91,27 @@ func (t *translation) attachParents(ro routeObject, refs []gwapiv1.ParentReferen
 		}
 		for _, c := range conds {
 			if c != nil {
-				ps.Conditions = append(ps.Conditions, *c)
+				ps.Conditions = withCondition(ps.Conditions, *c)
 			}
 		}
 		out = append(out, ps)
 	}
 	return out
+}
+
+// withCondition adds c to a parent's conditions. An Accepted=False from the
+// rules (none of them usable) takes the place of the parent's Accepted=True;
+// a parent that refused the route keeps its own reason.
+func withCondition(conds []metav1.Condition, c metav1.Condition) []metav1.Condition {
+	if c.Type != string(gwapiv1.RouteConditionAccepted) {
+		return append(conds, c)
+	}
+	for i := range conds {
+		if conds[i].Type == c.Type && conds[i].Status == metav1.ConditionTrue {
+			conds[i] = c
+		}
+	}
+	return conds
 }
 
 // attachHTTP adds an HTTPRoute's or GRPCRoute's rules to a listener.

@@ -21,6 +21,7 @@ type ruleProblems struct {
 	refReason string
 	refMsgs   []string
 	invalid   []string
+	failed    int // rules that answer 500 for an unsupported or invalid value
 }
 
 func (p *ruleProblems) ref(reason gwapiv1.RouteConditionReason, format string, args ...any) {
@@ -70,8 +71,10 @@ func (t *translation) translateHTTPRules(route *gwapiv1.HTTPRoute) ([]*routeRule
 }
 
 // translateRules translates the rules of a route. It also returns the
-// ResolvedRefs condition and, when a rule is unusable, PartiallyInvalid.
-// notYet holds the route's unsupported fields (see unsupportedRouteFields).
+// ResolvedRefs condition and, when a rule is unusable, PartiallyInvalid;
+// when every rule is, Accepted=False instead, as the Gateway API (GEP-1364)
+// and Envoy Gateway say. notYet holds the route's unsupported fields (see
+// unsupportedRouteFields).
 func (t *translation) translateRules(ro routeObject, specs []ruleSpec, notYet map[int][]string) ([]*routeRule, metav1.Condition, *metav1.Condition) {
 	var rules []*routeRule
 	probs := &ruleProblems{}
@@ -87,6 +90,10 @@ func (t *translation) translateRules(ro routeObject, specs []ruleSpec, notYet ma
 	if len(probs.invalid) > 0 {
 		c := newCondition(string(gwapiv1.RouteConditionPartiallyInvalid), "True",
 			string(gwapiv1.RouteReasonUnsupportedValue), strings.Join(probs.invalid, " "), gen)
+		if len(specs) > 0 && probs.failed == len(specs) {
+			c = newCondition(string(gwapiv1.RouteConditionAccepted), "False",
+				string(gwapiv1.RouteReasonUnsupportedValue), strings.Join(probs.invalid, " "), gen)
+		}
 		partial = &c
 	}
 	return rules, resolved, partial
@@ -155,6 +162,7 @@ func (t *translation) translateRule(ro routeObject, i int, rs ruleSpec, notYet [
 		rule.matches = corsPreflights(rule.matches)
 	}
 	if ruleInvalid {
+		probs.failed++
 		rule.template.DirectResponse = &ir.DirectResponse{StatusCode: 500}
 		return rule
 	}

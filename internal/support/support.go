@@ -66,7 +66,7 @@ const (
 	FailClosedUnlessFailOpen
 	// RuleFails: the HTTPRoute rule answers 500 and the route's parents get
 	// PartiallyInvalid=True (UnsupportedValue) naming the field; other
-	// rules keep serving.
+	// rules keep serving. When no rule is left, Accepted=False instead.
 	RuleFails
 	// ListenerRejected: the listener is Accepted=False (UnsupportedValue)
 	// naming the field and does not serve (fail closed).
@@ -95,7 +95,7 @@ func (e Effect) Describe() string {
 	case FailClosedUnlessFailOpen:
 		return "Accepted=False (UnsupportedField); the targeted routes answer 500 unless failOpen"
 	case RuleFails:
-		return "PartiallyInvalid=True (UnsupportedValue); the rule answers 500"
+		return "PartiallyInvalid=True (UnsupportedValue), Accepted=False when no rule of the route is left; the rule answers 500"
 	case ListenerRejected:
 		return "listener Accepted=False (UnsupportedValue); the listener does not serve"
 	case BackendRejected:
