@@ -286,6 +286,25 @@ func (e *env) programmed() condition {
 	return condition{}
 }
 
+// proxiesSynced reports whether every fleet's proxies serve the fleet's
+// latest snapshot: statuses are written when a translation ends, before the
+// proxies have its config, so a request checked against a status waits
+// for this first.
+func (e *env) proxiesSynced() bool {
+	e.t.Helper()
+	for _, f := range e.statusList().Portico.Fleets {
+		if len(f.Proxies) == 0 {
+			return false
+		}
+		for _, p := range f.Proxies {
+			if !p.Synced(f.Version) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (e *env) provider() runner.ProviderStatus {
 	e.t.Helper()
 	_, b := e.admin("/status")

@@ -187,6 +187,7 @@ func TestWasmImageRealRegistry(t *testing.T) {
 			cond := e.policyCondition(c.name)
 			return cond.Status == "False" && strings.Contains(cond.Message, "UNAUTHORIZED: authentication required")
 		})
+		e.eventually("the proxy serves the refused policy's route", e.proxiesSynced)
 		if code, _ := e.header(c.name+".example.com", "/", "x-wasm-custom"); code != http.StatusInternalServerError {
 			t.Errorf("%s: %d, want 500", c.name, code)
 		}
