@@ -213,7 +213,8 @@ func TestGRPCRouteEndToEnd(t *testing.T) {
 			"health":      {"Accepted=True/Accepted", "ResolvedRefs=True/ResolvedRefs"},
 			"not-allowed": {"Accepted=False/NotAllowedByListeners"},
 			"missing":     {"Accepted=True/Accepted", "ResolvedRefs=False/BackendNotFound"},
-			"extension":   {"Accepted=True/Accepted", "PartiallyInvalid=True/UnsupportedValue"},
+			// its one rule cannot be served: none is left (GEP-1364)
+			"extension": {"Accepted=False/UnsupportedValue"},
 		}
 		got := map[string][]string{}
 		for _, o := range e.statusList().Items {
