@@ -9,30 +9,11 @@ import (
 	"github.com/portico-gw/portico/internal/resource"
 )
 
-const ruleStatusScene = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: eg}
-spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: eg, namespace: default}
-spec:
-  gatewayClassName: eg
-  listeners:
-  - {name: http, protocol: HTTP, port: 80}
----
-apiVersion: v1
-kind: Service
-metadata: {name: backend, namespace: default}
-spec: {clusterIP: 10.0.0.1, ports: [{port: 3000}]}
-`
-
 // The rules' verdict on a route (GEP-1364, as Envoy Gateway applies it): a
 // rule that cannot be served answers 500 and makes the route
 // PartiallyInvalid while another rule serves; with none left the route is
 // Accepted=False. A parent that refused the route keeps its own reason.
+// The scene is luaBase's Gateway and Service, with route r added.
 func TestRouteStatusWhenRulesFail(t *testing.T) {
 	bad := "  - filters: [{type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: auth, port: 9000}}}]\n" +
 		"    backendRefs: [{name: backend, port: 3000}]\n"
@@ -54,16 +35,17 @@ func TestRouteStatusWhenRulesFail(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			route := "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: default}\n" +
-				"spec:\n  parentRefs: [" + tc.parent + "]\n  rules:\n" + tc.rules
-			set, problems := resource.LoadBytes("scene.yaml", []byte(ruleStatusScene+route), resource.WithDefaultNamespace("default"))
+				"spec:\n  parentRefs: [" + tc.parent + "]\n  hostnames: [r.example.com]\n  rules:\n" + tc.rules
+			set, problems := resource.LoadBytes("scene.yaml", []byte(luaBase+route), resource.WithDefaultNamespace("default"))
 			if len(problems) > 0 {
 				t.Fatal(problems)
 			}
-			r := Translate(set, Options{})
-			if len(r.HTTPRoutes) != 1 || len(r.HTTPRoutes[0].Status.Parents) != 1 {
-				t.Fatalf("route statuses: %+v", r.HTTPRoutes)
+			var conds []metav1.Condition
+			for _, route := range Translate(set, Options{}).HTTPRoutes {
+				if route.Name == "r" && len(route.Status.Parents) == 1 {
+					conds = route.Status.Parents[0].Conditions
+				}
 			}
-			conds := r.HTTPRoutes[0].Status.Parents[0].Conditions
 			if got := conditionSummary(conds); strings.Join(got, " ") != strings.Join(tc.want, " ") {
 				t.Errorf("conditions %v, want %v", got, tc.want)
 			}
