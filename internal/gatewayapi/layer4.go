@@ -317,11 +317,7 @@ func (t *translation) closeLayer4ForAuthorization(claims map[policyTarget]*attac
 // that a SecurityPolicy with authorization targets by targetRef(s).
 func closeTargetedLayer4Routes(gc *gatewayContext, lc *listenerContext, states []*spState) {
 	targets := func(st *spState, m *ir.ResourceMetadata) bool {
-		refs := st.policy.Spec.TargetRefs
-		if tr := st.policy.Spec.TargetRef; tr != nil {
-			refs = append(refs, *tr)
-		}
-		for _, r := range refs {
+		for _, r := range allTargetRefs(st.policy.Spec.PolicyTargetReferences) {
 			if string(r.Group) == gwapiv1.GroupName && string(r.Kind) == m.Kind && string(r.Name) == m.Name && st.policy.Namespace == m.Namespace {
 				return true
 			}

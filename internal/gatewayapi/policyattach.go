@@ -113,11 +113,7 @@ func (t *translation) policyTargets(ns string, refs egv1a1.PolicyTargetReference
 			out = append(out, tg)
 		}
 	}
-	all := append([]gwapiv1a2.LocalPolicyTargetReferenceWithSectionName(nil), refs.TargetRefs...)
-	if refs.TargetRef != nil {
-		all = append(all, *refs.TargetRef)
-	}
-	for _, r := range all {
+	for _, r := range allTargetRefs(refs) {
 		if string(r.Group) != gwapiv1.GroupName || (r.Kind != kindGateway && !isRouteKind(string(r.Kind))) {
 			continue
 		}
@@ -157,6 +153,16 @@ func (t *translation) policyTargets(ns string, refs egv1a1.PolicyTargetReference
 		}
 	}
 	return out
+}
+
+// allTargetRefs are a policy's targetRefs and its targetRef, in a new slice
+// (appending to TargetRefs would write into the input object).
+func allTargetRefs(refs egv1a1.PolicyTargetReferences) []gwapiv1a2.LocalPolicyTargetReferenceWithSectionName {
+	all := append([]gwapiv1a2.LocalPolicyTargetReferenceWithSectionName(nil), refs.TargetRefs...)
+	if refs.TargetRef != nil {
+		all = append(all, *refs.TargetRef)
+	}
+	return all
 }
 
 // winner returns the policy of the most specific level that targets an IR
