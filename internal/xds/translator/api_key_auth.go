@@ -6,6 +6,8 @@ import (
 
 	apikeyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/api_key_auth/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/portico-gw/portico/internal/ir"
 )
 
 const apiKeyAuthFilterName = "envoy.filters.http.api_key_auth"
@@ -26,19 +28,14 @@ func init() {
 }
 
 func apiKeyAuthListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
-	for _, l := range c.Listeners {
-		for _, r := range l.Routes {
-			if r != nil && r.Security != nil && r.Security.APIKeyAuth != nil {
-				f, err := typedFilter(apiKeyAuthFilterName, &apikeyv3.ApiKeyAuth{})
-				if err != nil {
-					return nil, err
-				}
-				f.Disabled = true
-				return []*hcmv3.HttpFilter{f}, nil
-			}
-		}
+	if firstRoute(c, func(r *ir.HTTPRoute) bool { return r.Security != nil && r.Security.APIKeyAuth != nil }) == nil {
+		return nil, nil
 	}
-	return nil, nil
+	f, err := disabledFilter(apiKeyAuthFilterName, &apikeyv3.ApiKeyAuth{})
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{f}, nil
 }
 
 func apiKeyAuthRouteConfig(c *RouteContext) error {

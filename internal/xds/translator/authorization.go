@@ -40,18 +40,14 @@ func init() {
 }
 
 func rbacListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
-	for _, l := range c.Listeners {
-		for _, r := range l.Routes {
-			if r != nil && r.Security != nil && r.Security.Authorization != nil {
-				f, err := typedFilter(rbacFilterName, &rbacfilterv3.RBAC{})
-				if err != nil {
-					return nil, err
-				}
-				return []*hcmv3.HttpFilter{f}, nil
-			}
-		}
+	if firstRoute(c, func(r *ir.HTTPRoute) bool { return r.Security != nil && r.Security.Authorization != nil }) == nil {
+		return nil, nil
 	}
-	return nil, nil
+	f, err := typedFilter(rbacFilterName, &rbacfilterv3.RBAC{})
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{f}, nil
 }
 
 func rbacRouteConfig(c *RouteContext) error {

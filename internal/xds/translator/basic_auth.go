@@ -58,11 +58,10 @@ func basicAuthListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 		if b.ForwardUsernameHeader != nil {
 			cfg.ForwardUsernameHeader = *b.ForwardUsernameHeader
 		}
-		f, err := typedFilter(basicAuthInstanceName(b), cfg)
+		f, err := disabledFilter(basicAuthInstanceName(b), cfg)
 		if err != nil {
 			return nil, err
 		}
-		f.Disabled = true
 		out = append(out, f)
 	}
 	return out, nil

@@ -28,18 +28,14 @@ func init() {
 }
 
 func corsListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
-	for _, l := range c.Listeners {
-		for _, r := range l.Routes {
-			if r != nil && routeCORS(r) != nil {
-				f, err := typedFilter(corsFilterName, &corsv3.Cors{})
-				if err != nil {
-					return nil, err
-				}
-				return []*hcmv3.HttpFilter{f}, nil
-			}
-		}
+	if firstRoute(c, func(r *ir.HTTPRoute) bool { return routeCORS(r) != nil }) == nil {
+		return nil, nil
 	}
-	return nil, nil
+	f, err := typedFilter(corsFilterName, &corsv3.Cors{})
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{f}, nil
 }
 
 func corsRouteConfig(c *RouteContext) error {

@@ -58,11 +58,10 @@ func extAuthzListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 			return nil, fmt.Errorf("ext auth %s: %v", n, err)
 		}
 		c.Sink.addClusterAfterRoutes(clusterSpec{name: dest.Name, settings: dest.Settings, metadata: dest.Metadata})
-		f, err := typedFilter(extAuthzInstanceName(e), cfg)
+		f, err := disabledFilter(extAuthzInstanceName(e), cfg)
 		if err != nil {
 			return nil, err
 		}
-		f.Disabled = true
 		out = append(out, f)
 	}
 	return out, nil

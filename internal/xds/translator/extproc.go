@@ -57,11 +57,10 @@ func extProcListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 			if err != nil {
 				return nil, fmt.Errorf("ext_proc %s: %w", e.Name, err)
 			}
-			f, err := typedFilter(extProcInstanceName(e), cfg)
+			f, err := disabledFilter(extProcInstanceName(e), cfg)
 			if err != nil {
 				return nil, err
 			}
-			f.Disabled = true
 			return f, nil
 		})
 	if err != nil {

@@ -143,6 +143,31 @@ func typedFilter(name string, m proto.Message) (*hcmv3.HttpFilter, error) {
 	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
 }
 
+// disabledFilter is a listener's entry for a filter that runs only where a
+// route's typed_per_filter_config enables it, as Envoy Gateway emits its
+// per-route filters.
+func disabledFilter(name string, m proto.Message) (*hcmv3.HttpFilter, error) {
+	f, err := typedFilter(name, m)
+	if err != nil {
+		return nil, err
+	}
+	f.Disabled = true
+	return f, nil
+}
+
+// firstRoute is the first route of c's listeners for which has is true,
+// nil when none is.
+func firstRoute(c *ListenerContext, has func(*ir.HTTPRoute) bool) *ir.HTTPRoute {
+	for _, l := range c.Listeners {
+		for _, r := range l.Routes {
+			if r != nil && has(r) {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
 type rankedFilter struct {
 	f    *hcmv3.HttpFilter
 	rank int

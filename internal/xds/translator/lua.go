@@ -42,16 +42,11 @@ func luaListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
 			if lua.Name == "" || lua.Code == nil {
 				return nil, fmt.Errorf("route %s: lua filter without name or code", r.Name)
 			}
-			f, err := typedFilter(luaInstanceName(lua), &luav3.Lua{
+			return disabledFilter(luaInstanceName(lua), &luav3.Lua{
 				DefaultSourceCode: &corev3.DataSource{
 					Specifier: &corev3.DataSource_InlineString{InlineString: *lua.Code},
 				},
 			})
-			if err != nil {
-				return nil, err
-			}
-			f.Disabled = true
-			return f, nil
 		})
 }
 

@@ -38,24 +38,19 @@ func init() {
 }
 
 func statefulSessionListenerFilters(c *ListenerContext) ([]*hcmv3.HttpFilter, error) {
-	for _, l := range c.Listeners {
-		for _, r := range l.Routes {
-			if r == nil || r.SessionPersistence == nil {
-				continue
-			}
-			ss, err := statefulSession(r)
-			if err != nil {
-				return nil, err
-			}
-			f, err := typedFilter(statefulSessionFilterName, ss)
-			if err != nil {
-				return nil, err
-			}
-			f.Disabled = true
-			return []*hcmv3.HttpFilter{f}, nil
-		}
+	r := firstRoute(c, func(r *ir.HTTPRoute) bool { return r.SessionPersistence != nil })
+	if r == nil {
+		return nil, nil
 	}
-	return nil, nil
+	ss, err := statefulSession(r)
+	if err != nil {
+		return nil, err
+	}
+	f, err := disabledFilter(statefulSessionFilterName, ss)
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{f}, nil
 }
 
 func statefulSessionRouteConfig(c *RouteContext) error {

@@ -115,11 +115,10 @@ func wasmHTTPFilter(w *ir.Wasm) (*hcmv3.HttpFilter, error) {
 	if w.RootID != nil {
 		pc.RootId = *w.RootID
 	}
-	f, err := typedFilter(wasmInstanceName(w), &wasmfilterv3.Wasm{Config: pc})
+	f, err := disabledFilter(wasmInstanceName(w), &wasmfilterv3.Wasm{Config: pc})
 	if err != nil {
 		return nil, err
 	}
-	f.Disabled = true
 	return f, nil
 }
 
