@@ -33,7 +33,7 @@ var (
 // Get returns a loopback TCP port that is free now and that neither the
 // kernel nor this process will hand out again.
 func Get() (int, error) {
-	high := ephemeralLow()
+	high := ephemeralLowOnce()
 	mu.Lock()
 	defer mu.Unlock()
 	for range 1000 {
@@ -51,6 +51,9 @@ func Get() (int, error) {
 	}
 	return 0, errors.New("freeport: no free port below the ephemeral range")
 }
+
+// ephemeralLowOnce reads the kernel's range once per process.
+var ephemeralLowOnce = sync.OnceValue(ephemeralLow)
 
 // ephemeralLow is the first port the kernel may choose for itself.
 func ephemeralLow() int {
